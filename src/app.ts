@@ -1,0 +1,148 @@
+import { Router } from '@koa/router';
+import Koa from 'koa';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorHandler } from './middleware/errors.js';
+import { requestLog } from './middleware/request-log.js';
+import { securityHeaders } from './middleware/security.js';
+import { staticFiles } from './middleware/static.js';
+import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
+
+export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+
+export interface LecternApp {
+  koa: Koa<AppState, AppContextExtras>;
+  deps: Deps;
+  /** The request listener for node:http (tests use it without a socket). */
+  callback(): ReturnType<Koa['callback']>;
+  /** Runs every plugin's start(), in order. */
+  start(): Promise<void>;
+  /** Lets close() drain this server's connections. */
+  attach(server: Server): void;
+  /** The one shutdown path: stop accepting, drain, stop plugins in reverse, close the db. Idempotent. */
+  close(reason?: string): Promise<void>;
+  readonly closing: boolean;
+}
+
+export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
+  const { log, views, config } = deps;
+  const koa = new Koa<AppState, AppContextExtras>({ proxy: config.proxy });
+  let closingPromise: Promise<void> | undefined;
+  const assets = staticFiles(path.resolve(PUBLIC_DIR), { reload: config.env === 'development' });
+  views.env.addGlobal('asset', assets.url);
+  views.env.addGlobal('site', { unsafeSandbox: deps.sandbox.unsafe, courses: deps.content.courses });
+
+  koa.context.render = function render(this: Koa.ParameterizedContext<AppState, AppContextExtras>, template: string, vars: Record<string, unknown> = {}) {
+    const html = views.render(template, { ...this.state, path: this.path, ...vars });
+    this.type = 'html';
+    this.body = html;
+  };
+
+  // Client disconnects mid-request are not server errors.
+  koa.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+    log.error({ err }, 'unhandled koa error');
+  });
+  koa.silent = true;
+
+  koa.use(requestLog(log));
+  // During a drain, keep-alive connections are told to close so they cannot hold the drain open.
+  koa.use(async (ctx, next) => {
+    await next();
+    if (closingPromise) ctx.set('Connection', 'close');
+  });
+  koa.use(errorHandler());
+  koa.use(securityHeaders());
+  koa.use(assets.middleware);
+  koa.use(async (ctx, next) => {
+    if (ctx.path !== '/healthz') return next();
+    try {
+      deps.db.prepare('SELECT 1').get();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { ok: true, db: 'ok', pid: process.pid, closing: app.closing };
+    } catch (err) {
+      ctx.state.log.error({ err }, 'health check failed');
+      ctx.status = 503;
+      ctx.body = { ok: false, db: 'unavailable' };
+    }
+  });
+  for (const plugin of plugins) {
+    for (const mw of plugin.middleware?.({ ...deps, log: log.child({ plugin: plugin.name }) }) ?? []) koa.use(mw);
+  }
+
+  const router = new Router<AppState, AppContextExtras>();
+  for (const plugin of plugins) plugin.routes?.(router, { ...deps, log: log.child({ plugin: plugin.name }) });
+  koa.use(router.routes());
+  koa.use(router.allowedMethods({ throw: true }));
+
+  const servers = new Set<Server>();
+  const sockets = new Set<Socket>();
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+
+  const app: LecternApp = {
+    koa,
+    deps,
+    callback: () => koa.callback(),
+    async start() {
+      for (const plugin of plugins) {
+        if (!plugin.start) continue;
+        const stop = await plugin.start({ ...deps, log: log.child({ plugin: plugin.name }) });
+        stops.push({ name: plugin.name, stop });
+      }
+    },
+    attach(server) {
+      servers.add(server);
+      server.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
+    },
+    get closing() {
+      return closingPromise !== undefined;
+    },
+    close(reason = 'close') {
+      closingPromise ??= (async () => {
+        log.info({ reason }, 'shutting down: draining requests');
+        const drained = Promise.all(
+          [...servers].map(
+            (server) =>
+              new Promise<void>((resolve) => {
+                server.close(() => resolve());
+                server.closeIdleConnections();
+              }),
+          ),
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          drained.then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), config.drainMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          log.warn({ open: sockets.size }, 'drain timed out: closing remaining connections');
+          for (const server of servers) server.closeAllConnections();
+          for (const socket of sockets) socket.destroy();
+        }
+        for (const { name, stop } of stops.reverse()) {
+          try {
+            await stop();
+          } catch (err) {
+            log.error({ err, plugin: name }, 'plugin failed to stop cleanly');
+          }
+        }
+        try {
+          deps.db.close();
+        } catch (err) {
+          log.error({ err }, 'database close failed');
+        }
+        log.info({ reason }, 'shut down');
+      })();
+      return closingPromise;
+    },
+  };
+  return app;
+}

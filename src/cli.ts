@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, takeListenFd, type Config } from './config.js';
+import { checkMigrations, DatabaseAheadError, migrate } from './db/migrate.js';
+import { databasePath, openDatabase } from './db/open.js';
+import { ContentError } from './lib/content.js';
+import { createLogger } from './lib/logger.js';
+import type { Deps } from './plugin.js';
+import { plugins } from './plugins/index.js';
+import { buildDeps, startServer } from './server.js';
+
+const USAGE = `Usage: lectern [command]
+
+  serve                 run the web server (default)
+  migrate [--check]     apply database migrations (--check: only report, fail if the db is ahead)
+  help                  this text
+`;
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function serve(config: Config): Promise<number> {
+  const listenFd = takeListenFd();
+  const log = createLogger(config.logLevel);
+  let exitCode = 0;
+  let exiting = false;
+  const exit = (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    log.flush();
+    // Give pino's async destination a moment to write the last lines.
+    setImmediate(() => process.exit(code));
+  };
+  const running = await startServer(config, { log, listenFd, onShutdown: () => exit(exitCode) });
+  const { app, url } = running;
+  const begin = (reason: string) => {
+    if (app.closing) return;
+    // A stuck plugin must not keep a restart waiting for ever.
+    setTimeout(() => {
+      log.error({ reason }, 'shutdown took too long: exiting anyway');
+      exitCode = 1;
+      exit(1);
+    }, config.drainMs + 15_000).unref();
+    app.deps.shutdown(reason);
+  };
+  process.on('SIGTERM', () => begin('SIGTERM'));
+  process.on('SIGINT', () => begin('SIGINT'));
+  log.info({ url, listenFd, pid: process.pid }, 'listening');
+  say(`Lectern is serving ${url}${listenFd != null ? ' (socket from the service manager)' : ''}`);
+  return new Promise<number>(() => {
+    // Runs until shutdown() exits the process.
+  });
+}
+
+function runMigrate(config: Config, args: string[]): number {
+  const db = openDatabase(databasePath(config.dataDir));
+  try {
+    if (args.includes('--check')) {
+      const { current, latest, pending } = checkMigrations(db);
+      say(`database at version ${current}, code at ${latest}; ${pending.length ? `pending: ${pending.join(', ')}` : 'nothing pending'}`);
+      return 0;
+    }
+    const applied = migrate(db);
+    say(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...args] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const extra = plugins.flatMap((p) => Object.entries(p.commands ?? {}).map(([name, c]) => `  ${name.padEnd(22)}${c.summary}`));
+    process.stdout.write(USAGE + (extra.length ? `${extra.join('\n')}\n` : ''));
+    return 0;
+  }
+  const config = loadConfig();
+  if (command === 'serve') return serve(config);
+  if (command === 'migrate') return runMigrate(config, args);
+  for (const plugin of plugins) {
+    const cmd = plugin.commands?.[command];
+    if (!cmd) continue;
+    const base = buildDeps(config);
+    const deps: Deps = { ...base, shutdown: () => undefined };
+    try {
+      return await cmd.run(args, deps);
+    } finally {
+      base.db.close();
+    }
+  }
+  say(`lectern: unknown command "${command}"\n`);
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof DatabaseAheadError || err instanceof ContentError) {
+      say(`lectern: ${err.message}`);
+      process.exit(2);
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') {
+      say(`lectern: the address is already in use (${e.message}). Set LECTERN_PORT to another port or stop the other server.`);
+      process.exit(2);
+    }
+    if (e.code === 'EACCES') {
+      say(`lectern: not allowed to listen there (${e.message}). Ports below 1024 need socket activation, authbind or CAP_NET_BIND_SERVICE (see README).`);
+      process.exit(2);
+    }
+    say(`lectern: ${e.stack ?? String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,187 @@
+import { cpus } from 'node:os';
+import path from 'node:path';
+
+/**
+ * The one place that reads the environment. Everything else receives a frozen Config,
+ * so a test can build any configuration without touching process.env.
+ */
+export interface OidcProviderConfig {
+  /** Short id used in URLs: /auth/oidc/<id>/... */
+  id: string;
+  /** Label on the login button. */
+  name: string;
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+}
+
+export interface Config {
+  env: 'production' | 'development' | 'test';
+  host: string;
+  port: number;
+  /** Absolute path of the data directory (database, blobs, tokens). */
+  dataDir: string;
+  /** Absolute path of the content folder (courses). */
+  contentDir: string;
+  /** A reverse proxy on this host is in front: every peer looks like loopback. */
+  proxy: boolean;
+  /** Public base URL (for links in e-mails, OIDC redirects); derived from host:port when unset. */
+  publicUrl: string;
+  logLevel: string;
+  /** How long a drain may take before connections are cut (ms). */
+  drainMs: number;
+  /** Grading concurrency on this machine. */
+  graders: number;
+  /** "sqlite" (embedded, default) or a redis:// URL. */
+  queue: string;
+  /** Web worker processes (node:cluster); 1 = no cluster. */
+  workers: number;
+  /** Run student code without bubblewrap. Never for real students. */
+  unsafeSandbox: boolean;
+  oidc: OidcProviderConfig[];
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  return v;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `expected yes/no (1/0, true/false), got "${raw}"`);
+}
+
+function parseOidc(env: Env): OidcProviderConfig[] {
+  const raw = env.LECTERN_OIDC;
+  if (raw === undefined || raw.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('LECTERN_OIDC', 'must be a JSON array of {id, name, issuer, clientId, clientSecret}');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('LECTERN_OIDC', 'must be a JSON array');
+  const seen = new Set<string>();
+  return parsed.map((p: unknown, i: number) => {
+    const o = (p ?? {}) as Record<string, unknown>;
+    for (const key of ['id', 'issuer', 'clientId'] as const) {
+      if (typeof o[key] !== 'string' || o[key] === '') {
+        throw new ConfigError('LECTERN_OIDC', `provider ${i + 1} needs a "${key}" string`);
+      }
+    }
+    const id = o.id as string;
+    if (!/^[a-z0-9-]{1,32}$/.test(id)) throw new ConfigError('LECTERN_OIDC', `provider id "${id}" must be lowercase letters, digits and dashes`);
+    if (seen.has(id)) throw new ConfigError('LECTERN_OIDC', `provider id "${id}" is used twice`);
+    seen.add(id);
+    try {
+      new URL(o.issuer as string);
+    } catch {
+      throw new ConfigError('LECTERN_OIDC', `provider "${id}" issuer is not a URL`);
+    }
+    return {
+      id,
+      name: typeof o.name === 'string' && o.name ? o.name : id,
+      issuer: o.issuer as string,
+      clientId: o.clientId as string,
+      ...(typeof o.clientSecret === 'string' ? { clientSecret: o.clientSecret } : {}),
+    };
+  });
+}
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const nodeEnv = str(env, 'NODE_ENV', 'production');
+  if (!['production', 'development', 'test'].includes(nodeEnv)) {
+    throw new ConfigError('NODE_ENV', `expected production, development or test, got "${nodeEnv}"`);
+  }
+  const host = str(env, 'LECTERN_HOST', '127.0.0.1');
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('LECTERN_HOST', `not a host name or address: "${host}"`);
+  const port = int(env, 'LECTERN_PORT', 8080, 0, 65535);
+  const publicUrlRaw = str(env, 'LECTERN_PUBLIC_URL', '');
+  let publicUrl: string;
+  if (publicUrlRaw) {
+    try {
+      const u = new URL(publicUrlRaw);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+      publicUrl = u.toString().replace(/\/$/, '');
+    } catch {
+      throw new ConfigError('LECTERN_PUBLIC_URL', `expected an http(s) URL, got "${publicUrlRaw}"`);
+    }
+  } else {
+    const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    publicUrl = `http://${h === '0.0.0.0' ? '127.0.0.1' : h}:${port}`;
+  }
+  const queue = str(env, 'LECTERN_QUEUE', 'sqlite');
+  if (queue !== 'sqlite' && !/^rediss?:\/\//.test(queue)) {
+    throw new ConfigError('LECTERN_QUEUE', `expected "sqlite" or a redis:// URL, got "${queue}"`);
+  }
+  const logLevel = str(env, 'LECTERN_LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LECTERN_LOG_LEVEL', `expected one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
+  }
+  const config: Config = {
+    env: nodeEnv as Config['env'],
+    host,
+    port,
+    dataDir: path.resolve(cwd, str(env, 'LECTERN_DATA', 'data')),
+    contentDir: path.resolve(cwd, str(env, 'LECTERN_CONTENT', 'examples/course')),
+    proxy: bool(env, 'LECTERN_PROXY', false),
+    publicUrl,
+    logLevel,
+    drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
+    graders: int(env, 'LECTERN_GRADERS', Math.max(1, cpus().length), 0, 256),
+    queue,
+    workers: int(env, 'LECTERN_WORKERS', 1, 1, 64),
+    unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
+    oidc: parseOidc(env),
+  };
+  return Object.freeze(config);
+}
+
+/** A config for tests and tools: defaults, then the given overrides. */
+export function makeConfig(overrides: Partial<Config> = {}, cwd = process.cwd()): Config {
+  return Object.freeze({ ...loadConfig({ NODE_ENV: 'test' }, cwd), ...overrides });
+}
+
+/**
+ * systemd socket activation: when LISTEN_PID names this process, the listening socket is fd 3.
+ * The variables are removed so that child processes (sandboxes, workers) never think the
+ * socket is theirs.
+ */
+export function takeListenFd(env: Env = process.env, pid: number = process.pid): number | null {
+  const fds = env.LISTEN_FDS;
+  const forPid = env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (!fds || !forPid) return null;
+  if (Number(forPid) !== pid) return null;
+  const n = Number(fds);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError('LISTEN_FDS', `expected a count of sockets, got "${fds}"`);
+  return 3;
+}

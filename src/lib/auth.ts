@@ -1,0 +1,48 @@
+import type { AppContext } from '../plugin.js';
+import { UserError } from './errors.js';
+
+export type Role = 'student' | 'tutor' | 'lecturer';
+
+export interface CurrentUser {
+  id: number;
+  email: string;
+  name: string;
+  studentId: string | null;
+  isAdmin: boolean;
+}
+
+export function isStaffRole(role: Role | null): role is 'tutor' | 'lecturer' {
+  return role === 'tutor' || role === 'lecturer';
+}
+
+/** The signed-in user, or null. Filled by the accounts plugin's session middleware. */
+export function currentUser(ctx: AppContext): CurrentUser | null {
+  return ctx.state.user ?? null;
+}
+
+/** The user's role in a course (a site admin counts as lecturer everywhere). */
+export function roleIn(ctx: AppContext, course: string): Role | null {
+  return ctx.state.roleIn ? ctx.state.roleIn(course) : null;
+}
+
+/** Browsers go to the login page and come back; API clients get 401. */
+export function requireUser(ctx: AppContext): CurrentUser {
+  const user = currentUser(ctx);
+  if (user) return user;
+  if (ctx.accepts('html', 'json') === 'html' && ctx.method === 'GET') {
+    ctx.redirect(`/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+    throw new UserError(302, 'Sign in first.');
+  }
+  throw new UserError(401, 'Sign in first.');
+}
+
+/**
+ * Staff-only resources answer 404 to everyone else, so their existence is not leaked.
+ * `roles` defaults to tutor and lecturer.
+ */
+export function requireRole(ctx: AppContext, course: string, roles: Role[] = ['tutor', 'lecturer']): CurrentUser {
+  const user = requireUser(ctx);
+  const role = roleIn(ctx, course);
+  if (!role || !roles.includes(role)) throw new UserError(404, 'Not found.');
+  return user;
+}

@@ -1,0 +1,68 @@
+/** The contract of lib/sandbox. Lecturer generators and student code run only through it. */
+export type SandboxStatus = 'ok' | 'timeout' | 'memory' | 'output_limit' | 'crashed' | 'error';
+
+export interface SandboxLimits {
+  /** Wall-clock time, enforced by a timer in Node that kills the whole sandbox. */
+  wallMs: number;
+  /** CPU seconds (RLIMIT_CPU and cgroup cpu when delegated). */
+  cpuSeconds: number;
+  /** Memory (cgroup memory.max when delegated, else RLIMIT_AS). */
+  memoryBytes: number;
+  /** Processes/threads (RLIMIT_NPROC inside the user namespace, cgroup pids.max). */
+  processes: number;
+  /** Largest file a program may write (RLIMIT_FSIZE). */
+  fileSizeBytes: number;
+  openFiles: number;
+  /** stdout + stderr bytes, counted in Node; the sandbox is killed at the cap. */
+  outputBytes: number;
+  /** Size of the tmpfs work dir. */
+  workDirBytes: number;
+}
+
+export interface SandboxInput {
+  /** Host path of a file or folder, bound read-only and copied into the work dir. */
+  from: string;
+  /** Relative path under the work dir ("." for the top). */
+  to: string;
+}
+
+export interface SandboxRequest {
+  /** argv; runs with the work dir (/work) as the current directory. */
+  command: string[];
+  inputs?: SandboxInput[];
+  /** Extra files written into the work dir before the command starts. */
+  files?: Record<string, string | Buffer>;
+  stdin?: string | Buffer;
+  /** The whole environment of the command (apart from PATH, HOME, LANG which are set). */
+  env?: Record<string, string>;
+  limits?: Partial<SandboxLimits>;
+  /** Relative paths in the work dir to read back after the run (each capped by `collectBytes`). */
+  collect?: string[];
+  collectBytes?: number;
+  /** Aborts the run (killing the sandbox); the result then has status "error". */
+  signal?: AbortSignal;
+}
+
+export interface SandboxResult {
+  status: SandboxStatus;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  wallMs: number;
+  cpuMs: number;
+  /** The collected files that existed (missing ones are absent). */
+  files: Record<string, Buffer>;
+  /** Why the status is what it is, for the lecturer (never shown raw to students). */
+  message?: string;
+}
+
+export interface Sandbox {
+  run(request: SandboxRequest): Promise<SandboxResult>;
+  /** True when code runs without isolation (operator opted in, no bubblewrap). */
+  readonly unsafe: boolean;
+  /** One line for logs and the lecturer's dashboard. */
+  describe(): string;
+}

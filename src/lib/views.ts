@@ -1,0 +1,45 @@
+import nunjucks from 'nunjucks';
+import { fileURLToPath } from 'node:url';
+
+export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
+
+export interface Views {
+  env: nunjucks.Environment;
+  render(name: string, vars: Record<string, unknown>): string;
+}
+
+export interface ViewOptions {
+  dir?: string;
+  /** Re-read templates on every render (development). */
+  watch?: boolean;
+  /** Maps "css/lectern.css" to its fingerprinted URL. */
+  assetUrl?: (file: string) => string;
+  timezone?: string;
+}
+
+export function createViews(options: ViewOptions = {}): Views {
+  const loader = new nunjucks.FileSystemLoader(options.dir ?? VIEWS_DIR, { noCache: options.watch ?? false });
+  const env = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true });
+  env.addGlobal('asset', options.assetUrl ?? ((f: string) => `/static/${f}`));
+  env.addFilter('datetime', (ms: unknown, tz?: string) => formatDateTime(ms, tz ?? options.timezone ?? 'UTC'));
+  env.addFilter('json', (v: unknown) => new nunjucks.runtime.SafeString(JSON.stringify(v).replace(/</g, '\\u003c')));
+  return {
+    env,
+    render: (name, vars) => env.render(name, vars),
+  };
+}
+
+export function formatDateTime(ms: unknown, timeZone = 'UTC'): string {
+  if (ms === null || ms === undefined || ms === '') return '';
+  const d = new Date(typeof ms === 'number' ? ms : String(ms));
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  }).format(d);
+}

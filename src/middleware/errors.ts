@@ -1,0 +1,67 @@
+import { isUserFacing } from '../lib/errors.js';
+import type { AppContext, AppMiddleware } from '../plugin.js';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Please sign in',
+  403: 'Not allowed',
+  404: 'Page not found',
+  405: 'Method not allowed',
+  409: 'Conflict',
+  413: 'Too large',
+  415: 'Unsupported format',
+  422: 'Please check the form',
+  429: 'Too many requests',
+  503: 'Unavailable',
+};
+
+export function wantsJson(ctx: AppContext): boolean {
+  if (ctx.path.startsWith('/api/')) return true;
+  return ctx.accepts('html', 'json') === 'json';
+}
+
+/**
+ * The one error path: user-caused errors (4xx) show their message; anything else is logged with
+ * the request id and shown as a generic message, never a stack trace. HTML for browsers, JSON for
+ * API clients.
+ */
+export function errorHandler(): AppMiddleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) ctx.throw(404, 'There is nothing at this address.');
+    } catch (err) {
+      const e = err as { status?: number; message?: string; details?: unknown; headers?: Record<string, string> };
+      if (typeof e.status === 'number' && e.status >= 300 && e.status < 400) {
+        // requireUser() redirects by throwing; the redirect is already set on ctx.
+        return;
+      }
+      let status = 500;
+      let message = `Something went wrong on our side. If it keeps happening, quote request id ${ctx.state.requestId}.`;
+      if (isUserFacing(err)) {
+        status = e.status!;
+        message = e.message ?? TITLES[status] ?? 'Error';
+      } else if (typeof e.status === 'number' && e.status >= 500 && e.status < 600) {
+        status = e.status;
+      }
+      if (status >= 500) ctx.state.log.error({ err }, 'request failed');
+      if (ctx.headerSent || !ctx.writable) return;
+      ctx.status = status;
+      if (isUserFacing(err) && e.headers) ctx.set(e.headers);
+      ctx.remove('Content-Disposition');
+      if (status === 405 || status === 501) ctx.set('Allow', ctx.response.get('Allow'));
+      if (wantsJson(ctx)) {
+        ctx.body = { error: message, status, ...(e.details !== undefined && status < 500 ? { details: e.details } : {}), requestId: ctx.state.requestId };
+      } else {
+        try {
+          ctx.render('error.njk', { status, title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Error'), message, details: status < 500 ? e.details : undefined });
+        } catch (renderErr) {
+          ctx.state.log.error({ err: renderErr }, 'error page failed to render');
+          ctx.type = 'text/plain';
+          ctx.body = message;
+        }
+        ctx.status = status;
+      }
+    }
+  };
+}

@@ -1,0 +1,102 @@
+import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createApp, type LecternApp } from './app.js';
+import type { Config } from './config.js';
+import { migrate } from './db/migrate.js';
+import { databasePath, openDatabase } from './db/open.js';
+import { createBlobStore } from './lib/blobs.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { loadContent } from './lib/content.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { createSandbox } from './lib/sandbox/index.js';
+import type { Sandbox } from './lib/sandbox/types.js';
+import { createViews } from './lib/views.js';
+import type { Deps, Plugin } from './plugin.js';
+import { plugins as defaultPlugins } from './plugins/index.js';
+
+export interface BuildOptions {
+  log?: Logger;
+  clock?: Clock;
+  sandbox?: Sandbox;
+  plugins?: Plugin[];
+  /** Called once the app has closed after deps.shutdown(); the server process exits here. */
+  onShutdown?: (reason: string) => void;
+}
+
+/** config -> data dir -> db (migrated) -> content -> deps. Shared by the server, the CLI and tests. */
+export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps, 'shutdown'> {
+  const log = options.log ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+  const content = loadContent(config.contentDir);
+  const db = openDatabase(databasePath(config.dataDir));
+  try {
+    const applied = migrate(db);
+    if (applied.length) log.info({ applied }, 'database migrated');
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const timezone = content.courses[0]?.timezone ?? 'UTC';
+  return {
+    db,
+    config,
+    log,
+    clock: options.clock ?? systemClock,
+    views: createViews({ watch: config.env === 'development', timezone }),
+    blobs: createBlobStore(path.join(config.dataDir, 'blobs')),
+    sandbox: options.sandbox ?? createSandbox({ unsafe: config.unsafeSandbox, log: log.child({ lib: 'sandbox' }) }),
+    content,
+  };
+}
+
+export function buildApp(config: Config, options: BuildOptions = {}): LecternApp {
+  const base = buildDeps(config, options);
+  let app: LecternApp | undefined;
+  const deps: Deps = {
+    ...base,
+    shutdown(reason) {
+      if (!app || app.closing) return;
+      void app.close(reason).then(() => options.onShutdown?.(reason));
+    },
+  };
+  try {
+    app = createApp(deps, options.plugins ?? defaultPlugins);
+  } catch (err) {
+    base.db.close();
+    throw err;
+  }
+  return app;
+}
+
+export interface RunningServer {
+  app: LecternApp;
+  server: http.Server;
+  url: string;
+}
+
+/** Builds, starts plugins, listens on fd (socket activation) or host:port. */
+export async function startServer(config: Config, options: BuildOptions & { listenFd?: number | null } = {}): Promise<RunningServer> {
+  const app = buildApp(config, options);
+  const server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 5 * 60_000 }, app.callback());
+  app.attach(server);
+  try {
+    await app.start();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (options.listenFd != null) server.listen({ fd: options.listenFd }, resolve);
+      else server.listen(config.port, config.host, resolve);
+    });
+  } catch (err) {
+    await app.close('start-up failed');
+    throw err;
+  }
+  const addr = server.address() as AddressInfo | string | null;
+  let url = config.publicUrl;
+  if (addr && typeof addr === 'object') {
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
+  }
+  return { app, server, url };
+}
