@@ -1,8 +1,11 @@
 import type { Plugin } from '../plugin.js';
+import accounts from './accounts/index.js';
 import pages from './pages/index.js';
+import restart from './restart/index.js';
 
 /**
  * The one registry. Order matters: middleware runs in this order, routes are matched in this
  * order, and background work stops in reverse order at shutdown.
  */
-export const plugins: Plugin[] = [pages];
+// restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
+export const plugins: Plugin[] = [restart, accounts, pages];

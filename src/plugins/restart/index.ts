@@ -1,0 +1,126 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { UserError } from '../../lib/errors.js';
+import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import { isLoopback } from './loopback.js';
+
+export { isLoopback } from './loopback.js';
+
+export const TOKEN_FILE = 'restart.token';
+export const TOKEN_HEADER = 'x-restart-token';
+
+interface RestartState {
+  token: string | null;
+  restarting: boolean;
+}
+
+/**
+ * One state per running app. The plugin object is shared by every app built in a process (tests
+ * build many), and each app has its own database handle, so that handle keys the state.
+ */
+const states = new WeakMap<object, RestartState>();
+
+function stateFor(deps: Deps): RestartState {
+  let state = states.get(deps.db);
+  if (!state) {
+    state = { token: null, restarting: false };
+    states.set(deps.db, state);
+  }
+  return state;
+}
+
+export function tokenPath(dataDir: string): string {
+  return path.join(dataDir, TOKEN_FILE);
+}
+
+/**
+ * Written beside the database with a temporary name and renamed into place, so that a hook
+ * reading it never sees half a token. 0640: the deploy user reads it through the group.
+ */
+async function writeToken(dataDir: string, token: string): Promise<void> {
+  const final = tokenPath(dataDir);
+  const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, `${token}\n`, { mode: 0o640, flag: 'wx' });
+    // The umask may have taken the group bit away; the deploy hook depends on it.
+    await chmod(temp, 0o640);
+    await rename(temp, final);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+/** Hashing first gives equal lengths, so the comparison time says nothing about the token. */
+function sameToken(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+type Refusal = 'not loopback' | 'token required' | 'token mismatch' | 'token not ready';
+
+function refusal(ctx: AppContext, deps: Deps, state: RestartState): Refusal | null {
+  // The TCP peer only: ctx.ip, X-Forwarded-For, X-Real-IP, Forwarded and Host are all the client's say-so.
+  if (!isLoopback(ctx.req.socket.remoteAddress)) return 'not loopback';
+  const header = ctx.req.headers[TOKEN_HEADER];
+  const given = Array.isArray(header) ? header[0] : header;
+  if (given === undefined) return deps.config.proxy ? 'token required' : null;
+  if (state.token === null) return 'token not ready';
+  return sameToken(given.trim(), state.token) ? null : 'token mismatch';
+}
+
+/**
+ * GET|POST /restart: the deploy hook's way to make this process drain and exit so that the outer
+ * loop (webservice or systemd) starts the new code. Handled as middleware ahead of sessions and
+ * CSRF, which are for browsers; the hook is not one.
+ */
+const restart: Plugin = {
+  name: 'restart',
+  middleware(deps) {
+    const state = stateFor(deps);
+    return [
+      async (ctx, next) => {
+        if (ctx.path !== '/restart') return next();
+        if (ctx.method !== 'GET' && ctx.method !== 'POST') {
+          ctx.set('Allow', 'GET, POST');
+          throw new UserError(405, 'Use GET or POST for /restart.');
+        }
+        const peer = ctx.req.socket.remoteAddress ?? 'unknown';
+        const refused = refusal(ctx, deps, state);
+        if (refused) {
+          ctx.state.log.warn({ peer, reason: refused }, 'restart refused');
+          // One message for every refusal: which check failed is for the log, not the caller.
+          throw new UserError(403, 'Not allowed to restart this server.');
+        }
+        ctx.set('Cache-Control', 'no-store');
+        ctx.set('Connection', 'close');
+        ctx.status = 202;
+        ctx.type = 'text/plain';
+        ctx.body = 'restarting\n';
+        if (state.restarting) {
+          ctx.state.log.info({ peer }, 'restart requested again: already under way');
+          return;
+        }
+        state.restarting = true;
+        ctx.state.log.info({ peer }, 'restart requested');
+        // 'close' follows 'finish' once the response is out, and also comes when the hook hung up
+        // early: either way the request was authorised, so the restart goes ahead.
+        ctx.res.once('close', () => deps.shutdown('restart requested'));
+      },
+    ];
+  },
+  async start(deps) {
+    const state = stateFor(deps);
+    const token = randomBytes(32).toString('hex');
+    await writeToken(deps.config.dataDir, token);
+    state.token = token;
+    deps.log.info({ file: tokenPath(deps.config.dataDir), proxy: deps.config.proxy }, 'restart token written');
+    return async () => {
+      state.token = null;
+    };
+  },
+};
+
+export default restart;
