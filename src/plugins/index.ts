@@ -1,5 +1,4 @@
 import type { Plugin } from '../plugin.js';
-import accounts from './accounts/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
 
@@ -8,4 +7,4 @@ import restart from './restart/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, accounts, pages];
+export const plugins: Plugin[] = [restart, pages];
