@@ -1,4 +1,5 @@
 import type { Plugin } from '../plugin.js';
+import accounts from './accounts/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
 
@@ -7,4 +8,4 @@ import restart from './restart/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, pages];
+export const plugins: Plugin[] = [restart, accounts, pages];

@@ -1,0 +1,116 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../db/open.js';
+import { UserError } from '../lib/errors.js';
+import { readFormAll } from '../lib/body.js';
+import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
+import { clearCookie, currentSession, setCookie } from './session.js';
+
+/**
+ * CSRF protection for every POST, PUT, PATCH and DELETE.
+ *
+ * - Signed-in users: the token is an HMAC of a per-session secret kept in the sessions row, so it
+ *   changes at sign-in and dies with the session.
+ * - Anonymous visitors (sign-in, sign-up forms): a signed double-submit. An HttpOnly cookie holds
+ *   a random value and the token is an HMAC of it under a key only the server knows.
+ *
+ * The token travels as the form field `_csrf`, the `X-CSRF-Token` header (fetch/XHR), or, for
+ * multipart forms, whose body is streamed by the handler, as `?_csrf=` in the form's action URL.
+ * SameSite=Lax cookies already stop most cross-site posts; the token also covers old browsers
+ * and same-site attackers (other apps on a sibling subdomain).
+ *
+ * Routes that authenticate differently (the loopback /restart hook) opt out with csrfExempt().
+ */
+export const CSRF_COOKIE = 'lectern_csrf';
+export const CSRF_FIELD = '_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+export const CSRF_MESSAGE = 'The form has expired or came from another site. Reload the page and try again.';
+/** Urlencoded/JSON bodies are parsed here (and cached for the handler) up to this size. */
+export const CSRF_BODY_LIMIT = 1024 * 1024;
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const exemptPaths = new Set<string>();
+const exemptPrefixes = new Set<string>();
+
+/**
+ * Lets a route that carries its own proof of origin skip the check. `path` is exact
+ * ("/restart") or a prefix ending in "/*" ("/hooks/*"). Call it when the plugin's routes are
+ * registered. Do not use it for anything a browser with a session cookie can reach.
+ */
+export function csrfExempt(path: string): void {
+  if (path.endsWith('/*')) exemptPrefixes.add(path.slice(0, -1));
+  else exemptPaths.add(path);
+}
+
+export function isCsrfExempt(path: string): boolean {
+  if (exemptPaths.has(path)) return true;
+  for (const prefix of exemptPrefixes) if (path.startsWith(prefix)) return true;
+  return false;
+}
+
+const keys = new WeakMap<Db, Buffer>();
+/** The server's HMAC key, created once per data directory and kept in settings. */
+function csrfKey(db: Db): Buffer {
+  let key = keys.get(db);
+  if (!key) {
+    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)').run({ key: 'accounts.csrf_key', value: randomBytes(32).toString('base64') });
+    const row = db.prepare<{ key: string }, { value: string }>('SELECT value FROM settings WHERE key = :key').get({ key: 'accounts.csrf_key' });
+    key = Buffer.from(row!.value, 'base64');
+    keys.set(db, key);
+  }
+  return key;
+}
+
+function sign(key: Buffer, kind: 's' | 'a', value: string): string {
+  return createHmac('sha256', key).update(`${kind}:${value}`).digest('base64url');
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+async function presentedToken(ctx: AppContext): Promise<string> {
+  const header = ctx.get(CSRF_HEADER);
+  if (header) return header;
+  if (ctx.request.is('application/x-www-form-urlencoded', 'application/json')) {
+    const form = await readFormAll(ctx, CSRF_BODY_LIMIT);
+    return form[CSRF_FIELD]?.at(-1) ?? '';
+  }
+  if (ctx.request.is('multipart/form-data')) {
+    const q = ctx.query[CSRF_FIELD];
+    return typeof q === 'string' ? q : '';
+  }
+  return '';
+}
+
+export function csrfMiddleware(deps: Deps): AppMiddleware {
+  const key = csrfKey(deps.db);
+  return async (ctx, next) => {
+    const session = currentSession(ctx);
+    let expected: string | null = null;
+    if (session) {
+      expected = sign(key, 's', session.csrfSecret);
+      if (ctx.cookies.get(CSRF_COOKIE)) clearCookie(ctx, deps.config, CSRF_COOKIE);
+    } else {
+      const anon = ctx.cookies.get(CSRF_COOKIE);
+      if (anon && /^[A-Za-z0-9_-]{43}$/.test(anon)) {
+        expected = sign(key, 'a', anon);
+      } else if (!UNSAFE.has(ctx.method)) {
+        // A fresh value for a page that may show a form; a POST without it fails below anyway.
+        const fresh = randomBytes(32).toString('base64url');
+        setCookie(ctx, deps.config, CSRF_COOKIE, fresh);
+        expected = sign(key, 'a', fresh);
+      }
+    }
+    ctx.state.csrfToken = expected ?? '';
+    if (UNSAFE.has(ctx.method) && !isCsrfExempt(ctx.path)) {
+      const given = await presentedToken(ctx);
+      if (!expected || !given || !sameToken(given, expected)) {
+        ctx.state.log.info({ path: ctx.path, hadToken: given !== '', signedIn: !!session }, 'csrf check failed');
+        throw new UserError(403, CSRF_MESSAGE);
+      }
+    }
+    await next();
+  };
+}

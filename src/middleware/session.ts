@@ -1,0 +1,114 @@
+import type { Config } from '../config.js';
+import type { Db } from '../db/open.js';
+import type { CurrentUser, Role } from '../lib/auth.js';
+import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
+import { createSessionStore, SESSION_TTL_MS, type SessionRecord, type SessionStore } from '../plugins/accounts/sessions.js';
+import { enrolmentsOf, toCurrentUser } from '../plugins/accounts/users.js';
+
+/**
+ * Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure over https), looked up
+ * server-side by its hash on every request. Fills ctx.state.user and ctx.state.roleIn.
+ */
+export const SESSION_COOKIE = 'lectern_session';
+
+const stores = new WeakMap<Db, SessionStore>();
+export function sessionStore(db: Db): SessionStore {
+  let store = stores.get(db);
+  if (!store) {
+    store = createSessionStore(db);
+    stores.set(db, store);
+  }
+  return store;
+}
+
+/** https when the public URL says so (a TLS proxy in front) or the request itself came over TLS. */
+export function isSecureRequest(ctx: AppContext, config: Config): boolean {
+  return config.publicUrl.startsWith('https:') || ctx.secure;
+}
+
+export interface CookieOptions {
+  /** Seconds; omitted = until the browser closes; 0 = delete. */
+  maxAge?: number;
+  path?: string;
+}
+
+/**
+ * Written by hand rather than through ctx.cookies, which refuses a Secure cookie on a request
+ * that reached us over plain http (the normal case behind a TLS-terminating proxy).
+ */
+export function setCookie(ctx: AppContext, config: Config, name: string, value: string, options: CookieOptions = {}): void {
+  const parts = [`${name}=${value}`, `Path=${options.path ?? '/'}`, 'HttpOnly', 'SameSite=Lax'];
+  if (options.maxAge !== undefined) parts.push(`Max-Age=${Math.max(0, Math.floor(options.maxAge))}`);
+  if (isSecureRequest(ctx, config)) parts.push('Secure');
+  ctx.append('Set-Cookie', parts.join('; '));
+}
+
+export function clearCookie(ctx: AppContext, config: Config, name: string, path = '/'): void {
+  setCookie(ctx, config, name, '', { maxAge: 0, path });
+}
+
+/** The session behind this request (internal to accounts and CSRF), or null. */
+export function currentSession(ctx: AppContext): SessionRecord | null {
+  return (ctx.state.session as SessionRecord | undefined) ?? null;
+}
+
+/**
+ * Roles: a site admin is lecturer everywhere; staff listed in course.yaml take precedence over
+ * enrolment rows; everyone else has the role of their enrolment, if any.
+ */
+export function roleResolver(deps: Pick<Deps, 'db' | 'content'>, user: CurrentUser | null): (course: string) => Role | null {
+  if (!user) return () => null;
+  let enrolled: Map<string, Role> | undefined;
+  return (course: string) => {
+    if (user.isAdmin) return 'lecturer';
+    const staff = deps.content.course(course)?.staff.find((s) => s.email === user.email);
+    if (staff) return staff.role;
+    enrolled ??= new Map(enrolmentsOf(deps.db, user.id).map((e) => [e.course, e.role]));
+    return enrolled.get(course) ?? null;
+  };
+}
+
+function setUser(ctx: AppContext, deps: Deps, user: CurrentUser | null, record: SessionRecord | null): void {
+  ctx.state.user = user;
+  ctx.state.session = record;
+  ctx.state.roleIn = roleResolver(deps, user);
+  if (user) ctx.state.log = ctx.state.log.child({ user: user.id });
+}
+
+export function sessionMiddleware(deps: Deps): AppMiddleware {
+  const store = sessionStore(deps.db);
+  return async (ctx, next) => {
+    const raw = ctx.cookies.get(SESSION_COOKIE);
+    let found = null;
+    if (raw) {
+      const now = deps.clock.now();
+      found = store.find(raw, now);
+      if (!found) clearCookie(ctx, deps.config, SESSION_COOKIE);
+      else if (store.touch(found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
+    }
+    setUser(ctx, deps, found ? toCurrentUser(found.user) : null, found?.record ?? null);
+    await next();
+  };
+}
+
+/**
+ * Signs the user in on this response. Any session the browser already had is destroyed and a new
+ * id issued, so an id planted before sign-in (session fixation) is worthless afterwards.
+ */
+export function startSession(ctx: AppContext, deps: Deps, user: CurrentUser): SessionRecord {
+  const store = sessionStore(deps.db);
+  const old = currentSession(ctx);
+  if (old) store.destroy(old.idHash);
+  const { id, record } = store.create(user.id, deps.clock.now());
+  setCookie(ctx, deps.config, SESSION_COOKIE, id, { maxAge: SESSION_TTL_MS / 1000 });
+  setUser(ctx, deps, user, record);
+  return record;
+}
+
+/** Signs out: the server-side row goes, the cookie is cleared. */
+export function endSession(ctx: AppContext, deps: Deps): void {
+  const record = currentSession(ctx);
+  if (record) sessionStore(deps.db).destroy(record.idHash);
+  clearCookie(ctx, deps.config, SESSION_COOKIE);
+  setUser(ctx, deps, null, null);
+}

@@ -1,0 +1,61 @@
+import { csrfMiddleware } from '../../middleware/csrf.js';
+import { sessionMiddleware, sessionStore } from '../../middleware/session.js';
+import type { Deps, Plugin } from '../../plugin.js';
+import { localRoutes } from './local.js';
+import { generatePassword } from './password.js';
+import { createLoginLimiter } from './rate-limit.js';
+import { pruneSignupTokens } from './signup.js';
+import { countUsers, createUser } from './users.js';
+
+export const FIRST_ADMIN_EMAIL = 'admin@localhost';
+
+/**
+ * On the very first start (no users at all) there must be someone who can sign in: create an
+ * admin and tell the operator its password, once. Not in tests, which create their own users.
+ */
+function ensureFirstAdmin(deps: Deps): void {
+  if (deps.config.env === 'test' || countUsers(deps.db) > 0) return;
+  const password = generatePassword();
+  try {
+    createUser(deps.db, { email: FIRST_ADMIN_EMAIL, name: 'Administrator', password, isAdmin: true }, deps.clock);
+  } catch (err) {
+    // Another worker process won the race; it prints the password.
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return;
+    throw err;
+  }
+  deps.log.warn({ email: FIRST_ADMIN_EMAIL }, 'created the first administrator');
+  process.stderr.write(
+    `\nLectern created the first administrator account (shown only this once):\n` +
+      `  e-mail:   ${FIRST_ADMIN_EMAIL}\n  password: ${password}\n` +
+      `Sign in at /login and change the password on the account page.\n\n`,
+  );
+}
+
+const accounts: Plugin = {
+  name: 'accounts',
+  middleware: (deps) => [sessionMiddleware(deps), csrfMiddleware(deps)],
+  routes(router, deps) {
+    localRoutes(router, deps);
+  },
+  async start(deps) {
+    ensureFirstAdmin(deps);
+    const limiter = createLoginLimiter(deps.db);
+    const prune = () => {
+      const now = deps.clock.now();
+      try {
+        sessionStore(deps.db).prune(now);
+        limiter.prune(now);
+        pruneSignupTokens(deps.db, now);
+        deps.db.prepare('DELETE FROM oidc_transactions WHERE expires_at <= :now').run({ now });
+      } catch (err) {
+        deps.log.error({ err }, 'pruning expired sessions failed');
+      }
+    };
+    prune();
+    const timer = setInterval(prune, 3600_000);
+    timer.unref();
+    return async () => clearInterval(timer);
+  },
+};
+
+export default accounts;

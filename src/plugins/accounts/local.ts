@@ -1,0 +1,172 @@
+import { readForm } from '../../lib/body.js';
+import { requireUser } from '../../lib/auth.js';
+import { UserError } from '../../lib/errors.js';
+import { currentSession, endSession, sessionStore, startSession } from '../../middleware/session.js';
+import type { AppContext, AppRouter, Deps } from '../../plugin.js';
+import { hashPassword, MAX_PASSWORD, needsRehash, passwordProblem, verifyPassword } from './password.js';
+import { addressKey, blockedMessage, createLoginLimiter } from './rate-limit.js';
+import { lookupSignupToken, useSignupTokens } from './signup.js';
+import { enrolmentsOf, findUserByEmail, normaliseEmail, setPasswordHash, toCurrentUser } from './users.js';
+import { formError, safeNext } from './util.js';
+
+/** One message for an unknown address and a wrong password: the form must not reveal who has an account. */
+export const LOGIN_FAILED = 'The e-mail address or the password is not right.';
+
+const ACCOUNT_NOTICES: Record<string, string> = {
+  password: 'Your password has been changed. Other devices have been signed out.',
+  welcome: 'Your password is set. Welcome!',
+};
+
+function providers(deps: Deps) {
+  return deps.config.oidc.map((p) => ({ id: p.id, name: p.name }));
+}
+
+/** Local sign-in, sign-out, the account page, password change and the sign-up links. */
+export function localRoutes(router: AppRouter, deps: Deps): void {
+  const limiter = createLoginLimiter(deps.db);
+
+  router.get('/login', (ctx) => {
+    const next = safeNext(ctx.query.next);
+    if (ctx.state.user) return ctx.redirect(next);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('accounts/login.njk', { next, providers: providers(deps), email: '' });
+  });
+
+  router.post('/login', async (ctx) => {
+    const form = await readForm(ctx);
+    const next = safeNext(form.next);
+    const email = normaliseEmail(form.email ?? '');
+    const password = form.password ?? '';
+    const vars = { next, providers: providers(deps), email };
+    ctx.set('Cache-Control', 'no-store');
+    if (!email || !password) return formError(ctx, 400, 'Enter your e-mail address and your password.', 'accounts/login.njk', vars);
+    if (password.length > MAX_PASSWORD) return formError(ctx, 401, LOGIN_FAILED, 'accounts/login.njk', vars);
+    const address = addressKey(ctx.ip);
+    const now = deps.clock.now();
+    const blocked = limiter.blocked(email, address, now);
+    if (blocked) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil((blocked.retryAtMs - now) / 1000))));
+      ctx.state.log.warn({ scope: blocked.scope, address }, 'sign-in rate limited');
+      return formError(ctx, 429, blockedMessage(blocked, now), 'accounts/login.njk', vars);
+    }
+    const user = findUserByEmail(deps.db, email);
+    // verifyPassword runs scrypt even without a stored hash, so both failures take as long.
+    const ok = await verifyPassword(password, user?.password_hash);
+    if (!user || !ok) {
+      limiter.fail(email, address, deps.clock.now());
+      ctx.state.log.info({ known: !!user, address }, 'sign-in failed');
+      return formError(ctx, 401, LOGIN_FAILED, 'accounts/login.njk', vars);
+    }
+    limiter.succeed(email);
+    if (user.password_hash && needsRehash(user.password_hash)) setPasswordHash(deps.db, user.id, await hashPassword(password));
+    startSession(ctx, deps, toCurrentUser(user));
+    ctx.state.log.info({ userId: user.id, method: 'password' }, 'signed in');
+    ctx.redirect(next);
+  });
+
+  router.post('/logout', (ctx) => {
+    if (ctx.state.user) ctx.state.log.info({ userId: ctx.state.user.id }, 'signed out');
+    endSession(ctx, deps);
+    ctx.redirect('/');
+  });
+
+  function renderAccount(ctx: AppContext, extra: Record<string, unknown> = {}) {
+    const user = requireUser(ctx);
+    const row = findUserByEmail(deps.db, user.email);
+    const courses = enrolmentsOf(deps.db, user.id).map((e) => ({ ...e, course: deps.content.course(e.course) ?? { slug: e.course, title: e.course } }));
+    for (const c of deps.content.courses) {
+      const staff = c.staff.find((s) => s.email === user.email);
+      if (staff && !courses.some((e) => e.course.slug === c.slug)) courses.push({ course: c, role: staff.role });
+    }
+    const notice = typeof ctx.query.done === 'string' ? ACCOUNT_NOTICES[ctx.query.done] : undefined;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('accounts/account.njk', {
+      account: { ...user, hasPassword: !!row?.password_hash },
+      courses: courses.map((e) => ({ slug: e.course.slug, title: e.course.title, role: ctx.state.roleIn?.(e.course.slug) ?? e.role })),
+      providers: providers(deps),
+      ...(notice ? { flash: { kind: 'ok', message: notice } } : {}),
+      ...extra,
+    });
+  }
+
+  router.get('/account', (ctx) => renderAccount(ctx));
+
+  router.post('/account/password', async (ctx) => {
+    const user = requireUser(ctx);
+    const form = await readForm(ctx);
+    const row = findUserByEmail(deps.db, user.email);
+    const fail = (status: number, message: string) => {
+      if (ctx.accepts('html', 'json') === 'json') throw new UserError(status, message);
+      renderAccount(ctx, { error: message });
+      ctx.status = status;
+    };
+    if (!row?.password_hash) return fail(400, 'Your account has no password: you sign in through your university account.');
+    const address = addressKey(ctx.ip);
+    const now = deps.clock.now();
+    const blocked = limiter.blocked(user.email, address, now);
+    if (blocked) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil((blocked.retryAtMs - now) / 1000))));
+      return fail(429, blockedMessage(blocked, now));
+    }
+    if (!(await verifyPassword(form.current ?? '', row.password_hash))) {
+      limiter.fail(user.email, address, deps.clock.now());
+      return fail(422, 'The current password is not right.');
+    }
+    const fresh = form.password ?? '';
+    const problem = passwordProblem(fresh);
+    if (problem) return fail(422, problem);
+    if (fresh !== (form.confirm ?? '')) return fail(422, 'The new password and its confirmation differ.');
+    const hash = await hashPassword(fresh);
+    const old = currentSession(ctx);
+    deps.db.transaction(() => {
+      setPasswordHash(deps.db, user.id, hash);
+      sessionStore(deps.db).destroyAll(user.id);
+    })();
+    // This browser stays signed in, under a new session id; every other session is gone.
+    if (old) ctx.state.session = null;
+    startSession(ctx, deps, user);
+    ctx.state.log.info({ userId: user.id }, 'password changed; other sessions ended');
+    ctx.redirect('/account?done=password');
+  });
+
+  function signupFailure(reason: 'unknown' | 'used' | 'expired'): UserError {
+    if (reason === 'unknown') return new UserError(404, 'This sign-up link is not valid. Check that you copied all of it, or ask your lecturer for a new one.');
+    if (reason === 'used') return new UserError(410, 'This sign-up link has already been used. Sign in with your e-mail address and password.');
+    return new UserError(410, 'This sign-up link has expired. Ask your lecturer for a new one.');
+  }
+
+  router.get('/signup/:token', (ctx) => {
+    const found = lookupSignupToken(deps.db, deps.clock, ctx.params.token ?? '');
+    if (!found.ok) throw signupFailure(found.reason);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.render('accounts/signup.njk', { invitee: toCurrentUser(found.user), token: ctx.params.token });
+  });
+
+  router.post('/signup/:token', async (ctx) => {
+    const token = ctx.params.token ?? '';
+    const form = await readForm(ctx);
+    const found = lookupSignupToken(deps.db, deps.clock, token);
+    if (!found.ok) throw signupFailure(found.reason);
+    const invitee = toCurrentUser(found.user);
+    const password = form.password ?? '';
+    const problem = passwordProblem(password) ?? (password !== (form.confirm ?? '') ? 'The password and its confirmation differ.' : null);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    if (problem) return formError(ctx, 422, problem, 'accounts/signup.njk', { invitee, token });
+    const hash = await hashPassword(password);
+    // Checked again inside the transaction: two tabs posting the same link must not both win.
+    const won = deps.db.transaction(() => {
+      const again = lookupSignupToken(deps.db, deps.clock, token);
+      if (!again.ok) return again.reason;
+      setPasswordHash(deps.db, invitee.id, hash);
+      useSignupTokens(deps.db, deps.clock, invitee.id);
+      sessionStore(deps.db).destroyAll(invitee.id);
+      return null;
+    })();
+    if (won) throw signupFailure(won);
+    startSession(ctx, deps, invitee);
+    ctx.state.log.info({ userId: invitee.id }, 'signed up');
+    ctx.redirect('/account?done=welcome');
+  });
+}

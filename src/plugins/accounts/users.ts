@@ -1,0 +1,164 @@
+import type { Db } from '../../db/open.js';
+import type { CurrentUser, Role } from '../../lib/auth.js';
+import type { Clock } from '../../lib/clock.js';
+import { hashPasswordSync } from './password.js';
+
+/**
+ * Users and enrolments: plain functions over the database, used by the accounts routes, the CLI,
+ * other plugins and tests. Statements are prepared once per database connection.
+ */
+export interface UserRow {
+  id: number;
+  email: string;
+  name: string;
+  student_id: string | null;
+  password_hash: string | null;
+  is_admin: 0 | 1;
+  created_at: number;
+}
+
+export interface NewUser {
+  email: string;
+  name: string;
+  studentId?: string | null;
+  password?: string;
+  /** An already computed hash (from hashPassword), for callers that hashed asynchronously. */
+  passwordHash?: string;
+  isAdmin?: boolean;
+}
+
+export interface EnrolledUser {
+  id: number;
+  email: string;
+  name: string;
+  studentId: string | null;
+  role: Role;
+  hasPassword: boolean;
+  enrolledAt: number;
+}
+
+function statements(db: Db) {
+  return {
+    insert: db.prepare<{ email: string; name: string; student_id: string | null; password_hash: string | null; is_admin: number; now: number }>(
+      `INSERT INTO users (email, name, student_id, password_hash, is_admin, created_at)
+       VALUES (:email, :name, :student_id, :password_hash, :is_admin, :now)`,
+    ),
+    byEmail: db.prepare<{ email: string }, UserRow>('SELECT * FROM users WHERE email = :email'),
+    byId: db.prepare<{ id: number }, UserRow>('SELECT * FROM users WHERE id = :id'),
+    count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM users'),
+    setPassword: db.prepare<{ id: number; hash: string | null }>('UPDATE users SET password_hash = :hash WHERE id = :id'),
+    update: db.prepare<{ id: number; name: string; student_id: string | null }>('UPDATE users SET name = :name, student_id = :student_id WHERE id = :id'),
+    setAdmin: db.prepare<{ id: number; admin: number }>('UPDATE users SET is_admin = :admin WHERE id = :id'),
+    enrol: db.prepare<{ user_id: number; course: string; role: Role; now: number | null }>(
+      `INSERT INTO enrolments (user_id, course, role, created_at)
+       VALUES (:user_id, :course, :role, coalesce(:now, CAST(unixepoch('subsec') * 1000 AS INTEGER)))
+       ON CONFLICT (user_id, course) DO UPDATE SET role = excluded.role`,
+    ),
+    unenrol: db.prepare<{ user_id: number; course: string }>('DELETE FROM enrolments WHERE user_id = :user_id AND course = :course'),
+    enrolment: db.prepare<{ user_id: number; course: string }, { role: Role }>('SELECT role FROM enrolments WHERE user_id = :user_id AND course = :course'),
+    enrolmentsOf: db.prepare<{ user_id: number }, { course: string; role: Role }>('SELECT course, role FROM enrolments WHERE user_id = :user_id ORDER BY course'),
+    listAll: db.prepare<{ course: string }, EnrolledRow>(
+      `SELECT u.id, u.email, u.name, u.student_id, u.password_hash IS NOT NULL AS has_password, e.role, e.created_at
+       FROM enrolments e JOIN users u ON u.id = e.user_id WHERE e.course = :course ORDER BY u.name COLLATE NOCASE, u.email`,
+    ),
+    listRole: db.prepare<{ course: string; role: Role }, EnrolledRow>(
+      `SELECT u.id, u.email, u.name, u.student_id, u.password_hash IS NOT NULL AS has_password, e.role, e.created_at
+       FROM enrolments e JOIN users u ON u.id = e.user_id WHERE e.course = :course AND e.role = :role ORDER BY u.name COLLATE NOCASE, u.email`,
+    ),
+  };
+}
+
+interface EnrolledRow {
+  id: number;
+  email: string;
+  name: string;
+  student_id: string | null;
+  has_password: 0 | 1;
+  role: Role;
+  created_at: number;
+}
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+function sql(db: Db): ReturnType<typeof statements> {
+  let s = cache.get(db);
+  if (!s) {
+    s = statements(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** A deliberately loose check: one @, something on both sides, a dot in the domain, no spaces. */
+export function isEmail(email: string): boolean {
+  return email.length <= 254 && /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>".]+$/.test(email);
+}
+
+export function toCurrentUser(row: UserRow): CurrentUser {
+  return { id: row.id, email: row.email, name: row.name, studentId: row.student_id, isAdmin: row.is_admin === 1 };
+}
+
+/**
+ * Creates a user and returns its id. A `password` is hashed synchronously (scrypt blocks for a
+ * moment): fine for the CLI and tests; request handlers hash with hashPassword() and pass `passwordHash`.
+ * Throws when the e-mail address is already taken.
+ */
+export function createUser(db: Db, user: NewUser, clock: Clock): number {
+  const email = normaliseEmail(user.email);
+  if (!isEmail(email)) throw new Error(`Not an e-mail address: "${user.email}"`);
+  const name = user.name.trim();
+  if (!name) throw new Error('A user needs a name.');
+  const hash = user.passwordHash ?? (user.password !== undefined ? hashPasswordSync(user.password) : null);
+  const info = sql(db).insert.run({ email, name, student_id: user.studentId?.trim() || null, password_hash: hash, is_admin: user.isAdmin ? 1 : 0, now: clock.now() });
+  return Number(info.lastInsertRowid);
+}
+
+export function findUserByEmail(db: Db, email: string): UserRow | undefined {
+  return sql(db).byEmail.get({ email: normaliseEmail(email) });
+}
+
+export function findUserById(db: Db, id: number): UserRow | undefined {
+  return sql(db).byId.get({ id });
+}
+
+export function countUsers(db: Db): number {
+  return sql(db).count.get()?.n ?? 0;
+}
+
+export function setPasswordHash(db: Db, userId: number, hash: string | null): void {
+  sql(db).setPassword.run({ id: userId, hash });
+}
+
+export function updateUser(db: Db, userId: number, fields: { name: string; studentId: string | null }): void {
+  sql(db).update.run({ id: userId, name: fields.name.trim(), student_id: fields.studentId?.trim() || null });
+}
+
+export function setAdmin(db: Db, userId: number, admin: boolean): void {
+  sql(db).setAdmin.run({ id: userId, admin: admin ? 1 : 0 });
+}
+
+/** Enrols (or changes the role of) a user in a course. Without a clock, SQLite stamps the time. */
+export function enrol(db: Db, e: { userId: number; course: string; role: Role }, clock?: Clock): void {
+  sql(db).enrol.run({ user_id: e.userId, course: e.course, role: e.role, now: clock ? clock.now() : null });
+}
+
+export function unenrol(db: Db, e: { userId: number; course: string }): boolean {
+  return sql(db).unenrol.run({ user_id: e.userId, course: e.course }).changes > 0;
+}
+
+export function enrolmentRole(db: Db, userId: number, course: string): Role | null {
+  return sql(db).enrolment.get({ user_id: userId, course })?.role ?? null;
+}
+
+export function enrolmentsOf(db: Db, userId: number): Array<{ course: string; role: Role }> {
+  return sql(db).enrolmentsOf.all({ user_id: userId });
+}
+
+/** The users enrolled in a course (optionally only one role), by name. */
+export function listEnrolled(db: Db, course: string, role?: Role): EnrolledUser[] {
+  const rows = role ? sql(db).listRole.all({ course, role }) : sql(db).listAll.all({ course });
+  return rows.map((r) => ({ id: r.id, email: r.email, name: r.name, studentId: r.student_id, role: r.role, hasPassword: r.has_password === 1, enrolledAt: r.created_at }));
+}
