@@ -1,0 +1,224 @@
+import { hostname } from 'node:os';
+import type { Db } from '../../db/open.js';
+import type { Clock } from '../../lib/clock.js';
+
+/**
+ * The grading queue in SQLite. A job row is written in the same transaction as its submission,
+ * so a submission never exists without its job. Grading machines take jobs with a lease; a
+ * lease that is not renewed (the grader died) expires and the job goes back to the queue.
+ * The rows stay the source of truth in every mode: a Redis dispatcher only moves them.
+ */
+export type JobState = 'queued' | 'running' | 'done' | 'error' | 'cancelled';
+
+export interface Job {
+  id: number;
+  submissionId: number;
+  state: JobState;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  enqueuedAt: number;
+  notBefore: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  lastError: string | null;
+  /** Why the job exists: a student's submission, or a lecturer's re-run. */
+  reason: string;
+}
+
+/** Live student submissions first, lecturer re-runs behind them, superseded submissions last. */
+export const PRIORITY = { live: 100, rerun: 10, superseded: 0 } as const;
+
+interface JobRow {
+  id: number;
+  submission_id: number;
+  state: JobState;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  enqueued_at: number;
+  not_before: number;
+  started_at: number | null;
+  finished_at: number | null;
+  last_error: string | null;
+  reason: string;
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    submissionId: r.submission_id,
+    state: r.state,
+    priority: r.priority,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    enqueuedAt: r.enqueued_at,
+    notBefore: r.not_before,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    lastError: r.last_error,
+    reason: r.reason,
+  };
+}
+
+/** This process as a lease owner: host and pid, so a restarted server can tell a dead owner at once. */
+export function processOwner(tag = 'web'): string {
+  return `${hostname()}:${process.pid}:${tag}`;
+}
+
+export function ownerIsDeadHere(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  if (host !== hostname()) return false;
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export type JobQueue = ReturnType<typeof createJobQueue>;
+
+export function createJobQueue(db: Db, clock: Clock) {
+  const insert = db.prepare<{ submissionId: number; priority: number; maxAttempts: number; now: number; reason: string }>(
+    `INSERT INTO jobs (submission_id, state, priority, attempts, max_attempts, enqueued_at, not_before, reason)
+     VALUES (:submissionId, 'queued', :priority, 0, :maxAttempts, :now, :now, :reason)`,
+  );
+  const supersede = db.prepare<{ assignmentId: number; userId: number; keep: number; priority: number }>(
+    `UPDATE jobs SET priority = :priority
+      WHERE state = 'queued' AND reason = 'submission' AND id <> :keep AND priority > :priority
+        AND submission_id IN (SELECT id FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId)`,
+  );
+  const claimOne = db.prepare<{ owner: string; now: number; leaseUntil: number }, JobRow>(
+    `UPDATE jobs SET state = 'running', lease_owner = :owner, lease_expires_at = :leaseUntil,
+            attempts = attempts + 1, started_at = :now
+      WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= :now
+                  ORDER BY priority DESC, id LIMIT 1)
+      RETURNING *`,
+  );
+  const claimById = db.prepare<{ id: number; owner: string; now: number; leaseUntil: number }, JobRow>(
+    `UPDATE jobs SET state = 'running', lease_owner = :owner, lease_expires_at = :leaseUntil,
+            attempts = attempts + 1, started_at = :now
+      WHERE id = :id AND state = 'queued'
+      RETURNING *`,
+  );
+  const renew = db.prepare<{ id: number; owner: string; leaseUntil: number }>(
+    `UPDATE jobs SET lease_expires_at = :leaseUntil WHERE id = :id AND state = 'running' AND lease_owner = :owner`,
+  );
+  const finish = db.prepare<{ id: number; owner: string; now: number; state: JobState; error: string | null }>(
+    `UPDATE jobs SET state = :state, finished_at = :now, lease_owner = NULL, lease_expires_at = NULL, last_error = :error
+      WHERE id = :id AND state = 'running' AND lease_owner = :owner`,
+  );
+  const retryLater = db.prepare<{ id: number; owner: string; notBefore: number; error: string }>(
+    `UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, not_before = :notBefore, last_error = :error
+      WHERE id = :id AND state = 'running' AND lease_owner = :owner`,
+  );
+  const handBack = db.prepare<{ id: number; owner: string }>(
+    // Handed back at shutdown: the attempt did not fail, so it does not count.
+    `UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, attempts = max(attempts - 1, 0)
+      WHERE id = :id AND state = 'running' AND lease_owner = :owner`,
+  );
+  const running = db.prepare<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`);
+  const requeue = db.prepare<{ id: number; error: string }>(
+    `UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'error' ELSE 'queued' END,
+            lease_owner = NULL, lease_expires_at = NULL, last_error = :error
+      WHERE id = :id AND state = 'running'`,
+  );
+  const byId = db.prepare<[number], JobRow>(`SELECT * FROM jobs WHERE id = ?`);
+  const latestForSubmission = db.prepare<[number], JobRow>(`SELECT * FROM jobs WHERE submission_id = ? ORDER BY id DESC LIMIT 1`);
+  const positionOf = db.prepare<{ id: number; priority: number }, { n: number }>(
+    `SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND (priority > :priority OR (priority = :priority AND id < :id))`,
+  );
+  const statsQuery = db.prepare<[], { queued: number; running: number; oldest: number | null }>(
+    `SELECT (SELECT count(*) FROM jobs WHERE state = 'queued') AS queued,
+            (SELECT count(*) FROM jobs WHERE state = 'running') AS running,
+            (SELECT min(enqueued_at) FROM jobs WHERE state = 'queued') AS oldest`,
+  );
+  const cancel = db.prepare<{ id: number; now: number }>(`UPDATE jobs SET state = 'cancelled', finished_at = :now WHERE id = :id AND state = 'queued'`);
+
+  return {
+    /** Call inside the transaction that writes the submission. */
+    enqueue(submissionId: number, options: { priority?: number; maxAttempts?: number; reason?: string } = {}): number {
+      const info = insert.run({
+        submissionId,
+        priority: options.priority ?? PRIORITY.live,
+        maxAttempts: options.maxAttempts ?? 3,
+        now: clock.now(),
+        reason: options.reason ?? 'submission',
+      });
+      return Number(info.lastInsertRowid);
+    },
+    /** A newer submission by the same student moves their older queued ones to the back. */
+    supersedeOlder(assignmentId: number, userId: number, keepJobId: number): number {
+      return supersede.run({ assignmentId, userId, keep: keepJobId, priority: PRIORITY.superseded }).changes;
+    },
+    claim(owner: string, leaseMs: number, jobId?: number): Job | null {
+      const now = clock.now();
+      const row = jobId === undefined ? claimOne.get({ owner, now, leaseUntil: now + leaseMs }) : claimById.get({ id: jobId, owner, now, leaseUntil: now + leaseMs });
+      return row ? toJob(row) : null;
+    },
+    renew(jobId: number, owner: string, leaseMs: number): boolean {
+      return renew.run({ id: jobId, owner, leaseUntil: clock.now() + leaseMs }).changes === 1;
+    },
+    /** Marks the job finished; false when this owner no longer holds it (then record nothing). */
+    finish(jobId: number, owner: string, state: 'done' | 'error', error: string | null = null): boolean {
+      return finish.run({ id: jobId, owner, now: clock.now(), state, error }).changes === 1;
+    },
+    /** An infrastructure failure: try again later, or give up after maxAttempts. */
+    fail(job: Job, owner: string, error: string): 'retry' | 'error' {
+      if (job.attempts >= job.maxAttempts) {
+        finish.run({ id: job.id, owner, now: clock.now(), state: 'error', error });
+        return 'error';
+      }
+      const backoff = Math.min(60_000, 2_000 * 2 ** (job.attempts - 1));
+      retryLater.run({ id: job.id, owner, notBefore: clock.now() + backoff, error });
+      return 'retry';
+    },
+    handBack(jobId: number, owner: string): boolean {
+      return handBack.run({ id: jobId, owner }).changes === 1;
+    },
+    /**
+     * Running jobs whose lease expired, or whose owner on this host is gone (kill -9, crash),
+     * go back to the queue (or to error when their attempts are used up).
+     */
+    recoverAbandoned(): number {
+      const now = clock.now();
+      let n = 0;
+      for (const row of running.all()) {
+        const expired = row.lease_expires_at === null || row.lease_expires_at < now;
+        const dead = row.lease_owner !== null && ownerIsDeadHere(row.lease_owner);
+        if (expired || dead) n += requeue.run({ id: row.id, error: `lease of ${row.lease_owner ?? 'nobody'} abandoned` }).changes;
+      }
+      return n;
+    },
+    cancel(jobId: number): boolean {
+      return cancel.run({ id: jobId, now: clock.now() }).changes === 1;
+    },
+    get(jobId: number): Job | null {
+      const r = byId.get(jobId);
+      return r ? toJob(r) : null;
+    },
+    latestFor(submissionId: number): Job | null {
+      const r = latestForSubmission.get(submissionId);
+      return r ? toJob(r) : null;
+    },
+    /** 1-based place in the queue of a queued job; null when it is not waiting. */
+    position(job: Job): number | null {
+      if (job.state !== 'queued') return null;
+      return (positionOf.get({ id: job.id, priority: job.priority })?.n ?? 0) + 1;
+    },
+    stats(): { queued: number; running: number; oldestQueuedAt: number | null } {
+      const s = statsQuery.get()!;
+      return { queued: s.queued, running: s.running, oldestQueuedAt: s.oldest };
+    },
+  };
+}
