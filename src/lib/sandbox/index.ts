@@ -1,0 +1,3 @@
+export * from './types.js';
+export { createSandbox, findBwrap, sandboxAvailable, DEFAULT_LIMITS } from './sandbox.js';
+export type { CreateSandboxOptions } from './sandbox.js';

@@ -1,0 +1,654 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, lstatSync, readlinkSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../logger.js';
+import type { Sandbox, SandboxLimits, SandboxRequest, SandboxResult, SandboxStatus } from './types.js';
+import { WRAPPER_SCRIPT } from './wrapper.js';
+import { TarCollector } from './collect.js';
+import { sampleTreeCpuMs } from './proc.js';
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  wallMs: 10_000,
+  cpuSeconds: 10,
+  memoryBytes: 512 * MiB,
+  processes: 64,
+  fileSizeBytes: 64 * MiB,
+  openFiles: 256,
+  outputBytes: 1 * MiB,
+  workDirBytes: 128 * MiB,
+});
+
+export const MISSING_BWRAP =
+  'bubblewrap is not installed: apt-get install bubblewrap, or set LECTERN_UNSAFE_SANDBOX=1 for development only';
+
+export interface CreateSandboxOptions {
+  /** Run commands directly on the host when bubblewrap is missing (development only). */
+  unsafe: boolean;
+  log: Logger;
+  /** Where the per-run staging dirs go (default: the OS temp dir). */
+  tmpDir?: string;
+  defaults?: Partial<SandboxLimits>;
+  /**
+   * The bwrap binary. Default: looked up in the usual system dirs. A path that is not an
+   * executable makes the sandbox behave as on a host without bubblewrap.
+   */
+  bwrapPath?: string;
+  /**
+   * The host user the sandbox runs as when the server itself runs as root. Root is exempt from
+   * RLIMIT_NPROC (a fork bomb would not be stopped) and a root-owned sandbox is a worse place to
+   * escape from. Default: nobody (65534).
+   */
+  runAs?: { uid: number; gid: number };
+}
+
+const SEARCH_DIRS = ['/usr/bin', '/usr/local/bin', '/bin', '/usr/sbin', '/usr/local/sbin'];
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return lstatSync(file).isFile() || lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** The bubblewrap binary of this host, or null. */
+export function findBwrap(): string | null {
+  for (const dir of SEARCH_DIRS) {
+    const candidate = path.join(dir, 'bwrap');
+    if (isExecutable(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** True when real isolation is possible on this host (bubblewrap present and able to start). */
+export function sandboxAvailable(): boolean {
+  const bwrap = findBwrap();
+  if (!bwrap) return false;
+  try {
+    execFileSync(bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface BwrapInfo {
+  path: string;
+  version: string;
+  hasSize: boolean;
+  hasDisableUserns: boolean;
+}
+
+function probeBwrap(bwrapPath: string): BwrapInfo {
+  let help: string;
+  let version = 'unknown version';
+  try {
+    help = execFileSync(bwrapPath, ['--help'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    help = String((err as { stdout?: unknown }).stdout ?? '');
+  }
+  try {
+    version = execFileSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // An old bwrap without --version still works; the help text decides the features.
+  }
+  return { path: bwrapPath, version, hasSize: /--size\b/.test(help), hasDisableUserns: /--disable-userns\b/.test(help) };
+}
+
+/** How the host's root is laid out: Debian merges /bin, /lib... into /usr as symlinks. */
+function rootLayoutArgs(): string[] {
+  const args: string[] = [];
+  for (const name of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    const host = `/${name}`;
+    try {
+      const st = lstatSync(host);
+      if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(host), host);
+      else if (st.isDirectory()) args.push('--ro-bind', host, host);
+    } catch {
+      // Not on this host.
+    }
+  }
+  return args;
+}
+
+const ETC_FILES: Record<string, string> = {
+  passwd:
+    'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
+    'sandbox:x:1000:1000:sandbox:/work:/bin/sh\n' +
+    'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+  group: 'root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n',
+  'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nservices: files\nprotocols: files\n',
+  hosts: '127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n',
+};
+/** Host files that programs need and that say nothing about the host beyond its distribution. */
+const HOST_ETC = ['/etc/ld.so.cache', '/etc/localtime', '/etc/alternatives'];
+
+const baseDirs = new Set<string>();
+let exitHook = false;
+function removeOnExit(dir: string): void {
+  baseDirs.add(dir);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const d of baseDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
+const SAFE_REL = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function relPath(p: string): string | null {
+  if (typeof p !== 'string' || !SAFE_REL.test(p) || p.length > 1024) return null;
+  const n = path.posix.normalize(p);
+  if (n.startsWith('../') || n === '..' || n.startsWith('/')) return null;
+  return n.replace(/\/$/, '') || '.';
+}
+
+function validate(req: SandboxRequest): string | null {
+  if (!Array.isArray(req.command) || req.command.length === 0) return 'the command is empty';
+  if (req.command.some((a) => typeof a !== 'string' || a.includes('\0'))) return 'the command must be a list of strings without NUL bytes';
+  for (const input of req.inputs ?? []) {
+    if (typeof input.from !== 'string' || !path.isAbsolute(input.from)) return `input "${String(input.from)}" must be an absolute host path`;
+    if (relPath(input.to) === null) return `input target "${String(input.to)}" must be a relative path inside the work dir`;
+  }
+  for (const name of Object.keys(req.files ?? {})) {
+    const rel = relPath(name);
+    if (rel === null || rel === '.') return `file name "${name}" must be a relative path inside the work dir`;
+  }
+  for (const name of req.collect ?? []) {
+    const rel = relPath(name);
+    if (rel === null || rel === '.') return `collected path "${name}" must be a relative path inside the work dir`;
+  }
+  for (const [name, value] of Object.entries(req.env ?? {})) {
+    if (!ENV_NAME.test(name)) return `environment variable name "${name}" is not valid`;
+    if (typeof value !== 'string' || value.includes('\0')) return `environment variable ${name} must be a string without NUL bytes`;
+  }
+  for (const [name, value] of Object.entries(req.limits ?? {})) {
+    if (!(name in DEFAULT_LIMITS)) return `unknown limit "${name}"`;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return `limit ${name} must be a positive number`;
+  }
+  return null;
+}
+
+function emptyResult(status: SandboxStatus, message: string, wallMs = 0): SandboxResult {
+  return {
+    status,
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    wallMs,
+    cpuMs: 0,
+    files: {},
+    message,
+  };
+}
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
+
+/** Messages runtimes print when an allocation fails under RLIMIT_AS. */
+const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError/i;
+
+type KillReason = 'timeout' | 'output_limit' | 'aborted';
+
+interface Mode {
+  kind: 'bwrap' | 'unsafe' | 'refuse';
+  bwrap?: BwrapInfo;
+}
+
+class HostSandbox implements Sandbox {
+  readonly unsafe: boolean;
+  private readonly mode: Mode;
+  private readonly log: Logger;
+  private readonly tmpDir: string;
+  private readonly defaults: SandboxLimits;
+  private readonly runAs: { uid: number; gid: number } | null;
+  private readonly layout: string[];
+  private base: Promise<string> | null = null;
+
+  constructor(options: CreateSandboxOptions) {
+    this.log = options.log;
+    this.tmpDir = options.tmpDir ?? os.tmpdir();
+    this.defaults = { ...DEFAULT_LIMITS, ...options.defaults };
+    const bwrapPath = options.bwrapPath === undefined ? findBwrap() : isExecutable(options.bwrapPath) ? options.bwrapPath : null;
+    if (bwrapPath) this.mode = { kind: 'bwrap', bwrap: probeBwrap(bwrapPath) };
+    else if (options.unsafe) this.mode = { kind: 'unsafe' };
+    else this.mode = { kind: 'refuse' };
+    this.unsafe = this.mode.kind === 'unsafe';
+    this.runAs = process.getuid?.() === 0 ? (options.runAs ?? { uid: 65534, gid: 65534 }) : null;
+    this.layout = this.mode.kind === 'bwrap' ? rootLayoutArgs() : [];
+    if (this.mode.kind === 'refuse') this.log.error(MISSING_BWRAP);
+    else if (this.mode.kind === 'unsafe') this.log.warn('UNSAFE sandbox: bubblewrap is missing, student code runs directly on this host');
+    else if (!this.mode.bwrap?.hasSize) this.log.warn('this bubblewrap has no --size: the work dir is not size-limited (install bubblewrap >= 0.6)');
+  }
+
+  describe(): string {
+    if (this.mode.kind === 'refuse') return `sandbox disabled: ${MISSING_BWRAP}`;
+    const limits = 'limits: rlimits (CPU, processes, file size, open files, no core; memory as address space), wall clock and output counted by the server; no delegated cgroup v2';
+    const user = this.runAs ? `; runs as host uid ${this.runAs.uid}` : '';
+    if (this.mode.kind === 'unsafe') {
+      return `UNSAFE development sandbox: bubblewrap is missing and LECTERN_UNSAFE_SANDBOX is set, so code runs on this host without isolation (no namespaces, work dir not size-limited); ${limits}${user}`;
+    }
+    const b = this.mode.bwrap!;
+    const work = b.hasSize ? 'size-limited tmpfs /work' : 'tmpfs /work NOT size-limited (bwrap lacks --size)';
+    return `${b.version} (${b.path}): new user/pid/net/ipc/uts/mount/cgroup namespaces, read-only /usr, ${work}; ${limits}${user}`;
+  }
+
+  private baseDir(): Promise<string> {
+    this.base ??= (async () => {
+      const dir = await fs.mkdtemp(path.join(this.tmpDir, 'lectern-sandbox-'));
+      removeOnExit(dir);
+      // The sandbox user (when dropping from root) must traverse to its bound files.
+      await fs.chmod(dir, 0o711);
+      if (this.mode.kind === 'bwrap') {
+        await fs.mkdir(path.join(dir, 'etc'), { mode: 0o755 });
+        await fs.chmod(path.join(dir, 'etc'), 0o755);
+        for (const [name, text] of Object.entries(ETC_FILES)) await fs.writeFile(path.join(dir, 'etc', name), text, { mode: 0o644 });
+      }
+      return dir;
+    })();
+    return this.base;
+  }
+
+  async run(request: SandboxRequest): Promise<SandboxResult> {
+    if (this.mode.kind === 'refuse') return emptyResult('error', MISSING_BWRAP);
+    const problem = validate(request);
+    if (problem) return emptyResult('error', `bad sandbox request: ${problem}`);
+    if (request.signal?.aborted) return emptyResult('error', 'aborted before it started');
+    const limits: SandboxLimits = { ...this.defaults, ...request.limits };
+    let runDir: string | null = null;
+    try {
+      const base = await this.baseDir();
+      const needsDir = this.mode.kind === 'unsafe' || (request.inputs?.length ?? 0) > 0 || Object.keys(request.files ?? {}).length > 0;
+      if (needsDir) runDir = await fs.mkdtemp(path.join(base, 'run-'));
+      const plan = this.mode.kind === 'unsafe' ? await this.planUnsafe(request, limits, runDir!) : await this.planBwrap(request, limits, runDir);
+      return await this.execute(plan, request, limits);
+    } catch (err) {
+      this.log.error({ err }, 'sandbox run failed to start');
+      return emptyResult('error', `the sandbox could not start: ${(err as Error).message}`);
+    } finally {
+      if (runDir) await fs.rm(runDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private envList(request: SandboxRequest, home: string): string[] {
+    const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...request.env };
+    return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  }
+
+  private wrapperArgs(limits: SandboxLimits, copies: string[][], request: SandboxRequest, env: string[]): string[] {
+    const collect = (request.collect ?? []).map((c) => relPath(c)!);
+    return [
+      String(Math.max(1, Math.ceil(limits.cpuSeconds))),
+      String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
+      String(Math.max(1, Math.floor(limits.fileSizeBytes / 1024))),
+      String(Math.max(8, Math.floor(limits.openFiles))),
+      // The wrapper itself is counted in the namespace's processes.
+      String(Math.max(2, Math.floor(limits.processes) + 1)),
+      String(copies.length),
+      ...copies.flat(),
+      String(collect.length),
+      ...collect,
+      String(env.length),
+      ...env,
+      '--',
+      ...request.command,
+    ];
+  }
+
+  /** Host-side copies (unsafe mode: there is nothing to bind). */
+  private async planUnsafe(request: SandboxRequest, limits: SandboxLimits, runDir: string): Promise<Plan> {
+    const work = path.join(runDir, 'work');
+    await fs.mkdir(work);
+    await this.stage(request, work);
+    if (this.runAs) await chownTree(runDir, this.runAs);
+    const env = this.envList(request, work);
+    return {
+      file: '/bin/bash',
+      args: ['--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, [], request, env)],
+      cwd: work,
+    };
+  }
+
+  /** Copies inputs and files into `dir` on the host. */
+  private async stage(request: SandboxRequest, dir: string): Promise<void> {
+    for (const input of request.inputs ?? []) {
+      const target = path.join(dir, relPath(input.to)!);
+      await fs.cp(input.from, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
+    }
+    for (const [name, content] of Object.entries(request.files ?? {})) {
+      const target = path.join(dir, relPath(name)!);
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.writeFile(target, content);
+    }
+  }
+
+  private async planBwrap(request: SandboxRequest, limits: SandboxLimits, runDir: string | null): Promise<Plan> {
+    const info = this.mode.bwrap!;
+    const base = await this.baseDir();
+    const etc = path.join(base, 'etc');
+    const args: string[] = [
+      '--unshare-all',
+      '--unshare-user',
+      ...(info.hasDisableUserns ? ['--disable-userns'] : []),
+      '--die-with-parent',
+      '--new-session',
+      '--as-pid-1',
+      '--cap-drop', 'ALL',
+      '--clearenv',
+      '--uid', '1000',
+      '--gid', '1000',
+      '--hostname', 'sandbox',
+      '--ro-bind', '/usr', '/usr',
+      ...this.layout,
+    ];
+    for (const name of Object.keys(ETC_FILES)) args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
+    for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
+    args.push('--proc', '/proc', '--dev', '/dev');
+    const size = (bytes: number) => (info.hasSize ? ['--size', String(Math.max(4096, Math.floor(bytes)))] : []);
+    args.push(...size(limits.workDirBytes), '--tmpfs', '/tmp');
+    args.push(...size(limits.workDirBytes), '--tmpfs', '/work');
+
+    const copies: string[][] = [];
+    const inputs = request.inputs ?? [];
+    const files = Object.entries(request.files ?? {});
+    if (runDir && this.runAs) {
+      // As root the sandbox runs as another user who cannot reach the server's files: stage a copy.
+      const stageDir = path.join(runDir, 'stage');
+      await fs.mkdir(stageDir);
+      await this.stage(request, stageDir);
+      await chownTree(runDir, this.runAs);
+      args.push('--ro-bind', stageDir, '/.in/stage');
+      copies.push(['/.in/stage/.', '/work']);
+    } else {
+      const dirs = new Set<string>();
+      for (const [i, input] of inputs.entries()) {
+        const to = relPath(input.to)!;
+        const isDir = (await fs.stat(input.from)).isDirectory();
+        args.push('--ro-bind', input.from, `/.in/${i}`);
+        if (isDir) {
+          if (to !== '.') addDirs(dirs, to);
+          copies.push([`/.in/${i}/.`, to === '.' ? '/work' : `/work/${to}`]);
+        } else {
+          if (to === '.') throw new Error(`input ${input.from} is a file: give it a file name inside the work dir`);
+          addDirs(dirs, path.posix.dirname(to));
+          copies.push([`/.in/${i}`, `/work/${to}`]);
+        }
+      }
+      for (const d of [...dirs].sort()) args.push('--dir', `/work/${d}`);
+      if (files.length && runDir) {
+        const fileDir = path.join(runDir, 'files');
+        await fs.mkdir(fileDir);
+        for (const [name, content] of files) {
+          const target = path.join(fileDir, relPath(name)!);
+          await fs.mkdir(path.dirname(target), { recursive: true });
+          await fs.writeFile(target, content);
+        }
+        args.push('--ro-bind', fileDir, '/.in/files');
+        copies.push(['/.in/files/.', '/work']);
+      }
+    }
+    args.push('--chdir', '/work');
+    const env = this.envList(request, '/work');
+    args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env));
+    return { file: info.path, args, cwd: '/' };
+  }
+
+  private execute(plan: Plan, request: SandboxRequest, limits: SandboxLimits): Promise<SandboxResult> {
+    return new Promise((resolve) => {
+      const started = performance.now();
+      let child: ChildProcess;
+      try {
+        child = spawn(plan.file, plan.args, {
+          cwd: plan.cwd,
+          env: {},
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+          ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
+        });
+      } catch (err) {
+        resolve(emptyResult('error', `the sandbox could not start: ${(err as Error).message}`));
+        return;
+      }
+      const pid = child.pid;
+      const out = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+      const dropped = { stdout: false, stderr: false };
+      let kept = 0;
+      let total = 0;
+      let killedFor: KillReason | null = null;
+      let killCpuMs: number | null = null;
+      let spawnError: Error | null = null;
+
+      const wanted = new Set((request.collect ?? []).map((c) => relPath(c)!));
+      const collector = new TarCollector(wanted, request.collectBytes ?? 1 * MiB);
+      const control = new ControlChannel(collector);
+
+      const kill = (reason: KillReason) => {
+        if (killedFor || pid === undefined) return;
+        killedFor = reason;
+        const doKill = () => {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        };
+        // Sample the CPU used so far (the wrapper never reports it for a killed run), but never
+        // let the sampling delay the kill by more than a moment.
+        const sample = sampleTreeCpuMs(pid).then((ms) => {
+          killCpuMs = ms;
+        });
+        void Promise.race([sample, delay(100)]).finally(doKill);
+      };
+
+      const onOutput = (which: 'stdout' | 'stderr') => (chunk: Buffer) => {
+        total += chunk.length;
+        const room = limits.outputBytes - kept;
+        if (room > 0) {
+          const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+          out[which].push(piece);
+          kept += piece.length;
+        }
+        if (chunk.length > room) dropped[which] = true;
+        if (total > limits.outputBytes) kill('output_limit');
+      };
+      child.stdout!.on('data', onOutput('stdout'));
+      child.stderr!.on('data', onOutput('stderr'));
+      const ctl = child.stdio[3] as Readable | null;
+      ctl?.on('data', (chunk: Buffer) => control.write(chunk));
+      for (const stream of [child.stdout, child.stderr, ctl]) stream?.on('error', () => undefined);
+
+      child.stdin!.on('error', () => undefined);
+      if (request.stdin !== undefined && request.stdin.length > 0) child.stdin!.end(request.stdin);
+      else child.stdin!.end();
+
+      const wallTimer = setTimeout(() => kill('timeout'), limits.wallMs);
+      const onAbort = () => kill('aborted');
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+
+      child.on('error', (err) => {
+        spawnError = err;
+      });
+
+      let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(wallTimer);
+        request.signal?.removeEventListener('abort', onAbort);
+        for (const stream of [child.stdout, child.stderr, ctl]) stream?.destroy();
+        const wallMs = Math.round(performance.now() - started);
+        const stdout = Buffer.concat(out.stdout).toString('utf8');
+        const stderr = Buffer.concat(out.stderr).toString('utf8');
+        const base = {
+          stdout,
+          stderr,
+          stdoutTruncated: dropped.stdout,
+          stderrTruncated: dropped.stderr,
+          wallMs,
+          files: collector.files,
+        };
+        resolve({
+          ...base,
+          ...classify({ exit, killedFor, spawnError, control, limits, stderr, killCpuMs, unsafe: this.unsafe }),
+        });
+      };
+      child.on('close', (code, signal) => {
+        exit ??= { code, signal };
+        finish();
+      });
+      child.on('exit', (code, signal) => {
+        exit = { code, signal };
+        // Everything in the sandbox is gone with bwrap; in unsafe mode a process that escaped
+        // the process group could keep the pipes open, so do not wait for them long.
+        setTimeout(finish, 250).unref();
+      });
+      if (pid === undefined) setImmediate(finish);
+    });
+  }
+}
+
+interface Plan {
+  file: string;
+  args: string[];
+  cwd: string;
+}
+
+function addDirs(dirs: Set<string>, rel: string): void {
+  if (rel === '.' || rel === '') return;
+  const parts = rel.split('/');
+  for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+}
+
+async function chownTree(root: string, owner: { uid: number; gid: number }): Promise<void> {
+  await fs.lchown(root, owner.uid, owner.gid);
+  const entries = await fs.readdir(root, { withFileTypes: true, recursive: true });
+  for (const entry of entries) {
+    await fs.lchown(path.join(entry.parentPath, entry.name), owner.uid, owner.gid);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Fd 3 of the wrapper: "exit N", the `times` lines, then "data" and the tar of collected files. */
+class ControlChannel {
+  private text = '';
+  private inData = false;
+  private dataBytes = 0;
+  static readonly TEXT_CAP = 64 * 1024;
+  static readonly DATA_CAP = 1024 * MiB;
+
+  constructor(private readonly collector: TarCollector) {}
+
+  write(chunk: Buffer): void {
+    if (this.inData) {
+      this.dataBytes += chunk.length;
+      if (this.dataBytes <= ControlChannel.DATA_CAP) this.collector.write(chunk);
+      return;
+    }
+    if (this.text.length > ControlChannel.TEXT_CAP) return;
+    const before = this.text.length;
+    this.text += chunk.toString('latin1');
+    const marker = this.text.indexOf('\ndata\n');
+    if (marker >= 0) {
+      this.inData = true;
+      const restStart = marker + 6 - before;
+      this.text = this.text.slice(0, marker + 1);
+      if (restStart < chunk.length) this.write(chunk.subarray(restStart));
+    }
+  }
+
+  get error(): string | null {
+    const m = /^error (.*)$/m.exec(this.text);
+    return m ? m[1]! : null;
+  }
+
+  get reported(): boolean {
+    return /^exit \d+$/m.test(this.text);
+  }
+
+  /** CPU of the command's waited-for process tree, from bash's `times` (second line: children). */
+  get cpuMs(): number | null {
+    const lines = [...this.text.matchAll(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/gm)];
+    const children = lines[lines.length - 1];
+    if (lines.length < 2 || !children) return null;
+    const secs = Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4]);
+    return Math.round(secs * 1000);
+  }
+}
+
+function classify(args: {
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  killedFor: KillReason | null;
+  spawnError: Error | null;
+  control: ControlChannel;
+  limits: SandboxLimits;
+  stderr: string;
+  killCpuMs: number | null;
+  unsafe: boolean;
+}): Pick<SandboxResult, 'status' | 'exitCode' | 'signal' | 'cpuMs' | 'message'> {
+  const { exit, killedFor, spawnError, control, limits, stderr } = args;
+  const cpuMs = control.cpuMs ?? args.killCpuMs ?? 0;
+  if (killedFor === 'timeout') {
+    return { status: 'timeout', exitCode: null, signal: 'SIGKILL', cpuMs, message: `killed after the wall-clock limit of ${limits.wallMs} ms` };
+  }
+  if (killedFor === 'output_limit') {
+    return { status: 'output_limit', exitCode: null, signal: 'SIGKILL', cpuMs, message: `killed after writing more than ${limits.outputBytes} bytes of output` };
+  }
+  if (killedFor === 'aborted') return { status: 'error', exitCode: null, signal: 'SIGKILL', cpuMs, message: 'aborted by the server' };
+  if (spawnError) return { status: 'error', exitCode: null, signal: null, cpuMs, message: `the sandbox could not start: ${spawnError.message}` };
+  if (control.error) return { status: 'error', exitCode: null, signal: null, cpuMs, message: control.error };
+  const code = exit?.code ?? null;
+  if (!control.reported) {
+    // The wrapper never reported: bwrap could not build the sandbox, or the wrapper (pid 1 of the
+    // sandbox, whose own limits are not lowered) was killed from outside, which in practice is
+    // the kernel's out-of-memory killer.
+    if (exit?.signal === 'SIGKILL' || code === 128 + 9) {
+      return { status: 'memory', exitCode: null, signal: 'SIGKILL', cpuMs, message: 'the sandbox was killed by SIGKILL from outside: most likely the out-of-memory killer' };
+    }
+    const tail = stderr.trim().split('\n').slice(-3).join(' ');
+    return { status: 'error', exitCode: code, signal: exit?.signal ?? null, cpuMs, message: `the sandbox could not start${tail ? `: ${tail}` : ''}` };
+  }
+  if (code !== null && code > 128 && code < 128 + 65) {
+    // bash reports a command killed by signal N as 128+N (and so does every shell).
+    const num = code - 128;
+    const name = SIGNAL_NAMES.get(num) ?? `signal ${num}`;
+    const cpuLimitMs = Math.ceil(limits.cpuSeconds) * 1000;
+    if (name === 'SIGXCPU' || (name === 'SIGKILL' && cpuMs >= cpuLimitMs - 50)) {
+      return { status: 'timeout', exitCode: null, signal: name, cpuMs, message: `killed by ${name} at the CPU limit of ${Math.ceil(limits.cpuSeconds)} s` };
+    }
+    if (name === 'SIGKILL') {
+      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: 'killed by SIGKILL that the sandbox did not send: most likely the out-of-memory killer' };
+    }
+    if (name === 'SIGXFSZ') {
+      return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by SIGXFSZ: a file grew past the limit of ${limits.fileSizeBytes} bytes` };
+    }
+    if (OUT_OF_MEMORY.test(stderr.slice(-4096))) {
+      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: `killed by ${name} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+    }
+    const hint = name === 'SIGSEGV' || name === 'SIGBUS' || name === 'SIGABRT'
+      ? ` (under the address-space limit of ${limits.memoryBytes} bytes a failed allocation can also end this way)`
+      : '';
+    return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by ${name}${hint}` };
+  }
+  if (code !== 0 && OUT_OF_MEMORY.test(stderr.slice(-4096))) {
+    return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+  }
+  if (code === 0) return { status: 'ok', exitCode: 0, signal: null, cpuMs };
+  return { status: 'ok', exitCode: code, signal: null, cpuMs, message: `exited with code ${code}` };
+}
+
+export function createSandbox(options: CreateSandboxOptions): Sandbox {
+  return new HostSandbox(options);
+}

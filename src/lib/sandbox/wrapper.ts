@@ -1,0 +1,52 @@
+/**
+ * The first program inside every sandbox: one bash process (bash is Essential on Debian, so it
+ * is always under the read-only /usr). It does in-process what would otherwise cost extra
+ * programs per job:
+ * - closes every inherited file descriptor but 0-3. Node passes on descriptors it inherited
+ *   without close-on-exec (a systemd socket on fd 3, a test runner's pipes), bwrap does not close
+ *   them, and dash cannot close descriptors above 9.
+ * - copies the read-only inputs into the writable work dir,
+ * - sets the rlimits with the `ulimit` builtin in a subshell (a fork, no exec), so the wrapper
+ *   keeps its own limits for the collection step; rlimits set here, inside the new user
+ *   namespace, are counted per namespace (RLIMIT_NPROC uses per-namespace ucounts), so
+ *   concurrent sandboxes of the same host user do not share one process budget,
+ * - reports on fd 3 the command's exit code and the CPU time of its waited-for process tree
+ *   (`times`: Node cannot read a child's rusage), then streams the files to collect as a tar.
+ * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, kills
+ * what the command left behind so the collection sees a quiet work dir.
+ *
+ * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes
+ *   nCopies {source target}... nCollect {path}... nEnv {NAME=value}... -- argv...
+ */
+export const WRAPPER_SCRIPT = `
+for f in /proc/self/fd/*; do f=\${f##*/}; if (( f > 3 )); then exec {f}>&-; fi; done
+echo 1000 >/proc/self/oom_score_adj 2>/dev/null
+work=$PWD
+cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5; shift 5
+n=$1; shift
+while (( n > 0 )); do
+  if ! msg=$(/bin/cp -R --preserve=mode,timestamps --no-dereference -- "$1" "$2" 2>&1); then
+    printf 'error copying the inputs into the work dir failed: %s\\n' "\${msg//$'\\n'/ }" >&3; exit 125
+  fi
+  shift 2; n=$((n - 1))
+done
+n=$1; shift; collect=("\${@:1:n}"); shift "$n"
+n=$1; shift; envs=("\${@:1:n}"); shift "$n"
+shift
+(
+  unset PWD OLDPWD SHLVL
+  (( \${#envs[@]} )) && export "\${envs[@]}"
+  ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -v "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
+    { echo 'error the resource limits could not be set' >&3; exit 125; }
+  exec "$@" 3>&-
+)
+rc=$?
+(( $$ == 1 )) && kill -KILL -1 2>/dev/null
+printf 'exit %d\\n' "$rc" >&3
+times >&3
+if (( \${#collect[@]} )); then
+  echo data >&3
+  cd "$work" && /bin/tar --no-recursion -cf - -- "\${collect[@]}" 2>/dev/null >&3
+fi
+exit "$rc"
+`;
