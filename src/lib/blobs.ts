@@ -21,6 +21,13 @@ export interface BlobStore {
   put(source: Readable | Buffer | string): Promise<BlobInfo>;
   /** Stores an existing file (copying it). */
   putFile(file: string): Promise<BlobInfo>;
+  /** A fresh path in the store's temp folder, for writers that hash as they stream (uploads). */
+  tempPath(): string;
+  /**
+   * Moves a fully written, already hashed temp file into the store (fsync, rename). The caller
+   * vouches for the hash. When the blob exists already the temp file is just removed.
+   */
+  adopt(tempFile: string, sha256: string): Promise<void>;
   path(sha256: string): string;
   has(sha256: string): Promise<boolean>;
   read(sha256: string): Readable;
@@ -41,8 +48,27 @@ export function createBlobStore(dir: string): BlobStore {
     return path.join(dir, sha.slice(0, 2), sha.slice(2));
   };
 
+  const tempPath = () => path.join(tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+
+  async function adopt(tempFile: string, sha256: string): Promise<void> {
+    const dest = blobPath(sha256);
+    try {
+      const fh = await open(tempFile, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await mkdir(path.dirname(dest), { recursive: true });
+      await rename(tempFile, dest);
+      await fsyncDir(path.dirname(dest));
+    } finally {
+      await rm(tempFile, { force: true });
+    }
+  }
+
   async function put(source: Readable | Buffer | string): Promise<BlobInfo> {
-    const tmp = path.join(tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    const tmp = tempPath();
     const hash = createHash('sha256');
     let size = 0;
     try {
@@ -87,6 +113,8 @@ export function createBlobStore(dir: string): BlobStore {
     dir,
     put,
     putFile: (file) => put(createReadStream(file)),
+    tempPath,
+    adopt,
     path: blobPath,
     has: async (sha) => {
       try {

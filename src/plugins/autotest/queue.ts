@@ -13,6 +13,7 @@ export type JobState = 'queued' | 'running' | 'done' | 'error' | 'cancelled';
 export interface Job {
   id: number;
   submissionId: number;
+  versionId: number;
   state: JobState;
   priority: number;
   attempts: number;
@@ -26,6 +27,7 @@ export interface Job {
   lastError: string | null;
   /** Why the job exists: a student's submission, or a lecturer's re-run. */
   reason: string;
+  batch: string | null;
 }
 
 /** Live student submissions first, lecturer re-runs behind them, superseded submissions last. */
@@ -34,6 +36,7 @@ export const PRIORITY = { live: 100, rerun: 10, superseded: 0 } as const;
 interface JobRow {
   id: number;
   submission_id: number;
+  version_id: number;
   state: JobState;
   priority: number;
   attempts: number;
@@ -46,12 +49,14 @@ interface JobRow {
   finished_at: number | null;
   last_error: string | null;
   reason: string;
+  batch: string | null;
 }
 
 function toJob(r: JobRow): Job {
   return {
     id: r.id,
     submissionId: r.submission_id,
+    versionId: r.version_id,
     state: r.state,
     priority: r.priority,
     attempts: r.attempts,
@@ -64,6 +69,7 @@ function toJob(r: JobRow): Job {
     finishedAt: r.finished_at,
     lastError: r.last_error,
     reason: r.reason,
+    batch: r.batch,
   };
 }
 
@@ -89,9 +95,9 @@ export function ownerIsDeadHere(owner: string): boolean {
 export type JobQueue = ReturnType<typeof createJobQueue>;
 
 export function createJobQueue(db: Db, clock: Clock) {
-  const insert = db.prepare<{ submissionId: number; priority: number; maxAttempts: number; now: number; reason: string }>(
-    `INSERT INTO jobs (submission_id, state, priority, attempts, max_attempts, enqueued_at, not_before, reason)
-     VALUES (:submissionId, 'queued', :priority, 0, :maxAttempts, :now, :now, :reason)`,
+  const insert = db.prepare<{ submissionId: number; versionId: number; priority: number; maxAttempts: number; now: number; reason: string; batch: string | null }>(
+    `INSERT INTO jobs (submission_id, version_id, state, priority, attempts, max_attempts, enqueued_at, not_before, reason, batch)
+     VALUES (:submissionId, :versionId, 'queued', :priority, 0, :maxAttempts, :now, :now, :reason, :batch)`,
   );
   const supersede = db.prepare<{ assignmentId: number; userId: number; keep: number; priority: number }>(
     `UPDATE jobs SET priority = :priority
@@ -147,9 +153,11 @@ export function createJobQueue(db: Db, clock: Clock) {
 
   return {
     /** Call inside the transaction that writes the submission. */
-    enqueue(submissionId: number, options: { priority?: number; maxAttempts?: number; reason?: string } = {}): number {
+    enqueue(submissionId: number, versionId: number, options: { priority?: number; maxAttempts?: number; reason?: string; batch?: string } = {}): number {
       const info = insert.run({
         submissionId,
+        versionId,
+        batch: options.batch ?? null,
         priority: options.priority ?? PRIORITY.live,
         maxAttempts: options.maxAttempts ?? 3,
         now: clock.now(),

@@ -1,0 +1,162 @@
+import busboy from 'busboy';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AppContext } from '../../plugin.js';
+import { UserError } from '../../lib/errors.js';
+import { describeBytes } from '../assignments/config.js';
+
+export interface UploadLimits {
+  /** Largest single file. */
+  fileBytes: number;
+  files: number;
+  /** All files together. */
+  totalBytes: number;
+  fieldBytes: number;
+  fields: number;
+}
+
+export interface ReceivedFile {
+  field: string;
+  /** The client's file name, reduced to a safe base name. */
+  name: string;
+  tempPath: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ReceivedUpload {
+  files: ReceivedFile[];
+  fields: Record<string, string>;
+}
+
+/** A file name a student may use: no folders, no control characters, no dot-dot. */
+export function safeFileName(raw: string): string | null {
+  const base = raw.replace(/\\/g, '/').split('/').pop() ?? '';
+  const name = base.normalize('NFC').trim();
+  if (!name || name === '.' || name === '..' || name.length > 200) return null;
+  if (/[\x00-\x1f\x7f]/.test(name)) return null;
+  return name;
+}
+
+/**
+ * Parses multipart/form-data as a stream: each file goes straight to a temp file in the blob
+ * store (hashed on the way), so memory does not grow with the upload. Any limit exceeded: 413
+ * naming the limit, and every temp file written so far is removed.
+ */
+export async function receiveMultipart(ctx: AppContext, tempPath: () => string, limits: UploadLimits): Promise<ReceivedUpload> {
+  if (!ctx.request.is('multipart/form-data')) {
+    throw new UserError(415, 'Send the files as multipart/form-data (an HTML form with enctype="multipart/form-data").');
+  }
+  const declared = Number(ctx.get('content-length') || '0');
+  // Headers and boundaries add a little; anything far beyond the total is refused before reading.
+  if (declared > limits.totalBytes + 64 * 1024 + limits.fields * limits.fieldBytes) {
+    ctx.req.resume();
+    throw new UserError(413, `The upload is larger than the limit of ${describeBytes(limits.totalBytes)} in total.`);
+  }
+
+  const files: ReceivedFile[] = [];
+  const fields: Record<string, string> = Object.create(null) as Record<string, string>;
+  const writes: Array<Promise<void>> = [];
+  let total = 0;
+  let failure: UserError | null = null;
+
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: ctx.req.headers,
+      limits: { fileSize: limits.fileBytes, files: limits.files, fieldSize: limits.fieldBytes, fields: limits.fields, parts: limits.files + limits.fields + 2 },
+      defParamCharset: 'utf8',
+    });
+  } catch {
+    throw new UserError(400, 'The upload is not valid multipart/form-data (no boundary).');
+  }
+
+  const fail = (err: UserError) => {
+    failure ??= err;
+    ctx.req.unpipe(bb);
+    ctx.req.resume();
+  };
+
+  bb.on('file', (field, stream, info) => {
+    if (failure) {
+      stream.resume();
+      return;
+    }
+    if (!info.filename) {
+      // An empty file input: browsers send a part without a name.
+      stream.resume();
+      return;
+    }
+    const name = safeFileName(info.filename);
+    if (!name) {
+      stream.resume();
+      fail(new UserError(400, `The file name "${info.filename.slice(0, 100)}" cannot be used.`));
+      return;
+    }
+    const tempFile = tempPath();
+    const hash = createHash('sha256');
+    let size = 0;
+    const record: ReceivedFile = { field, name, tempPath: tempFile, size: 0, sha256: '' };
+    files.push(record);
+    stream.on('limit', () => fail(new UserError(413, `"${name}" is larger than the limit of ${describeBytes(limits.fileBytes)} per file.`)));
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        total += chunk.length;
+        if (total > limits.totalBytes) {
+          fail(new UserError(413, `The upload is larger than the limit of ${describeBytes(limits.totalBytes)} in total.`));
+          cb(new Error('total limit'));
+          return;
+        }
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    writes.push(
+      pipeline(stream, meter, createWriteStream(tempFile, { flags: 'wx', mode: 0o640 })).then(
+        () => {
+          record.size = size;
+          record.sha256 = hash.digest('hex');
+        },
+        () => {
+          stream.resume();
+        },
+      ),
+    );
+  });
+  bb.on('field', (name, value, info) => {
+    if (info.valueTruncated) fail(new UserError(413, `The form field "${name.slice(0, 50)}" is longer than the limit of ${describeBytes(limits.fieldBytes)}.`));
+    else fields[name] = value;
+  });
+  bb.on('filesLimit', () => fail(new UserError(413, `Too many files: at most ${limits.files} can be uploaded at once.`)));
+  bb.on('fieldsLimit', () => fail(new UserError(413, `Too many form fields: at most ${limits.fields}.`)));
+  bb.on('partsLimit', () => fail(new UserError(413, `Too many parts in the upload: at most ${limits.files} files and ${limits.fields} fields.`)));
+
+  const finished = new Promise<void>((resolve) => {
+    bb.on('close', () => resolve());
+    bb.on('error', () => {
+      fail(new UserError(400, 'The upload is not valid multipart/form-data; it may have been cut off. Try again.'));
+      resolve();
+    });
+    ctx.req.on('aborted', () => {
+      fail(new UserError(400, 'The upload was cut off before it finished.'));
+      resolve();
+    });
+  });
+  ctx.req.pipe(bb);
+  await finished;
+  await Promise.all(writes);
+  const error: UserError | null = failure;
+  if (error) {
+    await discard(files);
+    throw error;
+  }
+  return { files, fields };
+}
+
+export async function discard(files: Array<{ tempPath: string }>): Promise<void> {
+  await Promise.all(files.map((f) => rm(f.tempPath, { force: true })));
+}
