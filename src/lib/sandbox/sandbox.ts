@@ -352,8 +352,10 @@ class HostSandbox implements Sandbox {
     ];
     for (const name of Object.keys(ETC_FILES)) args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
     for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
-    args.push('--proc', '/proc', '--dev', '/dev');
     const size = (bytes: number) => (info.hasSize ? ['--size', String(Math.max(4096, Math.floor(bytes)))] : []);
+    // bwrap's /dev and its root are tmpfs owned by the sandbox user: writable and unbounded
+    // unless remounted read-only (done below, once everything is in place).
+    args.push('--proc', '/proc', '--dev', '/dev', ...size(limits.workDirBytes), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
     args.push(...size(limits.workDirBytes), '--tmpfs', '/tmp');
     args.push(...size(limits.workDirBytes), '--tmpfs', '/work');
 
@@ -396,7 +398,7 @@ class HostSandbox implements Sandbox {
         copies.push(['/.in/files/.', '/work']);
       }
     }
-    args.push('--chdir', '/work');
+    args.push('--remount-ro', '/', '--chdir', '/work');
     const env = this.envList(request, '/work');
     args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env));
     return { file: info.path, args, cwd: '/' };
@@ -646,7 +648,8 @@ function classify(args: {
     return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
   }
   if (code === 0) return { status: 'ok', exitCode: 0, signal: null, cpuMs };
-  return { status: 'ok', exitCode: code, signal: null, cpuMs, message: `exited with code ${code}` };
+  const full = /No space left on device/.test(stderr.slice(-4096)) ? ` (a disk is full: the work dir and /tmp hold ${limits.workDirBytes} bytes each)` : '';
+  return { status: 'ok', exitCode: code, signal: null, cpuMs, message: `exited with code ${code}${full}` };
 }
 
 export function createSandbox(options: CreateSandboxOptions): Sandbox {

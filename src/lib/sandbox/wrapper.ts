@@ -12,6 +12,8 @@
  *   concurrent sandboxes of the same host user do not share one process budget,
  * - reports on fd 3 the command's exit code and the CPU time of its waited-for process tree
  *   (`times`: Node cannot read a child's rusage), then streams the files to collect as a tar.
+ * The wrapper's own stderr goes to /dev/null so that bash's report of a command killed by a
+ * signal does not end up in the command's output.
  * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, kills
  * what the command left behind so the collection sees a quiet work dir.
  *
@@ -21,6 +23,7 @@
 export const WRAPPER_SCRIPT = `
 for f in /proc/self/fd/*; do f=\${f##*/}; if (( f > 3 )); then exec {f}>&-; fi; done
 echo 1000 >/proc/self/oom_score_adj 2>/dev/null
+exec 4>&2 2>/dev/null
 work=$PWD
 cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5; shift 5
 n=$1; shift
@@ -34,6 +37,7 @@ n=$1; shift; collect=("\${@:1:n}"); shift "$n"
 n=$1; shift; envs=("\${@:1:n}"); shift "$n"
 shift
 (
+  exec 2>&4 4>&-
   unset PWD OLDPWD SHLVL
   (( \${#envs[@]} )) && export "\${envs[@]}"
   ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -v "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
