@@ -105,6 +105,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     close(reason = 'close') {
       closingPromise ??= (async () => {
         log.info({ reason }, 'shutting down: draining requests');
+        deps.lifecycle.beginClosing();
         const drained = Promise.all(
           [...servers].map(
             (server) =>

@@ -8,6 +8,7 @@ import type { Content } from './lib/content.js';
 import type { Logger } from './lib/logger.js';
 import type { Sandbox } from './lib/sandbox/types.js';
 import type { Views } from './lib/views.js';
+import type { Lifecycle } from './lib/lifecycle.js';
 import type { CurrentUser, Role } from './lib/auth.js';
 
 /** Everything a plugin may use, passed in so that a test can build the whole app on a temp dir. */
@@ -20,6 +21,8 @@ export interface Deps {
   blobs: BlobStore;
   sandbox: Sandbox;
   content: Content;
+  /** Tells long-lived responses and loops that the process is draining. */
+  lifecycle: Lifecycle;
   /** Starts the one shutdown path (drain, stop plugins, close db); idempotent. */
   shutdown(reason: string): void;
 }

@@ -9,6 +9,7 @@ import { databasePath, openDatabase } from './db/open.js';
 import { createBlobStore } from './lib/blobs.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { loadContent } from './lib/content.js';
+import { Lifecycle } from './lib/lifecycle.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createSandbox } from './lib/sandbox/index.js';
 import type { Sandbox } from './lib/sandbox/types.js';
@@ -21,6 +22,8 @@ export interface BuildOptions {
   clock?: Clock;
   sandbox?: Sandbox;
   plugins?: Plugin[];
+  /** Called when deps.shutdown() begins (signal or /restart alike); the CLI arms its hard exit timer here. */
+  onShutdownStart?: (reason: string) => void;
   /** Called once the app has closed after deps.shutdown(); the server process exits here. */
   onShutdown?: (reason: string) => void;
 }
@@ -48,6 +51,7 @@ export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps
     blobs: createBlobStore(path.join(config.dataDir, 'blobs')),
     sandbox: options.sandbox ?? createSandbox({ unsafe: config.unsafeSandbox, log: log.child({ lib: 'sandbox' }) }),
     content,
+    lifecycle: new Lifecycle(),
   };
 }
 
@@ -58,6 +62,7 @@ export function buildApp(config: Config, options: BuildOptions = {}): LecternApp
     ...base,
     shutdown(reason) {
       if (!app || app.closing) return;
+      options.onShutdownStart?.(reason);
       void app.close(reason).then(() => options.onShutdown?.(reason));
     },
   };

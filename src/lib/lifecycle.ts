@@ -1,0 +1,36 @@
+/**
+ * Lets long-lived responses (server-sent events) and background loops learn that the process is
+ * draining, so they end promptly instead of holding the drain open until its timeout.
+ */
+export class Lifecycle {
+  #closing = false;
+  readonly #handlers = new Set<() => void>();
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Runs `handler` when draining begins (at once if it already has); returns an unsubscribe. */
+  onClosing(handler: () => void): () => void {
+    if (this.#closing) {
+      handler();
+      return () => undefined;
+    }
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  /** Called once by the app's close(). */
+  beginClosing(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const handler of this.#handlers) {
+      try {
+        handler();
+      } catch {
+        // A handler that throws must not stop the others or the shutdown.
+      }
+    }
+    this.#handlers.clear();
+  }
+}
