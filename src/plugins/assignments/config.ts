@@ -1,0 +1,297 @@
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+
+/** One thing wrong with a bundle, for the lecturer: which file, which field, what to do. */
+export interface Problem {
+  file: string;
+  /** Dotted field path inside the file, or "" for the file as a whole. */
+  field: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return p.field ? `${p.file}: ${p.field}: ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+export type Visibility = 'visible' | 'after_due_date' | 'hidden';
+
+/** The normalised assignment.yaml: times in epoch ms, durations in ms, sizes in bytes. */
+export interface AssignmentConfig {
+  title: string;
+  /** ISO text as written (for display) and the instant. Null: open from the import on. */
+  opens: string | null;
+  opensAt: number | null;
+  deadline: string;
+  deadlineAt: number;
+  graceMs: number;
+  late: {
+    /** Percent of the score taken per started day after deadline + grace. */
+    penaltyPerDay: number;
+    /** Largest total penalty, percent. */
+    cap: number;
+    /** After this instant nothing is accepted. Without a late policy: deadline + grace. */
+    hardCloseAt: number;
+  };
+  /** File names or globs a submission must consist of. */
+  files: string[];
+  maxUploadBytes: number;
+  maxFiles: number;
+  /** Null: no limit. */
+  submissionsPerHour: number | null;
+  counts: 'last' | 'best';
+  test: {
+    command: string[];
+    limits: { wallMs: number; cpuSeconds: number; memoryBytes: number; outputBytes: number; processes: number };
+  };
+  generator: {
+    limits: { wallMs: number; cpuSeconds: number; memoryBytes: number };
+  };
+  feedback: {
+    /** Default for a test in results.json that names no visibility. */
+    tests: Visibility;
+    /** The top-level "output" of results.json. */
+    output: Visibility;
+    /** The total score. */
+    score: Visibility;
+  };
+}
+
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)$/i;
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)$/i;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNIT_BYTES: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** "15m", "2h", "90s", "1d"; a bare number is in `bareUnit`. */
+export function parseDuration(value: string | number, bareUnit: 'ms' | 's' | 'm'): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * UNIT_MS[bareUnit]! : null;
+  const m = DURATION.exec(value.trim());
+  if (!m) return /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) * UNIT_MS[bareUnit]! : null;
+  return Number(m[1]) * UNIT_MS[m[2]!.toLowerCase()]!;
+}
+
+/** "512MB", "64 KiB", "1G"; a bare number is bytes. Binary units. */
+export function parseSize(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.floor(value) : null;
+  const m = SIZE.exec(value.trim());
+  if (!m) return /^\d+$/.test(value.trim()) ? Number(value) : null;
+  return Math.floor(Number(m[1]) * UNIT_BYTES[m[2]!.toLowerCase()]!);
+}
+
+export function parseInstant(value: string): number | null {
+  if (!ISO_WITH_OFFSET.test(value)) return null;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? null : t;
+}
+
+const instant = z
+  .string({ error: 'must be a date and time like 2026-10-15T23:59:00+02:00' })
+  .refine((v) => ISO_WITH_OFFSET.test(v), 'must be ISO 8601 with a time-zone offset, like 2026-10-15T23:59:00+02:00')
+  .refine((v) => !ISO_WITH_OFFSET.test(v) || !Number.isNaN(Date.parse(v)), 'is not a real date and time');
+
+function duration(bareUnit: 'ms' | 's' | 'm', max: number, example: string) {
+  const unitName = { ms: 'milliseconds', s: 'seconds', m: 'minutes' }[bareUnit];
+  return z
+    .union([z.string(), z.number()], { error: `must be a duration like "${example}" (a bare number is ${unitName})` })
+    .transform((v, ctx) => {
+      const ms = parseDuration(v, bareUnit);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration like "${example}" (a bare number is ${unitName})` });
+        return z.NEVER;
+      }
+      if (ms > max) {
+        ctx.addIssue({ code: 'custom', message: `must be at most ${describeMs(max)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+function size(max: number, example: string, min = 1) {
+  return z
+    .union([z.string(), z.number()], { error: `must be a size like "${example}" (a bare number is bytes)` })
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: `must be a size like "${example}" (a bare number is bytes)` });
+        return z.NEVER;
+      }
+      if (bytes > max || bytes < min) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${describeBytes(min)} and ${describeBytes(max)}` });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+}
+
+export function describeMs(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}
+
+export function describeBytes(n: number): string {
+  if (n >= 1024 ** 3 && n % 1024 ** 3 === 0) return `${n / 1024 ** 3} GB`;
+  if (n >= 1024 ** 2 && n % 1024 ** 2 === 0) return `${n / 1024 ** 2} MB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KB`;
+  return `${n} bytes`;
+}
+
+const visibility = z.enum(['visible', 'after_due_date', 'hidden'], { error: 'must be visible, after_due_date or hidden' });
+
+const filePattern = z
+  .string({ error: 'must be a file name or glob' })
+  .min(1, 'must not be empty')
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\') && !p.includes('\0'), 'must be a relative name without ".." or backslashes');
+
+const percent = z.number({ error: 'must be a number of percent (0 to 100)' }).min(0, 'must be at least 0').max(100, 'must be at most 100');
+
+const schema = z.strictObject({
+  title: z.string({ error: 'is required: the assignment title' }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  opens: instant.optional(),
+  deadline: instant,
+  grace: duration('m', 7 * 86_400_000, '15m').default(0),
+  late: z
+    .strictObject({
+      penalty_per_day: percent,
+      cap: percent.default(100),
+      hard_close: z.union([z.string(), z.number()], { error: 'must be a date with offset or a duration after the deadline, like "7d"' }),
+    })
+    .optional(),
+  files: z.array(filePattern, { error: 'must be a list of file names or globs' }).min(1, 'must name at least one file'),
+  max_upload_size: size(512 * 1024 ** 2, '1MB').default(1024 ** 2),
+  max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
+  submissions_per_hour: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
+  counts: z.enum(['last', 'best'], { error: 'must be "last" or "best"' }).default('last'),
+  test: z.strictObject(
+    {
+      command: z.array(z.string({ error: 'each argument must be a string' }).min(1, 'an argument must not be empty'), { error: 'must be a list of arguments (argv), like [/usr/bin/python3, tests/run.py]' }).min(1, 'must not be empty'),
+      limits: z
+        .strictObject({
+          wall: duration('s', 30 * 60_000, '60s').default(60_000),
+          cpu: duration('s', 30 * 60_000, '30s').optional(),
+          memory: size(8 * 1024 ** 3, '512MB', 16 * 1024 ** 2).default(512 * 1024 ** 2),
+          output: size(64 * 1024 ** 2, '1MB', 1024).default(1024 ** 2),
+          processes: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096').default(64),
+        })
+        .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64 }),
+    },
+    { error: 'is required: the test command and its limits' },
+  ),
+  generator: z
+    .strictObject({
+      limits: z
+        .strictObject({
+          wall: duration('s', 60_000, '5s').default(5_000),
+          memory: size(1024 ** 3, '256MB', 16 * 1024 ** 2).default(256 * 1024 ** 2),
+        })
+        .default({ wall: 5_000, memory: 256 * 1024 ** 2 }),
+    })
+    .default({ limits: { wall: 5_000, memory: 256 * 1024 ** 2 } }),
+  feedback: z
+    .strictObject({
+      tests: visibility.default('visible'),
+      output: visibility.default('visible'),
+      score: visibility.default('visible'),
+    })
+    .default({ tests: 'visible', output: 'visible', score: 'visible' }),
+});
+
+const FILE = 'assignment.yaml';
+
+function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
+  const out: Problem[] = [];
+  for (const issue of issues) {
+    const field = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ file: FILE, field: field ? `${field}.${key}` : key, message: 'unknown field (check the spelling)' });
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      out.push({ file: FILE, field: field || '(top)', message: issue.message.startsWith('is required') ? issue.message : 'is required' });
+    } else {
+      out.push({ file: FILE, field: field || '(top)', message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** Parses and validates assignment.yaml; every problem at once, each with its field. */
+export function parseAssignmentYaml(text: string): { config: AssignmentConfig | null; problems: Problem[] } {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    return {
+      config: null,
+      problems: doc.errors.map((e) => ({ file: FILE, field: e.linePos?.[0] ? `line ${e.linePos[0].line}` : '', message: (e.message.split('\n')[0] ?? 'not valid YAML').replace(/ at line \d+, column \d+:?$/, '') })),
+    };
+  }
+  const raw: unknown = doc.toJS();
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { config: null, problems: [{ file: FILE, field: '', message: 'must be a YAML mapping of fields (title, deadline, files, test, ...)' }] };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return { config: null, problems: issuesToProblems(parsed.error.issues) };
+  const y = parsed.data;
+  const problems: Problem[] = [];
+  const opensAt = y.opens ? parseInstant(y.opens) : null;
+  const deadlineAt = parseInstant(y.deadline)!;
+  if (opensAt !== null && opensAt >= deadlineAt) problems.push({ file: FILE, field: 'opens', message: 'must be before the deadline' });
+  let hardCloseAt = deadlineAt + y.grace;
+  if (y.late) {
+    const hc = y.late.hard_close;
+    const asInstant = typeof hc === 'string' ? parseInstant(hc) : null;
+    const asDuration = asInstant === null ? parseDuration(hc, 'm') : null;
+    if (asInstant !== null) hardCloseAt = asInstant;
+    else if (asDuration !== null && typeof hc === 'string' && DURATION.test(hc.trim())) hardCloseAt = deadlineAt + y.grace + asDuration;
+    else {
+      problems.push({
+        file: FILE,
+        field: 'late.hard_close',
+        message: 'must be ISO 8601 with a time-zone offset (like 2026-10-22T23:59:00+02:00) or a duration after the deadline with a unit (like "7d")',
+      });
+    }
+    if (hardCloseAt < deadlineAt + y.grace) problems.push({ file: FILE, field: 'late.hard_close', message: 'must not be before the deadline plus grace' });
+  }
+  const cmd0 = y.test.command[0] ?? '';
+  if (cmd0.startsWith('/') && !/^\/usr\//.test(cmd0)) {
+    problems.push({ file: FILE, field: 'test.command', message: `"${cmd0}" is outside /usr, the only system folder the sandbox offers` });
+  }
+  if (problems.length) return { config: null, problems };
+  const wallMs = y.test.limits.wall;
+  return {
+    problems: [],
+    config: {
+      title: y.title,
+      opens: y.opens ?? null,
+      opensAt,
+      deadline: y.deadline,
+      deadlineAt,
+      graceMs: y.grace,
+      late: { penaltyPerDay: y.late?.penalty_per_day ?? 0, cap: y.late?.cap ?? 0, hardCloseAt },
+      files: y.files,
+      maxUploadBytes: y.max_upload_size,
+      maxFiles: y.max_files,
+      submissionsPerHour: y.submissions_per_hour ?? null,
+      counts: y.counts,
+      test: {
+        command: y.test.command,
+        limits: {
+          wallMs,
+          cpuSeconds: Math.max(1, Math.ceil((y.test.limits.cpu ?? wallMs) / 1000)),
+          memoryBytes: y.test.limits.memory,
+          outputBytes: y.test.limits.output,
+          processes: y.test.limits.processes,
+        },
+      },
+      generator: {
+        limits: {
+          wallMs: y.generator.limits.wall,
+          cpuSeconds: Math.max(1, Math.ceil(y.generator.limits.wall / 1000)),
+          memoryBytes: y.generator.limits.memory,
+        },
+      },
+      feedback: y.feedback,
+    },
+  };
+}

@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Db } from '../../db/open.js';
+import type { Deps } from '../../plugin.js';
+import { contentHash, DEFAULT_BUNDLE_LIMITS, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
+import type { AssignmentConfig, Problem } from './config.js';
+
+export const SLUG = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+export type VersionSource = 'folder' | 'upload' | 'cli';
+
+export interface Assignment {
+  id: number;
+  course: string;
+  slug: string;
+  currentVersionId: number | null;
+  folderHash: string | null;
+  createdAt: number;
+}
+
+export interface Version {
+  id: number;
+  assignmentId: number;
+  number: number;
+  contentHash: string;
+  config: AssignmentConfig;
+  manifest: ManifestEntry[];
+  source: VersionSource;
+  createdAt: number;
+  createdBy: string;
+}
+
+interface AssignmentRow {
+  id: number;
+  course: string;
+  slug: string;
+  current_version: number | null;
+  folder_hash: string | null;
+  created_at: number;
+}
+
+interface VersionRow {
+  id: number;
+  assignment_id: number;
+  number: number;
+  content_hash: string;
+  config: string;
+  manifest: string;
+  source: VersionSource;
+  created_at: number;
+  created_by: string;
+}
+
+function statements(db: Db) {
+  return {
+    assignment: db.prepare<{ course: string; slug: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course AND slug = :slug'),
+    assignmentById: db.prepare<{ id: number }, AssignmentRow>('SELECT * FROM assignments WHERE id = :id'),
+    list: db.prepare<{ course: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course ORDER BY slug'),
+    insertAssignment: db.prepare<{ course: string; slug: string; now: number }>(
+      'INSERT INTO assignments (course, slug, created_at) VALUES (:course, :slug, :now) ON CONFLICT (course, slug) DO NOTHING',
+    ),
+    version: db.prepare<{ id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE id = :id'),
+    versionByNumber: db.prepare<{ assignment_id: number; number: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND number = :number'),
+    versionByHash: db.prepare<{ assignment_id: number; hash: string }, VersionRow>(
+      'SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND content_hash = :hash ORDER BY number DESC LIMIT 1',
+    ),
+    versions: db.prepare<{ assignment_id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id ORDER BY number DESC'),
+    nextNumber: db.prepare<{ assignment_id: number }, { n: number }>('SELECT coalesce(max(number), 0) + 1 AS n FROM assignment_versions WHERE assignment_id = :assignment_id'),
+    insertVersion: db.prepare<{ assignment_id: number; number: number; hash: string; config: string; manifest: string; source: string; now: number; by: string }>(
+      `INSERT INTO assignment_versions (assignment_id, number, content_hash, config, manifest, source, created_at, created_by)
+       VALUES (:assignment_id, :number, :hash, :config, :manifest, :source, :now, :by)`,
+    ),
+    setCurrent: db.prepare<{ id: number; version: number }>('UPDATE assignments SET current_version = :version WHERE id = :id'),
+    setFolderHash: db.prepare<{ id: number; hash: string }>('UPDATE assignments SET folder_hash = :hash WHERE id = :id'),
+    manifests: db.prepare<[], { manifest: string }>('SELECT manifest FROM assignment_versions'),
+  };
+}
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+export function sql(db: Db): ReturnType<typeof statements> {
+  let s = cache.get(db);
+  if (!s) {
+    s = statements(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+function toAssignment(r: AssignmentRow): Assignment {
+  return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, folderHash: r.folder_hash, createdAt: r.created_at };
+}
+
+function toVersion(r: VersionRow): Version {
+  return {
+    id: r.id,
+    assignmentId: r.assignment_id,
+    number: r.number,
+    contentHash: r.content_hash,
+    config: JSON.parse(r.config) as AssignmentConfig,
+    manifest: JSON.parse(r.manifest) as ManifestEntry[],
+    source: r.source,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  };
+}
+
+export function getAssignment(db: Db, course: string, slug: string): Assignment | undefined {
+  const row = sql(db).assignment.get({ course, slug });
+  return row ? toAssignment(row) : undefined;
+}
+
+export function getAssignmentById(db: Db, id: number): Assignment | undefined {
+  const row = sql(db).assignmentById.get({ id });
+  return row ? toAssignment(row) : undefined;
+}
+
+const versionCache = new WeakMap<Db, Map<number, Version>>();
+/** Versions never change once written, so parsed ones are kept (per database). */
+export function getVersion(db: Db, id: number): Version | undefined {
+  let m = versionCache.get(db);
+  if (!m) {
+    m = new Map();
+    versionCache.set(db, m);
+  }
+  const hit = m.get(id);
+  if (hit) return hit;
+  const row = sql(db).version.get({ id });
+  if (!row) return undefined;
+  const v = toVersion(row);
+  if (m.size > 1000) m.clear();
+  m.set(id, v);
+  return v;
+}
+
+export function getVersionByNumber(db: Db, assignmentId: number, number: number): Version | undefined {
+  const row = sql(db).versionByNumber.get({ assignment_id: assignmentId, number });
+  return row ? getVersion(db, row.id) : undefined;
+}
+
+export function listVersions(db: Db, assignmentId: number): Version[] {
+  return sql(db)
+    .versions.all({ assignment_id: assignmentId })
+    .map((r) => getVersion(db, r.id)!);
+}
+
+export interface Current {
+  assignment: Assignment;
+  version: Version;
+}
+
+/** The assignment and the version students get now; undefined when there is none. */
+export function currentVersion(db: Db, course: string, slug: string): Current | undefined {
+  const assignment = getAssignment(db, course, slug);
+  if (!assignment?.currentVersionId) return undefined;
+  const version = getVersion(db, assignment.currentVersionId);
+  return version ? { assignment, version } : undefined;
+}
+
+export function listAssignments(db: Db, course: string): Current[] {
+  const out: Current[] = [];
+  for (const row of sql(db).list.all({ course })) {
+    const assignment = toAssignment(row);
+    const version = assignment.currentVersionId ? getVersion(db, assignment.currentVersionId) : undefined;
+    if (version) out.push({ assignment, version });
+  }
+  return out.sort((a, b) => a.version.config.deadlineAt - b.version.config.deadlineAt || a.assignment.slug.localeCompare(b.assignment.slug));
+}
+
+/** Makes an earlier (or later) version the one students get. False when there is no such version. */
+export function setCurrentVersion(db: Db, assignmentId: number, number: number): Version | undefined {
+  const v = getVersionByNumber(db, assignmentId, number);
+  if (!v) return undefined;
+  sql(db).setCurrent.run({ id: assignmentId, version: v.id });
+  return v;
+}
+
+/** Every blob a bundle version refers to, for the blob store's sweep. */
+export function referencedBlobs(db: Db): Set<string> {
+  const out = new Set<string>();
+  for (const { manifest } of sql(db).manifests.all()) for (const e of JSON.parse(manifest) as ManifestEntry[]) out.add(e.sha256);
+  return out;
+}
+
+export interface ImportRequest {
+  course: string;
+  slug: string;
+  /** The bundle folder (for archives: already unpacked). */
+  dir: string;
+  source: VersionSource;
+  /** Shown in the versions list: an e-mail address, "course folder", "command line". */
+  createdBy: string;
+  limits?: BundleLimits;
+}
+
+export type ImportResult =
+  | {
+      ok: true;
+      /** created: a new version; unchanged: same as the current one; switched: same as an earlier one, which is current again. */
+      outcome: 'created' | 'unchanged' | 'switched';
+      assignment: Assignment;
+      version: Version;
+    }
+  | { ok: false; problems: Problem[] };
+
+/**
+ * The one import path for course folders, uploads and the command line: validate everything,
+ * store the files in the blob store, then record the version in one transaction.
+ */
+export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content'>, req: ImportRequest): Promise<ImportResult> {
+  const { db, blobs, clock } = deps;
+  const problems: Problem[] = [];
+  if (!deps.content.course(req.course)) problems.push({ file: '(import)', field: 'course', message: `there is no course "${req.course}"` });
+  if (!SLUG.test(req.slug)) problems.push({ file: '(import)', field: 'slug', message: `"${req.slug}" is not a usable assignment id: use lowercase letters, digits and dashes (at most 64)` });
+  const bundle = await validateBundleDir(req.dir, req.limits ?? DEFAULT_BUNDLE_LIMITS);
+  problems.push(...bundle.problems);
+  if (problems.length || !bundle.config) return { ok: false, problems };
+
+  const manifest: ManifestEntry[] = [];
+  for (const f of bundle.files) {
+    const { sha256, size } = await blobs.putFile(f.abs);
+    manifest.push({ path: f.path, sha256, size, mode: f.mode });
+  }
+  const hash = contentHash(manifest);
+  const config = bundle.config;
+  const s = sql(db);
+  const now = clock.now();
+
+  const result = db.transaction((): { outcome: 'created' | 'unchanged' | 'switched'; assignmentId: number; versionId: number } => {
+    s.insertAssignment.run({ course: req.course, slug: req.slug, now });
+    const a = s.assignment.get({ course: req.course, slug: req.slug })!;
+    if (req.source === 'folder') {
+      // The folder is what git says now: unchanged since the last start means nothing to do,
+      // even when a lecturer rolled back on the web in between.
+      if (a.folder_hash === hash && a.current_version) return { outcome: 'unchanged', assignmentId: a.id, versionId: a.current_version };
+      s.setFolderHash.run({ id: a.id, hash });
+    }
+    const same = s.versionByHash.get({ assignment_id: a.id, hash });
+    if (same) {
+      if (a.current_version === same.id) return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
+      s.setCurrent.run({ id: a.id, version: same.id });
+      return { outcome: 'switched', assignmentId: a.id, versionId: same.id };
+    }
+    const number = s.nextNumber.get({ assignment_id: a.id })!.n;
+    const info = s.insertVersion.run({
+      assignment_id: a.id,
+      number,
+      hash,
+      config: JSON.stringify(config),
+      manifest: JSON.stringify(manifest),
+      source: req.source,
+      now,
+      by: req.createdBy,
+    });
+    const versionId = Number(info.lastInsertRowid);
+    s.setCurrent.run({ id: a.id, version: versionId });
+    return { outcome: 'created', assignmentId: a.id, versionId };
+  }).immediate();
+
+  return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version: getVersion(db, result.versionId)! };
+}
+
+/** One file of a version, or undefined. */
+export function versionFile(version: Version, file: string): ManifestEntry | undefined {
+  return version.manifest.find((e) => e.path === file);
+}
+
+const textCache = new Map<string, Buffer>();
+let textCacheBytes = 0;
+const TEXT_CACHE_LIMIT = 32 * 1024 ** 2;
+
+/** A blob's bytes; small ones are kept in memory since statements are read on every visit. */
+export async function readBlob(deps: Pick<Deps, 'blobs'>, sha256: string): Promise<Buffer> {
+  const hit = textCache.get(sha256);
+  if (hit) return hit;
+  const buf = await readFile(deps.blobs.path(sha256));
+  if (buf.length <= 1024 ** 2) {
+    if (textCacheBytes + buf.length > TEXT_CACHE_LIMIT) {
+      textCache.clear();
+      textCacheBytes = 0;
+    }
+    textCache.set(sha256, buf);
+    textCacheBytes += buf.length;
+  }
+  return buf;
+}
+
+const materialising = new Map<string, Promise<string>>();
+
+/**
+ * The whole bundle of a version as a folder on disk (`<data>/bundles/<content hash>/`), for the
+ * sandbox to bind: `tests/` for the autotests, `generate` for variants. Written to a temporary
+ * folder and renamed into place, so a reader never sees half a bundle; shared by every version
+ * with the same content. Files are world-readable because the sandbox runs as another user.
+ */
+export async function materialiseVersion(deps: Pick<Deps, 'blobs' | 'config'>, version: Version): Promise<string> {
+  const root = path.join(deps.config.dataDir, 'bundles');
+  const dir = path.join(root, version.contentHash);
+  const pending = materialising.get(dir);
+  if (pending) return pending;
+  const work = (async () => {
+    try {
+      if ((await stat(dir)).isDirectory()) return dir;
+    } catch {
+      // Not there yet: build it below.
+    }
+    await mkdir(root, { recursive: true, mode: 0o755 });
+    await chmod(root, 0o755);
+    const tmp = path.join(root, `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await mkdir(tmp, { mode: 0o755 });
+      for (const e of version.manifest) {
+        const file = path.join(tmp, ...e.path.split('/'));
+        await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+        await copyFile(deps.blobs.path(e.sha256), file);
+        await chmod(file, e.mode === 0o755 ? 0o755 : 0o644);
+      }
+      await chmod(tmp, 0o755);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // Another process finished the same bundle first: theirs is identical.
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return dir;
+  })();
+  materialising.set(dir, work);
+  try {
+    return await work;
+  } finally {
+    materialising.delete(dir);
+  }
+}

@@ -1,0 +1,393 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Db } from '../../db/open.js';
+import type { Deps } from '../../plugin.js';
+import { parseShebang } from './bundle.js';
+import { currentVersion, getVersion, materialiseVersion, readBlob, versionFile, type Assignment, type Version } from './store.js';
+
+/** The student as a generator and a template see them. */
+export interface VariantStudent {
+  id: string;
+  name: string;
+}
+
+/** Who a variant is for: the accounts user (CurrentUser fits). */
+export interface VariantUser {
+  id: number;
+  name: string;
+}
+
+export interface Variant {
+  assignmentId: number;
+  versionId: number;
+  /** The version's number (1, 2, ...), as the lecturer sees it. */
+  version: number;
+  seed: string;
+  params: Record<string, unknown>;
+  createdAt: number;
+}
+
+/** Largest parameters JSON a generator may print. */
+export const MAX_PARAMS_BYTES = 64 * 1024;
+/** A failed generation is not retried for this long, so that reloads do not hammer the sandbox. */
+export const FAILURE_BACKOFF_MS = 30_000;
+
+interface VariantRow {
+  id: number;
+  assignment_id: number;
+  version_id: number;
+  user_id: number;
+  student_key: string;
+  student_name: string;
+  seed: string;
+  params: string;
+  created_at: number;
+}
+
+export interface GeneratorRun {
+  id: number;
+  versionId: number;
+  versionNumber: number;
+  userId: number | null;
+  userName: string | null;
+  seed: string;
+  outcome: 'failed' | 'regenerated';
+  status: string;
+  message: string;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  actor: string | null;
+  createdAt: number;
+}
+
+function statements(db: Db) {
+  return {
+    get: db.prepare<{ assignment_id: number; user_id: number }, VariantRow>('SELECT * FROM variants WHERE assignment_id = :assignment_id AND user_id = :user_id'),
+    insert: db.prepare<{ assignment_id: number; version_id: number; user_id: number; key: string; name: string; seed: string; params: string; now: number }>(
+      `INSERT INTO variants (assignment_id, version_id, user_id, student_key, student_name, seed, params, created_at)
+       VALUES (:assignment_id, :version_id, :user_id, :key, :name, :seed, :params, :now)
+       ON CONFLICT (assignment_id, user_id) DO NOTHING`,
+    ),
+    replace: db.prepare<{ assignment_id: number; version_id: number; user_id: number; key: string; name: string; seed: string; params: string; now: number }>(
+      `INSERT INTO variants (assignment_id, version_id, user_id, student_key, student_name, seed, params, created_at)
+       VALUES (:assignment_id, :version_id, :user_id, :key, :name, :seed, :params, :now)
+       ON CONFLICT (assignment_id, user_id) DO UPDATE SET version_id = excluded.version_id, student_key = excluded.student_key,
+         student_name = excluded.student_name, seed = excluded.seed, params = excluded.params, created_at = excluded.created_at`,
+    ),
+    list: db.prepare<{ assignment_id: number }, VariantRow & { email: string | null; current_name: string | null; student_id: string | null; version_number: number }>(
+      `SELECT v.*, u.email, u.name AS current_name, u.student_id, av.number AS version_number
+         FROM variants v
+         LEFT JOIN users u ON u.id = v.user_id
+         JOIN assignment_versions av ON av.id = v.version_id
+        WHERE v.assignment_id = :assignment_id
+        ORDER BY coalesce(u.name, v.student_name), v.user_id`,
+    ),
+    logRun: db.prepare<{
+      assignment_id: number;
+      version_id: number;
+      user_id: number | null;
+      seed: string;
+      outcome: string;
+      status: string;
+      message: string;
+      stdout: string;
+      stderr: string;
+      wall_ms: number;
+      actor: string | null;
+      now: number;
+    }>(
+      `INSERT INTO generator_runs (assignment_id, version_id, user_id, seed, outcome, status, message, stdout, stderr, wall_ms, actor, created_at)
+       VALUES (:assignment_id, :version_id, :user_id, :seed, :outcome, :status, :message, :stdout, :stderr, :wall_ms, :actor, :now)`,
+    ),
+    pruneRuns: db.prepare<{ assignment_id: number }>(
+      `DELETE FROM generator_runs WHERE assignment_id = :assignment_id AND id <= (
+         SELECT id FROM generator_runs WHERE assignment_id = :assignment_id ORDER BY id DESC LIMIT 1 OFFSET 200)`,
+    ),
+    runs: db.prepare<{ assignment_id: number; limit: number }, { id: number; version_id: number; number: number; user_id: number | null; name: string | null; seed: string; outcome: 'failed' | 'regenerated'; status: string; message: string; stdout: string; stderr: string; wall_ms: number; actor: string | null; created_at: number }>(
+      `SELECT r.*, av.number, u.name FROM generator_runs r
+         JOIN assignment_versions av ON av.id = r.version_id
+         LEFT JOIN users u ON u.id = r.user_id
+        WHERE r.assignment_id = :assignment_id ORDER BY r.id DESC LIMIT :limit`,
+    ),
+    secretGet: db.prepare<{ key: string }, { value: string }>('SELECT value FROM settings WHERE key = :key'),
+    secretPut: db.prepare<{ key: string; value: string }>('INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)'),
+  };
+}
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+function sql(db: Db): ReturnType<typeof statements> {
+  let s = cache.get(db);
+  if (!s) {
+    s = statements(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+/** The course's secret for seeds: made once, kept in settings; INSERT OR IGNORE makes a race harmless. */
+export function courseSecret(db: Db, course: string): string {
+  const key = `course-secret:${course}`;
+  const s = sql(db);
+  const row = s.secretGet.get({ key });
+  if (row) return row.value;
+  s.secretPut.run({ key, value: randomBytes(32).toString('hex') });
+  return s.secretGet.get({ key })!.value;
+}
+
+/** HMAC-SHA256(course secret, slug NUL student id), hex. */
+export function deriveSeed(secret: string, slug: string, studentId: string): string {
+  return createHmac('sha256', secret).update(`${slug}\0${studentId}`).digest('hex');
+}
+
+/** The id a student's seed is derived from and that the generator sees: the accounts user id. */
+export function studentOf(user: VariantUser): VariantStudent {
+  return { id: String(user.id), name: user.name };
+}
+
+export type GeneratorOutcome =
+  | { ok: true; params: Record<string, unknown>; wallMs: number; stderr: string }
+  | { ok: false; status: string; message: string; stdout: string; stderr: string; wallMs: number };
+
+const LOG_TEXT = 16 * 1024;
+function clip(text: string): string {
+  return text.length > LOG_TEXT ? `${text.slice(0, LOG_TEXT)}\n[... ${text.length - LOG_TEXT} more characters]` : text;
+}
+
+/**
+ * Runs the version's generator in the sandbox on {"seed", "student"} and reads the parameters.
+ * No generator: `{}`. Never throws for anything the generator does.
+ */
+export async function runGenerator(deps: Pick<Deps, 'sandbox' | 'blobs' | 'config'>, version: Version, seed: string, student: VariantStudent): Promise<GeneratorOutcome> {
+  const entry = versionFile(version, 'generate');
+  if (!entry) return { ok: true, params: {}, wallMs: 0, stderr: '' };
+  const head = await readBlob(deps, entry.sha256);
+  const argv = parseShebang(head.subarray(0, 256));
+  if (!argv) return { ok: false, status: 'error', message: 'generate has no "#!" line', stdout: '', stderr: '', wallMs: 0 };
+  const dir = await materialiseVersion(deps, version);
+  const limits = version.config.generator.limits;
+  const result = await deps.sandbox.run({
+    command: [...argv, 'generate'],
+    inputs: [{ from: path.join(dir, 'generate'), to: 'generate' }],
+    stdin: JSON.stringify({ seed, student }),
+    limits: {
+      wallMs: limits.wallMs,
+      cpuSeconds: limits.cpuSeconds,
+      memoryBytes: limits.memoryBytes,
+      outputBytes: MAX_PARAMS_BYTES * 4,
+      processes: 32,
+      fileSizeBytes: 16 * 1024 ** 2,
+      workDirBytes: 64 * 1024 ** 2,
+    },
+  });
+  const fail = (status: string, message: string): GeneratorOutcome => ({ ok: false, status, message, stdout: clip(result.stdout), stderr: clip(result.stderr), wallMs: result.wallMs });
+  if (result.status === 'timeout') return fail('timeout', `the generator ran longer than ${limits.wallMs / 1000} s and was stopped`);
+  if (result.status === 'memory') return fail('memory', `the generator used more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MB of memory`);
+  if (result.status === 'output_limit') return fail('output_limit', `the generator printed more than ${MAX_PARAMS_BYTES * 4} bytes`);
+  if (result.status !== 'ok' || result.exitCode !== 0) {
+    const how = result.exitCode !== null ? `exit code ${result.exitCode}` : result.signal ? `signal ${result.signal}` : result.status;
+    return fail(result.status === 'ok' ? 'exit' : result.status, `the generator failed (${how})${result.message ? `: ${result.message}` : ''}`);
+  }
+  if (Buffer.byteLength(result.stdout) > MAX_PARAMS_BYTES) return fail('too_big', `the parameters are larger than ${MAX_PARAMS_BYTES / 1024} KB`);
+  let params: unknown;
+  try {
+    params = JSON.parse(result.stdout);
+  } catch (err) {
+    return fail('bad_json', `the generator's output is not JSON (${(err as Error).message})`);
+  }
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    return fail('not_object', `the generator must print a JSON object, not ${Array.isArray(params) ? 'an array' : params === null ? 'null' : typeof params}`);
+  }
+  return { ok: true, params: params as Record<string, unknown>, wallMs: result.wallMs, stderr: clip(result.stderr) };
+}
+
+function toVariant(db: Db, row: VariantRow): Variant {
+  return {
+    assignmentId: row.assignment_id,
+    versionId: row.version_id,
+    version: getVersion(db, row.version_id)?.number ?? 0,
+    seed: row.seed,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    createdAt: row.created_at,
+  };
+}
+
+/** The stored variant, without making one. */
+export function findVariant(db: Db, assignmentId: number, userId: number): Variant | undefined {
+  const row = sql(db).get.get({ assignment_id: assignmentId, user_id: userId });
+  return row ? toVariant(db, row) : undefined;
+}
+
+function logRun(deps: Pick<Deps, 'db' | 'clock'>, a: { assignment: Assignment; version: Version; userId: number | null; seed: string; outcome: 'failed' | 'regenerated'; actor: string | null }, o: GeneratorOutcome, message?: string): void {
+  const s = sql(deps.db);
+  deps.db.transaction(() => {
+    s.logRun.run({
+      assignment_id: a.assignment.id,
+      version_id: a.version.id,
+      user_id: a.userId,
+      seed: a.seed,
+      outcome: a.outcome,
+      status: o.ok ? 'ok' : o.status,
+      message: message ?? (o.ok ? '' : o.message),
+      stdout: o.ok ? '' : o.stdout,
+      stderr: o.stderr,
+      wall_ms: Math.round(o.wallMs),
+      actor: a.actor,
+      now: deps.clock.now(),
+    });
+    s.pruneRuns.run({ assignment_id: a.assignment.id });
+  })();
+}
+
+export function listGeneratorRuns(db: Db, assignmentId: number, limit = 20): GeneratorRun[] {
+  return sql(db)
+    .runs.all({ assignment_id: assignmentId, limit })
+    .map((r) => ({
+      id: r.id,
+      versionId: r.version_id,
+      versionNumber: r.number,
+      userId: r.user_id,
+      userName: r.name,
+      seed: r.seed,
+      outcome: r.outcome,
+      status: r.status,
+      message: r.message,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      wallMs: r.wall_ms,
+      actor: r.actor,
+      createdAt: r.created_at,
+    }));
+}
+
+const inflight = new Map<string, Promise<Variant | null>>();
+const recentFailures = new Map<string, { at: number; versionId: number }>();
+
+export interface EnsureVariantRequest {
+  course: string;
+  slug: string;
+  user: VariantUser;
+}
+
+/**
+ * The student's variant of an assignment, made on first use: seed from the course secret, then
+ * the current version's generator in the sandbox, then stored for good. Returns null when the
+ * assignment does not exist or its generator failed (logged for the lecturer; nothing stored).
+ * Concurrent first visits share one generator run in this process; across processes the
+ * unique index decides and the loser reads the winner's row.
+ */
+export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Promise<Variant | null> {
+  const current = currentVersion(deps.db, req.course, req.slug);
+  if (!current) return null;
+  const { assignment, version } = current;
+  const existing = findVariant(deps.db, assignment.id, req.user.id);
+  if (existing) return existing;
+  const key = `${assignment.id}:${req.user.id}`;
+  const running = inflight.get(key);
+  if (running) return running;
+  const work = (async (): Promise<Variant | null> => {
+    const failed = recentFailures.get(key);
+    if (failed && failed.versionId === version.id && deps.clock.now() - failed.at < FAILURE_BACKOFF_MS) return null;
+    const student = studentOf(req.user);
+    const seed = deriveSeed(courseSecret(deps.db, req.course), req.slug, student.id);
+    const outcome = await runGenerator(deps, version, seed, student);
+    if (!outcome.ok) {
+      recentFailures.set(key, { at: deps.clock.now(), versionId: version.id });
+      if (recentFailures.size > 10_000) recentFailures.clear();
+      deps.log.warn({ course: req.course, slug: req.slug, userId: req.user.id, version: version.number, status: outcome.status, reason: outcome.message }, 'variant generator failed');
+      logRun(deps, { assignment, version, userId: req.user.id, seed, outcome: 'failed', actor: null }, outcome);
+      return null;
+    }
+    recentFailures.delete(key);
+    sql(deps.db).insert.run({
+      assignment_id: assignment.id,
+      version_id: version.id,
+      user_id: req.user.id,
+      key: student.id,
+      name: student.name,
+      seed,
+      params: JSON.stringify(outcome.params),
+      now: deps.clock.now(),
+    });
+    const stored = findVariant(deps.db, assignment.id, req.user.id)!;
+    deps.log.info({ course: req.course, slug: req.slug, userId: req.user.id, version: stored.version }, 'variant created');
+    return stored;
+  })();
+  inflight.set(key, work);
+  try {
+    return await work;
+  } finally {
+    inflight.delete(key);
+  }
+}
+
+export type RegenerateResult = { ok: true; variant: Variant; previous: Variant | undefined } | { ok: false; outcome: Extract<GeneratorOutcome, { ok: false }> };
+
+/**
+ * Remakes one student's variant on purpose, with the current version's generator. The old
+ * parameters are kept in the generator log; a failure changes nothing.
+ */
+export async function regenerateVariant(deps: Deps, req: { course: string; slug: string; user: VariantUser; actor: string }): Promise<RegenerateResult | null> {
+  const current = currentVersion(deps.db, req.course, req.slug);
+  if (!current) return null;
+  const { assignment, version } = current;
+  const key = `${assignment.id}:${req.user.id}`;
+  // A first visit in progress finishes first, so the regeneration is what stays.
+  await inflight.get(key)?.catch(() => null);
+  const student = studentOf(req.user);
+  const seed = deriveSeed(courseSecret(deps.db, req.course), req.slug, student.id);
+  const previous = findVariant(deps.db, assignment.id, req.user.id);
+  const outcome = await runGenerator(deps, version, seed, student);
+  if (!outcome.ok) {
+    logRun(deps, { assignment, version, userId: req.user.id, seed, outcome: 'failed', actor: req.actor }, outcome);
+    return { ok: false, outcome };
+  }
+  const s = sql(deps.db);
+  deps.db.transaction(() => {
+    s.replace.run({
+      assignment_id: assignment.id,
+      version_id: version.id,
+      user_id: req.user.id,
+      key: student.id,
+      name: student.name,
+      seed,
+      params: JSON.stringify(outcome.params),
+      now: deps.clock.now(),
+    });
+  })();
+  recentFailures.delete(key);
+  logRun(
+    deps,
+    { assignment, version, userId: req.user.id, seed, outcome: 'regenerated', actor: req.actor },
+    outcome,
+    previous ? `previous: version ${previous.version}, parameters ${JSON.stringify(previous.params)}` : 'no previous variant',
+  );
+  deps.log.info({ course: req.course, slug: req.slug, userId: req.user.id, by: req.actor, version: version.number, previousVersion: previous?.version ?? null }, 'variant regenerated');
+  return { ok: true, variant: findVariant(deps.db, assignment.id, req.user.id)!, previous };
+}
+
+export interface VariantListing {
+  userId: number;
+  name: string;
+  email: string | null;
+  studentId: string | null;
+  version: number;
+  seed: string;
+  params: Record<string, unknown>;
+  createdAt: number;
+}
+
+export function listVariants(db: Db, assignmentId: number): VariantListing[] {
+  return sql(db)
+    .list.all({ assignment_id: assignmentId })
+    .map((r) => ({
+      userId: r.user_id,
+      name: r.current_name ?? r.student_name,
+      email: r.email,
+      studentId: r.student_id,
+      version: r.version_number,
+      seed: r.seed,
+      params: JSON.parse(r.params) as Record<string, unknown>,
+      createdAt: r.created_at,
+    }));
+}
