@@ -1,7 +1,7 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorHandler } from './middleware/errors.js';
@@ -9,6 +9,9 @@ import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
 import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
+
+/** How long idle keep-alive connections may still send one more request once a drain begins. */
+const IDLE_GRACE_MS = 100;
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 
@@ -106,12 +109,19 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       closingPromise ??= (async () => {
         log.info({ reason }, 'shutting down: draining requests');
         deps.lifecycle.beginClosing();
+        // http.Server.close() would also cut idle keep-alive connections at once, and a client
+        // sending its next request on one at that moment sees a reset. So: stop accepting only
+        // (a socket from the service manager stays open in the manager, its queue waits for the
+        // next process); a request arriving during a short grace is answered with Connection:
+        // close; then the connections still idle are closed.
+        const graceMs = Math.min(IDLE_GRACE_MS, config.drainMs);
         const drained = Promise.all(
           [...servers].map(
             (server) =>
               new Promise<void>((resolve) => {
-                server.close(() => resolve());
-                server.closeIdleConnections();
+                net.Server.prototype.close.call(server, () => resolve());
+                const sweep = setTimeout(() => server.close(), graceMs);
+                server.once('close', () => clearTimeout(sweep));
               }),
           ),
         );

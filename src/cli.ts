@@ -31,20 +31,18 @@ async function serve(config: Config): Promise<number> {
     // Give pino's async destination a moment to write the last lines.
     setImmediate(() => process.exit(code));
   };
-  const running = await startServer(config, { log, listenFd, onShutdown: () => exit(exitCode) });
-  const { app, url } = running;
-  const begin = (reason: string) => {
-    if (app.closing) return;
-    // A stuck plugin must not keep a restart waiting for ever.
+  // Armed on every shutdown path (signals and /restart): a stuck plugin must not keep a restart waiting for ever.
+  const armHardExit = (reason: string) => {
     setTimeout(() => {
       log.error({ reason }, 'shutdown took too long: exiting anyway');
       exitCode = 1;
       exit(1);
     }, config.drainMs + 15_000).unref();
-    app.deps.shutdown(reason);
   };
-  process.on('SIGTERM', () => begin('SIGTERM'));
-  process.on('SIGINT', () => begin('SIGINT'));
+  const running = await startServer(config, { log, listenFd, onShutdownStart: armHardExit, onShutdown: () => exit(exitCode) });
+  const { app, url } = running;
+  process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));
+  process.on('SIGINT', () => app.deps.shutdown('SIGINT'));
   log.info({ url, listenFd, pid: process.pid }, 'listening');
   say(`Lectern is serving ${url}${listenFd != null ? ' (socket from the service manager)' : ''}`);
   return new Promise<number>(() => {
