@@ -1,9 +1,12 @@
 import { csrfMiddleware } from '../../middleware/csrf.js';
 import { sessionMiddleware, sessionStore } from '../../middleware/session.js';
 import type { Deps, Plugin } from '../../plugin.js';
+import { userCommand, usersCommand } from './commands.js';
 import { localRoutes } from './local.js';
+import { oidcRoutes } from './oidc.js';
 import { generatePassword } from './password.js';
 import { createLoginLimiter } from './rate-limit.js';
+import { rosterRoutes } from './roster-routes.js';
 import { pruneSignupTokens } from './signup.js';
 import { countUsers, createUser } from './users.js';
 
@@ -36,6 +39,8 @@ const accounts: Plugin = {
   middleware: (deps) => [sessionMiddleware(deps), csrfMiddleware(deps)],
   routes(router, deps) {
     localRoutes(router, deps);
+    oidcRoutes(router, deps);
+    rosterRoutes(router, deps);
   },
   async start(deps) {
     ensureFirstAdmin(deps);
@@ -56,6 +61,7 @@ const accounts: Plugin = {
     timer.unref();
     return async () => clearInterval(timer);
   },
+  commands: { users: usersCommand, user: userCommand },
 };
 
 export default accounts;

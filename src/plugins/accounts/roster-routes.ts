@@ -1,0 +1,119 @@
+import busboy from 'busboy';
+import { requireRole } from '../../lib/auth.js';
+import { readForm } from '../../lib/body.js';
+import type { Course } from '../../lib/content.js';
+import { UserError } from '../../lib/errors.js';
+import type { AppContext, AppRouter, Deps } from '../../plugin.js';
+import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem } from './roster.js';
+import { SIGNUP_TTL_DAYS } from './signup.js';
+import { findUserById, listEnrolled, unenrol } from './users.js';
+
+/** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
+async function readRosterUpload(ctx: AppContext): Promise<string> {
+  if (!ctx.request.is('multipart/form-data')) {
+    const form = await readForm(ctx, MAX_ROSTER_BYTES * 2);
+    return form.csv ?? '';
+  }
+  return new Promise<string>((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: MAX_ROSTER_BYTES, fields: 10, fieldSize: MAX_ROSTER_BYTES } });
+    } catch {
+      reject(new UserError(400, 'The upload could not be read: the form is malformed.'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let pasted = '';
+    let tooBig = false;
+    bb.on('file', (_name, stream) => {
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('limit', () => {
+        tooBig = true;
+      });
+    });
+    bb.on('field', (name, value) => {
+      if (name === 'csv') pasted = value;
+    });
+    bb.on('error', () => reject(new UserError(400, 'The upload was cut off or malformed. Try again.')));
+    bb.on('close', () => {
+      if (tooBig) return reject(new UserError(413, `The roster file is larger than ${MAX_ROSTER_BYTES / 1024} KiB.`));
+      const file = Buffer.concat(chunks).toString('utf8');
+      resolve(file.trim() ? file : pasted);
+    });
+    ctx.req.pipe(bb);
+  });
+}
+
+const NOTICES: Record<string, (q: AppContext['query']) => string> = {
+  imported: (q) => `Roster imported: ${Number(q.created) || 0} new account(s), ${Number(q.enrolled) || 0} existing account(s) added, ${Number(q.unchanged) || 0} already on the roster. Download the sign-up links below and send them to the new students.`,
+  removed: () => 'The student was removed from the course. Their account and submissions are kept.',
+  nolinks: () => 'Every student on the roster has already set a password: there are no sign-up links to hand out.',
+};
+
+/** The lecturer's roster page: import CSV, list and remove students, download sign-up links. */
+export function rosterRoutes(router: AppRouter, deps: Deps): void {
+  function courseFor(ctx: AppContext & { params: Record<string, string | undefined> }): Course {
+    const course = deps.content.course(ctx.params.course ?? '');
+    if (!course) throw new UserError(404, 'There is no such course.');
+    requireRole(ctx, course.slug, ['lecturer']);
+    return course;
+  }
+
+  function render(ctx: AppContext, course: Course, extra: Record<string, unknown> = {}) {
+    const done = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('accounts/roster.njk', {
+      course,
+      students: listEnrolled(deps.db, course.slug),
+      staff: course.staff,
+      linkDays: SIGNUP_TTL_DAYS,
+      isStaffView: true,
+      ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
+      ...extra,
+    });
+  }
+
+  router.get('/courses/:course/roster', (ctx) => render(ctx, courseFor(ctx)));
+
+  router.post('/courses/:course/roster/import', async (ctx) => {
+    const course = courseFor(ctx);
+    const text = await readRosterUpload(ctx);
+    const fail = (problems: RosterProblem[]) => {
+      const message = `Nothing was imported: the roster has ${problems.length} problem${problems.length === 1 ? '' : 's'}. Fix ${problems.length === 1 ? 'it' : 'them all'} and import again.`;
+      const details = problems.map((p) => (p.line ? `line ${p.line}: ${p.message}` : p.message));
+      if (ctx.accepts('html', 'json') === 'json') throw new UserError(422, message, details);
+      render(ctx, course, { error: message, problems: details, csv: text.length <= 64 * 1024 ? text : '' });
+      ctx.status = 422;
+    };
+    if (!text.trim()) return fail([{ line: 0, message: 'Paste the roster or choose a CSV file.' }]);
+    const { rows, problems } = parseRoster(text);
+    if (problems.length) return fail(problems);
+    const result = importRoster(deps.db, deps.clock, course.slug, rows);
+    ctx.state.log.info({ course: course.slug, rows: rows.length, created: result.created, enrolled: result.enrolled }, 'roster imported');
+    ctx.redirect(`/courses/${course.slug}/roster?done=imported&created=${result.created}&enrolled=${result.enrolled}&unchanged=${result.unchanged}`);
+  });
+
+  router.post('/courses/:course/roster/links', async (ctx) => {
+    const course = courseFor(ctx);
+    const form = await readForm(ctx);
+    const days = form.days ? Number(form.days) : SIGNUP_TTL_DAYS;
+    if (!Number.isInteger(days) || days < 1 || days > 90) throw new UserError(400, 'days: the links must be valid for 1 to 90 days.');
+    const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course.slug, { days });
+    if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks`);
+    ctx.state.log.info({ course: course.slug, links: links.length, days }, 'sign-up links issued');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.attachment(`signup-links-${course.slug}.csv`);
+    ctx.type = 'text/csv; charset=utf-8';
+    ctx.body = signupLinksCsv(links);
+  });
+
+  router.post('/courses/:course/roster/remove', async (ctx) => {
+    const course = courseFor(ctx);
+    const form = await readForm(ctx);
+    const userId = Number(form.user);
+    const user = Number.isInteger(userId) ? findUserById(deps.db, userId) : undefined;
+    if (!user || !unenrol(deps.db, { userId: user.id, course: course.slug })) throw new UserError(404, 'That person is not on this course’s roster.');
+    ctx.state.log.info({ course: course.slug, userId: user.id }, 'removed from roster');
+    ctx.redirect(`/courses/${course.slug}/roster?done=removed`);
+  });
+}
