@@ -51,3 +51,41 @@ export async function sampleTreeCpuMs(rootPid: number): Promise<number | null> {
   }
   return Math.round((ticks * 1000) / TICKS_PER_SECOND);
 }
+
+export interface ProcIdentity {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: with the pid, names one process even if the pid is reused. */
+  startTime: string;
+}
+
+/** Start time of a live process; null when it is gone or a zombie (it runs nothing any more). */
+async function liveStartTime(pid: number): Promise<string | null> {
+  try {
+    const text = await fs.readFile(`/proc/${pid}/stat`, 'latin1');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export async function procIdentity(pid: number): Promise<ProcIdentity | null> {
+  const start = await liveStartTime(pid);
+  return start === null ? null : { pid, startTime: start };
+}
+
+export async function stillRunning(proc: ProcIdentity): Promise<boolean> {
+  return (await liveStartTime(proc.pid)) === proc.startTime;
+}
+
+/** Resolves when the process is gone (or after `maxMs`). */
+export async function waitGone(proc: ProcIdentity | null, maxMs: number): Promise<boolean> {
+  if (!proc) return true;
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    if (!(await stillRunning(proc))) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}

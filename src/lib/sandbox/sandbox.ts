@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Sandbox, SandboxLimits, SandboxRequest, SandboxResult, SandboxStatus } from './types.js';
 import { WRAPPER_SCRIPT } from './wrapper.js';
 import { TarCollector } from './collect.js';
-import { sampleTreeCpuMs } from './proc.js';
+import { procIdentity, sampleTreeCpuMs, stillRunning, waitGone, type ProcIdentity } from './proc.js';
 
 const MiB = 1024 * 1024;
 
@@ -44,6 +44,18 @@ export interface CreateSandboxOptions {
    * escape from. Default: nobody (65534).
    */
   runAs?: { uid: number; gid: number };
+  /**
+   * How inputs reach the sandbox. 'bind' mounts each read-only and copies it into the work dir
+   * inside (one copy; the sandbox user must be able to reach the path). 'copy' first copies them
+   * on the host into a staging dir owned by the sandbox user. Default: 'bind', or 'copy' when
+   * the server runs as root (the sandbox user then cannot reach the server's files).
+   */
+  inputs?: 'bind' | 'copy';
+  /**
+   * Niceness of the sandboxed command (0-19; 0 runs it at the server's priority). A deadline
+   * burst of jobs must not starve the web server of CPU. Default 10.
+   */
+  niceness?: number;
 }
 
 const SEARCH_DIRS = ['/usr/bin', '/usr/local/bin', '/bin', '/usr/sbin', '/usr/local/sbin'];
@@ -212,6 +224,8 @@ class HostSandbox implements Sandbox {
   private readonly defaults: SandboxLimits;
   private readonly runAs: { uid: number; gid: number } | null;
   private readonly layout: string[];
+  private readonly copyInputs: boolean;
+  private readonly niceness: number;
   private base: Promise<string> | null = null;
 
   constructor(options: CreateSandboxOptions) {
@@ -225,6 +239,8 @@ class HostSandbox implements Sandbox {
     this.unsafe = this.mode.kind === 'unsafe';
     this.runAs = process.getuid?.() === 0 ? (options.runAs ?? { uid: 65534, gid: 65534 }) : null;
     this.layout = this.mode.kind === 'bwrap' ? rootLayoutArgs() : [];
+    this.niceness = Math.max(0, Math.min(19, Math.floor(options.niceness ?? 10)));
+    this.copyInputs = (options.inputs ?? (this.runAs ? 'copy' : 'bind')) === 'copy';
     if (this.mode.kind === 'refuse') this.log.error(MISSING_BWRAP);
     else if (this.mode.kind === 'unsafe') this.log.warn('UNSAFE sandbox: bubblewrap is missing, student code runs directly on this host');
     else if (!this.mode.bwrap?.hasSize) this.log.warn('this bubblewrap has no --size: the work dir is not size-limited (install bubblewrap >= 0.6)');
@@ -293,6 +309,7 @@ class HostSandbox implements Sandbox {
       String(Math.max(8, Math.floor(limits.openFiles))),
       // The wrapper itself is counted in the namespace's processes.
       String(Math.max(2, Math.floor(limits.processes) + 1)),
+      String(this.niceness),
       String(copies.length),
       ...copies.flat(),
       String(collect.length),
@@ -315,6 +332,7 @@ class HostSandbox implements Sandbox {
       file: '/bin/bash',
       args: ['--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, [], request, env)],
       cwd: work,
+      infoFd: false,
     };
   }
 
@@ -347,6 +365,7 @@ class HostSandbox implements Sandbox {
       '--uid', '1000',
       '--gid', '1000',
       '--hostname', 'sandbox',
+      '--info-fd', '4',
       '--ro-bind', '/usr', '/usr',
       ...this.layout,
     ];
@@ -362,12 +381,10 @@ class HostSandbox implements Sandbox {
     const copies: string[][] = [];
     const inputs = request.inputs ?? [];
     const files = Object.entries(request.files ?? {});
-    if (runDir && this.runAs) {
-      // As root the sandbox runs as another user who cannot reach the server's files: stage a copy.
+    if (runDir && this.copyInputs) {
       const stageDir = path.join(runDir, 'stage');
       await fs.mkdir(stageDir);
       await this.stage(request, stageDir);
-      await chownTree(runDir, this.runAs);
       args.push('--ro-bind', stageDir, '/.in/stage');
       copies.push(['/.in/stage/.', '/work']);
     } else {
@@ -398,10 +415,11 @@ class HostSandbox implements Sandbox {
         copies.push(['/.in/files/.', '/work']);
       }
     }
+    if (runDir && this.runAs) await chownTree(runDir, this.runAs);
     args.push('--remount-ro', '/', '--chdir', '/work');
     const env = this.envList(request, '/work');
     args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env));
-    return { file: info.path, args, cwd: '/' };
+    return { file: info.path, args, cwd: '/', infoFd: true };
   }
 
   private execute(plan: Plan, request: SandboxRequest, limits: SandboxLimits): Promise<SandboxResult> {
@@ -413,7 +431,8 @@ class HostSandbox implements Sandbox {
           cwd: plan.cwd,
           env: {},
           detached: true,
-          stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+          // fd 3: the wrapper's report; fd 4: bwrap's --info-fd (the sandbox's pid 1 on the host).
+          stdio: ['pipe', 'pipe', 'pipe', 'pipe', plan.infoFd ? 'pipe' : 'ignore'],
           ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
         });
       } catch (err) {
@@ -436,11 +455,30 @@ class HostSandbox implements Sandbox {
       const kill = (reason: KillReason) => {
         if (killedFor || pid === undefined) return;
         killedFor = reason;
-        const doKill = () => {
+        const killGroup = () => {
           try {
             process.kill(-pid, 'SIGKILL');
           } catch {
             // Already gone.
+          }
+        };
+        // Kill the sandbox's pid 1: the kernel then kills the rest of the pid namespace, and bwrap,
+        // which waits for it, exits only once the namespace is empty, after reaping it (killing
+        // bwrap first would leave pid 1 to be reaped by whatever reaps orphans on this host).
+        // bwrap's process group is killed as well when that did not end it promptly.
+        const doKill = async () => {
+          const init = sandboxInit ? await sandboxInit : null;
+          if (init && exit === null && (await stillRunning(init))) {
+            try {
+              process.kill(init.pid, 'SIGKILL');
+            } catch {
+              // Already gone.
+            }
+            setTimeout(() => {
+              if (exit === null) killGroup();
+            }, 500).unref();
+          } else {
+            killGroup();
           }
         };
         // Sample the CPU used so far (the wrapper never reports it for a killed run), but never
@@ -448,7 +486,7 @@ class HostSandbox implements Sandbox {
         const sample = sampleTreeCpuMs(pid).then((ms) => {
           killCpuMs = ms;
         });
-        void Promise.race([sample, delay(100)]).finally(doKill);
+        void Promise.race([sample, delay(100)]).then(doKill);
       };
 
       const onOutput = (which: 'stdout' | 'stderr') => (chunk: Buffer) => {
@@ -466,7 +504,15 @@ class HostSandbox implements Sandbox {
       child.stderr!.on('data', onOutput('stderr'));
       const ctl = child.stdio[3] as Readable | null;
       ctl?.on('data', (chunk: Buffer) => control.write(chunk));
-      for (const stream of [child.stdout, child.stderr, ctl]) stream?.on('error', () => undefined);
+      const info = plan.infoFd ? (child.stdio[4] as Readable | null) : null;
+      let infoText = '';
+      let sandboxInit: Promise<ProcIdentity | null> | null = null;
+      info?.on('data', (chunk: Buffer) => {
+        if (infoText.length < 4096) infoText += chunk.toString('utf8');
+        const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+        if (m && !sandboxInit) sandboxInit = procIdentity(Number(m[1]));
+      });
+      for (const stream of [child.stdout, child.stderr, ctl, info]) stream?.on('error', () => undefined);
 
       child.stdin!.on('error', () => undefined);
       if (request.stdin !== undefined && request.stdin.length > 0) child.stdin!.end(request.stdin);
@@ -482,12 +528,16 @@ class HostSandbox implements Sandbox {
 
       let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
       let finished = false;
-      const finish = () => {
+      const finish = async () => {
         if (finished) return;
         finished = true;
         clearTimeout(wallTimer);
         request.signal?.removeEventListener('abort', onAbort);
-        for (const stream of [child.stdout, child.stderr, ctl]) stream?.destroy();
+        for (const stream of [child.stdout, child.stderr, ctl, info]) stream?.destroy();
+        // When bwrap itself had to be killed, the kernel kills the sandbox's pid 1 and with it the
+        // pid namespace a moment later: resolve only once it is gone, so that nothing started by
+        // this run outlives run().
+        if (killedFor && sandboxInit) await waitGone(await sandboxInit, 2000);
         const wallMs = Math.round(performance.now() - started);
         const stdout = Buffer.concat(out.stdout).toString('utf8');
         const stderr = Buffer.concat(out.stderr).toString('utf8');
@@ -506,15 +556,15 @@ class HostSandbox implements Sandbox {
       };
       child.on('close', (code, signal) => {
         exit ??= { code, signal };
-        finish();
+        void finish();
       });
       child.on('exit', (code, signal) => {
         exit = { code, signal };
         // Everything in the sandbox is gone with bwrap; in unsafe mode a process that escaped
         // the process group could keep the pipes open, so do not wait for them long.
-        setTimeout(finish, 250).unref();
+        setTimeout(() => void finish(), 250).unref();
       });
-      if (pid === undefined) setImmediate(finish);
+      if (pid === undefined) setImmediate(() => void finish());
     });
   }
 }
@@ -523,6 +573,7 @@ interface Plan {
   file: string;
   args: string[];
   cwd: string;
+  infoFd: boolean;
 }
 
 function addDirs(dirs: Set<string>, rel: string): void {
@@ -648,7 +699,9 @@ function classify(args: {
     return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
   }
   if (code === 0) return { status: 'ok', exitCode: 0, signal: null, cpuMs };
-  const full = /No space left on device/.test(stderr.slice(-4096)) ? ` (a disk is full: the work dir and /tmp hold ${limits.workDirBytes} bytes each)` : '';
+  const full = /No space left on device/.test(stderr.slice(-4096))
+    ? ` (no space left on a device: the work dir, /tmp and /dev/shm hold ${limits.workDirBytes} bytes each)`
+    : '';
   return { status: 'ok', exitCode: code, signal: null, cpuMs, message: `exited with code ${code}${full}` };
 }
 

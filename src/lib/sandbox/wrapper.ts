@@ -17,7 +17,7 @@
  * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, kills
  * what the command left behind so the collection sees a quiet work dir.
  *
- * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes
+ * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes niceness
  *   nCopies {source target}... nCollect {path}... nEnv {NAME=value}... -- argv...
  */
 export const WRAPPER_SCRIPT = `
@@ -25,7 +25,7 @@ for f in /proc/self/fd/*; do f=\${f##*/}; if (( f > 3 )); then exec {f}>&-; fi; 
 echo 1000 >/proc/self/oom_score_adj 2>/dev/null
 exec 4>&2 2>/dev/null
 work=$PWD
-cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5; shift 5
+cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5 nice=$6; shift 6
 n=$1; shift
 while (( n > 0 )); do
   if ! msg=$(/bin/cp -R --preserve=mode,timestamps --no-dereference -- "$1" "$2" 2>&1); then
@@ -42,7 +42,7 @@ shift
   (( \${#envs[@]} )) && export "\${envs[@]}"
   ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -v "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
     { echo 'error the resource limits could not be set' >&3; exit 125; }
-  exec "$@" 3>&-
+  if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec "$@" 3>&-; fi
 )
 rc=$?
 (( $$ == 1 )) && kill -KILL -1 2>/dev/null
