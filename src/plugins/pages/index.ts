@@ -1,61 +1,333 @@
-import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
-import MarkdownIt from 'markdown-it';
-import { parse as parseYaml } from 'yaml';
+import { currentUser, isStaffRole, requireUser, roleIn, type CurrentUser, type Role } from '../../lib/auth.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
+import { formatDateTime } from '../../lib/views.js';
+import { roleResolver } from '../../middleware/session.js';
 import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import { findUserByEmail, findUserById, toCurrentUser } from '../accounts/users.js';
+import { commentRoutes, commentViews, createCommentStore, EDIT_WINDOW_MS, MAX_COMMENT_LENGTH, RATE_LIMIT, type CommentStore } from './comments.js';
+import { contentDisposition, fileType, openFile, resolveFile, safeSegments } from './files.js';
+import {
+  buildNav,
+  canSee,
+  createLibraries,
+  folderIndex,
+  isReleased,
+  neighbours,
+  type CourseLibrary,
+  type Libraries,
+  type PageCounters,
+  type PageEntry,
+  type Viewer,
+} from './library.js';
+import { PageTemplateError, renderCompiled } from './template.js';
+import { getVariantResolver } from './variant-hook.js';
 
-interface Page {
-  title: string;
-  html: string;
-  mtimeMs: number;
+/**
+ * Course pages: `<course>/pages/**.md` at `/courses/<slug>/<path>`, with navigation, personal
+ * parts (student name, assignment variants), staff "view as", files beside the pages, and
+ * comments. See library.ts (finding and caching pages), template.ts (markdown + nunjucks),
+ * files.ts (downloads), comments.ts, variant-hook.ts (the seam to assignments).
+ */
+
+/** How often page sources were read, rendered by markdown-it and compiled, in this process (tests read it). */
+export const pageCounters: PageCounters = { reads: 0, markdown: 0, compile: 0 };
+
+const PAGE_PATH = /^\/courses\/([^/]+)(?:\/(.*))?$/;
+const FILE_PATH = /^\/courses\/([^/]+)\/files\/(.+)$/;
+const FILE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
+
+type Access = 'ok' | 'login' | 'hidden';
+
+/** Anonymous readers of an enrolled page are sent to sign in; everything else they may not read is a 404. */
+function access(entry: PageEntry | null, viewer: Viewer, user: CurrentUser | null, now: number): Access {
+  if (!entry) return viewer.role ? 'ok' : user ? 'hidden' : 'login';
+  if (canSee(entry, viewer)) return 'ok';
+  const v = entry.version;
+  if (!user && !v.metaError && isReleased(entry, now) && v.meta.visibility === 'enrolled') return 'login';
+  return 'hidden';
 }
 
-const FRONT_MATTER = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/;
+interface ViewAs {
+  user: CurrentUser;
+  role: Role;
+  param: string;
+  cannotSee: boolean;
+}
 
-function createPageCache(md: { render(src: string): string }) {
-  const cache = new Map<string, Page>();
-  return async function load(file: string): Promise<Page | null> {
-    let info;
-    try {
-      info = await stat(file);
-    } catch {
-      return null;
-    }
-    if (!info.isFile()) return null;
-    const hit = cache.get(file);
-    if (hit && hit.mtimeMs === info.mtimeMs) return hit;
-    const source = await readFile(file, 'utf8');
-    const m = FRONT_MATTER.exec(source);
-    const meta = (m ? (parseYaml(m[1] ?? '') as Record<string, unknown> | null) : null) ?? {};
-    const body = m ? source.slice(m[0].length) : source;
-    const page: Page = { title: typeof meta.title === 'string' ? meta.title : path.basename(file, '.md'), html: md.render(body), mtimeMs: info.mtimeMs };
-    cache.set(file, page);
-    return page;
-  };
+interface Draft {
+  body: string;
+  error: string;
+}
+
+function notFound(): UserError {
+  return new UserError(404, 'There is nothing at this address.');
 }
 
 const pages: Plugin = {
   name: 'pages',
   routes(router, deps: Deps) {
-    const md = new MarkdownIt({ html: false, linkify: true, typographer: true });
-    const load = createPageCache(md);
+    const { log } = deps;
+    const libs: Libraries = createLibraries({ watch: deps.config.env === 'development', log, counters: pageCounters });
+    const store: CommentStore = createCommentStore(deps.db);
 
-    async function renderHome(ctx: AppContext, course: Course) {
-      const page = await load(path.join(course.dir, 'pages', 'index.md'));
-      ctx.render('pages/page.njk', { course, page: page ?? { title: course.title, html: '' } });
+    function viewerOf(ctx: AppContext, course: Course): Viewer {
+      return { role: roleIn(ctx, course.slug), now: deps.clock.now() };
     }
+
+    function courseOf(raw: string | undefined): Course {
+      const course = raw ? deps.content.course(raw) : undefined;
+      if (!course) throw new UserError(404, 'There is no such course.');
+      return course;
+    }
+
+    function logOnce(entry: PageEntry, err: PageTemplateError): void {
+      const key = `${err.line}:${err.message}`;
+      if (entry.version.logged.has(key)) return;
+      entry.version.logged.add(key);
+      log.warn({ file: entry.file, line: err.line, problem: err.message, course: entry.base }, 'page template error');
+    }
+
+    function resolveViewAs(ctx: AppContext, course: Course, entry: PageEntry, now: number): ViewAs | null {
+      const raw = typeof ctx.query.as === 'string' ? ctx.query.as.trim() : '';
+      if (!raw) return null;
+      const row = /^\d{1,15}$/.test(raw) ? findUserById(deps.db, Number(raw)) : findUserByEmail(deps.db, raw);
+      if (!row) throw new UserError(404, `There is no user "${raw}".`);
+      const target = toCurrentUser(row);
+      const role = roleResolver(deps, target)(course.slug);
+      if (!role) throw new UserError(404, `${target.name} is not a member of ${course.title}.`);
+      ctx.state.log.info({ viewAs: target.id, page: entry.key }, 'staff view as');
+      return { user: target, role, param: raw, cannotSee: !canSee(entry, { role, now }) };
+    }
+
+    async function variantsFor(slugs: string[], course: Course, user: CurrentUser | null, notes: string[], entry: PageEntry): Promise<Map<string, Record<string, unknown>>> {
+      const out = new Map<string, Record<string, unknown>>();
+      if (!slugs.length || !user) return out;
+      const resolver = getVariantResolver();
+      if (!resolver) {
+        notes.push(`Assignment values (variant("${slugs.join('"), variant("')}")) are empty: no variant resolver is registered, so the assignments plugin is not loaded.`);
+        return out;
+      }
+      await Promise.all(
+        slugs.map(async (slug) => {
+          let result;
+          try {
+            result = await resolver(deps, { course: course.slug, slug, user });
+          } catch (err) {
+            throw new PageTemplateError(entry.rel, null, `variant("${slug}") could not be made for ${user.name}: ${(err as Error).message}`);
+          }
+          if (result) out.set(slug, result.params);
+          else notes.push(`variant("${slug}") is empty: this course has no assignment "${slug}", or its generator failed (see the assignment's page).`);
+        }),
+      );
+      return out;
+    }
+
+    /** Renders an entry (or the generated course home when `entry` is null). */
+    async function show(ctx: AppContext, course: Course, lib: CourseLibrary, entry: PageEntry | null, draft?: Draft): Promise<void> {
+      const user = currentUser(ctx);
+      const viewer = viewerOf(ctx, course);
+      const staff = isStaffRole(viewer.role);
+      const now = viewer.now;
+      const viewAs = staff && entry ? resolveViewAs(ctx, course, entry, now) : null;
+      const subject = viewAs?.user ?? user;
+      const readerView: Viewer = viewAs ? { role: viewAs.role, now } : viewer;
+      const query = viewAs ? `?as=${encodeURIComponent(viewAs.param)}` : '';
+      const fmt = (ms: number) => formatDateTime(ms, course.timezone);
+
+      const notes: string[] = [];
+      let html: string | null = null;
+      let error: PageTemplateError | null = null;
+      if (entry) {
+        const v = entry.version;
+        if (staff) {
+          if (v.metaError) notes.push(`${entry.rel}: ${v.metaError}. Until it is fixed only staff see this page.`);
+          else {
+            if (v.meta.visibility === 'staff') notes.push('Staff only: students do not see this page.');
+            if (!isReleased(entry, now)) notes.push(`Not released yet: students see this page from ${fmt(v.meta.release!)}.`);
+          }
+        }
+        try {
+          const compiled = libs.compiled(entry);
+          let dynamic = false;
+          const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, entry);
+          html = renderCompiled(compiled, {
+            student: subject ? { name: subject.name, id: subject.studentId ?? '', email: subject.email } : null,
+            course: { slug: course.slug, title: course.title, code: course.code, term: course.term },
+            page: { title: v.meta.title },
+            variant: (slug: unknown) => {
+              const hit = variants.get(String(slug));
+              if (!hit && !compiled.variantSlugs.includes(String(slug))) dynamic = true;
+              return hit ?? {};
+            },
+          });
+          if (dynamic) notes.push('variant(...) was called with a slug that is not written out literally ("..." or \'...\'); such calls are empty.');
+        } catch (err) {
+          if (!(err instanceof PageTemplateError)) throw err;
+          error = err;
+          logOnce(entry, err);
+        }
+      }
+
+      const nav = buildNav(lib, readerView, { currentKey: entry?.key ?? '', query, formatDate: fmt });
+      const { prev, next } = entry ? neighbours(lib, entry, readerView) : { prev: null, next: lib.ordered.find((e) => canSee(e, readerView)) ?? null };
+      const link = (e: PageEntry | null) => (e ? { title: e.version.meta.title, url: e.url + query } : null);
+
+      let comments = null;
+      let commentMode: 'form' | 'signin' | 'members' | 'none' = 'none';
+      if (entry && !error) {
+        if (!user) commentMode = 'signin';
+        else if (!viewer.role) commentMode = 'members';
+        else {
+          commentMode = 'form';
+          comments = commentViews(store, course.slug, entry.key, { userId: user.id, staff, now });
+        }
+      }
+      if (error) ctx.status = 503;
+      ctx.render('pages/page.njk', {
+        course,
+        page: {
+          key: entry?.key ?? '',
+          title: entry ? entry.version.meta.title : course.title,
+          url: entry ? entry.url : `/courses/${course.slug}/`,
+          html,
+          generated: !entry,
+        },
+        nav,
+        homeUrl: `/courses/${course.slug}/${query}`,
+        prev: link(prev),
+        next: link(next),
+        notes: staff ? notes : [],
+        pageError: error ? { staff, where: error.where, message: error.message } : null,
+        viewAs: viewAs
+          ? { name: viewAs.user.name, email: viewAs.user.email, role: viewAs.role, stopUrl: entry!.url, cannotSee: viewAs.cannotSee }
+          : null,
+        isStaffView: staff,
+        staff,
+        comments,
+        commentMode,
+        commentAction: `/courses/${course.slug}/comments`,
+        commentDraft: draft ?? null,
+        commentLimits: { maxLength: MAX_COMMENT_LENGTH, editMinutes: EDIT_WINDOW_MS / 60_000, perMinute: RATE_LIMIT.count },
+        signInUrl: `/login?next=${encodeURIComponent(entry ? entry.url : ctx.path)}`,
+      });
+    }
+
+    /** Another spelling of a page (trailing slash or not, ".md"), to redirect to. */
+    function alternative(lib: CourseLibrary, key: string): PageEntry | null {
+      const tries: string[] = [];
+      if (key.endsWith('/')) tries.push(key.slice(0, -1));
+      else if (key) tries.push(`${key}/`);
+      if (key.endsWith('.md')) {
+        const bare = key.slice(0, -3);
+        tries.push(bare === 'index' ? '' : bare.endsWith('/index') ? bare.slice(0, -5) : bare);
+      }
+      for (const k of tries) {
+        const hit = lib.byKey.get(k);
+        if (hit) return hit;
+      }
+      return null;
+    }
+
+    async function servePage(ctx: AppContext, course: Course, key: string): Promise<void> {
+      const lib = await libs.get(course);
+      const user = currentUser(ctx);
+      const viewer = viewerOf(ctx, course);
+      const entry = lib.byKey.get(key) ?? null;
+      if (!entry && key === '') {
+        // A course without pages/index.md still has a home: its description and page list.
+        return show(ctx, course, lib, null);
+      }
+      if (!entry) {
+        const alt = alternative(lib, key);
+        const altAccess = alt ? access(alt, viewer, user, viewer.now) : 'hidden';
+        if (alt && altAccess !== 'hidden') {
+          ctx.status = 301;
+          return ctx.redirect(alt.url + (ctx.querystring ? `?${ctx.querystring}` : ''));
+        }
+        throw notFound();
+      }
+      const a = access(entry, viewer, user, viewer.now);
+      if (a === 'login') requireUser(ctx);
+      if (a !== 'ok') throw notFound();
+      await show(ctx, course, lib, entry);
+    }
+
+    const host = {
+      async pageUrl(ctx: AppContext, course: Course, key: string): Promise<string> {
+        const lib = await libs.get(course);
+        const entry = lib.byKey.get(key);
+        if (!entry || access(entry, viewerOf(ctx, course), currentUser(ctx), deps.clock.now()) !== 'ok') throw notFound();
+        return entry.url;
+      },
+      async renderWithDraft(ctx: AppContext, course: Course, key: string, draft: Draft): Promise<void> {
+        const lib = await libs.get(course);
+        const entry = lib.byKey.get(key);
+        if (!entry) throw notFound();
+        const status = ctx.status;
+        await show(ctx, course, lib, entry, draft);
+        if (ctx.status === 200) ctx.status = status;
+      },
+    };
 
     router.get('/', async (ctx) => {
       const { courses } = deps.content;
-      if (courses.length === 1 && courses[0]) return renderHome(ctx, courses[0]);
+      if (courses.length === 1 && courses[0]) return servePage(ctx, courses[0], '');
       ctx.render('pages/courses.njk', { courses });
     });
-    router.get('/courses/:course/', async (ctx) => {
-      const course = deps.content.course(ctx.params.course ?? '');
-      if (!course) throw new UserError(404, 'There is no such course.');
-      await renderHome(ctx, course);
+    // The router matches "/courses" and "/courses/" alike.
+    router.get('/courses/', (ctx) => {
+      if (ctx.path === '/courses') {
+        ctx.status = 301;
+        return ctx.redirect('/courses/');
+      }
+      ctx.render('pages/courses.njk', { courses: deps.content.courses });
+    });
+
+    commentRoutes(router, deps, host, store);
+
+    router.get(FILE_PATH, async (ctx) => {
+      const m = FILE_PATH.exec(ctx.path)!;
+      const course = courseOf(m[1]);
+      const lib = await libs.get(course);
+      const segments = safeSegments(m[2] ?? '');
+      if (!lib.pagesRoot || !segments || segments.length === 0) throw notFound();
+      const index = folderIndex(lib, segments.slice(0, -1).join('/'));
+      const a = access(index, viewerOf(ctx, course), currentUser(ctx), deps.clock.now());
+      if (a === 'login') requireUser(ctx);
+      if (a !== 'ok') throw notFound();
+      const file = await resolveFile(lib.pagesRoot, segments);
+      if (!file) throw notFound();
+      const name = segments.at(-1)!;
+      const type = fileType(name);
+      ctx.type = type.type;
+      ctx.set('Content-Disposition', contentDisposition(type.inline ? 'inline' : 'attachment', name));
+      ctx.set('Cache-Control', 'private, no-cache');
+      ctx.set('ETag', `W/"${file.size.toString(16)}-${Math.floor(file.mtime.getTime()).toString(16)}"`);
+      ctx.lastModified = file.mtime;
+      // A PDF needs the browser's viewer, which a sandboxing CSP would block; anything else (an
+      // SVG above all) is shown without script and without our origin.
+      if (type.type === 'application/pdf') ctx.remove('Content-Security-Policy');
+      else ctx.set('Content-Security-Policy', FILE_CSP);
+      if (ctx.fresh) {
+        ctx.status = 304;
+        return;
+      }
+      ctx.length = file.size;
+      ctx.body = openFile(file.real);
+    });
+
+    router.get(PAGE_PATH, async (ctx) => {
+      const m = PAGE_PATH.exec(ctx.path)!;
+      const course = courseOf(m[1]);
+      if (m[2] === undefined) {
+        ctx.status = 301;
+        return ctx.redirect(`/courses/${course.slug}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
+      }
+      const segments = safeSegments(m[2], true);
+      if (!segments) throw notFound();
+      const key = segments.join('/') + (segments.length && m[2].endsWith('/') ? '/' : '');
+      await servePage(ctx, course, key);
     });
   },
 };
