@@ -73,6 +73,19 @@ function unavailable(ctx: AppContext, provider: OidcProviderConfig): void {
   ctx.status = 503;
 }
 
+/** openid-client wraps the precise reason (which claim failed) in `cause`; the log wants it. */
+function explain(err: unknown): { claim?: string; reason: string } {
+  const reasons: string[] = [];
+  let claim: string | undefined;
+  let e = err as { message?: string; cause?: unknown; claim?: unknown } | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    if (typeof e.message === 'string') reasons.push(e.message);
+    if (typeof e.claim === 'string') claim ??= e.claim;
+    e = e.cause as typeof e;
+  }
+  return { ...(claim ? { claim } : {}), reason: reasons.join(': ') };
+}
+
 export function oidcRoutes(router: AppRouter, deps: Deps): void {
   if (!deps.config.oidc.length) return;
   const sql = statements(deps.db);
@@ -165,7 +178,8 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
       }
     } catch (err) {
       const e = err as { code?: string; message?: string; error?: string };
-      ctx.state.log.warn({ provider: provider.id, code: e.code, error: e.error, reason: e.message }, 'OpenID sign-in rejected');
+      const { claim, reason } = explain(err);
+      ctx.state.log.warn({ provider: provider.id, code: e.code, error: e.error, claim, reason }, 'OpenID sign-in rejected');
       throw new UserError(400, `The sign-in with ${provider.name} could not be completed (${e.error ?? e.code ?? 'the answer did not check out'}). Start again from the sign-in page.`);
     }
     const subject = String(claims.sub);
