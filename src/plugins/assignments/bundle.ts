@@ -99,7 +99,8 @@ export interface ValidatedBundle {
 }
 
 const MAX_STATEMENT_BYTES = 1024 ** 2;
-const MAX_TEMPLATE_BYTES = 1024 ** 2;
+/** Larger text files are copied as they are rather than templated. */
+export const MAX_TEMPLATE_BYTES = 1024 ** 2;
 
 /** Reads `#!/usr/bin/env python3` into argv; null when there is no shebang. */
 export function parseShebang(firstBytes: Buffer): string[] | null {

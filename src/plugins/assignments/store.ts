@@ -3,7 +3,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/prom
 import path from 'node:path';
 import type { Db } from '../../db/open.js';
 import type { Deps } from '../../plugin.js';
-import { contentHash, DEFAULT_BUNDLE_LIMITS, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
+import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
 export const SLUG = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -217,13 +217,21 @@ export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | '
   if (problems.length || !bundle.config) return { ok: false, problems };
 
   const manifest: ManifestEntry[] = [];
-  for (const f of bundle.files) {
-    const { sha256, size } = await blobs.putFile(f.abs);
-    manifest.push({ path: f.path, sha256, size, mode: f.mode });
-  }
+  for (const f of bundle.files) manifest.push({ path: f.path, sha256: await sha256File(f.abs), size: f.size, mode: f.mode });
   const hash = contentHash(manifest);
   const config = bundle.config;
   const s = sql(db);
+  if (req.source === 'folder') {
+    // The common start-up case: nothing changed, so nothing to copy.
+    const a = s.assignment.get({ course: req.course, slug: req.slug });
+    if (a?.folder_hash === hash && a.current_version) return { ok: true, outcome: 'unchanged', assignment: toAssignment(a), version: getVersion(db, a.current_version)! };
+  }
+  for (const [i, f] of bundle.files.entries()) {
+    if (await blobs.has(manifest[i]!.sha256)) continue;
+    const stored = await blobs.putFile(f.abs);
+    // The file changed between hashing and copying: the manifest must describe what was stored.
+    if (stored.sha256 !== manifest[i]!.sha256) return { ok: false, problems: [{ file: f.path, field: '', message: 'changed while it was being imported; try again' }] };
+  }
   const now = clock.now();
 
   const result = db.transaction((): { outcome: 'created' | 'unchanged' | 'switched'; assignmentId: number; versionId: number } => {

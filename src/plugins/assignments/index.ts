@@ -1,0 +1,73 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Deps, Plugin } from '../../plugin.js';
+import { setVariantResolver } from '../pages/variant-hook.js';
+import { assignmentCommand } from './cli.js';
+import { formatProblem } from './config.js';
+import { registerRoutes, type FolderProblems } from './routes.js';
+import { importBundle, SLUG } from './store.js';
+import { ensureVariant } from './variants.js';
+
+/**
+ * Imports every bundle folder under <course>/assignments/ that is new or changed since the last
+ * start (by content hash). A broken bundle is reported to the lecturer and skipped; it never
+ * stops the server.
+ */
+export async function importCourseFolders(deps: Deps, problems: FolderProblems): Promise<void> {
+  for (const course of deps.content.courses) {
+    const root = path.join(course.dir, 'assignments');
+    let entries;
+    try {
+      entries = await readdir(root, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    const found = new Map<string, string[]>();
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      if (!SLUG.test(e.name) || e.name === 'new') {
+        found.set(e.name, [`${e.name}: the folder name is the assignment id: use lowercase letters, digits and dashes (not "new")`]);
+        continue;
+      }
+      try {
+        const result = await importBundle(deps, { course: course.slug, slug: e.name, dir: path.join(root, e.name), source: 'folder', createdBy: 'course folder' });
+        if (!result.ok) {
+          const list = result.problems.map(formatProblem);
+          found.set(e.name, list);
+          deps.log.error({ course: course.slug, slug: e.name, problems: list }, 'assignment bundle in the course folder not imported');
+        } else if (result.outcome !== 'unchanged') {
+          deps.log.info({ course: course.slug, slug: e.name, outcome: result.outcome, version: result.version.number }, 'assignment bundle imported from the course folder');
+        }
+      } catch (err) {
+        found.set(e.name, [`${e.name}: could not be read (${(err as Error).message})`]);
+        deps.log.error({ err, course: course.slug, slug: e.name }, 'assignment bundle in the course folder failed to import');
+      }
+    }
+    problems.set(course.slug, found);
+  }
+}
+
+const folderProblems = new WeakMap<Deps['db'], FolderProblems>();
+function problemsOf(deps: Deps): FolderProblems {
+  let p = folderProblems.get(deps.db);
+  if (!p) {
+    p = new Map();
+    folderProblems.set(deps.db, p);
+  }
+  return p;
+}
+
+const assignments: Plugin = {
+  name: 'assignments',
+  routes(router, deps) {
+    registerRoutes(router, deps, problemsOf(deps));
+    setVariantResolver((d, req) => ensureVariant(d, req));
+  },
+  async start(deps) {
+    await importCourseFolders(deps, problemsOf(deps));
+    return async () => undefined;
+  },
+  commands: { assignment: assignmentCommand },
+};
+
+export default assignments;
