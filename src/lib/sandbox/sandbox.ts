@@ -677,8 +677,11 @@ function classify(args: {
     // bash reports a command killed by signal N as 128+N (and so does every shell).
     const num = code - 128;
     const name = SIGNAL_NAMES.get(num) ?? `signal ${num}`;
+    // SIGXCPU comes at the soft CPU limit, SIGKILL one second later at the hard one (when
+    // SIGXCPU was ignored). The rusage figure can read lower than the time the limit counts
+    // (steal time on a VM), hence the margin.
     const cpuLimitMs = Math.ceil(limits.cpuSeconds) * 1000;
-    if (name === 'SIGXCPU' || (name === 'SIGKILL' && cpuMs >= cpuLimitMs - 50)) {
+    if (name === 'SIGXCPU' || (name === 'SIGKILL' && cpuMs >= cpuLimitMs * 0.9)) {
       return { status: 'timeout', exitCode: null, signal: name, cpuMs, message: `killed by ${name} at the CPU limit of ${Math.ceil(limits.cpuSeconds)} s` };
     }
     if (name === 'SIGKILL') {
