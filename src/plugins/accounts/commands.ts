@@ -17,6 +17,15 @@ function err(line: string): void {
 
 class UsageError extends Error {}
 
+/** Links built from a loopback public URL only work on this machine: say so before they are mailed out. */
+function warnLocalLinks(deps: Deps, count: number): void {
+  if (!count) return;
+  const host = new URL(deps.config.publicUrl).hostname;
+  if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') {
+    err(`lectern: note: the links point at ${deps.config.publicUrl}; set LECTERN_PUBLIC_URL to the address students use.`);
+  }
+}
+
 function courseArg(deps: Deps, course: string | undefined): string {
   if (!course) throw new UsageError('--course <id> is required');
   if (!deps.content.course(course)) {
@@ -80,6 +89,7 @@ export const usersCommand: Command = {
         const result = importRoster(deps.db, deps.clock, course, rows);
         const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course, { days, userIds: result.userIds });
         out(signupLinksCsv(links));
+        warnLocalLinks(deps, links.length);
         err(
           `Imported ${rows.length} row(s) into ${course}: ${result.created} new account(s), ${result.enrolled} existing account(s) added, ` +
             `${result.unchanged} already enrolled. ${links.length} sign-up link(s) above, valid for ${days} day(s).`,
@@ -91,6 +101,7 @@ export const usersCommand: Command = {
         const days = daysArg(values.days);
         const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course, { days });
         out(signupLinksCsv(links));
+        warnLocalLinks(deps, links.length);
         err(`${links.length} sign-up link(s) for ${course}, valid for ${days} day(s).`);
         return 0;
       }

@@ -190,10 +190,12 @@ export interface SignupLink {
  * downloads keep working until they expire or one of them is used.
  */
 export function issueSignupLinks(db: Db, clock: Clock, publicUrl: string, course: string, opts: { days?: number; userIds?: number[] } = {}): SignupLink[] {
-  const only = opts.userIds ? new Set(opts.userIds) : null;
+  // With a list of users (an import), links come in the roster's order; otherwise by name.
+  const order = opts.userIds ? new Map(opts.userIds.map((id, i) => [id, i])) : null;
   return db.transaction(() =>
     listEnrolled(db, course, 'student')
-      .filter((u) => !u.hasPassword && (!only || only.has(u.id)))
+      .filter((u) => !u.hasPassword && (!order || order.has(u.id)))
+      .sort((a, b) => (order ? order.get(a.id)! - order.get(b.id)! : 0))
       .map((u) => {
         const { token, expiresAt } = issueSignupToken(db, clock, u.id, { course, ...(opts.days ? { days: opts.days } : {}) });
         return { email: u.email, name: u.name, studentId: u.studentId, url: signupUrl(publicUrl, token), expiresAt };

@@ -92,9 +92,9 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** A deliberately loose check: one @, something on both sides, a dot in the domain, no spaces. */
+/** A deliberately loose check: one @, something on both sides, a dot in the domain (or "localhost"), no spaces. */
 export function isEmail(email: string): boolean {
-  return email.length <= 254 && /^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>".]+$/.test(email);
+  return email.length <= 254 && /^[^\s@<>"]+@(?:localhost|(?:[^\s@<>".]+\.)+[^\s@<>".]+)$/.test(email);
 }
 
 export function toCurrentUser(row: UserRow): CurrentUser {
