@@ -275,8 +275,7 @@ const pages: Plugin = {
       if (courses.length === 1 && courses[0]) return servePage(ctx, courses[0], '');
       ctx.render('pages/courses.njk', { courses });
     });
-    // The router matches "/courses" and "/courses/" alike.
-    router.get('/courses/', (ctx) => {
+    router.get(/^\/courses\/?$/, (ctx) => {
       if (ctx.path === '/courses') {
         ctx.status = 301;
         return ctx.redirect('/courses/');
@@ -309,6 +308,8 @@ const pages: Plugin = {
       // SVG above all) is shown without script and without our origin.
       if (type.type === 'application/pdf') ctx.remove('Content-Security-Policy');
       else ctx.set('Content-Security-Policy', FILE_CSP);
+      // ctx.fresh only compares validators on a 2xx response.
+      ctx.status = 200;
       if (ctx.fresh) {
         ctx.status = 304;
         return;
