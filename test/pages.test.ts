@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { safeSegments } from '../src/plugins/pages/files.js';
 import { pageCounters } from '../src/plugins/pages/index.js';
 import { setVariantResolver, type VariantResolver } from '../src/plugins/pages/variant-hook.js';
-import { makeUser, signIn, signInAs } from './helpers/accounts.js';
+import { makeUser, signIn } from './helpers/accounts.js';
 import { createTestApp, DEMO_CONTENT, tempDir, type Agent, type TestApp } from './helpers/index.js';
 
 let t: TestApp | undefined;
