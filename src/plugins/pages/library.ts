@@ -215,6 +215,7 @@ export function createLibraries(options: LibraryOptions): Libraries {
   const versions = new Map<string, PageVersion>();
   const built = new Map<string, Promise<CourseLibrary>>();
   const compiler = createPageCompiler(counters);
+  // Problems with the folder layout are logged once per file, not on every walk (development).
   const warnedOutside = new Set<string>();
 
   async function scan(course: Course): Promise<CourseLibrary> {
@@ -293,6 +294,10 @@ export function createLibraries(options: LibraryOptions): Libraries {
             if (version.metaError) log.warn({ file: full, problem: version.metaError }, 'page front matter problem: the page is shown to staff only');
           }
           const key = isIndex ? (folder ? `${folder}/` : '') : relPath.slice(0, -3);
+          if (key.startsWith('files/') && key !== 'files/' && !warnedOutside.has(full)) {
+            warnedOutside.add(full);
+            log.warn({ file: full }, 'a page under pages/files/ cannot be reached: /courses/<course>/files/... serves files; rename the folder');
+          }
           entries.push({ key, rel: `pages/${relPath}`, file: full, folder, isIndex, url: base + encodeKey(key), base, version });
         }
       };
