@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { ConfigError, loadConfig, takeListenFd, type Config } from './config.js';
-import { checkMigrations, DatabaseAheadError, migrate } from './db/migrate.js';
+import { DatabaseAheadError, loadMigrations, migrate, schemaVersion } from './db/migrate.js';
 import { databasePath, openDatabase } from './db/open.js';
 import { ContentError } from './lib/content.js';
 import { createLogger } from './lib/logger.js';
@@ -50,14 +52,47 @@ async function serve(config: Config): Promise<number> {
   });
 }
 
+/**
+ * The schema version, read without writing anything: the deploy hook runs `migrate --check` as the
+ * git user, who may only read the data folder. With no server running there are no WAL files, and
+ * SQLite cannot create them in a folder it may not write; the file is then complete (the last
+ * close checkpointed it), so the user_version in its header (bytes 60-63) is the version.
+ */
+function readSchemaVersion(file: string): number {
+  if (!existsSync(file)) return 0;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return schemaVersion(db);
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if ((code !== 'SQLITE_READONLY_DIRECTORY' && code !== 'SQLITE_CANTOPEN') || existsSync(`${file}-wal`)) throw err;
+    const header = Buffer.alloc(100);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, header, 0, 100, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return header.readUInt32BE(60);
+  }
+}
+
 function runMigrate(config: Config, args: string[]): number {
+  if (args.includes('--check')) {
+    const current = readSchemaVersion(databasePath(config.dataDir));
+    const migrations = loadMigrations();
+    const latest = migrations.at(-1)?.version ?? 0;
+    if (current > latest) throw new DatabaseAheadError(current, latest);
+    const pending = migrations.filter((m) => m.version > current).map((m) => m.name);
+    say(`database at version ${current}, code at ${latest}; ${pending.length ? `pending: ${pending.join(', ')}` : 'nothing pending'}`);
+    return 0;
+  }
   const db = openDatabase(databasePath(config.dataDir));
   try {
-    if (args.includes('--check')) {
-      const { current, latest, pending } = checkMigrations(db);
-      say(`database at version ${current}, code at ${latest}; ${pending.length ? `pending: ${pending.join(', ')}` : 'nothing pending'}`);
-      return 0;
-    }
     const applied = migrate(db);
     say(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     return 0;
