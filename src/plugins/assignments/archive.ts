@@ -66,7 +66,7 @@ function entryParts(name: string, limits: ArchiveLimits): string[] {
 }
 
 function printable(name: string): string {
-  const clean = name.replace(/[\x00-\x1f\x7f]/g, '?');
+  const clean = [...name].map((ch) => (ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f ? '?' : ch)).join('');
   return clean.length > 120 ? `${clean.slice(0, 117)}...` : clean;
 }
 

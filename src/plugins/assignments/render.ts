@@ -45,14 +45,14 @@ function compile(source: string, name: string): nunjucks.Template {
   try {
     return new nunjucks.Template(source, env, name, true);
   } catch (err) {
-    throw new Error(cleanNunjucksMessage((err as Error).message));
+    throw new Error(cleanNunjucksMessage((err as Error).message), { cause: err });
   }
 }
 
 function cleanNunjucksMessage(message: string): string {
   // "(unknown path) [Line 3, Column 5]\n  unexpected token: }}" -> "line 3, column 5: unexpected token: }}"
   const m = /\[Line (\d+), Column (\d+)\]\s*([\s\S]*)$/.exec(message);
-  const text = (m ? `line ${m[1]}, column ${m[2]}: ${m[3]}` : message).replace(/^\(unknown path\)\s*/, '');
+  const text = (m ? `line ${m[1]}, column ${m[2]}: ${m[3]}` : message).replace(/^\([^)]*\)\s*/, '');
   return text
     .replace(/Error: /g, '')
     .replace(/\s+/g, ' ')
@@ -92,7 +92,7 @@ export function renderText(source: string, ctx: TemplateContext, cacheKey?: stri
   try {
     return tpl.render(templateVars(ctx));
   } catch (err) {
-    throw new Error(`${name}: ${cleanNunjucksMessage((err as Error).message)}`);
+    throw new Error(`${name}: ${cleanNunjucksMessage((err as Error).message)}`, { cause: err });
   }
 }
 

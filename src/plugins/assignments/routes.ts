@@ -12,7 +12,7 @@ import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from 
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
-import { currentVersion, getVersion, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, SLUG, type Current, type Version } from './store.js';
+import { currentVersion, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, SLUG, type Current, type Version } from './store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
 /** Problems found in the course folder at start-up, per course and slug, for the staff pages. */
@@ -191,13 +191,6 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       return;
     }
     ctx.redirect(`/courses/${course.slug}/assignments/${r.slug}/staff?done=${r.outcome}&v=${r.number}`);
-  });
-
-  router.get('/courses/:course/assignments', (ctx) => {
-    ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
-  });
-  router.get('/courses/:course/assignments/:slug', (ctx) => {
-    ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
   });
 
   router.get('/courses/:course/assignments/:slug/', async (ctx) => {
@@ -454,6 +447,15 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     ctx.type = 'text/csv; charset=utf-8';
     ctx.body = `${lines.join('\r\n')}\r\n`;
   });
+
+  // Last, so that they only see what the routes above did not take: the router matches
+  // "/x" patterns with a trailing slash too.
+  const addSlash = (ctx: AppContext, next: () => Promise<unknown>) => {
+    if (ctx.path.endsWith('/')) return next();
+    ctx.redirect(`${ctx.path}/${ctx.querystring ? `?${ctx.querystring}` : ''}`);
+  };
+  router.get('/courses/:course/assignments', addSlash);
+  router.get('/courses/:course/assignments/:slug', addSlash);
 }
 
 function truncate(text: string, n: number): string {

@@ -260,8 +260,20 @@ export function listGeneratorRuns(db: Db, assignmentId: number, limit = 20): Gen
     }));
 }
 
-const inflight = new Map<string, Promise<Variant | null>>();
-const recentFailures = new Map<string, { at: number; versionId: number }>();
+interface InFlight {
+  running: Map<string, Promise<Variant | null>>;
+  failures: Map<string, { at: number; versionId: number }>;
+}
+/** Per database, so that several apps in one process (tests) never share a run. */
+const inflightByDb = new WeakMap<Db, InFlight>();
+function inflightOf(db: Db): InFlight {
+  let f = inflightByDb.get(db);
+  if (!f) {
+    f = { running: new Map(), failures: new Map() };
+    inflightByDb.set(db, f);
+  }
+  return f;
+}
 
 export interface EnsureVariantRequest {
   course: string;
@@ -283,6 +295,7 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   const existing = findVariant(deps.db, assignment.id, req.user.id);
   if (existing) return existing;
   const key = `${assignment.id}:${req.user.id}`;
+  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
   const running = inflight.get(key);
   if (running) return running;
   const work = (async (): Promise<Variant | null> => {
@@ -332,6 +345,7 @@ export async function regenerateVariant(deps: Deps, req: { course: string; slug:
   if (!current) return null;
   const { assignment, version } = current;
   const key = `${assignment.id}:${req.user.id}`;
+  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
   // A first visit in progress finishes first, so the regeneration is what stays.
   await inflight.get(key)?.catch(() => null);
   const student = studentOf(req.user);
