@@ -418,6 +418,52 @@ describe('the normal path', () => {
   });
 });
 
+describe('cgroup v2', () => {
+  it('puts each run in its own cgroup under a delegated one, and removes it afterwards', async () => {
+    // This host may not delegate a cgroup v2 (cgroup v1 or hybrid): mount a cgroup2 hierarchy in
+    // a private mount namespace of a child process and give the sandbox a dir in it.
+    const mount = mkdtempSync(path.join(os.tmpdir(), 'lectern-cg-'));
+    const parent = path.join(mount, `lectern-test-${randomBytes(4).toString('hex')}`);
+    const script = `
+      import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+      import { createSandbox } from ${JSON.stringify(path.join(ROOT, 'src/lib/sandbox/index.ts'))};
+      import { memoryLogger } from ${JSON.stringify(path.join(ROOT, 'src/lib/logger.ts'))};
+      const parent = ${JSON.stringify(parent)};
+      mkdirSync(parent);
+      const runs = () => readdirSync(parent).filter((d) => d.startsWith('lectern-run-'));
+      const sandbox = createSandbox({ unsafe: false, log: memoryLogger().log, cgroup: parent, defaults: { wallMs: 1500 } });
+      const job = sandbox.run({ command: ['sh', '-c', 'sleep 0.6; echo done'] });
+      await new Promise((r) => setTimeout(r, 300));
+      const during = runs().map((d) => readFileSync(parent + '/' + d + '/cgroup.procs', 'utf8').trim().split('\\n').length);
+      const result = await job;
+      const killed = await sandbox.run({ command: ['bash', '-c', 'setsid -f sleep 300; sleep 300'] });
+      const after = runs();
+      rmdirSync(parent);
+      process.stdout.write(JSON.stringify({ describe: sandbox.describe(), during, result, killed: killed.status, after }));
+    `;
+    const child = spawn(
+      'unshare',
+      ['-m', 'sh', '-c', 'mount -t cgroup2 none "$0" && exec "$@"', mount, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    rmSync(mount, { recursive: true, force: true });
+    expect(code, `needs root allowed to mount (CAP_SYS_ADMIN): ${err}`).toBe(0);
+    const report = JSON.parse(out) as { describe: string; during: number[]; result: SandboxResult; killed: string; after: string[] };
+    expect(report.describe).toContain(`cgroup v2 per run under ${parent}`);
+    // bwrap, the sandbox's pid 1, sh and sleep.
+    expect(report.during).toHaveLength(1);
+    expect(report.during[0]).toBeGreaterThanOrEqual(3);
+    expect(report.result).toMatchObject({ status: 'ok', stdout: 'done\n' });
+    expect(report.killed).toBe('timeout');
+    expect(report.after).toEqual([]);
+  });
+});
+
 describe('without bubblewrap', () => {
   const missing = path.join(os.tmpdir(), 'no-such-dir', 'bwrap');
 

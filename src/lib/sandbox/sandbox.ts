@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Sandbox, SandboxLimits, SandboxRequest, SandboxResult, SandboxStatus } from './types.js';
 import { WRAPPER_SCRIPT } from './wrapper.js';
 import { TarCollector } from './collect.js';
+import { detectCgroup, givenCgroup, prepareParent, RunCgroup, type CgroupDetection, type CgroupSupport } from './cgroup.js';
 import { procIdentity, sampleTreeCpuMs, stillRunning, waitGone, type ProcIdentity } from './proc.js';
 
 const MiB = 1024 * 1024;
@@ -56,6 +57,12 @@ export interface CreateSandboxOptions {
    * burst of jobs must not starve the web server of CPU. Default 10.
    */
   niceness?: number;
+  /**
+   * A delegated cgroup v2 dir in which each run gets its own cgroup (memory.max, pids.max,
+   * cpu.max, cgroup.kill). Default: this process's own cgroup when the host delegates it;
+   * false: rlimits only.
+   */
+  cgroup?: string | false;
 }
 
 const SEARCH_DIRS = ['/usr/bin', '/usr/local/bin', '/bin', '/usr/sbin', '/usr/local/sbin'];
@@ -227,6 +234,8 @@ class HostSandbox implements Sandbox {
   private readonly copyInputs: boolean;
   private readonly niceness: number;
   private base: Promise<string> | null = null;
+  private cgroup: CgroupDetection;
+  private cgroupReady: Promise<CgroupSupport | null> | null = null;
 
   constructor(options: CreateSandboxOptions) {
     this.log = options.log;
@@ -239,6 +248,14 @@ class HostSandbox implements Sandbox {
     this.unsafe = this.mode.kind === 'unsafe';
     this.runAs = process.getuid?.() === 0 ? (options.runAs ?? { uid: 65534, gid: 65534 }) : null;
     this.layout = this.mode.kind === 'bwrap' ? rootLayoutArgs() : [];
+    this.cgroup =
+      this.mode.kind !== 'bwrap'
+        ? { ok: false, reason: 'no bubblewrap' }
+        : options.cgroup === false
+          ? { ok: false, reason: 'cgroups turned off' }
+          : typeof options.cgroup === 'string'
+            ? givenCgroup(options.cgroup)
+            : detectCgroup();
     this.niceness = Math.max(0, Math.min(19, Math.floor(options.niceness ?? 10)));
     this.copyInputs = (options.inputs ?? (this.runAs ? 'copy' : 'bind')) === 'copy';
     if (this.mode.kind === 'refuse') this.log.error(MISSING_BWRAP);
@@ -248,7 +265,9 @@ class HostSandbox implements Sandbox {
 
   describe(): string {
     if (this.mode.kind === 'refuse') return `sandbox disabled: ${MISSING_BWRAP}`;
-    const limits = 'limits: rlimits (CPU, processes, file size, open files, no core; memory as address space), wall clock and output counted by the server; no delegated cgroup v2';
+    const limits = this.cgroup.ok
+      ? `limits: cgroup v2 per run under ${this.cgroup.support.parent} (${this.cgroup.support.controllers.join(', ')}) and rlimits (CPU, processes, file size, open files, no core), wall clock and output counted by the server`
+      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as address space), wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
     const user = this.runAs ? `; runs as host uid ${this.runAs.uid}` : '';
     if (this.mode.kind === 'unsafe') {
       return `UNSAFE development sandbox: bubblewrap is missing and LECTERN_UNSAFE_SANDBOX is set, so code runs on this host without isolation (no namespaces, work dir not size-limited); ${limits}${user}`;
@@ -281,17 +300,46 @@ class HostSandbox implements Sandbox {
     if (request.signal?.aborted) return emptyResult('error', 'aborted before it started');
     const limits: SandboxLimits = { ...this.defaults, ...request.limits };
     let runDir: string | null = null;
+    let cg: RunCgroup | null = null;
     try {
       const base = await this.baseDir();
       const needsDir = this.mode.kind === 'unsafe' || (request.inputs?.length ?? 0) > 0 || Object.keys(request.files ?? {}).length > 0;
       if (needsDir) runDir = await fs.mkdtemp(path.join(base, 'run-'));
-      const plan = this.mode.kind === 'unsafe' ? await this.planUnsafe(request, limits, runDir!) : await this.planBwrap(request, limits, runDir);
-      return await this.execute(plan, request, limits);
+      cg = await this.runCgroup(limits);
+      const plan = this.mode.kind === 'unsafe' ? await this.planUnsafe(request, limits, runDir!) : await this.planBwrap(request, limits, runDir, cg);
+      const result = await this.execute(plan, request, limits);
+      if (cg && (result.status === 'ok' || result.status === 'crashed' || result.status === 'memory') && (await cg.oomKilled())) {
+        return { ...result, status: 'memory', message: `killed by the out-of-memory killer at the memory limit of ${limits.memoryBytes} bytes` };
+      }
+      return result;
     } catch (err) {
       this.log.error({ err }, 'sandbox run failed to start');
       return emptyResult('error', `the sandbox could not start: ${(err as Error).message}`);
     } finally {
+      if (cg) await cg.destroy().catch((err: unknown) => this.log.warn({ err }, 'could not remove a sandbox cgroup'));
       if (runDir) await fs.rm(runDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** This run's cgroup, or null to rely on rlimits (a cgroup failure never fails the run). */
+  private async runCgroup(limits: SandboxLimits): Promise<RunCgroup | null> {
+    const detection = this.cgroup;
+    if (!detection.ok) return null;
+    this.cgroupReady ??= prepareParent(detection.support).then(
+      () => detection.support,
+      (err: unknown) => {
+        this.log.warn({ err }, 'the delegated cgroup cannot be used: falling back to rlimits');
+        this.cgroup = { ok: false, reason: `setting up ${detection.support.parent} failed: ${(err as Error).message}` };
+        return null;
+      },
+    );
+    const support = await this.cgroupReady;
+    if (!support) return null;
+    try {
+      return await RunCgroup.create(support, limits);
+    } catch (err) {
+      this.log.warn({ err }, 'could not create a cgroup for a sandbox run: rlimits only for this run');
+      return null;
     }
   }
 
@@ -300,11 +348,13 @@ class HostSandbox implements Sandbox {
     return Object.entries(env).map(([k, v]) => `${k}=${v}`);
   }
 
-  private wrapperArgs(limits: SandboxLimits, copies: string[][], request: SandboxRequest, env: string[]): string[] {
+  private wrapperArgs(limits: SandboxLimits, copies: string[][], request: SandboxRequest, env: string[], memoryByCgroup = false): string[] {
     const collect = (request.collect ?? []).map((c) => relPath(c)!);
     return [
       String(Math.max(1, Math.ceil(limits.cpuSeconds))),
-      String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
+      // With memory.max on the whole sandbox the address-space limit would only break programs
+      // that reserve more than they use (JVMs, Go, sanitizers).
+      memoryByCgroup ? 'unlimited' : String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
       String(Math.max(1, Math.floor(limits.fileSizeBytes / 1024))),
       String(Math.max(8, Math.floor(limits.openFiles))),
       // The wrapper itself is counted in the namespace's processes.
@@ -333,6 +383,7 @@ class HostSandbox implements Sandbox {
       args: ['--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, [], request, env)],
       cwd: work,
       infoFd: false,
+      dropUid: true,
     };
   }
 
@@ -349,7 +400,7 @@ class HostSandbox implements Sandbox {
     }
   }
 
-  private async planBwrap(request: SandboxRequest, limits: SandboxLimits, runDir: string | null): Promise<Plan> {
+  private async planBwrap(request: SandboxRequest, limits: SandboxLimits, runDir: string | null, cg: RunCgroup | null): Promise<Plan> {
     const info = this.mode.bwrap!;
     const base = await this.baseDir();
     const etc = path.join(base, 'etc');
@@ -418,8 +469,20 @@ class HostSandbox implements Sandbox {
     if (runDir && this.runAs) await chownTree(runDir, this.runAs);
     args.push('--remount-ro', '/', '--chdir', '/work');
     const env = this.envList(request, '/work');
-    args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env));
-    return { file: info.path, args, cwd: '/', infoFd: true };
+    const memoryByCgroup = cg !== null && this.cgroup.ok && this.cgroup.support.controllers.includes('memory');
+    args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env, memoryByCgroup));
+    if (!cg) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true };
+    // bwrap must be in the run's cgroup before it forks anything: a shell moves itself there and
+    // becomes bwrap. As root it moves first and drops to the sandbox user afterwards (moving
+    // needs write access to the parent cgroup).
+    const drop = this.runAs ? ['/usr/bin/setpriv', `--reuid=${this.runAs.uid}`, `--regid=${this.runAs.gid}`, '--clear-groups', '--'] : [];
+    return {
+      file: '/bin/sh',
+      args: ['-c', 'echo $$ > "$0" && exec "$@"', cg.procsFile, ...drop, info.path, ...args],
+      cwd: '/',
+      infoFd: true,
+      dropUid: false,
+    };
   }
 
   private execute(plan: Plan, request: SandboxRequest, limits: SandboxLimits): Promise<SandboxResult> {
@@ -433,7 +496,7 @@ class HostSandbox implements Sandbox {
           detached: true,
           // fd 3: the wrapper's report; fd 4: bwrap's --info-fd (the sandbox's pid 1 on the host).
           stdio: ['pipe', 'pipe', 'pipe', 'pipe', plan.infoFd ? 'pipe' : 'ignore'],
-          ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
+          ...(this.runAs && plan.dropUid ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
         });
       } catch (err) {
         resolve(emptyResult('error', `the sandbox could not start: ${(err as Error).message}`));
@@ -574,6 +637,8 @@ interface Plan {
   args: string[];
   cwd: string;
   infoFd: boolean;
+  /** Spawn as the sandbox user (when the server runs as root). */
+  dropUid: boolean;
 }
 
 function addDirs(dirs: Set<string>, rel: string): void {
