@@ -74,10 +74,17 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
     throw new UserError(400, 'The upload is not valid multipart/form-data (no boundary).');
   }
 
+  let settle: () => void = () => undefined;
+  // On the first failure: stop parsing (which ends every file stream with an error, so their
+  // writes settle), read and drop the rest of the body, and answer at once.
   const fail = (err: UserError) => {
-    failure ??= err;
+    if (failure) return;
+    failure = err;
     ctx.req.unpipe(bb);
+    // Not from inside busboy's own callback (it still touches its state after calling us).
+    setImmediate(() => bb.destroy());
     ctx.req.resume();
+    settle();
   };
 
   bb.on('file', (field, stream, info) => {
@@ -136,6 +143,7 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   bb.on('partsLimit', () => fail(new UserError(413, `Too many parts in the upload: at most ${limits.files} files and ${limits.fields} fields.`)));
 
   const finished = new Promise<void>((resolve) => {
+    settle = resolve;
     bb.on('close', () => resolve());
     bb.on('error', () => {
       fail(new UserError(400, 'The upload is not valid multipart/form-data; it may have been cut off. Try again.'));

@@ -1,0 +1,48 @@
+// Upload with a progress bar (XMLHttpRequest upload events). Without JavaScript the form posts
+// normally and the server redirects to the receipt.
+(function () {
+  var form = document.getElementById('submit-form');
+  if (!form || !window.XMLHttpRequest || !window.FormData) return;
+  var bar = document.getElementById('upload-progress');
+  var message = document.getElementById('upload-message');
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var button = form.querySelector('button[type=submit]');
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', form.getAttribute('action'));
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', function (e) {
+      if (!e.lengthComputable) return;
+      var pct = Math.round((e.loaded / e.total) * 100);
+      bar.hidden = false;
+      bar.value = pct;
+      bar.textContent = pct + ' %';
+      message.textContent = 'Uploading… ' + pct + ' %';
+    });
+    xhr.addEventListener('load', function () {
+      var data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch (err) {
+        data = null;
+      }
+      if (xhr.status === 201 && data && data.url) {
+        message.textContent = 'Received. Opening your receipt…';
+        window.location.assign(data.url);
+        return;
+      }
+      button.disabled = false;
+      bar.hidden = true;
+      message.textContent = (data && data.error) || 'The upload failed (' + xhr.status + '). Try again.';
+      message.className = 'bad';
+    });
+    xhr.addEventListener('error', function () {
+      button.disabled = false;
+      message.textContent = 'The connection failed during the upload. Try again.';
+      message.className = 'bad';
+    });
+    button.disabled = true;
+    message.className = '';
+    xhr.send(new FormData(form));
+  });
+})();

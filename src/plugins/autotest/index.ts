@@ -1,0 +1,113 @@
+import { PassThrough } from 'node:stream';
+import type { Deps, Plugin } from '../../plugin.js';
+import { statusFor, visibleSubmission } from '../submissions/index.js';
+import { gradingFor } from './grading.js';
+import type { JobEvent } from './pool.js';
+import { startPool } from './pool.js';
+import { processOwner } from './queue.js';
+
+/** A grader holds a job this long without renewing before another may take it. */
+export const LEASE_MS = 60_000;
+/** How often idle graders and live pages look at the database for work done by other processes. */
+const POLL_MS = 1_000;
+
+const autotest: Plugin = {
+  name: 'autotest',
+  routes(router, deps: Deps) {
+    router.get('/courses/:course/submissions/:id/status', async (ctx) => {
+      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = statusFor(deps, v);
+    });
+
+    // Server-sent events: the state now, then every change, until the result is there.
+    router.get('/courses/:course/submissions/:id/events', async (ctx) => {
+      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const grading = gradingFor(deps);
+      const stream = new PassThrough();
+      ctx.req.socket.setTimeout(0);
+      ctx.req.socket.setNoDelay(true);
+      ctx.set('Content-Type', 'text/event-stream; charset=utf-8');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('X-Accel-Buffering', 'no');
+      ctx.status = 200;
+      ctx.body = stream;
+
+      let last = '';
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        clearInterval(poll);
+        grading.events.off('job', onJob);
+        unsubscribe();
+        stream.end();
+      };
+      const push = () => {
+        if (ended) return;
+        let status;
+        try {
+          status = statusFor(deps, v);
+        } catch (err) {
+          // The database closed under us during shutdown; the browser reconnects.
+          ctx.state.log.debug({ err }, 'status read failed in an event stream');
+          end();
+          return;
+        }
+        const html = deps.views.render('autotest/status.njk', { status, staff: v.staff, submission: v.submission });
+        const payload = JSON.stringify({ state: status.state, position: status.position, html });
+        if (payload !== last) {
+          last = payload;
+          stream.write(`event: status\ndata: ${payload}\n\n`);
+        }
+        if (status.state === 'done' || status.state === 'error' || status.state === 'cancelled') {
+          stream.write('event: end\ndata: {}\n\n');
+          end();
+        }
+      };
+      const onJob = (e: JobEvent) => {
+        if (e.submissionId === v.submission.id) push();
+      };
+      // During a restart the browser reconnects to the new process after a second.
+      stream.write('retry: 1000\n\n');
+      grading.events.on('job', onJob);
+      const poll = setInterval(push, POLL_MS);
+      const unsubscribe = deps.lifecycle.onClosing(end);
+      ctx.req.on('close', end);
+      push();
+    });
+  },
+
+  async start(deps) {
+    const grading = gradingFor(deps);
+    const recovered = grading.queue.recoverAbandoned();
+    if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
+    if (deps.config.queue !== 'sqlite' || deps.config.graders === 0) return async () => undefined;
+    const owner = processOwner('web');
+    const pool = startPool(deps, grading.queue, grading.events, { concurrency: deps.config.graders, owner, leaseMs: LEASE_MS, pollMs: POLL_MS });
+    grading.setDispatcher({
+      notify: () => pool.wake(),
+      describe: () => ({ mode: 'local', delayed: false, detail: `${deps.config.graders} grader${deps.config.graders === 1 ? '' : 's'} on this machine (${deps.sandbox.describe()})` }),
+    });
+    // Leases of graders that died elsewhere (another process on this box) come back periodically.
+    const sweeper = setInterval(() => {
+      try {
+        const n = grading.queue.recoverAbandoned();
+        if (n) {
+          deps.log.info({ recovered: n }, 'abandoned jobs went back to the queue');
+          pool.wake();
+        }
+      } catch (err) {
+        deps.log.warn({ err }, 'could not recover abandoned jobs');
+      }
+    }, LEASE_MS / 2);
+    sweeper.unref();
+    return async () => {
+      clearInterval(sweeper);
+      grading.setDispatcher(null);
+      await pool.stop(deps.config.drainMs);
+    };
+  },
+};
+
+export default autotest;

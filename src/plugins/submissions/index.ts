@@ -1,0 +1,158 @@
+import { wantsJson } from '../../middleware/errors.js';
+import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
+import { UserError } from '../../lib/errors.js';
+import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
+import { gradingFor } from '../autotest/grading.js';
+import { presentStatus, type PresentedStatus } from '../autotest/present.js';
+import { rulesOf, timing } from './deadline.js';
+import { receiveSubmission } from './intake.js';
+import { blobReferenced, extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
+
+export interface VisibleSubmission {
+  submission: Submission;
+  assignment: Assignment;
+  version: Version;
+  staff: boolean;
+}
+
+function courseOr404(deps: Deps, slug: string) {
+  const course = deps.content.course(slug);
+  if (!course) throw new UserError(404, 'There is no such course.');
+  return course;
+}
+
+/** A submission the signed-in user may see: their own, or any in a course they teach. Otherwise 404. */
+export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, idText: string): VisibleSubmission {
+  const user = requireUser(ctx);
+  courseOr404(deps, course);
+  const id = /^\d{1,12}$/.test(idText) ? Number(idText) : NaN;
+  const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
+  const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
+  const staff = isStaffRole(roleIn(ctx, course));
+  if (!submission || !assignment || assignment.course !== course || (submission.userId !== user.id && !staff)) {
+    throw new UserError(404, 'There is no such submission.');
+  }
+  const version = getVersion(deps.db, submission.versionId)!;
+  return { submission, assignment, version, staff };
+}
+
+/** The grading status a viewer may see, with the student's own deadline deciding after_due_date feedback. */
+export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
+  const config = v.version.config;
+  const ext = extensionFor(deps.db, v.assignment.id, v.submission.userId);
+  const t = timing(rulesOf(config), deps.clock.now(), ext);
+  const afterDeadline = t.state === 'closed' || ((t.state === 'late' || t.state === 'grace') && deps.clock.now() > t.deadlineAt);
+  return presentStatus(gradingFor(deps).status(v.submission.id), { staff: v.staff, afterDeadline }, config.feedback, v.submission.penaltyPct);
+}
+
+function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>) {
+  return {
+    id: s.id,
+    number: s.number,
+    submittedAt: new Date(s.submittedAt).toISOString(),
+    lateMinutes: s.lateMinutes,
+    penaltyPct: s.penaltyPct,
+    files,
+    url: `/courses/${course}/submissions/${s.id}`,
+  };
+}
+
+const submissions: Plugin = {
+  name: 'submissions',
+  routes(router, deps) {
+    const base = '/courses/:course/assignments/:slug/submissions';
+
+    function assignmentFor(ctx: AppContext, course: string, slug: string) {
+      const user = requireUser(ctx);
+      const c = courseOr404(deps, course);
+      const role = roleIn(ctx, course);
+      if (!role) throw new UserError(404, 'There is no such assignment.');
+      const current = currentVersion(deps.db, course, slug);
+      if (!current) throw new UserError(404, 'There is no such assignment.');
+      return { user, course: c, role, current };
+    }
+
+    router.get(base, async (ctx) => {
+      const { user, course, role, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
+      const config = current.version.config;
+      const ext = extensionFor(deps.db, current.assignment.id, user.id);
+      const t = timing(rulesOf(config), deps.clock.now(), ext);
+      const list = studentSubmissions(deps.db, current.assignment.id, user.id).map((s) => {
+        const v = { submission: s, assignment: current.assignment, version: getVersion(deps.db, s.versionId)!, staff: isStaffRole(role) };
+        return { submission: s, status: statusFor(deps, v) };
+      });
+      if (wantsJson(ctx)) {
+        ctx.body = { submissions: list.map((l) => ({ ...receiptJson(course.slug, l.submission, submissionFiles(deps.db, l.submission.id)), status: l.status })) };
+        return;
+      }
+      ctx.render('submissions/index.njk', {
+        course,
+        slug: current.assignment.slug,
+        config,
+        timing: t,
+        extension: ext,
+        list,
+        counts: config.counts,
+        accept: config.files.join(','),
+      });
+    });
+
+    router.post(base, async (ctx) => {
+      const { user, course, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
+      const receipt = await receiveSubmission(ctx, deps, current, user.id);
+      ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
+      const body = receiptJson(course.slug, receipt.submission, receipt.files);
+      if (wantsJson(ctx)) {
+        ctx.status = 201;
+        ctx.set('Location', body.url);
+        ctx.body = body;
+        return;
+      }
+      ctx.status = 303;
+      ctx.redirect(body.url);
+    });
+
+    router.get('/courses/:course/submissions/:id', async (ctx) => {
+      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const status = statusFor(deps, v);
+      const files = submissionFiles(deps.db, v.submission.id);
+      if (wantsJson(ctx)) {
+        ctx.body = { ...receiptJson(ctx.params.course!, v.submission, files), status };
+        return;
+      }
+      ctx.render('submissions/show.njk', {
+        course: courseOr404(deps, ctx.params.course!),
+        slug: v.assignment.slug,
+        title: v.version.config.title,
+        submission: v.submission,
+        files,
+        status,
+        staff: v.staff,
+      });
+    });
+
+    router.get('/courses/:course/submissions/:id/files/:name', async (ctx) => {
+      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const file = submissionFiles(deps.db, v.submission.id).find((f) => f.name === ctx.params.name);
+      if (!file) throw new UserError(404, 'There is no such file in this submission.');
+      // Served as a download of unknown type: a submitted .html must never run in our origin.
+      ctx.set('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`);
+      ctx.set('Cache-Control', 'private, max-age=0');
+      ctx.type = 'application/octet-stream';
+      ctx.length = file.size;
+      ctx.body = deps.blobs.read(file.sha256);
+    });
+  },
+
+  async start(deps) {
+    // A crash between storing blobs and committing the submission leaves blobs nobody
+    // references, and an interrupted upload leaves temp files: both go now.
+    const bundles = referencedBlobs(deps.db);
+    const swept = deps.blobs.sweep((sha) => bundles.has(sha) || blobReferenced(deps.db, sha), 0);
+    if (swept.removed) deps.log.info(swept, 'swept unreferenced blobs and temp files');
+    return async () => undefined;
+  },
+};
+
+export default submissions;

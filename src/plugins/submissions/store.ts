@@ -1,0 +1,157 @@
+import type { Db } from '../../db/open.js';
+
+export interface Submission {
+  id: number;
+  assignmentId: number;
+  versionId: number;
+  userId: number;
+  number: number;
+  submittedAt: number;
+  deadlineAt: number;
+  lateMinutes: number;
+  penaltyPct: number;
+  totalBytes: number;
+}
+
+export interface SubmissionFile {
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+interface SubmissionRow {
+  id: number;
+  assignment_id: number;
+  version_id: number;
+  user_id: number;
+  number: number;
+  submitted_at: number;
+  deadline_at: number;
+  late_minutes: number;
+  penalty_pct: number;
+  total_bytes: number;
+}
+
+function toSubmission(r: SubmissionRow): Submission {
+  return {
+    id: r.id,
+    assignmentId: r.assignment_id,
+    versionId: r.version_id,
+    userId: r.user_id,
+    number: r.number,
+    submittedAt: r.submitted_at,
+    deadlineAt: r.deadline_at,
+    lateMinutes: r.late_minutes,
+    penaltyPct: r.penalty_pct,
+    totalBytes: r.total_bytes,
+  };
+}
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+
+function statements(db: Db) {
+  return {
+    byId: db.prepare<[number], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
+    byNumber: db.prepare<{ assignmentId: number; userId: number; number: number }, SubmissionRow>(
+      'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId AND number = :number',
+    ),
+    forStudent: db.prepare<{ assignmentId: number; userId: number }, SubmissionRow>(
+      'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId ORDER BY number DESC',
+    ),
+    forAssignment: db.prepare<{ assignmentId: number }, SubmissionRow>('SELECT * FROM submissions WHERE assignment_id = :assignmentId ORDER BY user_id, number'),
+    nextNumber: db.prepare<{ assignmentId: number; userId: number }, { n: number }>(
+      'SELECT coalesce(max(number), 0) + 1 AS n FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId',
+    ),
+    countSince: db.prepare<{ assignmentId: number; userId: number; since: number }, { n: number; oldest: number | null }>(
+      `SELECT count(*) AS n, min(submitted_at) AS oldest FROM submissions
+        WHERE assignment_id = :assignmentId AND user_id = :userId AND submitted_at > :since`,
+    ),
+    insert: db.prepare<Omit<SubmissionRow, 'id'>>(
+      `INSERT INTO submissions (assignment_id, version_id, user_id, number, submitted_at, deadline_at, late_minutes, penalty_pct, total_bytes)
+       VALUES (:assignment_id, :version_id, :user_id, :number, :submitted_at, :deadline_at, :late_minutes, :penalty_pct, :total_bytes)`,
+    ),
+    insertFile: db.prepare<{ submissionId: number; name: string; sha256: string; size: number }>(
+      'INSERT INTO submission_files (submission_id, name, sha256, size) VALUES (:submissionId, :name, :sha256, :size)',
+    ),
+    files: db.prepare<[number], SubmissionFile>('SELECT name, sha256, size FROM submission_files WHERE submission_id = ? ORDER BY name'),
+    blobUsed: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM submission_files WHERE sha256 = ? LIMIT 1'),
+    extension: db.prepare<{ assignmentId: number; userId: number }, { until_at: number }>(
+      'SELECT until_at FROM extensions WHERE assignment_id = :assignmentId AND user_id = :userId',
+    ),
+  };
+}
+
+export function sql(db: Db): ReturnType<typeof statements> {
+  let s = cache.get(db);
+  if (!s) {
+    s = statements(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+export function getSubmission(db: Db, id: number): Submission | undefined {
+  const r = sql(db).byId.get(id);
+  return r ? toSubmission(r) : undefined;
+}
+
+export function getSubmissionByNumber(db: Db, assignmentId: number, userId: number, number: number): Submission | undefined {
+  const r = sql(db).byNumber.get({ assignmentId, userId, number });
+  return r ? toSubmission(r) : undefined;
+}
+
+export function studentSubmissions(db: Db, assignmentId: number, userId: number): Submission[] {
+  return sql(db).forStudent.all({ assignmentId, userId }).map(toSubmission);
+}
+
+export function assignmentSubmissions(db: Db, assignmentId: number): Submission[] {
+  return sql(db).forAssignment.all({ assignmentId }).map(toSubmission);
+}
+
+export function submissionFiles(db: Db, submissionId: number): SubmissionFile[] {
+  return sql(db).files.all(submissionId);
+}
+
+export function blobReferenced(db: Db, sha256: string): boolean {
+  return sql(db).blobUsed.get(sha256) !== undefined;
+}
+
+export function extensionFor(db: Db, assignmentId: number, userId: number): number | null {
+  return sql(db).extension.get({ assignmentId, userId })?.until_at ?? null;
+}
+
+export function submissionsSince(db: Db, assignmentId: number, userId: number, since: number): { count: number; oldest: number | null } {
+  const r = sql(db).countSince.get({ assignmentId, userId, since });
+  return { count: r?.n ?? 0, oldest: r?.oldest ?? null };
+}
+
+export interface NewSubmission {
+  assignmentId: number;
+  versionId: number;
+  userId: number;
+  submittedAt: number;
+  deadlineAt: number;
+  lateMinutes: number;
+  penaltyPct: number;
+  files: SubmissionFile[];
+}
+
+/** Writes the submission and its files; call inside the transaction that also enqueues its job. */
+export function insertSubmission(db: Db, s: NewSubmission): Submission {
+  const q = sql(db);
+  const number = q.nextNumber.get({ assignmentId: s.assignmentId, userId: s.userId })?.n ?? 1;
+  const row: Omit<SubmissionRow, 'id'> = {
+    assignment_id: s.assignmentId,
+    version_id: s.versionId,
+    user_id: s.userId,
+    number,
+    submitted_at: s.submittedAt,
+    deadline_at: s.deadlineAt,
+    late_minutes: s.lateMinutes,
+    penalty_pct: s.penaltyPct,
+    total_bytes: s.files.reduce((n, f) => n + f.size, 0),
+  };
+  const id = Number(q.insert.run(row).lastInsertRowid);
+  for (const f of s.files) q.insertFile.run({ submissionId: id, ...f });
+  return toSubmission({ id, ...row });
+}
