@@ -271,6 +271,17 @@ describe('rendering', () => {
     expect(prevNext(staffHome.text).next).toBe('/courses/prog1/week1/hidden');
   });
 
+  it('keeps paragraphs balanced around block tags, in every branch', async () => {
+    const content = copyContent();
+    writePage(content, 'branches.md', '---\nvisibility: public\n---\n{% if student %}\nSigned in.\n{% else %}\nAnonymous.\n{% endif %}\n\n{% if student %}\n\nYes.\n\n{% else %}\n\nNo.\n\n{% endif %}\n\n{# a note for authors #}\n\nEnd.\n');
+    t = await createTestApp({ config: { contentDir: content } });
+    const body = (html: string) => /<div class="page-body">([\s\S]*?)<\/div>/.exec(html)![1]!;
+    const anonymous = body(await (await t.fetch('/courses/prog1/branches')).text());
+    const student = body((await (await signIn(t)).get('/courses/prog1/branches')).text);
+    expect(anonymous.replace(/\s+/g, ' ').trim()).toBe('<p> Anonymous. </p> <p>No.</p> <p>End.</p>');
+    expect(student.replace(/\s+/g, ' ').trim()).toBe('<p> Signed in. </p> <p>Yes.</p> <p>End.</p>');
+  });
+
   it('makes a generated home for a course without pages/index.md', async () => {
     const content = copyContent();
     rmSync(path.join(content, 'pages', 'index.md'));
@@ -463,7 +474,7 @@ describe('files beside pages', () => {
 describe('view as', () => {
   it('lets staff see a page with a student\'s name and variant values, with a banner; students cannot', async () => {
     t = await createTestApp();
-    const resolver: VariantResolver = async (_deps, req) => (req.slug === 'caesar' ? { params: { shift: req.user.id * 10, alphabet: 'abc' } } : null);
+    const resolver: VariantResolver = async (_deps, req) => (req.slug === 'caesar' ? { params: { shift: req.user.id * 10, phrase: 'Hi <b>', encrypted: 'Kl <e>' } } : null);
     setVariantResolver(resolver);
     const ann = makeUser(t, { name: 'Ann Anders', email: 'ann@example.org', studentId: 'S-1001' });
     const lecturer = await signIn(t, { role: 'lecturer', name: 'Lena Lecturer' });
@@ -478,7 +489,8 @@ describe('view as', () => {
       expect(text).toContain('Viewing as <strong>Ann Anders</strong> (ann@example.org, student)');
       expect(text).toContain('<h1>Hello, Ann Anders!</h1>');
       expect(text).toContain('Your student id is <strong>S-1001</strong>.');
-      expect(text).toContain(`<strong>shift</strong> = <code>${ann.id * 10}</code>`);
+      expect(text).toContain(`Your shift is <strong>${ann.id * 10}</strong>`);
+      expect(text).toContain('<pre><code>Hi &lt;b&gt;\n</code></pre>');
       expect(text).toContain('variant(&quot;stats&quot;) is empty');
       // Navigation is the student's, and keeps the view.
       expect(navTitles(text)).not.toContain('Notes for tutors');
@@ -501,7 +513,7 @@ describe('view as', () => {
     expect(b.res.status).toBe(200);
     expect(b.text).toContain('<h1>Hello, Bob Berg!</h1>');
     expect(b.text).not.toContain('Ann');
-    expect(b.text).toContain(`<strong>shift</strong> = <code>${bob.user.id * 10}</code>`);
+    expect(b.text).toContain(`Your shift is <strong>${bob.user.id * 10}</strong>`);
     expect(b.text).not.toContain('is empty');
   });
 
@@ -511,7 +523,8 @@ describe('view as', () => {
     const student = await signIn(t, { name: 'Sue' });
     const s = await student.get('/courses/prog1/your-assignments');
     expect(s.res.status).toBe(200);
-    expect(s.text).toContain('Your values appear here once the assignment is open.');
+    expect(s.text).toContain('Your shift appears here once the assignment is open.');
+    expect(s.text).toContain('Your data set appears here once the assignment is open.');
     expect(s.text).not.toContain('resolver');
     const tutor = await signIn(t, { role: 'tutor' });
     const staff = await tutor.get('/courses/prog1/your-assignments');
@@ -524,11 +537,12 @@ describe('view as', () => {
     setVariantResolver(async (_deps, req) => {
       calls.push(`${req.course}/${req.slug}/${req.user.email}`);
       await new Promise((r) => setTimeout(r, 5));
-      return { params: { n: 7 } };
+      return { params: { shift: 7, data: [3, 1, 4], n: 3, topic: 'pies eaten', unit: 'pies' } };
     });
     const student = await signIn(t, { email: 'vic@example.org' });
     const { text } = await student.get('/courses/prog1/your-assignments');
-    expect(text).toContain('<strong>n</strong> = <code>7</code>');
+    expect(text).toContain('Your shift is <strong>7</strong>');
+    expect(text).toContain('Your data set: 3 measurements of pies eaten (in pies):\n3, 1, 4.');
     expect(calls.sort()).toEqual(['prog1/caesar/vic@example.org', 'prog1/stats/vic@example.org']);
     // Pages without variant(...) never call it.
     await student.get('/courses/prog1/syllabus');

@@ -91,6 +91,8 @@ function contentLinks(md: MarkdownIt): void {
 
 export function createPageMarkdown(options: MathOptions = {}): MarkdownIt {
   const md: MarkdownIt = new markdownIt('default', { html: false, linkify: true, typographer: true, highlight: (c, l) => highlight(md)(c, l) });
+  // Smart quotes and dashes yes, but "(c)" -> "©" would turn "Caesar cipher (C)" into a copyright sign.
+  md.disable('replacements');
   md.use(mathPlugin, options);
   alignClasses(md);
   contentLinks(md);

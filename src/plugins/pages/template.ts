@@ -127,10 +127,33 @@ function extractTags(body: string, firstLine: number): { text: string; tags: Tag
 }
 
 function substitute(html: string, tags: Tag[]): { source: string; positions: TagPosition[] } {
-  // A block tag ({% if %}, {# note #}) alone in a paragraph should not leave an empty <p></p>.
-  const unwrapped = html.replace(/<p>(\uE000[\uE010-\uE019]+\uE001)<\/p>\n?/g, (whole, ph: string) => {
+  // Block tags ({% if %}, {% set %}, {# note #}) written on their own lines next to text end up
+  // inside that text's paragraph; moved out of it (when they lead or trail it), they leave no
+  // empty <p></p> and keep the HTML balanced when {% if %} and {% endif %} sit in different paragraphs.
+  const isBlockTag = (ph: string) => {
     const tag = tags[placeholderIndex(ph.slice(1, -1))];
-    return tag && !tag.text.startsWith('{{') ? ph : whole;
+    return tag !== undefined && !tag.text.startsWith('{{');
+  };
+  const LEAD = /^(\uE000[\uE010-\uE019]+\uE001)\s*/;
+  const TRAIL = /\s*(\uE000[\uE010-\uE019]+\uE001)$/;
+  const unwrapped = html.replace(/<p>([\s\S]*?)<\/p>\n?/g, (whole, inner: string) => {
+    let body = inner;
+    let lead = '';
+    let trail = '';
+    let m: RegExpExecArray | null;
+    while ((m = LEAD.exec(body)) && isBlockTag(m[1]!)) {
+      lead += `${m[1]}\n`;
+      body = body.slice(m[0].length);
+    }
+    while ((m = TRAIL.exec(body)) && isBlockTag(m[1]!)) {
+      trail = `${m[1]}\n${trail}`;
+      body = body.slice(0, body.length - m[0].length);
+    }
+    if (!lead && !trail) return whole;
+    // A block tag left in the middle ({% else %} between two lines) keeps the paragraph whole:
+    // each branch then still closes the <p> it opened.
+    for (const ph of body.match(/\uE000[\uE010-\uE019]+\uE001/g) ?? []) if (isBlockTag(ph)) return whole;
+    return lead + (body.trim() ? `<p>${body}</p>\n` : '') + trail;
   });
   const positions: TagPosition[] = [];
   let source = '';
