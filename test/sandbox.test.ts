@@ -410,6 +410,14 @@ describe('the normal path', () => {
     expect(processesWith(MARKER)).toEqual([]);
   });
 
+  it('reports inputs that do not fit in the work dir as a sandbox error', async () => {
+    const big = path.join(tmp, 'big.bin');
+    writeFileSync(big, Buffer.alloc(2 * MiB));
+    const result = await normal.run({ command: ['true'], inputs: [{ from: big, to: 'big.bin' }], limits: { workDirBytes: 1 * MiB } });
+    expect(result.status).toBe('error');
+    expect(result.message).toMatch(/copying the inputs into the work dir failed: .*No space left on device/);
+  });
+
   it('refuses bad requests with status error', async () => {
     expect((await normal.run({ command: [] })).status).toBe('error');
     expect((await normal.run({ command: ['true'], collect: ['../x'] })).message).toMatch(/collected path/);

@@ -90,7 +90,9 @@ export function sandboxAvailable(): boolean {
   const bwrap = findBwrap();
   if (!bwrap) return false;
   try {
-    execFileSync(bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'], { stdio: 'ignore', timeout: 5000 });
+    // As the user the sandbox will run as (see runAs): root can do more than nobody.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    execFileSync(bwrap, ['--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'], { stdio: 'ignore', timeout: 5000, ...asNobody });
     return true;
   } catch {
     return false;
@@ -623,9 +625,10 @@ class HostSandbox implements Sandbox {
       });
       child.on('exit', (code, signal) => {
         exit = { code, signal };
-        // Everything in the sandbox is gone with bwrap; in unsafe mode a process that escaped
-        // the process group could keep the pipes open, so do not wait for them long.
-        setTimeout(() => void finish(), 250).unref();
+        // With bwrap, nothing in the sandbox outlives it and the pipes close right after (the
+        // long wait only guards against the unforeseen); in unsafe mode a process that left the
+        // process group could keep them open, so do not wait for it long.
+        setTimeout(() => void finish(), plan.infoFd ? 5000 : 250).unref();
       });
       if (pid === undefined) setImmediate(() => void finish());
     });
@@ -659,7 +662,13 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Fd 3 of the wrapper: "exit N", the `times` lines, then "data" and the tar of collected files. */
+/**
+ * Fd 3 of the wrapper: "error ..." if it failed before starting the command, else "start", then
+ * "exit N", the `times` lines, "data" and the tar of the collected files. The sandboxed program
+ * cannot reopen this descriptor (a socket), but nothing it could write after "start" is trusted
+ * beyond what it could fake anyway (its own CPU figure and files): the exit status comes from
+ * bwrap, and "error" counts only before "start".
+ */
 class ControlChannel {
   private text = '';
   private inData = false;
@@ -688,7 +697,8 @@ class ControlChannel {
   }
 
   get error(): string | null {
-    const m = /^error (.*)$/m.exec(this.text);
+    const start = /^start$/m.exec(this.text);
+    const m = /^error (.*)$/m.exec(start ? this.text.slice(0, start.index) : this.text);
     return m ? m[1]! : null;
   }
 
