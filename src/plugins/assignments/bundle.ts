@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAssignmentYaml, type AssignmentConfig, type Problem } from './config.js';
+import { parseAssignmentYaml, SANDBOX_SYSTEM_DIRS, type AssignmentConfig, type Problem } from './config.js';
 import { asText, checkTemplate } from './render.js';
 
 /** One file of a bundle, relative path with "/" separators. */
@@ -167,8 +167,8 @@ export async function validateBundleDir(root: string, limits: BundleLimits = DEF
     }
     const argv = parseShebang(head);
     if (!argv) problems.push({ file: 'generate', field: '', message: 'must start with a "#!" line naming its interpreter, like #!/usr/bin/python3' });
-    else if (argv[0]!.startsWith('/') && !argv[0]!.startsWith('/usr/')) {
-      problems.push({ file: 'generate', field: '', message: `interpreter "${argv[0]}" is outside /usr, the only system folder the sandbox offers` });
+    else if (argv[0]!.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(argv[0]!)) {
+      problems.push({ file: 'generate', field: '', message: `interpreter "${argv[0]}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
     }
   }
 

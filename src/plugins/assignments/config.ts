@@ -202,6 +202,9 @@ const schema = z.strictObject({
 
 const FILE = 'assignment.yaml';
 
+/** Programs a sandboxed command can name by absolute path. */
+export const SANDBOX_SYSTEM_DIRS = /^\/(usr|bin|sbin)\//;
+
 function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
   const out: Problem[] = [];
   for (const issue of issues) {
@@ -254,8 +257,8 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
     if (hardCloseAt < deadlineAt + y.grace) problems.push({ file: FILE, field: 'late.hard_close', message: 'must not be before the deadline plus grace' });
   }
   const cmd0 = y.test.command[0] ?? '';
-  if (cmd0.startsWith('/') && !/^\/usr\//.test(cmd0)) {
-    problems.push({ file: FILE, field: 'test.command', message: `"${cmd0}" is outside /usr, the only system folder the sandbox offers` });
+  if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0)) {
+    problems.push({ file: FILE, field: 'test.command', message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
   }
   if (problems.length) return { config: null, problems };
   const wallMs = y.test.limits.wall;
