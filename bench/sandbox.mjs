@@ -3,6 +3,7 @@
 // Prints median and p90 wall time per figure and the median overhead (target: at most 25 ms).
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSandbox } from '../dist/lib/sandbox/index.js';
@@ -26,16 +27,25 @@ function quantile(sorted, q) {
   return sorted[i];
 }
 
-async function measure(n, once) {
-  for (let i = 0; i < 3; i++) await once();
-  const times = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await once();
-    times.push(performance.now() - t0);
+/** Runs the two variants alternately, so that load from elsewhere on the machine hits both alike. */
+async function measurePair(n, a, b) {
+  for (let i = 0; i < 3; i++) {
+    await a();
+    await b();
   }
-  times.sort((a, b) => a - b);
-  return { median: quantile(times, 0.5), p90: quantile(times, 0.9) };
+  const times = { a: [], b: [] };
+  for (let i = 0; i < n; i++) {
+    for (const [key, once] of [['a', a], ['b', b]]) {
+      const t0 = performance.now();
+      await once();
+      times[key].push(performance.now() - t0);
+    }
+  }
+  const stats = (list) => {
+    list.sort((x, y) => x - y);
+    return { median: quantile(list, 0.5), p90: quantile(list, 0.9) };
+  };
+  return { a: stats(times.a), b: stats(times.b) };
 }
 
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
@@ -47,13 +57,16 @@ export async function main(options = {}) {
   if (sandbox.unsafe || /disabled/.test(sandbox.describe())) throw new Error(`no real sandbox here: ${sandbox.describe()}`);
   console.log(`sandbox: ${sandbox.describe()}`);
   const commands = { true: ['/bin/true'], python: ['/usr/bin/python3', '-c', 'pass'] };
-  const summary = { n, targetMs: TARGET_MS, sandbox: sandbox.describe(), figures: {} };
+  const summary = { n, targetMs: TARGET_MS, sandbox: sandbox.describe(), loadAverage: os.loadavg(), figures: {} };
   for (const [name, command] of Object.entries(commands)) {
-    const plain = await measure(n, () => direct(command));
-    const boxed = await measure(n, async () => {
-      const r = await sandbox.run({ command });
-      if (r.status !== 'ok' || r.exitCode !== 0) throw new Error(`${command.join(' ')} in the sandbox: ${r.status} ${r.message ?? ''} ${r.stderr}`);
-    });
+    const { a: plain, b: boxed } = await measurePair(
+      n,
+      () => direct(command),
+      async () => {
+        const r = await sandbox.run({ command });
+        if (r.status !== 'ok' || r.exitCode !== 0) throw new Error(`${command.join(' ')} in the sandbox: ${r.status} ${r.message ?? ''} ${r.stderr}`);
+      },
+    );
     const overhead = boxed.median - plain.median;
     console.log(`${name} direct:   median ${fmt(plain.median)}, p90 ${fmt(plain.p90)} (n=${n})`);
     console.log(`${name} sandbox:  median ${fmt(boxed.median)}, p90 ${fmt(boxed.p90)} (n=${n})`);
