@@ -41,12 +41,13 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
   const assignment = getAssignmentById(deps.db, version.assignmentId);
   if (!assignment) throw new JobSpecError(`assignment ${version.assignmentId} is missing`);
   const variant = findVariant(deps.db, assignment.id, submission.userId);
+  if (!variant) throw new JobSpecError(`the student's variant of ${assignment.slug} is missing`);
   return {
     jobId: job.id,
     submissionId: submission.id,
     files: submissionFiles(deps.db, submission.id),
     versionId: version.id,
-    params: variant?.params ?? {},
+    params: variant.params,
     command: version.config.test.command,
     limits: version.config.test.limits,
     points: 1,

@@ -100,7 +100,7 @@ const submissions: Plugin = {
 
     router.post(base, async (ctx) => {
       const { user, course, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
-      const receipt = await receiveSubmission(ctx, deps, current, user.id);
+      const receipt = await receiveSubmission(ctx, deps, current, user);
       ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
       const body = receiptJson(course.slug, receipt.submission, receipt.files);
       if (wantsJson(ctx)) {

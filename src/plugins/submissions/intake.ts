@@ -8,6 +8,7 @@ import type { AppContext, Deps } from '../../plugin.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, detectArchive, extractArchive } from '../assignments/archive.js';
 import { describeBytes, type AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
+import { ensureVariant } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
 import { timing, rulesOf } from './deadline.js';
 import { extensionFor, insertSubmission, submissionsSince, type Submission, type SubmissionFile } from './store.js';
@@ -105,9 +106,14 @@ async function expandZip(deps: Deps, upload: ReceivedFile, config: AssignmentCon
  * them against the bundle, move them into the blob store, then write the submission, its files
  * and its test job in one transaction. Only after that commit is there a receipt.
  */
-export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Current, userId: number): Promise<Receipt> {
+export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Current, user: { id: number; name: string }): Promise<Receipt> {
   const config = current.version.config;
+  const userId = user.id;
   checkCanSubmit(deps, current, userId);
+  // A submission is tested against the student's own variant: make sure it exists (the student
+  // may submit through the API without ever opening the assignment).
+  const variant = await ensureVariant(deps, { course: current.assignment.course, slug: current.assignment.slug, user });
+  if (!variant) throw new UserError(503, 'This assignment is not available yet: your personal version could not be prepared. Try again later; the teachers have been told.');
   const upload = await receiveMultipart(ctx, () => deps.blobs.tempPath(), {
     fileBytes: config.maxUploadBytes,
     files: config.maxFiles,
