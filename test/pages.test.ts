@@ -185,10 +185,15 @@ describe('who may read what', () => {
     const content = copyContent();
     writePage(content, 'oops.md', '---\ntitle: Oops\nvisibility: everyone\n---\n# Oops\n');
     writePage(content, 'bad-date.md', '---\ntitle: Bad date\nrelease: 2026-10-05 08:00\n---\n# Bad date\n');
+    writePage(content, 'windows.md', '\uFEFF---\r\ntitle: From Windows\r\nvisibility: enrolled\r\n---\r\n# Windows\r\n\r\nLine endings.\r\n');
     t = await createTestApp({ config: { contentDir: content } });
     const student = await signIn(t);
     expect((await student.get('/courses/prog1/oops')).res.status).toBe(404);
     expect((await student.get('/courses/prog1/bad-date')).res.status).toBe(404);
+    const windows = await student.get('/courses/prog1/windows');
+    expect(windows.res.status).toBe(200);
+    expect(windows.text).toContain('<title>From Windows · Programming 1</title>');
+    expect(windows.text).not.toContain('---');
     const lecturer = await signIn(t, { role: 'lecturer' });
     const oops = await lecturer.get('/courses/prog1/oops');
     expect(oops.res.status).toBe(200);

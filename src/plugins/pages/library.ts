@@ -114,7 +114,9 @@ function prettyName(name: string): string {
   return base ? base[0]!.toUpperCase() + base.slice(1) : name;
 }
 
-export function parsePageSource(source: string, fallbackTitle: string, mtimeMs: number, size: number): PageVersion {
+export function parsePageSource(text: string, fallbackTitle: string, mtimeMs: number, size: number): PageVersion {
+  // Editors on Windows may start the file with a byte order mark, which would hide the front matter.
+  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
   const m = FRONT_MATTER.exec(source);
   const body = m ? source.slice(m[0].length) : source;
   const firstLine = m ? m[0].split('\n').length - (m[0].endsWith('\n') ? 0 : 1) : 1;
