@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, lstatSync, readlinkSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, lstatSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -150,15 +150,41 @@ const ETC_FILES: Record<string, string> = {
 /** Host files that programs need and that say nothing about the host beyond its distribution. */
 const HOST_ETC = ['/etc/ld.so.cache', '/etc/localtime', '/etc/alternatives'];
 
-const baseDirs = new Set<string>();
-let exitHook = false;
-function removeOnExit(dir: string): void {
-  baseDirs.add(dir);
-  if (exitHook) return;
-  exitHook = true;
-  process.once('exit', () => {
-    for (const d of baseDirs) rmSync(d, { recursive: true, force: true });
+/** Runs left behind by a process that died mid-run are removed after this long. */
+const STALE_RUN_MS = 24 * 3600 * 1000;
+
+/**
+ * One base dir per host user (not per process: processes killed without running exit hooks,
+ * like test workers, would leave one each), refusing a path someone else could have prepared.
+ */
+async function openBaseDir(tmpDir: string): Promise<string> {
+  const uid = process.getuid?.() ?? 0;
+  const dir = path.join(tmpDir, `lectern-sandbox-${uid}`);
+  await fs.mkdir(dir, { mode: 0o711 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
   });
+  const st = await fs.lstat(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} is not a private directory of this user: remove it`);
+  }
+  // The sandbox user (when dropping from root) must traverse to its bound files.
+  await fs.chmod(dir, 0o711);
+  const now = Date.now();
+  for (const entry of await fs.readdir(dir)) {
+    if (!entry.startsWith('run-')) continue;
+    const full = path.join(dir, entry);
+    const age = now - (await fs.stat(full).catch(() => ({ mtimeMs: now }))).mtimeMs;
+    if (age > STALE_RUN_MS) await fs.rm(full, { recursive: true, force: true }).catch(() => undefined);
+  }
+  return dir;
+}
+
+/** Writes a file so that a concurrent reader (another server's sandbox) never sees half of it. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  await fs.writeFile(tmp, text, { mode: 0o644 });
+  await fs.chmod(tmp, 0o644);
+  await fs.rename(tmp, file);
 }
 
 const SAFE_REL = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
@@ -281,14 +307,11 @@ class HostSandbox implements Sandbox {
 
   private baseDir(): Promise<string> {
     this.base ??= (async () => {
-      const dir = await fs.mkdtemp(path.join(this.tmpDir, 'lectern-sandbox-'));
-      removeOnExit(dir);
-      // The sandbox user (when dropping from root) must traverse to its bound files.
-      await fs.chmod(dir, 0o711);
+      const dir = await openBaseDir(this.tmpDir);
       if (this.mode.kind === 'bwrap') {
-        await fs.mkdir(path.join(dir, 'etc'), { mode: 0o755 });
+        await fs.mkdir(path.join(dir, 'etc'), { mode: 0o755, recursive: true });
         await fs.chmod(path.join(dir, 'etc'), 0o755);
-        for (const [name, text] of Object.entries(ETC_FILES)) await fs.writeFile(path.join(dir, 'etc', name), text, { mode: 0o644 });
+        for (const [name, text] of Object.entries(ETC_FILES)) await writeAtomic(path.join(dir, 'etc', name), text);
       }
       return dir;
     })();

@@ -43,7 +43,7 @@ shift
   ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -v "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
     { echo 'error the resource limits could not be set' >&3; exit 125; }
   echo start >&3
-  if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec "$@" 3>&-; fi
+  if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec -- "$@" 3>&-; fi
 )
 rc=$?
 (( $$ == 1 )) && kill -KILL -1 2>/dev/null
