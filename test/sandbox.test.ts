@@ -396,6 +396,13 @@ describe('the normal path', () => {
     expect(result.cpuMs).toBeGreaterThan(0);
   });
 
+  it('runs the command at a lower priority than the server (niceness 10 unless told)', async () => {
+    const niceOf = 'read -r line < /proc/self/stat; set -- ${line##*) }; echo ${17}';
+    expect((await normal.run({ command: ['bash', '-c', niceOf] })).stdout).toBe('10\n');
+    const plain = createSandbox({ unsafe: false, log, niceness: 0 });
+    expect((await plain.run({ command: ['bash', '-c', niceOf] })).stdout).toBe('0\n');
+  });
+
   it('runs jobs concurrently', async () => {
     const results = await Promise.all([1, 2, 3, 4].map((i) => normal.run({ command: ['sh', '-c', `sleep 0.3; echo ${i}`] })));
     expect(results.map((r) => [r.status, r.stdout])).toEqual([1, 2, 3, 4].map((i) => ['ok', `${i}\n`]));
