@@ -1,10 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Deps, Plugin } from '../../plugin.js';
 import { setVariantResolver } from '../pages/variant-hook.js';
 import { assignmentCommand } from './cli.js';
 import { formatProblem } from './config.js';
-import { registerRoutes, type FolderProblems } from './routes.js';
+import { registerRoutes, uploadTmpDir, type FolderProblems } from './routes.js';
 import { importBundle, SLUG } from './store.js';
 import { ensureVariant } from './variants.js';
 
@@ -47,6 +47,29 @@ export async function importCourseFolders(deps: Deps, problems: FolderProblems):
   }
 }
 
+/**
+ * Leftovers of uploads cut off by a crash; old ones only, since another process may be mid-upload.
+ * File ages are wall-clock time, so this compares with Date.now() rather than the app clock.
+ */
+async function sweepUploads(deps: Deps): Promise<void> {
+  const dir = uploadTmpDir(deps);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const cutoff = Date.now() - 3600_000;
+  for (const name of names) {
+    const file = path.join(dir, name);
+    try {
+      if ((await stat(file)).mtimeMs < cutoff) await rm(file, { recursive: true, force: true });
+    } catch (err) {
+      deps.log.warn({ err, file }, 'could not remove an old upload');
+    }
+  }
+}
+
 const folderProblems = new WeakMap<Deps['db'], FolderProblems>();
 function problemsOf(deps: Deps): FolderProblems {
   let p = folderProblems.get(deps.db);
@@ -64,6 +87,7 @@ const assignments: Plugin = {
     setVariantResolver((d, req) => ensureVariant(d, req));
   },
   async start(deps) {
+    await sweepUploads(deps);
     await importCourseFolders(deps, problemsOf(deps));
     return async () => undefined;
   },

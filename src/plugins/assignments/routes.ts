@@ -15,6 +15,11 @@ import { receiveUpload } from './upload.js';
 import { currentVersion, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, SLUG, type Current, type Version } from './store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
+/** Uploads and unpacked archives in progress; what a crash leaves here is swept at start-up. */
+export function uploadTmpDir(deps: Pick<Deps, 'config'>): string {
+  return path.join(deps.config.dataDir, 'tmp', 'assignments');
+}
+
 /** Problems found in the course folder at start-up, per course and slug, for the staff pages. */
 export type FolderProblems = Map<string, Map<string, string[]>>;
 
@@ -121,7 +126,7 @@ function csvCell(value: unknown): string {
 }
 
 export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: FolderProblems): void {
-  const tmpDir = path.join(deps.config.dataDir, 'tmp');
+  const tmpDir = uploadTmpDir(deps);
 
   const problemsFor = (course: string, slug?: string): string[] => (slug ? (folderProblems.get(course)?.get(slug) ?? []) : []);
 
