@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { migrate } from '../../src/db/migrate.js';
+import { databasePath, openDatabase } from '../../src/db/open.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { createUser, enrol } from '../../src/plugins/accounts/users.js';
+import { DEMO_CONTENT, ROOT, tempDir } from './index.js';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  pid: number;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node dist/cli.js serve` on a free loopback port and resolves once it serves. */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve'], {
+    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 30_000);
+    child.stderr!.on('data', (d: string) => {
+      err += d;
+      const m = /serving (http:\/\/\S+)/.exec(err);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`server exited before serving: ${err}`));
+    });
+  });
+  return { child, url, pid: child.pid!, stderr: () => err, exited };
+}
+
+/** A data dir with the schema and one enrolled student (real clock), for server processes. */
+export function prepareData(student: { email: string; name: string; password: string }): { dataDir: string; userId: number } {
+  const dataDir = tempDir('lectern-proc-');
+  mkdirSync(dataDir, { recursive: true });
+  const db = openDatabase(databasePath(dataDir));
+  migrate(db);
+  const userId = createUser(db, { ...student }, systemClock);
+  enrol(db, { userId, course: 'prog1', role: 'student' }, systemClock);
+  // Skip the first-run admin: a user exists.
+  db.close();
+  return { dataDir, userId };
+}
+
+/** The demo course plus an assignment, open now, whose test takes `seconds` and passes. */
+export function contentWithSlowAssignment(seconds: number): string {
+  const dir = tempDir('lectern-content-');
+  cpSync(DEMO_CONTENT, dir, { recursive: true });
+  const a = path.join(dir, 'assignments', 'slow');
+  mkdirSync(path.join(a, 'tests'), { recursive: true });
+  writeFileSync(
+    path.join(a, 'assignment.yaml'),
+    `title: Slow tests
+opens: 2020-01-01T00:00:00+00:00
+deadline: 2099-01-01T00:00:00+00:00
+files: [answer.txt]
+max_upload_size: 64MB
+max_files: 1
+counts: last
+test:
+  command: [/bin/sh, tests/run.sh]
+  limits:
+    wall: 60s
+feedback:
+  tests: visible
+  output: visible
+  score: visible
+`,
+  );
+  writeFileSync(path.join(a, 'statement.md'), '# Slow\n');
+  writeFileSync(path.join(a, 'tests', 'run.sh'), `#!/bin/sh\nsleep ${seconds}\necho "tested $(wc -c < answer.txt) bytes"\n`);
+  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  return dir;
+}
