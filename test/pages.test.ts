@@ -536,6 +536,25 @@ describe('view as', () => {
     expect(staff.text).toContain('no variant resolver is registered');
   });
 
+  it('shows the page with empty values when the resolver fails, tells the reader to reload, and logs once', async () => {
+    t = await createTestApp();
+    setVariantResolver(async (_deps, req) => {
+      if (req.slug === 'stats') throw new Error('sandbox busy');
+      return { params: { shift: 3 } };
+    });
+    const student = await signIn(t);
+    for (let i = 0; i < 2; i++) {
+      const { res, text } = await student.get('/courses/prog1/your-assignments');
+      expect(res.status).toBe(200);
+      expect(text).toContain('Your shift is <strong>3</strong>');
+      expect(text).toContain('Your values for &quot;stats&quot; could not be loaded just now. Please reload the page in a moment.');
+      expect(text).not.toContain('sandbox busy');
+    }
+    const lecturer = await signIn(t, { role: 'lecturer' });
+    expect((await lecturer.get('/courses/prog1/your-assignments')).text).toContain('variant(&quot;stats&quot;) failed for');
+    expect(t.logs.filter((l) => l.msg === 'variant resolver failed')).toHaveLength(1);
+  });
+
   it('resolves each variant once per request, before rendering', async () => {
     t = await createTestApp();
     const calls: string[] = [];

@@ -100,7 +100,19 @@ const pages: Plugin = {
       return { user: target, role, param: raw, cannotSee: !canSee(entry, { role, now }) };
     }
 
-    async function variantsFor(slugs: string[], course: Course, user: CurrentUser | null, notes: string[], entry: PageEntry): Promise<Map<string, Record<string, unknown>>> {
+    /**
+     * Awaits the variants the page names. A resolver that fails (a busy or broken sandbox) does
+     * not take the page down: its values are empty, the reader is told to reload, and the
+     * failure is logged once per page version and message.
+     */
+    async function variantsFor(
+      slugs: string[],
+      course: Course,
+      user: CurrentUser | null,
+      notes: string[],
+      readerNotes: string[],
+      entry: PageEntry,
+    ): Promise<Map<string, Record<string, unknown>>> {
       const out = new Map<string, Record<string, unknown>>();
       if (!slugs.length || !user) return out;
       const resolver = getVariantResolver();
@@ -114,7 +126,15 @@ const pages: Plugin = {
           try {
             result = await resolver(deps, { course: course.slug, slug, user });
           } catch (err) {
-            throw new PageTemplateError(entry.rel, null, `variant("${slug}") could not be made for ${user.name}: ${(err as Error).message}`);
+            const message = err instanceof Error ? err.message : String(err);
+            const key = `variant:${slug}:${message}`;
+            if (!entry.version.logged.has(key)) {
+              entry.version.logged.add(key);
+              log.error({ err, file: entry.file, slug, user: user.id }, 'variant resolver failed');
+            }
+            readerNotes.push(`Your values for "${slug}" could not be loaded just now. Please reload the page in a moment.`);
+            notes.push(`variant("${slug}") failed for ${user.name}: ${message}`);
+            return;
           }
           if (result) out.set(slug, result.params);
           else notes.push(`variant("${slug}") is empty: this course has no assignment "${slug}", or its generator failed (see the assignment's page).`);
@@ -136,6 +156,7 @@ const pages: Plugin = {
       const fmt = (ms: number) => formatDateTime(ms, course.timezone);
 
       const notes: string[] = [];
+      const readerNotes: string[] = [];
       let html: string | null = null;
       let error: PageTemplateError | null = null;
       if (entry) {
@@ -150,7 +171,7 @@ const pages: Plugin = {
         try {
           const compiled = libs.compiled(entry);
           let dynamic = false;
-          const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, entry);
+          const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, readerNotes, entry);
           html = renderCompiled(compiled, {
             student: subject ? { name: subject.name, id: subject.studentId ?? '', email: subject.email } : null,
             course: { slug: course.slug, title: course.title, code: course.code, term: course.term },
@@ -198,6 +219,7 @@ const pages: Plugin = {
         prev: link(prev),
         next: link(next),
         notes: staff ? notes : [],
+        readerNotes: staff ? [] : readerNotes,
         pageError: error ? { staff, where: error.where, message: error.message } : null,
         viewAs: viewAs
           ? { name: viewAs.user.name, email: viewAs.user.email, role: viewAs.role, stopUrl: entry!.url, cannotSee: viewAs.cannotSee }
