@@ -156,7 +156,7 @@ colour: blue
     const c = v.config!;
     expect(c.deadlineAt).toBe(Date.parse('2026-10-15T21:59:00Z'));
     expect(c.graceMs).toBe(15 * 60_000);
-    expect(c.late).toEqual({ penaltyPerDay: 10, cap: 50, hardCloseAt: Date.parse('2026-10-15T21:59:00Z') + 15 * 60_000 + 7 * 86_400_000 });
+    expect(c.late).toEqual({ penaltyPerDay: 10, cap: 50, hardCloseAt: Date.parse('2026-10-22T21:59:00Z') });
     expect(c.maxUploadBytes).toBe(256 * 1024);
     expect(c.generator.limits).toEqual({ wallMs: 5000, cpuSeconds: 5, memoryBytes: 256 * 1024 ** 2 });
   });

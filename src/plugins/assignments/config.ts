@@ -246,7 +246,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
     const asInstant = typeof hc === 'string' ? parseInstant(hc) : null;
     const asDuration = asInstant === null ? parseDuration(hc, 'm') : null;
     if (asInstant !== null) hardCloseAt = asInstant;
-    else if (asDuration !== null && typeof hc === 'string' && DURATION.test(hc.trim())) hardCloseAt = deadlineAt + y.grace + asDuration;
+    else if (asDuration !== null && typeof hc === 'string' && DURATION.test(hc.trim())) hardCloseAt = deadlineAt + asDuration;
     else {
       problems.push({
         file: FILE,
