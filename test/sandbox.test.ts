@@ -430,6 +430,9 @@ describe('the normal path', () => {
     expect((await normal.run({ command: ['true'], collect: ['../x'] })).message).toMatch(/collected path/);
     expect((await normal.run({ command: ['true'], inputs: [{ from: tmp, to: '/abs' }] })).message).toMatch(/input target/);
     expect((await normal.run({ command: ['true'], env: { 'A-B': '1' } })).message).toMatch(/environment variable/);
+    expect((await normal.run({ command: ['true'], limits: { wallMs: -1 } })).message).toMatch(/limit wallMs/);
+    // A limit left undefined keeps its default.
+    expect((await normal.run({ command: ['true'], limits: { wallMs: undefined } })).status).toBe('ok');
   });
 });
 

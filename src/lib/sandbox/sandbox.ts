@@ -218,9 +218,20 @@ function validate(req: SandboxRequest): string | null {
   }
   for (const [name, value] of Object.entries(req.limits ?? {})) {
     if (!(name in DEFAULT_LIMITS)) return `unknown limit "${name}"`;
+    if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return `limit ${name} must be a positive number`;
   }
+  if (req.collectBytes !== undefined && !(typeof req.collectBytes === 'number' && req.collectBytes >= 0)) return 'collectBytes must be a number of bytes';
   return null;
+}
+
+/** Limits with the ones given (leaving out those given as undefined) over the defaults. */
+function mergeLimits(base: SandboxLimits, over: Partial<SandboxLimits> | undefined): SandboxLimits {
+  const merged = { ...base };
+  for (const [name, value] of Object.entries(over ?? {}) as Array<[keyof SandboxLimits, number | undefined]>) {
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) merged[name] = value;
+  }
+  return merged;
 }
 
 function emptyResult(status: SandboxStatus, message: string, wallMs = 0): SandboxResult {
@@ -268,7 +279,7 @@ class HostSandbox implements Sandbox {
   constructor(options: CreateSandboxOptions) {
     this.log = options.log;
     this.tmpDir = options.tmpDir ?? os.tmpdir();
-    this.defaults = { ...DEFAULT_LIMITS, ...options.defaults };
+    this.defaults = mergeLimits(DEFAULT_LIMITS, options.defaults);
     const bwrapPath = options.bwrapPath === undefined ? findBwrap() : isExecutable(options.bwrapPath) ? options.bwrapPath : null;
     if (bwrapPath) this.mode = { kind: 'bwrap', bwrap: probeBwrap(bwrapPath) };
     else if (options.unsafe) this.mode = { kind: 'unsafe' };
@@ -323,7 +334,7 @@ class HostSandbox implements Sandbox {
     const problem = validate(request);
     if (problem) return emptyResult('error', `bad sandbox request: ${problem}`);
     if (request.signal?.aborted) return emptyResult('error', 'aborted before it started');
-    const limits: SandboxLimits = { ...this.defaults, ...request.limits };
+    const limits = mergeLimits(this.defaults, request.limits);
     let runDir: string | null = null;
     let cg: RunCgroup | null = null;
     try {
