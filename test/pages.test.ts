@@ -276,6 +276,19 @@ describe('rendering', () => {
     expect(prevNext(staffHome.text).next).toBe('/courses/prog1/week1/hidden');
   });
 
+  it('gives page templates only the reader, the course and the page: no app internals, no files', async () => {
+    const content = copyContent();
+    writePage(content, 'context.md', '---\nvisibility: enrolled\n---\n[{{ deps }}][{{ db }}][{{ config.dataDir }}][{{ ctx }}][{{ user.email }}][{{ csrfToken }}][{{ site }}][{{ asset }}] {{ course.slug }}/{{ page.title }}/{{ student.email }}\n');
+    writePage(content, 'include.md', '---\nvisibility: enrolled\n---\n{% include "layout.njk" %}\n');
+    t = await createTestApp({ config: { contentDir: content } });
+    const lecturer = await signIn(t, { role: 'lecturer', email: 'lena@example.org' });
+    const { text } = await lecturer.get('/courses/prog1/context');
+    expect(text).toContain('<p>[][][][][][][][] prog1/Context/lena@example.org</p>');
+    const include = await lecturer.get('/courses/prog1/include');
+    expect(include.res.status).toBe(503);
+    expect(include.text).toContain('template not found: layout.njk');
+  });
+
   it('keeps paragraphs balanced around block tags, in every branch', async () => {
     const content = copyContent();
     writePage(content, 'branches.md', '---\nvisibility: public\n---\n{% if student %}\nSigned in.\n{% else %}\nAnonymous.\n{% endif %}\n\n{% if student %}\n\nYes.\n\n{% else %}\n\nNo.\n\n{% endif %}\n\n{# a note for authors #}\n\nEnd.\n');
