@@ -280,6 +280,33 @@ describe('a student\'s variant', () => {
     expect((await tutor.get('/courses/prog1/assignments/later/')).text).toContain('n is <strong>');
   });
 
+  it('is {} without a generator; binary starter files are sent as they are', async () => {
+    const sandbox = countingSandbox();
+    const t = await app({ sandbox });
+    const d = tempDir('lectern-plain-');
+    dirs.push(d);
+    writeFileSync(path.join(d, 'assignment.yaml'), YAML());
+    writeFileSync(path.join(d, 'statement.md'), 'Same for {{ student.name }}: n is "{{ n }}".\n');
+    mkdirSync(path.join(d, 'starter/data'), { recursive: true });
+    const binary = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x7b, 0x7b, 0x20, 0x6e, 0x20, 0x7d, 0x7d, 0xff]);
+    writeFileSync(path.join(d, 'starter/data/image.png'), binary);
+    writeFileSync(path.join(d, 'starter/answer.txt'), 'n = {{ n }}; params = {{ params | dump }}\n');
+    const r = await importBundle(t.app.deps, { course: 'prog1', slug: 'plain', dir: d, source: 'cli', createdBy: 'test' });
+    expect(r.ok).toBe(true);
+    const ann = await signIn(t, { name: 'Ann' });
+    const page = await ann.get('/courses/prog1/assignments/plain/');
+    expect(page.res.status).toBe(200);
+    expect(page.text).toContain('Same for Ann: n is &quot;&quot;.');
+    expect(findVariant(t.app.deps.db, currentVersion(t.app.deps.db, 'prog1', 'plain')!.assignment.id, ann.user.id)!.params).toEqual({});
+    expect(sandbox.runs).toBe(0);
+    const img = await ann.fetch('/courses/prog1/assignments/plain/starter/data/image.png');
+    expect(img.headers.get('content-type')).toBe('application/octet-stream');
+    expect(Buffer.from(await img.arrayBuffer())).toEqual(binary);
+    expect(await (await ann.fetch('/courses/prog1/assignments/plain/starter/answer.txt')).text()).toBe('n = ; params = {}\n');
+    const zip = await readZip(Buffer.from(await (await ann.fetch('/courses/prog1/assignments/plain/starter.zip')).arrayBuffer()));
+    expect(Object.keys(zip).sort()).toEqual(['plain/answer.txt', 'plain/data/image.png']);
+  });
+
   it('is what course pages get through the variant hook', async () => {
     const t = await app();
     const user = makeUser(t, { name: 'Hooked' });
