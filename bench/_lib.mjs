@@ -1,0 +1,128 @@
+// Shared pieces of the benchmarks: a real server process on a temp data dir, signed-in clients.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const dist = (p) => path.join(ROOT, 'dist', p);
+
+export function tempDir(prefix = 'lectern-bench-') {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A data dir with the schema and `n` enrolled students (password "bench password 123"). */
+export async function prepareData(n = 1) {
+  const { openDatabase, databasePath } = await import(dist('db/open.js'));
+  const { migrate } = await import(dist('db/migrate.js'));
+  const { createUser, enrol } = await import(dist('plugins/accounts/users.js'));
+  const { systemClock } = await import(dist('lib/clock.js'));
+  const dataDir = tempDir();
+  const db = openDatabase(databasePath(dataDir));
+  migrate(db);
+  const students = [];
+  for (let i = 0; i < n; i++) {
+    const email = `bench${i}@example.org`;
+    const id = createUser(db, { email, name: `Bench Student ${i}`, password: 'bench password 123' }, systemClock);
+    enrol(db, { userId: id, course: 'prog1', role: 'student' }, systemClock);
+    students.push({ id, email, password: 'bench password 123' });
+  }
+  db.close();
+  return { dataDir, students };
+}
+
+/** The demo course plus an assignment "bench" whose test runs `script` (sh), open now. */
+export function contentWith(script, { maxUpload = '128MB' } = {}) {
+  const dir = tempDir('lectern-bench-content-');
+  cpSync(path.join(ROOT, 'examples/course'), dir, { recursive: true });
+  const a = path.join(dir, 'assignments', 'bench');
+  mkdirSync(path.join(a, 'tests'), { recursive: true });
+  writeFileSync(
+    path.join(a, 'assignment.yaml'),
+    `title: Bench\nopens: 2020-01-01T00:00:00+00:00\ndeadline: 2099-01-01T00:00:00+00:00\nfiles: [answer.txt]\nmax_upload_size: ${maxUpload}\nmax_files: 1\ncounts: last\ntest:\n  command: [/bin/sh, tests/run.sh]\n  limits:\n    wall: 60s\n`,
+  );
+  writeFileSync(path.join(a, 'statement.md'), '# Bench\n');
+  writeFileSync(path.join(a, 'tests', 'run.sh'), `#!/bin/sh\n${script}\n`);
+  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  return dir;
+}
+
+export async function startServer(env) {
+  const child = spawn(process.execPath, [dist('cli.js'), 'serve'], {
+    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  const url = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /serving (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', () => reject(new Error(`server exited: ${err}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    child,
+    url,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Resident set size of a process in bytes (Linux). */
+export function rss(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** A cookie-keeping client signed in through the real login form. */
+export async function signIn(url, email, password) {
+  const cookies = new Map();
+  const keep = (res) => {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+  };
+  const cookie = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  const csrfOf = (html) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+  let res = await fetch(`${url}/login`, { redirect: 'manual' });
+  keep(res);
+  let csrf = csrfOf(await res.text());
+  res = await fetch(`${url}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrf, email, password }),
+  });
+  keep(res);
+  if (res.status !== 302) throw new Error(`sign-in failed: ${res.status}`);
+  res = await fetch(`${url}/account`, { headers: { cookie: cookie() } });
+  keep(res);
+  csrf = csrfOf(await res.text());
+  return { cookie, csrf: () => csrf };
+}
+
+export function writeResults(name, summary) {
+  const dir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(), ...summary }, null, 2)}\n`);
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+}
+
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+}
