@@ -1,0 +1,262 @@
+// A restart under load, two ways, side by side:
+//   plain loop         deploy/webservice runs the server, which binds the port itself; between the
+//                      old process closing the port and the new one binding it, connections are refused.
+//   socket activation  the same loop handed a listening socket, as systemd's lectern.socket does;
+//                      the socket outlives each process and connections wait in its queue.
+// Clients: keep-alive and fresh-connection loops on GET /healthz for a few seconds, a POST /restart
+// (with the token) in the middle. Needs dist/ (npm run build). Writes bench/results/restart.json.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function get(url, agent) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, headers: agent ? {} : { connection: 'close' }, timeout: 30_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode, pid: JSON.parse(body).pid });
+        } catch (err) {
+          reject(err);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => {
+      err.reused = req.reusedSocket;
+      reject(err);
+    });
+  });
+}
+
+async function waitForPid(url, notPid, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await get(`${url}/healthz`, false);
+      if (r.status === 200 && r.pid !== notPid) return r.pid;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`no server answered at ${url} within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** The loop with its output to a file instead of syslog. */
+function loggerStandIn(dir) {
+  const file = path.join(dir, 'log');
+  const program = path.join(dir, 'logger');
+  writeFileSync(
+    program,
+    `#!/bin/sh\ntag=user\nwhile [ $# -gt 0 ]; do case $1 in -t) tag=$2; shift 2;; *) shift;; esac; done\n` +
+      `while IFS= read -r line || [ -n "$line" ]; do printf '%s: %s\\n' "$tag" "$line"; done >> '${file}'\n`,
+  );
+  chmodSync(program, 0o755);
+  return { program, file };
+}
+
+async function startLoop(mode, dir) {
+  const dataDir = path.join(dir, 'data');
+  const logger = loggerStandIn(dir);
+  const env = {
+    ...process.env,
+    NODE_ENV: 'production',
+    LECTERN_ENV_FILE: '/dev/null',
+    LECTERN_SITE: ROOT,
+    LECTERN_LOGGER: logger.program,
+    LECTERN_DATA: dataDir,
+    LECTERN_CONTENT: path.join(ROOT, 'examples/course'),
+    LECTERN_GRADERS: '1',
+    LECTERN_LOG_LEVEL: 'warn',
+  };
+  if (mode === 'plain') {
+    const port = await freePort();
+    const child = spawn(WEBSERVICE, [], { env: { ...env, LECTERN_HOST: '127.0.0.1', LECTERN_PORT: String(port) }, stdio: 'ignore' });
+    return { child, url: `http://127.0.0.1:${port}`, dataDir, logFile: logger.file };
+  }
+  // Socket activation: this process only creates the socket and hands it over in the same tick,
+  // so that it never accepts a connection itself; the loop keeps it open across server runs.
+  const server = net.createServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+  });
+  const { port } = server.address();
+  let child;
+  try {
+    child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"', WEBSERVICE], { env, stdio: ['ignore', 'ignore', 'ignore', server._handle.fd] });
+  } finally {
+    server.close();
+  }
+  return { child, url: `http://127.0.0.1:${port}`, dataDir, logFile: logger.file };
+}
+
+async function runOnce(mode, { clients, afterMs }) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `lectern-bench-restart-${mode}-`));
+  const loop = await startLoop(mode, dir);
+  const exited = once(loop.child, 'exit');
+  try {
+    const pid1 = await waitForPid(loop.url);
+    const token = readFileSync(path.join(loop.dataDir, 'restart.token'), 'utf8').trim();
+    const tally = { ok: 0, refused: 0, resets: 0, failed: 0, errors: {}, pids: {} };
+    const answeredAt = [];
+    let slowest = 0;
+    let stopping = false;
+    let firstNewAt = null;
+    let pid2 = null;
+    const client = async (keepAlive) => {
+      const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
+      while (!stopping) {
+        const started = performance.now();
+        try {
+          const r = await get(`${loop.url}/healthz`, agent);
+          const now = performance.now();
+          if (r.status !== 200) {
+            tally.failed++;
+            continue;
+          }
+          tally.ok++;
+          answeredAt.push(now);
+          slowest = Math.max(slowest, now - started);
+          tally.pids[r.pid] = (tally.pids[r.pid] ?? 0) + 1;
+          if (r.pid !== pid1 && firstNewAt === null) {
+            firstNewAt = now;
+            pid2 = r.pid;
+          }
+        } catch (err) {
+          if (err.code === 'ECONNREFUSED') tally.refused++;
+          else if (err.reused && (err.code === 'ECONNRESET' || err.message === 'socket hang up')) tally.resets++;
+          else {
+            tally.failed++;
+            tally.errors[err.code ?? err.message] = (tally.errors[err.code ?? err.message] ?? 0) + 1;
+          }
+          if (err.code === 'ECONNREFUSED') await sleep(1);
+        }
+      }
+      if (agent) agent.destroy();
+    };
+    const running = [];
+    for (let i = 0; i < clients; i++) running.push(client(true), client(false));
+
+    await sleep(1_000);
+    const restartAt = performance.now();
+    let oldGoneAt = null;
+    const watcher = setInterval(() => {
+      if (oldGoneAt === null && !alive(pid1)) oldGoneAt = performance.now();
+    }, 2);
+    const res = await fetch(`${loop.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } });
+    if (res.status !== 202) throw new Error(`restart answered ${res.status}`);
+    const deadline = Date.now() + 30_000;
+    while (firstNewAt === null && Date.now() < deadline) await sleep(10);
+    if (firstNewAt === null) throw new Error(`no answer from a new process within 30 s; see ${loop.logFile}`);
+    await sleep(afterMs);
+    stopping = true;
+    await Promise.all(running);
+    clearInterval(watcher);
+
+    let stall = 0;
+    const sorted = answeredAt.sort((a, b) => a - b);
+    for (let i = 1; i < sorted.length; i++) if (sorted[i] >= restartAt) stall = Math.max(stall, sorted[i] - sorted[i - 1]);
+    return {
+      mode,
+      refused: tally.refused,
+      failed: tally.failed,
+      errors: tally.errors,
+      keepAliveResets: tally.resets,
+      answered: tally.ok,
+      servingAgainMs: Math.round(firstNewAt - restartAt),
+      oldProcessGoneMs: oldGoneAt === null ? null : Math.round(oldGoneAt - restartAt),
+      longestWithoutAnswerMs: Math.round(stall),
+      slowestAnsweredMs: Math.round(slowest),
+      pids: { old: pid1, new: pid2 },
+    };
+  } finally {
+    if (loop.child.exitCode === null && loop.child.signalCode === null) {
+      loop.child.kill('SIGTERM');
+      const timer = setTimeout(() => loop.child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function main({ clients = 4, afterMs = 1_500 } = {}) {
+  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  const plain = await runOnce('plain', { clients, afterMs });
+  const socket = await runOnce('socket', { clients, afterMs });
+  const rows = [
+    ['refused connections', 'refused'],
+    ['failed requests (other errors)', 'failed'],
+    ['keep-alive connections reset (a client resends)', 'keepAliveResets'],
+    ['requests answered', 'answered'],
+    ['serving again after the restart call (ms)', 'servingAgainMs'],
+    ['old process gone after the restart call (ms)', 'oldProcessGoneMs'],
+    ['longest time without any answer (ms)', 'longestWithoutAnswerMs'],
+    ['slowest answered request (ms)', 'slowestAnsweredMs'],
+  ];
+  console.log(
+    `restart under load: ${clients} keep-alive + ${clients} fresh-connection clients on GET /healthz; ` +
+      `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`,
+  );
+  console.log(`${'figure'.padEnd(50)}${'plain loop'.padStart(12)}${'socket activation'.padStart(20)}`);
+  for (const [label, key] of rows) console.log(`${label.padEnd(50)}${String(plain[key]).padStart(12)}${String(socket[key]).padStart(20)}`);
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    loadavg: os.loadavg(),
+    clients: { keepAlive: clients, fresh: clients },
+    plain,
+    socket,
+    targets: { socketRefused: 0, servingAgainMs: 1_000 },
+  };
+  const out = path.join(ROOT, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'restart.json'), `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err.stack ?? err);
+      process.exit(1);
+    },
+  );
+}
