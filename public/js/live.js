@@ -10,7 +10,7 @@
       var data = JSON.parse(e.data);
       box.innerHTML = data.html;
       box.setAttribute('data-state', data.state);
-    } catch (err) {
+    } catch (_err) {
       // A malformed event is ignored; the next one replaces it.
     }
   });

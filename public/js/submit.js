@@ -20,10 +20,10 @@
       message.textContent = 'Uploading… ' + pct + ' %';
     });
     xhr.addEventListener('load', function () {
-      var data = null;
+      var data;
       try {
         data = JSON.parse(xhr.responseText);
-      } catch (err) {
+      } catch (_err) {
         data = null;
       }
       if (xhr.status === 201 && data && data.url) {

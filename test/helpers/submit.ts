@@ -8,7 +8,7 @@ export interface UploadFile {
 /** Posts files as multipart/form-data the way the upload form does (CSRF in the action URL). */
 export async function upload(agent: Agent, course: string, slug: string, files: UploadFile[], init: { accept?: string; csrf?: string | null; extra?: Record<string, string> } = {}): Promise<Response> {
   const form = new FormData();
-  for (const f of files) form.append('files', new Blob([typeof f.content === 'string' ? Buffer.from(f.content) : f.content]), f.name);
+  for (const f of files) form.append('files', new Blob([new Uint8Array(typeof f.content === 'string' ? Buffer.from(f.content) : f.content)]), f.name);
   for (const [k, v] of Object.entries(init.extra ?? {})) form.append(k, v);
   const csrf = init.csrf === undefined ? agent.csrf : init.csrf;
   const query = csrf === null ? '' : `?_csrf=${encodeURIComponent(csrf)}`;

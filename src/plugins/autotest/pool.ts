@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import type { Deps } from '../../plugin.js';
 import type { Job, JobQueue } from './queue.js';
 import type { Grade } from './results.js';
@@ -28,7 +28,8 @@ export interface Pool {
   readonly running: number;
 }
 
-function errorGrade(problem: string): Grade {
+/** The grade of a job that could not run: not counted against the student. */
+export function errorGrade(problem: string): Grade {
   return {
     status: 'error',
     score: null,

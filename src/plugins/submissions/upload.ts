@@ -37,6 +37,8 @@ export function safeFileName(raw: string): string | null {
   const base = raw.replace(/\\/g, '/').split('/').pop() ?? '';
   const name = base.normalize('NFC').trim();
   if (!name || name === '.' || name === '..' || name.length > 200) return null;
+  // Control characters (C0 and DEL) have no place in a file name.
+  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(name)) return null;
   return name;
 }
