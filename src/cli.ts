@@ -8,6 +8,7 @@ import { ContentError } from './lib/content.js';
 import { createLogger } from './lib/logger.js';
 import type { Deps } from './plugin.js';
 import { plugins } from './plugins/index.js';
+import { runWorker } from './plugins/autotest/worker-command.js';
 import { buildDeps, startServer } from './server.js';
 
 const USAGE = `Usage: lectern [command]
@@ -111,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   if (command === 'serve') return serve(config);
   if (command === 'migrate') return runMigrate(config, args);
+  // A grading worker runs on machines without the web server's database: config, log, sandbox only.
+  if (command === 'worker') return runWorker(config, args);
   for (const plugin of plugins) {
     const cmd = plugin.commands?.[command];
     if (!cmd) continue;

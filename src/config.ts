@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -36,6 +36,18 @@ export interface Config {
   queue: string;
   /** Web worker processes (node:cluster); 1 = no cluster. */
   workers: number;
+  /** `lectern worker` (Redis mode): grading jobs run at once by this worker process. */
+  workerConcurrency: number;
+  /** `lectern worker`: the name shown on the lecturer's dashboard (default: the host name). */
+  workerName: string;
+  /** Redis mode: BullMQ lock of a running job (ms); a worker silent this long is presumed dead. */
+  redisLockMs: number;
+  /** Redis mode: how often workers look for jobs whose worker died (BullMQ stalled check, ms). */
+  redisStalledMs: number;
+  /** Redis mode: how often the web server reconciles its jobs rows with Redis (ms). */
+  redisSyncMs: number;
+  /** Redis mode: largest job payload (submission files plus the bundle's tests) sent to workers. */
+  redisPayloadBytes: number;
   /** Run student code without bubblewrap. Never for real students. */
   unsafeSandbox: boolean;
   oidc: OidcProviderConfig[];
@@ -114,6 +126,12 @@ function parseOidc(env: Env): OidcProviderConfig[] {
   });
 }
 
+function workerName(env: Env): string {
+  const name = str(env, 'LECTERN_WORKER_NAME', hostname());
+  if (!/^[A-Za-z0-9._-]{1,253}$/.test(name)) throw new ConfigError('LECTERN_WORKER_NAME', `use letters, digits, dots, dashes and underscores, got "${name}"`);
+  return name;
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = str(env, 'NODE_ENV', 'production');
   if (!['production', 'development', 'test'].includes(nodeEnv)) {
@@ -157,6 +175,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     graders: int(env, 'LECTERN_GRADERS', Math.max(1, cpus().length), 0, 256),
     queue,
     workers: int(env, 'LECTERN_WORKERS', 1, 1, 64),
+    workerConcurrency: int(env, 'LECTERN_WORKER_CONCURRENCY', Math.max(1, cpus().length), 1, 256),
+    workerName: workerName(env),
+    redisLockMs: int(env, 'LECTERN_REDIS_LOCK_MS', 30_000, 500, 3_600_000),
+    redisStalledMs: int(env, 'LECTERN_REDIS_STALLED_MS', 30_000, 200, 3_600_000),
+    redisSyncMs: int(env, 'LECTERN_REDIS_SYNC_MS', 2_000, 50, 600_000),
+    redisPayloadBytes: int(env, 'LECTERN_REDIS_PAYLOAD_BYTES', 64 * 1024 ** 2, 1024, 512 * 1024 ** 2),
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
     oidc: parseOidc(env),
   };

@@ -5,14 +5,19 @@ import { gradingFor } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
+import { startRedisDispatcher } from './redis-dispatcher.js';
+import { workerCommand } from './worker-command.js';
 
 /** A grader holds a job this long without renewing before another may take it. */
 export const LEASE_MS = 60_000;
 /** How often idle graders and live pages look at the database for work done by other processes. */
 const POLL_MS = 1_000;
 
+export { listWorkers, type WorkerInfo } from './redis-store.js';
+
 const autotest: Plugin = {
   name: 'autotest',
+  commands: { worker: workerCommand },
   routes(router, deps: Deps) {
     router.get('/courses/:course/submissions/:id/status', async (ctx) => {
       const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
@@ -80,9 +85,15 @@ const autotest: Plugin = {
 
   async start(deps) {
     const grading = gradingFor(deps);
+    if (deps.config.queue !== 'sqlite') {
+      // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
+      // which are abandoned; the dispatcher recovers them itself.
+      const dispatcher = startRedisDispatcher(deps, grading);
+      return () => dispatcher.stop();
+    }
     const recovered = grading.queue.recoverAbandoned();
     if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
-    if (deps.config.queue !== 'sqlite' || deps.config.graders === 0) return async () => undefined;
+    if (deps.config.graders === 0) return async () => undefined;
     const owner = processOwner('web');
     const pool = startPool(deps, grading.queue, grading.events, { concurrency: deps.config.graders, owner, leaseMs: LEASE_MS, pollMs: POLL_MS });
     grading.setDispatcher({

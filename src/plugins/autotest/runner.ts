@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
 import type { Deps } from '../../plugin.js';
 import { getAssignmentById, getVersion, materialiseVersion } from '../assignments/store.js';
 import { findVariant } from '../assignments/variants.js';
@@ -64,13 +65,28 @@ export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'con
   if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
   const bundleDir = await materialiseVersion(deps, version);
   const hasTests = version.manifest.some((e) => e.path.startsWith('tests/'));
+  return runPrepared(
+    deps.sandbox,
+    spec,
+    [...spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), ...(hasTests ? [{ from: path.join(bundleDir, 'tests'), to: 'tests' }] : [])],
+    signal,
+  );
+}
+
+/**
+ * The run itself, once the inputs are files on this machine: shared by the local pool (files from
+ * the blob store) and by `lectern worker` (files from the job payload), which has no database.
+ */
+export async function runPrepared(
+  sandbox: Sandbox,
+  spec: Pick<JobSpec, 'command' | 'limits' | 'params' | 'points' | 'defaultVisibility'>,
+  inputs: SandboxInput[],
+  signal?: AbortSignal,
+): Promise<RunOutcome> {
   const started = Date.now();
-  const run = await deps.sandbox.run({
+  const run = await sandbox.run({
     command: spec.command,
-    inputs: [
-      ...spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })),
-      ...(hasTests ? [{ from: path.join(bundleDir, 'tests'), to: 'tests' }] : []),
-    ],
+    inputs,
     files: { 'params.json': JSON.stringify(spec.params, null, 2) },
     limits: spec.limits,
     collect: ['results.json'],

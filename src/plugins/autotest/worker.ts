@@ -1,0 +1,229 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { WaitingError, Worker, type Job as BullJob } from 'bullmq';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
+import {
+  blobKey,
+  connect,
+  describeUrl,
+  HEARTBEAT_MS,
+  HEARTBEAT_TTL_MS,
+  PREFIX,
+  QUEUE,
+  WORKERS_SET,
+  workerKey,
+  type GradingPayload,
+  type GradingReturn,
+  type PayloadFile,
+  type WorkerBeat,
+} from './redis-common.js';
+import { runPrepared } from './runner.js';
+
+/**
+ * `lectern worker`: takes grading jobs from Redis, runs them in this machine's sandbox and hands
+ * the outcome back as the BullMQ job's return value. It has no database: the payload names every
+ * file by sha256 and the bytes wait in Redis (the tests of a bundle version once, for all jobs).
+ */
+export interface WorkerDeps {
+  config: Config;
+  log: Logger;
+  sandbox: Sandbox;
+  /** Where files of running jobs and unpacked tests/ folders live on this machine. */
+  cacheDir: string;
+}
+
+export interface RunningWorker {
+  id: string;
+  /** Stops taking jobs; running ones get `graceMs` to finish, then are stopped and handed back. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** Unpacked tests/ folders not used for this long are removed at start-up. */
+const TESTS_KEEP_MS = 7 * 24 * 3600_000;
+
+class PayloadError extends Error {}
+
+function safeRelative(p: string): string {
+  const parts = p.split('/');
+  if (!p || p.startsWith('/') || parts.some((s) => s === '' || s === '.' || s === '..')) throw new PayloadError(`unsafe path in the job payload: ${JSON.stringify(p)}`);
+  return p;
+}
+
+export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, log, sandbox } = deps;
+  const id = `${config.workerName}:${process.pid}`;
+  const startedAt = Date.now();
+  const jobsDir = path.join(deps.cacheDir, 'jobs');
+  const testsRoot = path.join(deps.cacheDir, 'tests');
+  await mkdir(jobsDir, { recursive: true, mode: 0o755 });
+  await mkdir(testsRoot, { recursive: true, mode: 0o755 });
+  // Files of jobs a killed worker left behind.
+  for (const name of await readdir(jobsDir)) await rm(path.join(jobsDir, name), { recursive: true, force: true });
+  for (const name of await readdir(testsRoot)) {
+    const st = await stat(path.join(testsRoot, name)).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > TESTS_KEEP_MS) await rm(path.join(testsRoot, name), { recursive: true, force: true });
+  }
+
+  const conn = connect(config.queue, { name: `lectern-worker ${id}` });
+  const workerConn = connect(config.queue, { name: `lectern-worker ${id} jobs` });
+  let lastProblem = '';
+  const problem = (what: string) => (err: unknown) => {
+    const message = (err as Error)?.message ?? String(err);
+    if (message !== lastProblem) log.warn({ err: message }, what);
+    lastProblem = message;
+  };
+  conn.on('error', problem('Redis connection problem'));
+  workerConn.on('error', () => undefined);
+  conn.on('ready', () => {
+    lastProblem = '';
+    log.info({ redis: describeUrl(config.queue), worker: id }, 'connected to Redis');
+    void beat();
+  });
+
+  let running = 0;
+  let jobsDone = 0;
+  let stopping = false;
+  const active = new Map<string, AbortController>();
+
+  async function beat(): Promise<void> {
+    if (stopping || conn.status !== 'ready') return;
+    const b: WorkerBeat = { id, host: config.workerName, pid: process.pid, concurrency: config.workerConcurrency, running, jobsDone, sandbox: sandbox.describe(), startedAt, at: Date.now() };
+    try {
+      await conn.multi().set(workerKey(id), JSON.stringify(b), 'PX', HEARTBEAT_TTL_MS).sadd(WORKERS_SET, id).exec();
+    } catch (err) {
+      problem('heartbeat failed')(err);
+    }
+  }
+  const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
+
+  async function fetchBlob(sha256: string): Promise<Buffer> {
+    const buf = await conn.getBuffer(blobKey(sha256));
+    // Redis lost it (restarted without its data) or it expired: the web server sends it again
+    // when the job comes back to it as failed.
+    if (!buf) throw new PayloadError(`file ${sha256.slice(0, 12)} of the job is not in Redis any more`);
+    const got = createHash('sha256').update(buf).digest('hex');
+    if (got !== sha256) throw new PayloadError(`file ${sha256.slice(0, 12)} of the job arrived damaged`);
+    return buf;
+  }
+
+  async function writeTree(root: string, files: PayloadFile[]): Promise<void> {
+    for (const f of files) {
+      const file = path.join(root, ...safeRelative(f.path).split('/'));
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      await writeFile(file, await fetchBlob(f.sha256));
+      await chmod(file, f.mode === 0o755 ? 0o755 : 0o644);
+    }
+  }
+
+  /** One unpacked tests/ per bundle version, shared by all its jobs (written once, then renamed). */
+  const unpacking = new Map<string, Promise<string>>();
+  async function testsFor(p: GradingPayload): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(p.bundleHash)) throw new PayloadError('the job payload names no bundle version');
+    const dir = path.join(testsRoot, p.bundleHash);
+    const pending = unpacking.get(dir);
+    if (pending) return pending;
+    const work = (async () => {
+      try {
+        await stat(path.join(dir, 'tests'));
+        const now = new Date();
+        await utimes(dir, now, now);
+        return path.join(dir, 'tests');
+      } catch {
+        // Not unpacked yet.
+      }
+      const tmp = path.join(testsRoot, `.tmp-${randomBytes(8).toString('hex')}`);
+      try {
+        await mkdir(tmp, { mode: 0o755 });
+        await writeTree(tmp, p.tests);
+        try {
+          await rename(tmp, dir);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        }
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      return path.join(dir, 'tests');
+    })();
+    unpacking.set(dir, work);
+    try {
+      return await work;
+    } finally {
+      unpacking.delete(dir);
+    }
+  }
+
+  async function processJob(job: BullJob<GradingPayload, GradingReturn>, token?: string): Promise<GradingReturn> {
+    const p = job.data;
+    if (p?.v !== 1) throw new PayloadError(`unknown job payload version ${String(p?.v)}: update this worker`);
+    const controller = new AbortController();
+    active.set(job.id!, controller);
+    running++;
+    void beat();
+    const dir = await mkdtemp(path.join(jobsDir, `${p.jobId}-`));
+    try {
+      await chmod(dir, 0o755);
+      const files = path.join(dir, 'files');
+      await writeTree(files, p.files);
+      const inputs: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
+      if (p.tests.length) inputs.push({ from: await testsFor(p), to: 'tests' });
+      log.info({ jobId: p.jobId, bullJob: job.id }, 'grading');
+      const outcome = await runPrepared(sandbox, p, inputs, controller.signal);
+      if (controller.signal.aborted) {
+        // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
+        await job.moveToWait(token);
+        log.info({ jobId: p.jobId }, 'job handed back at shutdown');
+        throw new WaitingError();
+      }
+      jobsDone++;
+      log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs }, 'graded');
+      return { outcome, worker: id };
+    } finally {
+      active.delete(job.id!);
+      running--;
+      await rm(dir, { recursive: true, force: true });
+      void beat();
+    }
+  }
+
+  const worker = new Worker<GradingPayload, GradingReturn>(QUEUE, processJob, {
+    connection: workerConn,
+    prefix: PREFIX,
+    name: id,
+    concurrency: config.workerConcurrency,
+    lockDuration: config.redisLockMs,
+    stalledInterval: config.redisStalledMs,
+    // A job whose worker died twice is failed; the web server then retries it within its own limit.
+    maxStalledCount: 2,
+  });
+  worker.on('error', problem('BullMQ worker problem'));
+  worker.on('failed', (job, err) => {
+    if (err?.name !== 'WaitingError') log.warn({ bullJob: job?.id, err: err?.message }, 'job failed on this worker');
+  });
+
+  return {
+    id,
+    async stop(graceMs) {
+      stopping = true;
+      clearInterval(heartbeat);
+      const closing = worker.close();
+      const timer = setTimeout(() => {
+        if (active.size) log.info({ running: active.size }, 'grace time over: stopping running jobs and handing them back');
+        for (const c of active.values()) c.abort();
+      }, graceMs);
+      await closing;
+      clearTimeout(timer);
+      try {
+        if (conn.status === 'ready') await conn.multi().del(workerKey(id)).srem(WORKERS_SET, id).exec();
+      } catch (err) {
+        problem('could not remove the heartbeat')(err);
+      }
+      conn.disconnect();
+      workerConn.disconnect();
+    },
+  };
+}
