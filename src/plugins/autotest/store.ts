@@ -62,6 +62,34 @@ function statements(db: Db) {
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
     all: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id'),
     byJob: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE job_id = ?'),
+    summaries: db.prepare<{ assignmentId: number }, { id: number; submission_id: number; status: RunStatus; score: number | null; max_score: number | null; gradable: number; created_at: number }>(
+      `SELECT r.id, r.submission_id, r.status, r.score, r.max_score, r.gradable, r.created_at
+         FROM results r JOIN submissions s ON s.id = r.submission_id
+        WHERE s.assignment_id = :assignmentId ORDER BY r.id`,
+    ),
+    pending: db.prepare<{ assignmentId: number }, { submission_id: number }>(
+      `SELECT DISTINCT j.submission_id FROM jobs j JOIN submissions s ON s.id = j.submission_id
+        WHERE s.assignment_id = :assignmentId AND j.state IN ('queued', 'running')`,
+    ),
+    batch: db.prepare<{ batch: string }, { state: string; n: number }>('SELECT state, count(*) AS n FROM jobs WHERE batch = :batch GROUP BY state'),
+    ungradable: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; status: RunStatus; problem: string | null; at: number }>(
+      `SELECT r.submission_id, s.user_id, s.number, a.slug, r.status, r.problem, r.created_at AS at
+         FROM results r
+         JOIN submissions s ON s.id = r.submission_id
+         JOIN assignments a ON a.id = s.assignment_id
+        WHERE a.course = :course AND r.gradable = 0
+          AND r.id = (SELECT max(id) FROM results WHERE submission_id = r.submission_id)
+        ORDER BY r.id DESC LIMIT :limit`,
+    ),
+    failedJobs: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; error: string | null; at: number | null }>(
+      `SELECT j.submission_id, s.user_id, s.number, a.slug, j.last_error AS error, j.finished_at AS at
+         FROM jobs j
+         JOIN submissions s ON s.id = j.submission_id
+         JOIN assignments a ON a.id = s.assignment_id
+        WHERE a.course = :course AND j.state = 'error'
+          AND j.id = (SELECT max(id) FROM jobs WHERE submission_id = j.submission_id)
+        ORDER BY j.id DESC LIMIT :limit`,
+    ),
   };
 }
 function sql(db: Db) {
@@ -105,4 +133,75 @@ export function resultsOf(db: Db, submissionId: number): StoredResult[] {
 export function resultOfJob(db: Db, jobId: number): StoredResult | null {
   const r = sql(db).byJob.get(jobId);
   return r ? toResult(r) : null;
+}
+
+export interface ResultSummary {
+  status: RunStatus;
+  score: number | null;
+  maxScore: number | null;
+  gradable: boolean;
+  createdAt: number;
+}
+
+/**
+ * Every submission of an assignment that has a result: its latest result, and its latest
+ * gradable one (a re-run that could not grade does not take a score away). For the gradebook.
+ */
+export function resultSummaries(db: Db, assignmentId: number): Map<number, { latest: ResultSummary; gradable: ResultSummary | null }> {
+  const out = new Map<number, { latest: ResultSummary; gradable: ResultSummary | null }>();
+  for (const r of sql(db).summaries.all({ assignmentId })) {
+    const summary: ResultSummary = { status: r.status, score: r.score, maxScore: r.max_score, gradable: r.gradable === 1, createdAt: r.created_at };
+    const prev = out.get(r.submission_id);
+    out.set(r.submission_id, { latest: summary, gradable: summary.gradable ? summary : (prev?.gradable ?? null) });
+  }
+  return out;
+}
+
+/** Submissions of an assignment with a job queued or running. */
+export function pendingSubmissions(db: Db, assignmentId: number): Set<number> {
+  return new Set(sql(db).pending.all({ assignmentId }).map((r) => r.submission_id));
+}
+
+export interface BatchProgress {
+  total: number;
+  queued: number;
+  running: number;
+  done: number;
+  error: number;
+  cancelled: number;
+}
+
+/** How far a re-run batch (jobs.batch) has got. */
+export function batchProgress(db: Db, batch: string): BatchProgress {
+  const p: BatchProgress = { total: 0, queued: 0, running: 0, done: 0, error: 0, cancelled: 0 };
+  for (const r of sql(db).batch.all({ batch })) {
+    if (r.state in p) p[r.state as keyof BatchProgress] += r.n;
+    p.total += r.n;
+  }
+  return p;
+}
+
+export interface AttentionRun {
+  submissionId: number;
+  userId: number;
+  number: number;
+  slug: string;
+  /** result: the latest result could not grade; job: the latest job gave up (error). */
+  kind: 'result' | 'job';
+  status: string;
+  problem: string | null;
+  at: number | null;
+}
+
+/** Test runs in a course whose latest outcome is "could not be graded" or a job that gave up. */
+export function runsNeedingAttention(db: Db, course: string, limit = 50): AttentionRun[] {
+  const s = sql(db);
+  const out = new Map<number, AttentionRun>();
+  for (const r of s.ungradable.all({ course, limit })) {
+    out.set(r.submission_id, { submissionId: r.submission_id, userId: r.user_id, number: r.number, slug: r.slug, kind: 'result', status: r.status, problem: r.problem, at: r.at });
+  }
+  for (const j of s.failedJobs.all({ course, limit })) {
+    if (!out.has(j.submission_id)) out.set(j.submission_id, { submissionId: j.submission_id, userId: j.user_id, number: j.number, slug: j.slug, kind: 'job', status: 'error', problem: j.error, at: j.at });
+  }
+  return [...out.values()].sort((a, b) => (b.at ?? 0) - (a.at ?? 0)).slice(0, limit);
 }

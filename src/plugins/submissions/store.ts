@@ -78,6 +78,21 @@ function statements(db: Db) {
     extension: db.prepare<{ assignmentId: number; userId: number }, { until_at: number }>(
       'SELECT until_at FROM extensions WHERE assignment_id = :assignmentId AND user_id = :userId',
     ),
+    extensions: db.prepare<{ assignmentId: number }, { user_id: number; until_at: number; granted_by: string; granted_at: number }>(
+      'SELECT user_id, until_at, granted_by, granted_at FROM extensions WHERE assignment_id = :assignmentId ORDER BY user_id',
+    ),
+    setExtension: db.prepare<{ assignmentId: number; userId: number; untilAt: number; grantedBy: string; grantedAt: number }>(
+      `INSERT INTO extensions (assignment_id, user_id, until_at, granted_by, granted_at)
+       VALUES (:assignmentId, :userId, :untilAt, :grantedBy, :grantedAt)
+       ON CONFLICT (assignment_id, user_id) DO UPDATE SET until_at = excluded.until_at, granted_by = excluded.granted_by, granted_at = excluded.granted_at`,
+    ),
+    deleteExtension: db.prepare<{ assignmentId: number; userId: number }>('DELETE FROM extensions WHERE assignment_id = :assignmentId AND user_id = :userId'),
+    setLateness: db.prepare<{ id: number; deadlineAt: number; lateMinutes: number; penaltyPct: number }>(
+      'UPDATE submissions SET deadline_at = :deadlineAt, late_minutes = :lateMinutes, penalty_pct = :penaltyPct WHERE id = :id',
+    ),
+    counts: db.prepare<{ assignmentId: number }, { submissions: number; students: number; last: number | null }>(
+      'SELECT count(*) AS submissions, count(DISTINCT user_id) AS students, max(submitted_at) AS last FROM submissions WHERE assignment_id = :assignmentId',
+    ),
   };
 }
 
@@ -154,4 +169,35 @@ export function insertSubmission(db: Db, s: NewSubmission): Submission {
   const id = Number(q.insert.run(row).lastInsertRowid);
   for (const f of s.files) q.insertFile.run({ submissionId: id, ...f });
   return toSubmission({ id, ...row });
+}
+
+export interface Extension {
+  userId: number;
+  untilAt: number;
+  grantedBy: string;
+  grantedAt: number;
+}
+
+export function listExtensions(db: Db, assignmentId: number): Extension[] {
+  return sql(db)
+    .extensions.all({ assignmentId })
+    .map((r) => ({ userId: r.user_id, untilAt: r.until_at, grantedBy: r.granted_by, grantedAt: r.granted_at }));
+}
+
+/** Grants or moves a student's own deadline (one row per student and assignment). */
+export function setExtension(db: Db, e: { assignmentId: number; userId: number } & Omit<Extension, 'userId'>): void {
+  sql(db).setExtension.run({ assignmentId: e.assignmentId, userId: e.userId, untilAt: e.untilAt, grantedBy: e.grantedBy, grantedAt: e.grantedAt });
+}
+
+export function deleteExtension(db: Db, assignmentId: number, userId: number): boolean {
+  return sql(db).deleteExtension.run({ assignmentId, userId }).changes > 0;
+}
+
+/** Re-records how late a submission was, when staff move the student's deadline afterwards. */
+export function setLateness(db: Db, submissionId: number, l: { deadlineAt: number; lateMinutes: number; penaltyPct: number }): void {
+  sql(db).setLateness.run({ id: submissionId, ...l });
+}
+
+export function submissionCounts(db: Db, assignmentId: number): { submissions: number; students: number; last: number | null } {
+  return sql(db).counts.get({ assignmentId }) ?? { submissions: 0, students: 0, last: null };
 }

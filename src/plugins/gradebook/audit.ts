@@ -1,0 +1,92 @@
+import type { Db } from '../../db/open.js';
+import type { CurrentUser } from '../../lib/auth.js';
+
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actorId: number | null;
+  actorEmail: string;
+  course: string | null;
+  action: string;
+  target: string;
+  details: Record<string, unknown>;
+}
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor_id: number | null;
+  actor_email: string;
+  course: string | null;
+  action: string;
+  target: string;
+  details: string;
+}
+
+function statements(db: Db) {
+  return {
+    insert: db.prepare<{ at: number; actorId: number | null; actorEmail: string; course: string | null; action: string; target: string; details: string }>(
+      `INSERT INTO audit_log (at, actor_id, actor_email, course, action, target, details)
+       VALUES (:at, :actorId, :actorEmail, :course, :action, :target, :details)`,
+    ),
+    page: db.prepare<{ before: number; limit: number }, AuditRow>('SELECT * FROM audit_log WHERE id < :before ORDER BY id DESC LIMIT :limit'),
+    pageCourse: db.prepare<{ before: number; limit: number; course: string }, AuditRow>(
+      'SELECT * FROM audit_log WHERE course = :course AND id < :before ORDER BY id DESC LIMIT :limit',
+    ),
+    courses: db.prepare<[], { course: string }>('SELECT DISTINCT course FROM audit_log WHERE course IS NOT NULL ORDER BY course'),
+  };
+}
+
+const cache = new WeakMap<Db, ReturnType<typeof statements>>();
+function sql(db: Db): ReturnType<typeof statements> {
+  let s = cache.get(db);
+  if (!s) {
+    s = statements(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+export interface NewAuditEntry {
+  at: number;
+  actor: Pick<CurrentUser, 'id' | 'email'> | null;
+  course: string | null;
+  action: string;
+  target: string;
+  details?: Record<string, unknown>;
+}
+
+/** Records one staff action. Call inside the transaction that makes the change, so both or neither happen. */
+export function recordAudit(db: Db, e: NewAuditEntry): void {
+  sql(db).insert.run({
+    at: e.at,
+    actorId: e.actor?.id ?? null,
+    actorEmail: e.actor?.email ?? '(system)',
+    course: e.course,
+    action: e.action,
+    target: e.target.slice(0, 500),
+    details: JSON.stringify(e.details ?? {}),
+  });
+}
+
+/** Newest first; `before` is the id to page from (exclusive). */
+export function listAudit(db: Db, opts: { before?: number; limit: number; course?: string }): AuditEntry[] {
+  const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+  const rows = opts.course ? sql(db).pageCourse.all({ before, limit: opts.limit, course: opts.course }) : sql(db).page.all({ before, limit: opts.limit });
+  return rows.map((r) => ({
+    id: r.id,
+    at: r.at,
+    actorId: r.actor_id,
+    actorEmail: r.actor_email,
+    course: r.course,
+    action: r.action,
+    target: r.target,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+  }));
+}
+
+export function auditedCourses(db: Db): string[] {
+  return sql(db)
+    .courses.all()
+    .map((r) => r.course);
+}

@@ -1,0 +1,92 @@
+import type { Db } from '../../db/open.js';
+import type { Current } from '../assignments/store.js';
+import { resultSummaries, pendingSubmissions, type ResultSummary } from '../autotest/store.js';
+import { penalised } from '../submissions/deadline.js';
+import { assignmentSubmissions, listExtensions, type Submission } from '../submissions/store.js';
+
+export interface Student {
+  id: number;
+  email: string;
+  name: string;
+  studentId: string | null;
+}
+
+export interface ScoredSubmission {
+  submission: Submission;
+  /** The latest result of the submission (any), for its status. */
+  latest: ResultSummary | null;
+  /** The latest gradable result: the one whose score counts. */
+  graded: ResultSummary | null;
+  pending: boolean;
+  /** The graded score after the submission's late penalty; null when not graded. */
+  final: number | null;
+  maxScore: number | null;
+  /** final as a percentage of maxScore (0..100), for the histogram. */
+  percent: number | null;
+}
+
+export interface StudentGrade {
+  student: Student;
+  submissions: number;
+  /** The newest submission, graded or not. */
+  latest: ScoredSubmission | null;
+  /** The graded submission with the highest score after penalty (the later one on a tie). */
+  best: ScoredSubmission | null;
+  /** The one the bundle's `counts` rule picks among graded submissions. */
+  counted: ScoredSubmission | null;
+  /** What a "re-run counted" touches: the counted submission, else the newest one. */
+  rerunTarget: ScoredSubmission | null;
+  extensionUntil: number | null;
+}
+
+function percentOf(final: number | null, max: number | null): number | null {
+  if (final === null || max === null || max <= 0) return null;
+  return Math.max(0, Math.min(100, (final / max) * 100));
+}
+
+/**
+ * Per student of the list: latest, best and counted submission of one assignment. Only gradable
+ * results count (a run that could not grade never costs a student); scores are after the late
+ * penalty recorded on each submission; `counts: last` takes the newest graded submission,
+ * `counts: best` the highest. Students without submissions are listed with nulls.
+ */
+export function assignmentGrades(db: Db, current: Current, students: Student[]): StudentGrade[] {
+  const { assignment, version } = current;
+  const results = resultSummaries(db, assignment.id);
+  const pending = pendingSubmissions(db, assignment.id);
+  const extensions = new Map(listExtensions(db, assignment.id).map((e) => [e.userId, e.untilAt]));
+  const byUser = new Map<number, ScoredSubmission[]>();
+  for (const s of assignmentSubmissions(db, assignment.id)) {
+    const r = results.get(s.id);
+    const graded = r?.gradable ?? null;
+    const final = graded && graded.score !== null ? penalised(graded.score, s.penaltyPct) : null;
+    const maxScore = graded?.maxScore ?? null;
+    const scored: ScoredSubmission = { submission: s, latest: r?.latest ?? null, graded, pending: pending.has(s.id), final, maxScore, percent: percentOf(final, maxScore) };
+    const list = byUser.get(s.userId);
+    if (list) list.push(scored);
+    else byUser.set(s.userId, [scored]);
+  }
+  return students.map((student) => {
+    // assignmentSubmissions orders by number within a student.
+    const list = byUser.get(student.id) ?? [];
+    const graded = list.filter((s) => s.final !== null);
+    const latest = list.at(-1) ?? null;
+    let best: ScoredSubmission | null = null;
+    for (const s of graded) if (!best || s.final! >= best.final!) best = s;
+    const counted = version.config.counts === 'best' ? best : (graded.at(-1) ?? null);
+    return {
+      student,
+      submissions: list.length,
+      latest,
+      best,
+      counted,
+      rerunTarget: counted ?? latest,
+      extensionUntil: extensions.get(student.id) ?? null,
+    };
+  });
+}
+
+/** Sum of the counted scores, rounded like penalised() does. */
+export function totalOf(scores: Array<number | null>): number {
+  return Math.round(scores.reduce<number>((t, s) => t + (s ?? 0), 0) * 1000) / 1000;
+}

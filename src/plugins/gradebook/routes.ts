@@ -1,0 +1,439 @@
+import { wantsJson } from '../../middleware/errors.js';
+import { requireRole, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
+import { readForm } from '../../lib/body.js';
+import type { Course } from '../../lib/content.js';
+import { UserError } from '../../lib/errors.js';
+import { formatDateTime } from '../../lib/views.js';
+import type { AppContext, AppRouter, Deps } from '../../plugin.js';
+import { csvField } from '../accounts/roster.js';
+import { findUserById, listEnrolled } from '../accounts/users.js';
+import { currentVersion, listAssignments, SLUG, type Current } from '../assignments/store.js';
+import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
+import { gradingFor } from '../autotest/grading.js';
+import { runsNeedingAttention } from '../autotest/store.js';
+import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
+import { auditedCourses, listAudit, recordAudit } from './audit.js';
+import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
+import { age, assignmentState, lateness, points, when } from './format.js';
+import { assignmentGrades, totalOf, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
+import { binScores, histogramSvg } from './histogram.js';
+import { getBatch, recentBatches, startRerun, type RerunScope } from './reruns.js';
+import { countedSubmissionsZip } from './zip.js';
+import { instantToZoned, zonedToInstant } from './zoned.js';
+
+type RouteContext = AppContext & { params: Record<string, string | undefined> };
+
+/**
+ * Who may do what (the server decides; pages only hide what a role cannot use):
+ * - outsiders, students and staff of other courses: 404 for everything here;
+ * - tutors: the dashboard, the students page, the gradebook, the histogram, and re-runs
+ *   (re-running tests changes no grade rule, and tutors are the ones who notice a broken run);
+ * - lecturers (and site admins): also extensions, the CSV export and the submissions zip;
+ * - the audit log: site admins only.
+ */
+function courseOf(ctx: RouteContext, deps: Deps): Course {
+  const course = deps.content.course(ctx.params.course ?? '');
+  if (!course) throw new UserError(404, 'There is no such course.');
+  return course;
+}
+
+function staffIn(ctx: AppContext, course: Course): { user: CurrentUser; isLecturer: boolean } {
+  const user = requireRole(ctx, course.slug, ['tutor', 'lecturer']);
+  return { user, isLecturer: roleIn(ctx, course.slug) === 'lecturer' };
+}
+
+function lecturerIn(ctx: AppContext, course: Course, what: string): CurrentUser {
+  const { user, isLecturer } = staffIn(ctx, course);
+  if (!isLecturer) throw new UserError(403, `Only lecturers can ${what}.`);
+  return user;
+}
+
+function assignmentOf(ctx: RouteContext, deps: Deps, course: Course): Current {
+  const slug = ctx.params.slug ?? '';
+  const current = SLUG.test(slug) ? currentVersion(deps.db, course.slug, slug) : undefined;
+  if (!current) throw new UserError(404, 'There is no such assignment.');
+  return current;
+}
+
+function studentsOf(deps: Deps, course: Course): Student[] {
+  return listEnrolled(deps.db, course.slug, 'student').map((s) => ({ id: s.id, email: s.email, name: s.name, studentId: s.studentId }));
+}
+
+function attachment(name: string): string {
+  const safe = name.replace(/[^\w.\- ]/g, '_');
+  return `attachment; filename="${safe}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+function scoreText(s: ScoredSubmission | null): string {
+  if (!s) return '';
+  if (s.final === null) return s.pending ? 'waiting for tests' : s.latest ? 'not graded' : 'no result';
+  return s.maxScore !== null ? `${points(s.final)} / ${points(s.maxScore)}` : points(s.final);
+}
+
+const NOTICES: Record<string, (q: AppContext['query']) => string> = {
+  extended: (q) => `Extension saved.${Number(q.repriced) ? ` ${Number(q.repriced)} earlier submission(s) were re-timed against the new deadline.` : ''}`,
+  revoked: (q) => `Extension revoked.${Number(q.repriced) ? ` ${Number(q.repriced)} earlier submission(s) were re-timed against the normal deadline.` : ''}`,
+  rerun: (q) => `Re-run queued: ${Number(q.jobs) || 0} job(s), behind live student submissions. Progress is shown below.`,
+  nothing: () => 'There was nothing to re-run: no submissions matched.',
+};
+
+export function registerRoutes(router: AppRouter, deps: Deps): void {
+  const grading = () => gradingFor(deps);
+
+  // ---- course dashboard ----
+  router.get('/courses/:course/dashboard', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const { isLecturer } = staffIn(ctx, course);
+    const now = deps.clock.now();
+    const enrolled = listEnrolled(deps.db, course.slug, 'student').length;
+    const generatorFailures: Array<{ slug: string; title: string; who: string; message: string; at: string; version: number }> = [];
+    const assignments = listAssignments(deps.db, course.slug).map(({ assignment, version }) => {
+      const counts = submissionCounts(deps.db, assignment.id);
+      const state = assignmentState(version.config, now);
+      // A failed generator run matters while that student still has no variant.
+      const haveVariant = new Set(listVariants(deps.db, assignment.id).map((v) => v.userId));
+      const seen = new Set<number>();
+      for (const r of listGeneratorRuns(deps.db, assignment.id, 50)) {
+        if (r.outcome !== 'failed' || r.userId === null || haveVariant.has(r.userId) || seen.has(r.userId)) continue;
+        seen.add(r.userId);
+        generatorFailures.push({ slug: assignment.slug, title: version.config.title, who: r.userName ?? `user ${r.userId}`, message: r.message, at: when(r.createdAt, course), version: r.versionNumber });
+      }
+      return {
+        slug: assignment.slug,
+        title: version.config.title,
+        state: state.state,
+        stateText: state.text,
+        opens: when(version.config.opensAt, course),
+        deadline: when(version.config.deadlineAt, course),
+        version: version.number,
+        submissions: counts.submissions,
+        students: counts.students,
+        lastSubmission: counts.last === null ? '' : when(counts.last, course),
+      };
+    });
+    const names = new Map<number, string>();
+    const nameOf = (id: number) => {
+      if (!names.has(id)) names.set(id, findUserById(deps.db, id)?.name ?? `user ${id}`);
+      return names.get(id)!;
+    };
+    const attention = runsNeedingAttention(deps.db, course.slug, 30).map((a) => ({ ...a, who: nameOf(a.userId), when: a.at === null ? '' : when(a.at, course), problem: (a.problem ?? '').split('\n')[0]!.slice(0, 200) }));
+    const stats = grading().queue.stats();
+    const dispatcher = grading().dispatcher()?.describe() ?? null;
+    const data = {
+      course: { slug: course.slug, title: course.title, timezone: course.timezone },
+      enrolled,
+      assignments,
+      queue: { queued: stats.queued, running: stats.running, oldestQueuedAt: stats.oldestQueuedAt, oldestAgeMs: stats.oldestQueuedAt === null ? null : now - stats.oldestQueuedAt },
+      grading: dispatcher,
+      unsafeSandbox: deps.sandbox.unsafe,
+      sandbox: deps.sandbox.describe(),
+      generatorFailures,
+      attention,
+    };
+    ctx.set('Cache-Control', 'no-store');
+    if (wantsJson(ctx)) {
+      ctx.body = data;
+      return;
+    }
+    ctx.render('gradebook/dashboard.njk', {
+      ...data,
+      course,
+      isLecturer,
+      isStaffView: true,
+      oldestAge: data.queue.oldestAgeMs === null ? null : age(data.queue.oldestAgeMs),
+    });
+  });
+
+  // ---- assignment: students, extensions, re-runs, downloads ----
+  function renderStudents(ctx: RouteContext, course: Course, current: Current, extra: Record<string, unknown> = {}) {
+    const { isLecturer } = staffIn(ctx, course);
+    const { assignment, version } = current;
+    const config = version.config;
+    const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
+    const hist = binScores(grades.map((g) => g.counted?.percent ?? null));
+    const selectedText = typeof ctx.query.user === 'string' ? ctx.query.user : '';
+    const selected = grades.find((g) => String(g.student.id) === selectedText);
+    const done = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
+    const row = (s: ScoredSubmission | null) =>
+      s && {
+        id: s.submission.id,
+        number: s.submission.number,
+        text: scoreText(s),
+        status: s.latest?.status ?? (s.pending ? 'queued' : ''),
+        pending: s.pending,
+        late: lateness(s.submission.lateMinutes, s.submission.penaltyPct),
+        submitted: when(s.submission.submittedAt, course),
+      };
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('gradebook/students.njk', {
+      course,
+      slug: assignment.slug,
+      title: config.title,
+      version: version.number,
+      counts: config.counts,
+      deadline: when(config.deadlineAt, course),
+      deadlineLocal: instantToZoned(config.deadlineAt, course.timezone),
+      state: assignmentState(config, deps.clock.now()).text,
+      isLecturer,
+      isStaffView: true,
+      histogram: histogramSvg(hist, { title: `Scores: ${config.title}`, id: `hist-${assignment.slug}` }),
+      hist,
+      rows: grades.map((g) => ({
+        id: g.student.id,
+        name: g.student.name,
+        email: g.student.email,
+        studentId: g.student.studentId,
+        submissions: g.submissions,
+        latest: row(g.latest),
+        best: row(g.best),
+        counted: row(g.counted),
+        rerun: g.rerunTarget ? { id: g.rerunTarget.submission.id, number: g.rerunTarget.submission.number } : null,
+        extension: g.extensionUntil === null ? null : when(g.extensionUntil, course),
+      })),
+      graded: grades.filter((g) => g.counted).length,
+      batches: recentBatches(deps.db, assignment.id).map((b) => ({ ...b, created: when(b.createdAt, course), finished: b.progress.queued + b.progress.running === 0 })),
+      extensionForm: {
+        user: selected?.student.id ?? null,
+        until: selected?.extensionUntil ? instantToZoned(selected.extensionUntil, course.timezone) : instantToZoned(config.deadlineAt + 86_400_000, course.timezone),
+      },
+      ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
+      ...extra,
+    });
+  }
+
+  router.get('/courses/:course/assignments/:slug/students', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    staffIn(ctx, course);
+    renderStudents(ctx, course, assignmentOf(ctx, deps, course));
+  });
+
+  router.get('/courses/:course/assignments/:slug/histogram.svg', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    staffIn(ctx, course);
+    const current = assignmentOf(ctx, deps, course);
+    const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
+    const hist = binScores(grades.map((g) => g.counted?.percent ?? null));
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.type = 'image/svg+xml; charset=utf-8';
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n${histogramSvg(hist, { title: `Scores: ${current.version.config.title}`, id: `hist-${current.assignment.slug}` })}`;
+  });
+
+  function studentFrom(deps: Deps, course: Course, idText: string | undefined): Student {
+    const id = /^\d{1,12}$/.test(idText ?? '') ? Number(idText) : NaN;
+    const s = Number.isFinite(id) ? studentsOf(deps, course).find((x) => x.id === id) : undefined;
+    if (!s) throw new UserError(400, 'user: choose a student enrolled in this course.');
+    return s;
+  }
+
+  router.post('/courses/:course/assignments/:slug/extensions', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const actor = lecturerIn(ctx, course, 'grant extensions');
+    const current = assignmentOf(ctx, deps, course);
+    // This plugin writes its own audit entries, inside the transaction that makes the change.
+    ctx.state.audited = true;
+    const form = await readForm(ctx);
+    const fail = (message: string) => {
+      if (wantsJson(ctx)) throw new UserError(422, message);
+      renderStudents(ctx, course, current, { error: message, extensionForm: { user: Number(form.user) || null, until: form.until ?? '' } });
+      ctx.status = 422;
+    };
+    let student: Student;
+    try {
+      student = studentFrom(deps, course, form.user);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    const until = zonedToInstant(form.until ?? '', course.timezone);
+    if (until === null) return fail(`until: give the new deadline as a date and time, like ${instantToZoned(current.version.config.deadlineAt, course.timezone).replace('T', ' ')} (${course.timezone}).`);
+    const deadline = current.version.config.deadlineAt;
+    if (until <= deadline) return fail(`until: an extension must be later than the deadline everyone has (${when(deadline, course)}).`);
+    if (until > deadline + MAX_EXTENSION_MS) return fail('until: an extension can be at most a year past the deadline; check the year.');
+    const change = grantExtension(deps, { current, course: course.slug, student, until, actor });
+    ctx.state.log.info({ course: course.slug, slug: current.assignment.slug, user: student.id, until, by: actor.email, repriced: change.repriced }, 'extension granted');
+    if (wantsJson(ctx)) {
+      ctx.body = { user: student.id, until: new Date(until).toISOString(), repriced: change.repriced };
+      return;
+    }
+    ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/students?done=extended&repriced=${change.repriced}`);
+  });
+
+  router.post('/courses/:course/assignments/:slug/extensions/:user/revoke', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const actor = lecturerIn(ctx, course, 'revoke extensions');
+    const current = assignmentOf(ctx, deps, course);
+    ctx.state.audited = true;
+    const id = /^\d{1,12}$/.test(ctx.params.user ?? '') ? Number(ctx.params.user) : NaN;
+    const row = Number.isFinite(id) ? findUserById(deps.db, id) : undefined;
+    if (!row) throw new UserError(404, 'There is no such student.');
+    const change = revokeExtension(deps, { current, course: course.slug, student: { id: row.id, email: row.email, name: row.name, studentId: row.student_id }, actor });
+    if (!change) throw new UserError(404, `${row.name} has no extension for this assignment.`);
+    ctx.state.log.info({ course: course.slug, slug: current.assignment.slug, user: row.id, by: actor.email }, 'extension revoked');
+    if (wantsJson(ctx)) {
+      ctx.body = { user: row.id, revoked: true, repriced: change.repriced };
+      return;
+    }
+    ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/students?done=revoked&repriced=${change.repriced}`);
+  });
+
+  router.post('/courses/:course/assignments/:slug/reruns', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const { user: actor } = staffIn(ctx, course);
+    const current = assignmentOf(ctx, deps, course);
+    ctx.state.audited = true;
+    const { assignment } = current;
+    const form = await readForm(ctx);
+    const scope = form.scope as RerunScope;
+    if (scope !== 'one' && scope !== 'counted' && scope !== 'all') throw new UserError(400, 'scope: choose one, counted or all.');
+    const version = form.version ?? 'current';
+    if (version !== 'current' && version !== 'own') throw new UserError(400, 'version: choose current or own.');
+    let subs;
+    let target: string;
+    if (scope === 'one') {
+      const id = /^\d{1,12}$/.test(form.submission ?? '') ? Number(form.submission) : NaN;
+      const s = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
+      if (!s || s.assignmentId !== assignment.id) throw new UserError(404, 'There is no such submission of this assignment.');
+      subs = [s];
+      target = `${assignment.slug} / submission ${s.id}`;
+    } else if (scope === 'counted') {
+      subs = assignmentGrades(deps.db, current, studentsOf(deps, course))
+        .map((g: StudentGrade) => g.rerunTarget?.submission)
+        .filter((s) => s !== undefined);
+      target = `${assignment.slug} / counted submissions`;
+    } else {
+      subs = assignmentSubmissions(deps.db, assignment.id);
+      target = `${assignment.slug} / all submissions`;
+    }
+    const base = `/courses/${course.slug}/assignments/${assignment.slug}/students`;
+    if (!subs.length) {
+      if (wantsJson(ctx)) throw new UserError(409, 'There was nothing to re-run: no submissions matched.');
+      return ctx.redirect(`${base}?done=nothing`);
+    }
+    const batch = startRerun(deps, { current, course: course.slug, scope, submissions: subs, ownVersion: version === 'own', actor, target });
+    ctx.state.log.info({ course: course.slug, slug: assignment.slug, batch: batch.id, jobs: batch.jobs, scope, by: actor.email }, 're-run queued');
+    if (wantsJson(ctx)) {
+      ctx.status = 201;
+      ctx.body = batch;
+      return;
+    }
+    ctx.redirect(`${base}?done=rerun&jobs=${batch.jobs}#batch-${batch.id}`);
+  });
+
+  router.get('/courses/:course/assignments/:slug/reruns/:batch', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    staffIn(ctx, course);
+    const current = assignmentOf(ctx, deps, course);
+    const batch = getBatch(deps.db, current.assignment.id, ctx.params.batch ?? '');
+    if (!batch) throw new UserError(404, 'There is no such re-run.');
+    ctx.set('Cache-Control', 'no-store');
+    if (wantsJson(ctx)) {
+      ctx.body = batch;
+      return;
+    }
+    ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/students#batch-${batch.id}`);
+  });
+
+  router.get('/courses/:course/assignments/:slug/submissions.zip', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const actor = lecturerIn(ctx, course, 'download all submissions');
+    const current = assignmentOf(ctx, deps, course);
+    const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
+    const zip = countedSubmissionsZip({ ...deps, log: ctx.state.log }, grades, { slug: current.assignment.slug });
+    ctx.state.audited = true;
+    recordAudit(deps.db, {
+      at: deps.clock.now(),
+      actor,
+      course: course.slug,
+      action: 'export.submissions_zip',
+      target: `${current.assignment.slug} / counted submissions`,
+      details: { assignment: current.assignment.slug, students: zip.students, files: zip.files },
+    });
+    ctx.set('Content-Disposition', attachment(`${course.slug}-${current.assignment.slug}-submissions.zip`));
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.type = 'application/zip';
+    ctx.body = zip.stream;
+  });
+
+  // ---- gradebook ----
+  function gradebook(course: Course) {
+    const students = studentsOf(deps, course);
+    const assignments = listAssignments(deps.db, course.slug);
+    const columns = assignments.map((a) => ({ slug: a.assignment.slug, title: a.version.config.title, counts: a.version.config.counts, grades: assignmentGrades(deps.db, a, students) }));
+    const rows = students.map((student, i) => {
+      const cells = columns.map((c) => c.grades[i]!);
+      return { student, cells, total: totalOf(cells.map((g) => g.counted?.final ?? null)) };
+    });
+    return { columns, rows };
+  }
+
+  router.get('/courses/:course/gradebook', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const { isLecturer } = staffIn(ctx, course);
+    const { columns, rows } = gradebook(course);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('gradebook/gradebook.njk', {
+      course,
+      isLecturer,
+      isStaffView: true,
+      columns: columns.map((c) => ({ slug: c.slug, title: c.title, counts: c.counts })),
+      rows: rows.map((r) => ({
+        ...r.student,
+        cells: r.cells.map((g, j) => ({
+          slug: columns[j]!.slug,
+          text: g.counted ? scoreText(g.counted) : g.submissions ? scoreText(g.latest) : '',
+          late: g.counted && g.counted.submission.penaltyPct ? `−${g.counted.submission.penaltyPct} %` : '',
+          extension: g.extensionUntil !== null,
+        })),
+        total: points(r.total),
+      })),
+    });
+  });
+
+  router.get('/courses/:course/gradebook.csv', async (ctx) => {
+    const course = courseOf(ctx, deps);
+    const actor = lecturerIn(ctx, course, 'export grades');
+    const { columns, rows } = gradebook(course);
+    const slugOrder = columns.map((c, j) => ({ slug: c.slug, j })).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+    const lines = [['email', 'student_id', 'name', ...slugOrder.map((c) => c.slug), 'total'].map(csvField).join(',')];
+    for (const r of rows) {
+      lines.push(
+        [r.student.email, r.student.studentId, r.student.name, ...slugOrder.map((c) => (r.cells[c.j]!.counted ? points(r.cells[c.j]!.counted!.final) : '')), points(r.total)]
+          .map((v) => csvField(v))
+          .join(','),
+      );
+    }
+    ctx.state.audited = true;
+    recordAudit(deps.db, { at: deps.clock.now(), actor, course: course.slug, action: 'export.gradebook_csv', target: `${course.slug} gradebook`, details: { students: rows.length, assignments: slugOrder.map((c) => c.slug) } });
+    // Excel only reads UTF-8 when the file starts with a byte order mark; other tools may choke on one.
+    const bom = ctx.query.excel === '1' ? '\uFEFF' : '';
+    ctx.set('Content-Disposition', attachment(`${course.slug}-gradebook.csv`));
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.type = 'text/csv; charset=utf-8';
+    ctx.body = `${bom}${lines.join('\r\n')}\r\n`;
+  });
+
+  // ---- the site admin's audit log ----
+  router.get('/admin/audit', async (ctx) => {
+    const user = requireUser(ctx);
+    if (!user.isAdmin) throw new UserError(404, 'There is nothing at this address.');
+    const PAGE = 50;
+    const beforeText = typeof ctx.query.before === 'string' ? ctx.query.before : '';
+    if (beforeText && !/^\d{1,15}$/.test(beforeText)) throw new UserError(400, 'before: give an entry number.');
+    const courseQ = typeof ctx.query.course === 'string' && ctx.query.course ? ctx.query.course : undefined;
+    const entries = listAudit(deps.db, { ...(beforeText ? { before: Number(beforeText) } : {}), limit: PAGE + 1, ...(courseQ ? { course: courseQ } : {}) });
+    const more = entries.length > PAGE;
+    const page = entries.slice(0, PAGE);
+    ctx.set('Cache-Control', 'no-store');
+    if (wantsJson(ctx)) {
+      ctx.body = { entries: page.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), next: more ? page.at(-1)!.id : null };
+      return;
+    }
+    ctx.render('gradebook/audit.njk', {
+      entries: page.map((e) => ({ ...e, when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, deps.content.course(e.course)?.timezone ?? 'UTC') : '', detailsText: JSON.stringify(e.details) })),
+      next: more ? page.at(-1)!.id : null,
+      first: !beforeText,
+      course: courseQ ?? '',
+      courses: auditedCourses(deps.db),
+      isStaffView: true,
+    });
+  });
+}
