@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from '../../src/db/migrate.js';
 import { databasePath, openDatabase } from '../../src/db/open.js';
@@ -60,6 +60,12 @@ export function prepareData(student: { email: string; name: string; password: st
 export function contentWithSlowAssignment(seconds: number): string {
   const dir = tempDir('lectern-content-');
   cpSync(DEMO_CONTENT, dir, { recursive: true });
+  writeSlowAssignment(dir, seconds);
+  return dir;
+}
+
+/** Adds the assignment `slow` (open now, one file answer.txt, its test sleeps) to a course folder. */
+export function writeSlowAssignment(dir: string, seconds: number): void {
   const a = path.join(dir, 'assignments', 'slow');
   mkdirSync(path.join(a, 'tests'), { recursive: true });
   writeFileSync(
@@ -84,5 +90,22 @@ feedback:
   writeFileSync(path.join(a, 'statement.md'), '# Slow\n');
   writeFileSync(path.join(a, 'tests', 'run.sh'), `#!/bin/sh\nsleep ${seconds}\necho "tested $(wc -c < answer.txt) bytes"\n`);
   chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+}
+
+/**
+ * A copy of the demo course whose assignments are open now: their demo dates are fixed in the
+ * calendar and pass, while a server process runs on the real clock. The deadline is `days` ahead.
+ */
+export function demoContentOpenNow(days = 14): string {
+  const dir = tempDir('lectern-content-');
+  cpSync(DEMO_CONTENT, dir, { recursive: true });
+  const deadline = new Date(Date.now() + days * 24 * 3600_000).toISOString().replace(/\.\d+Z$/, '+00:00');
+  for (const slug of ['caesar', 'stats']) {
+    const file = path.join(dir, 'assignments', slug, 'assignment.yaml');
+    const yaml = readFileSync(file, 'utf8')
+      .replace(/^opens: .*$/m, 'opens: 2020-01-01T00:00:00+00:00')
+      .replace(/^deadline: .*$/m, `deadline: ${deadline}`);
+    writeFileSync(file, yaml);
+  }
   return dir;
 }
