@@ -264,9 +264,13 @@ describe('submissions zip', () => {
     // Bo's last submission counts (caesar: last), so his wrong one is in the zip.
     expect(entries.get('caesar/bo.ek@example.org_Bo_Ek/caesar.c')!.toString()).toBe(sent.get('bo'));
     const index = parseCsv(entries.get('caesar/index.csv')!.toString());
-    expect(index[0]).toEqual(['folder', 'email', 'student_id', 'name', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score']);
+    expect(index[0]).toEqual(['folder', 'email', 'student_id', 'name', 'submissions', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score']);
     const adaLine = index.find((r) => r[0] === 's1001_Ada_Lovelace')!;
-    expect(adaLine.slice(4, 8)).toEqual(['1', new Date(LATE).toISOString(), String(Math.ceil((Date.parse(LATE) - Date.parse('2026-10-15T23:59:00+02:00')) / 60_000)), '20']);
+    expect(adaLine.slice(4, 9)).toEqual(['1', '1', new Date(LATE).toISOString(), String(Math.ceil((Date.parse(LATE) - Date.parse('2026-10-15T23:59:00+02:00')) / 60_000)), '20']);
+    expect(index.find((r) => r[1] === 'bo.ek@example.org')!.slice(4, 6)).toEqual(['2', '2']);
+    // Students without a counted submission are listed too, with no folder.
+    expect(index.find((r) => r[1] === asa.user.email)).toEqual(['', asa.user.email, 's1003', 'Åsa Öberg', '0']);
+    expect(index).toHaveLength(5);
   });
 });
 

@@ -19,8 +19,9 @@ export function studentFolder(g: Pick<StudentGrade, 'student'>): string {
 
 /**
  * The counted submission of every student as one zip: `<student id or e-mail>_<name>/<file>`,
- * plus index.csv. Streamed: each blob is opened only when yazl reaches it, so memory and open
- * files stay flat however many students there are.
+ * plus index.csv, which lists every student (those without a counted submission with an empty
+ * folder, so nobody is silently missing). Streamed: each blob is opened only when yazl reaches
+ * it, so memory and open files stay flat however many students there are.
  */
 export function countedSubmissionsZip(deps: Pick<Deps, 'db' | 'blobs' | 'log'>, grades: StudentGrade[], opts: { slug: string }): { stream: Readable; students: number; files: number } {
   const zip = new yazl.ZipFile();
@@ -32,19 +33,22 @@ export function countedSubmissionsZip(deps: Pick<Deps, 'db' | 'blobs' | 'log'>, 
     output.destroy(err);
   });
   const used = new Set<string>();
-  const index = [['folder', 'email', 'student_id', 'name', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score'].join(',')];
+  const index = [['folder', 'email', 'student_id', 'name', 'submissions', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score'].join(',')];
   const entries: Array<{ name: string; sha256: string; size: number; mtime: Date }> = [];
   let students = 0;
   for (const g of grades) {
     const c = g.counted;
-    if (!c) continue;
+    if (!c) {
+      index.push(['', g.student.email, g.student.studentId, g.student.name, g.submissions].map((v) => csvField(v)).join(','));
+      continue;
+    }
     let folder = studentFolder(g);
     if (used.has(folder.toLowerCase())) folder = `${folder}_${g.student.id}`;
     used.add(folder.toLowerCase());
     students += 1;
     const s = c.submission;
     index.push(
-      [folder, g.student.email, g.student.studentId, g.student.name, s.number, new Date(s.submittedAt).toISOString(), s.lateMinutes, s.penaltyPct, points(c.graded?.score ?? null), points(c.maxScore), points(c.final)]
+      [folder, g.student.email, g.student.studentId, g.student.name, g.submissions, s.number, new Date(s.submittedAt).toISOString(), s.lateMinutes, s.penaltyPct, points(c.graded?.score ?? null), points(c.maxScore), points(c.final)]
         .map((v) => csvField(v))
         .join(','),
     );
