@@ -430,18 +430,22 @@ describe('Redis mode, end to end', () => {
       requireTools();
       const redis = redisServer({ port: await freePort(), aof: persistence.startsWith('with an') });
       await redis.start();
-      const { site } = await openSite(3, redis.url);
+      const { site, server } = await openSite(3, redis.url);
       await startWorker('w1', redis.url);
       await startWorker('w2', redis.url);
       const expected = await burst(site, 16, 0.6, 10);
       await waitUntil('some results', () => ledger(site.dataDir).results.length >= 3, 60_000);
       await redis.stop(persistence.startsWith('with an') ? 'SIGTERM' : 'SIGKILL');
+      // Mid-burst indeed: jobs were out in Redis when it went away.
+      expect(ledger(site.dataDir).results.length).toBeLessThan(expected.size - 2);
       // Intake goes on while Redis is away.
       for (const [id, score] of await burst(site, 4, 0.2, 50)) expected.set(id, score);
       await new Promise((r) => setTimeout(r, 1_500));
       await redis.start();
       const l = await allGraded(site.dataDir, expected.size);
       expectExactlyOnce(l, expected);
+      // Without its data, Redis forgot the jobs it held: the web server sent them again.
+      if (!persistence.startsWith('with an')) expect(server.output()).toContain('job was lost by Redis: forwarding it again');
     }, 180_000);
   }
 
@@ -455,6 +459,9 @@ describe('Redis mode, end to end', () => {
     const expected = await burst(site, 16, 0.6, 20);
     await waitUntil('some results', () => ledger(site.dataDir).results.length >= 2, 60_000);
     await server.kill('SIGKILL');
+    const atKill = ledger(site.dataDir);
+    expect(atKill.results.length).toBeLessThan(expected.size - 2);
+    expect(atKill.jobs.filter((j) => j.state === 'running').length).toBeGreaterThan(0);
     // Workers go on grading while the web server is away; their outcomes wait in Redis.
     await new Promise((r) => setTimeout(r, 2_500));
     await startServer(site, redis.url);
