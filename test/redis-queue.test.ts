@@ -425,6 +425,32 @@ describe('Redis mode, end to end', () => {
     expect(l.results[0]!.worker!.split(':')[0]).toBe(survivor);
   }, 120_000);
 
+  it('SIGTERM: a worker finishes what fits in its grace time, hands back the rest, and another worker grades it once', async () => {
+    requireTools();
+    const redis = redisServer({ port: await freePort() });
+    await redis.start();
+    const { site } = await openSite(2, redis.url);
+    const leaving = await startWorker('leaving', redis.url, { LECTERN_WORKER_CONCURRENCY: '2', LECTERN_DRAIN_MS: '2500' });
+    const quick = await burst(site, 1, 1, 5);
+    const slow = await burst(site, 1, 8, 6);
+    await waitUntil('both jobs running', () => ledger(site.dataDir).jobs.filter((j) => j.state === 'running').length === 2);
+    const stopped = Date.now();
+    await leaving.kill('SIGTERM');
+    expect(await leaving.exited).toBe(0);
+    // Well before the slow job could have ended: it was stopped and handed back.
+    expect(Date.now() - stopped).toBeLessThan(15_000);
+    expect(leaving.output()).toContain('job handed back at shutdown');
+    const afterStop = ledger(site.dataDir);
+    expect(afterStop.results.map((r) => r.submission_id)).toEqual([...quick.keys()]);
+    await waitUntil('the slow job waiting again', () => ledger(site.dataDir).jobs.find((j) => slow.has(j.submission_id))?.state === 'queued', 10_000);
+    // Handing back is not a failed attempt.
+    expect(ledger(site.dataDir).jobs.find((j) => slow.has(j.submission_id))!.attempts).toBe(0);
+    await startWorker('staying', redis.url);
+    const l = await allGraded(site.dataDir, 2, 60_000);
+    expectExactlyOnce(l, new Map([...quick, ...slow]));
+    expect(l.results.find((r) => slow.has(r.submission_id))!.worker).toMatch(/^staying:/);
+  }, 120_000);
+
   for (const persistence of ['without persistence (Redis forgets everything)', 'with an append-only file'] as const) {
     it(`Redis restarts mid-burst, ${persistence}: nothing lost, nothing doubled`, async () => {
       requireTools();
@@ -515,7 +541,7 @@ describe('Redis down at submission time', () => {
     t = await createTestApp({ config: { queue: redis.url, redisSyncMs: 200, contentDir: contentDir() } });
     const student = await signIn(t);
     const started = Date.now();
-    const res = await upload(student, COURSE, 'quick', [{ name: 'answer.txt', content: '64 0\n' }]);
+    const res = await upload(student, COURSE, 'quick', [{ name: 'answer.txt', content: '100 0\n' }]);
     expect(res.status).toBe(201);
     // Intake did not wait on Redis (its client gives up at once while disconnected).
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -536,9 +562,9 @@ describe('Redis down at submission time', () => {
     await waitUntil('"no worker" on the dashboard', () => describeNow().detail.includes('no grading worker'), 10_000);
     await startWorker('late', redis.url);
     const done = await waitForResult(student, COURSE, id, 60_000);
-    expect(done.result).toMatchObject({ status: 'passed', score: 64 });
+    expect(done.result).toMatchObject({ status: 'passed', score: 100 });
     await waitUntil('grading no longer delayed', () => !describeNow().delayed && describeNow().detail.includes('1 worker'), 10_000);
-    expectExactlyOnce(ledger(t.dataDir), new Map([[id, 64]]));
+    expectExactlyOnce(ledger(t.dataDir), new Map([[id, 100]]));
     await t.close();
     t = undefined;
   }, 120_000);
