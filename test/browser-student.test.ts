@@ -10,7 +10,7 @@ import { createUser, enrol } from '../src/plugins/accounts/users.js';
 import { renderText } from '../src/plugins/assignments/render.js';
 import { currentVersion } from '../src/plugins/assignments/store.js';
 import { findVariant } from '../src/plugins/assignments/variants.js';
-import { BrowserRun, scratch } from './helpers/browser.js';
+import { auditPage, BrowserRun, scratch } from './helpers/browser.js';
 import { Agent, ROOT } from './helpers/index.js';
 import { demoContentOpenNow, startServerProcess, writeSlowAssignment, type ServerProcess } from './helpers/server-process.js';
 import { upload, type StatusJson } from './helpers/submit.js';
@@ -167,6 +167,7 @@ describe('student journey in a real browser', () => {
     const params = caesarVariant();
     expect(personal).toContain(`Your shift is ${String(params.shift)}`);
     expect(personal).toContain(String(params.encrypted));
+    expect(personal).toMatch(/Your data set: \d+ measurements of /);
     await run.step(page, 'personal-page');
 
     // 4. The C assignment and its starter, with the student's shift filled in.
@@ -213,7 +214,11 @@ describe('student journey in a real browser', () => {
     const small = await run.open('phone', { state: page.context() });
     for (const [name, url] of [
       ['phone-home', '/'],
+      ['phone-syllabus', '/courses/prog1/syllabus'],
+      ['phone-code', '/courses/prog1/code/'],
+      ['phone-math', '/courses/prog1/math'],
       ['phone-personal-page', '/courses/prog1/your-assignments'],
+      ['phone-assignments', '/courses/prog1/assignments/'],
       ['phone-assignment', '/courses/prog1/assignments/caesar/'],
       ['phone-history', '/courses/prog1/assignments/caesar/submissions'],
       ['phone-receipt', new URL(right.receipt).pathname],
@@ -241,4 +246,22 @@ describe('student journey in a real browser', () => {
     await run.step(plain, 'no-js-result');
     run.assertClean();
   }, 90_000);
+
+  it('the page audit reports missing labels, weak contrast and sideways scrolling', async () => {
+    const page = await run.open('phone');
+    await page.setContent(`<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body>
+      <label for="ok">Named</label><input id="ok"><input id="bare" name="bare"><input type="hidden" name="h">
+      <p style="color:#999;background:#fff">pale text</p><p style="color:#000;opacity:.3">faded text</p>
+      <button style="color:#fff;background:#6fa8ff">Light button</button><button></button>
+      <div style="width:600px">too wide</div></body></html>`);
+    const found = await auditPage(page, { phone: true });
+    expect(found.some((f) => f.includes('form control without a label') && f.includes('#bare'))).toBe(true);
+    expect(found.some((f) => f.includes('#ok'))).toBe(false);
+    expect(found.some((f) => f.includes('pale text'))).toBe(true);
+    expect(found.some((f) => f.includes('faded text'))).toBe(true);
+    expect(found.some((f) => f.includes('Light button'))).toBe(true);
+    expect(found.some((f) => f.includes('button without an accessible name'))).toBe(true);
+    expect(found.some((f) => f.startsWith('scrolls sideways at 375 px'))).toBe(true);
+    await page.context().close();
+  });
 });

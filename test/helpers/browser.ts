@@ -163,14 +163,16 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
 
     // Phone width.
     if (phone) {
+      // The layout viewport: a mobile browser widens window.innerWidth to fit wide content.
+      const viewport = document.documentElement.clientWidth;
       const width = document.documentElement.scrollWidth;
-      if (width > window.innerWidth) {
+      if (width > viewport) {
         const wide = [...document.querySelectorAll('body *')]
-          .filter((el) => visible(el) && el.getBoundingClientRect().right > window.innerWidth + 1)
-          .filter((el) => !el.parentElement || el.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)
+          .filter((el) => visible(el) && el.getBoundingClientRect().right > viewport + 1)
+          .filter((el) => !el.parentElement || el.parentElement.getBoundingClientRect().right <= viewport + 1)
           .slice(0, 5)
           .map(describe);
-        problems.push(`scrolls sideways at ${window.innerWidth} px (content is ${width} px wide): ${wide.join(', ')}`);
+        problems.push(`scrolls sideways at ${viewport} px (content is ${width} px wide): ${wide.join(', ')}`);
       }
     }
 
@@ -219,8 +221,25 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
       return o;
     };
     const seen = new Set<string>();
+    const report = (el: Element, value: number, needed: number, colour: string, bg: Rgba) => {
+      const key = `${colour}|${bg.join(',')}|${el.tagName}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      problems.push(`contrast ${value.toFixed(2)}:1 < ${needed}:1 for ${describe(el)} (${colour} on rgb(${bg.slice(0, 3).map(Math.round).join(', ')}))`);
+    };
+    // Text drawn in inline SVG (charts) is measured by its fill, over the page behind the drawing.
+    for (const el of document.querySelectorAll('svg text')) {
+      if (!visible(el) || !(el.textContent ?? '').trim()) continue;
+      const s = getComputedStyle(el);
+      const fill = parse(s.fill);
+      if (!fill) continue;
+      const bg = background(el.closest('svg')!);
+      const fg: Rgba = [fill[0], fill[1], fill[2], fill[3] * Number(s.fillOpacity || 1) * opacity(el)];
+      const value = ratio(over(fg, bg.colour), bg.colour);
+      if (!bg.image && value + 1e-9 < 4.5) report(el, value, 4.5, s.fill, bg.colour);
+    }
     for (const el of document.querySelectorAll('body *')) {
-      if (['SCRIPT', 'STYLE', 'NOSCRIPT', 'svg', 'SVG', 'OPTION'].includes(el.tagName) || el.closest('svg, math, .katex-mathml')) continue;
+      if (['SCRIPT', 'STYLE', 'NOSCRIPT', 'OPTION'].includes(el.tagName) || el.closest('svg, math, .katex-mathml')) continue;
       const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && (n.textContent ?? '').trim() !== '');
       const isControl = el.matches('input:not([type=hidden]):not([type=file]), select, textarea');
       if ((!ownText && !isControl) || !visible(el)) continue;
@@ -239,12 +258,7 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
       const bold = Number(s.fontWeight) >= 700;
       const large = size >= 24 || (bold && size >= 18.66);
       const needed = large ? 3 : 4.5;
-      if (value + 1e-9 < needed) {
-        const key = `${s.color}|${bg.colour.join(',')}|${el.tagName}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        problems.push(`contrast ${value.toFixed(2)}:1 < ${needed}:1 for ${describe(el)} (${s.color} on rgb(${bg.colour.slice(0, 3).map(Math.round).join(', ')}))`);
-      }
+      if (value + 1e-9 < needed) report(el, value, needed, s.color, bg.colour);
     }
     return problems;
   }, options.phone ?? false);

@@ -104,7 +104,8 @@ export function demoContentOpenNow(days = 14): string {
     const file = path.join(dir, 'assignments', slug, 'assignment.yaml');
     const yaml = readFileSync(file, 'utf8')
       .replace(/^opens: .*$/m, 'opens: 2020-01-01T00:00:00+00:00')
-      .replace(/^deadline: .*$/m, `deadline: ${deadline}`);
+      .replace(/^deadline: .*$/m, `deadline: ${deadline}`)
+      .replace(/^(\s+hard_close:) \d{4}-.*$/m, '$1 3d');
     writeFileSync(file, yaml);
   }
   return dir;
