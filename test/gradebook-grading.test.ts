@@ -20,6 +20,7 @@ import { upload, waitForResult, type StatusJson } from './helpers/submit.js';
 const solution = (name: string) => readFileSync(path.join(ROOT, 'examples/solutions', name), 'utf8');
 // caesar: deadline 2026-10-15T23:59+02:00, 15 min grace, 10 % per started day; counts: last.
 // stats: deadline 2026-11-05; counts: best. fixed: an assignment whose tests print a chosen results.json; counts: last.
+// broken: its generator fails, so nobody can be handed a variant.
 const LATE = '2026-10-17T10:00:00Z';
 
 function contentWithFixture(): string {
@@ -52,6 +53,13 @@ feedback:
   chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
   writeFileSync(path.join(a, 'tests', 'seven.json'), JSON.stringify({ score: 7, max_score: 10 }));
   writeFileSync(path.join(a, 'tests', 'ungradable.json'), JSON.stringify({ score: 0, gradable: false }));
+  // An assignment whose generator always fails: its students get no variant.
+  const b = path.join(dir, 'assignments', 'broken');
+  mkdirSync(b, { recursive: true });
+  writeFileSync(path.join(b, 'assignment.yaml'), readFileSync(path.join(a, 'assignment.yaml'), 'utf8').replace('title: Fixed results', 'title: Broken generator'));
+  writeFileSync(path.join(b, 'statement.md'), '# Broken generator\n');
+  writeFileSync(path.join(b, 'generate'), '#!/bin/sh\necho "no parameters today" >&2\nexit 3\n');
+  chmodSync(path.join(b, 'generate'), 0o755);
   return dir;
 }
 
@@ -150,21 +158,21 @@ describe('scores', () => {
     const text = await res.text();
     expect(text.charCodeAt(0)).not.toBe(0xfeff);
     const rows = parseCsv(text);
-    expect(rows[0]).toEqual(['email', 'student_id', 'name', 'caesar', 'fixed', 'stats', 'total']);
+    expect(rows[0]).toEqual(['email', 'student_id', 'name', 'broken', 'caesar', 'fixed', 'stats', 'total']);
     const byEmail = new Map(rows.slice(1).map((r) => [r[0]!, r]));
     expect(byEmail.size).toBe(4);
     const num = (n: number) => String(Math.round(n * 1000) / 1000);
 
     const adaCaesar = penalised(scores.adaCaesar!.score!, 20);
-    expect(byEmail.get(ada.user.email)).toEqual([ada.user.email, 's1001', 'Ada Lovelace', num(adaCaesar), '', '', num(adaCaesar)]);
+    expect(byEmail.get(ada.user.email)).toEqual([ada.user.email, 's1001', 'Ada Lovelace', '', num(adaCaesar), '', '', num(adaCaesar)]);
     // caesar counts the last graded submission (the wrong one); stats the best (the right one).
     const boCaesar = scores.boCaesarWrong!.score!;
     const boStats = scores.boStatsRight!.score!;
-    expect(byEmail.get('bo.ek@example.org')).toEqual(['bo.ek@example.org', '', 'Bo Ek', num(boCaesar), '', num(boStats), num(boCaesar + boStats)]);
-    expect(byEmail.get(asa.user.email)).toEqual([asa.user.email, 's1003', 'Åsa Öberg', '', '', num(scores.asaStats!.score!), num(scores.asaStats!.score!)]);
+    expect(byEmail.get('bo.ek@example.org')).toEqual(['bo.ek@example.org', '', 'Bo Ek', '', num(boCaesar), '', num(boStats), num(boCaesar + boStats)]);
+    expect(byEmail.get(asa.user.email)).toEqual([asa.user.email, 's1003', 'Åsa Öberg', '', '', '', num(scores.asaStats!.score!), num(scores.asaStats!.score!)]);
     // The newest run could not grade: the one before it counts (counts: last, gradable only).
     // A name and an id that a spreadsheet would run as a formula are neutralised.
-    expect(byEmail.get(di.user.email)).toEqual([di.user.email, "'+46", `'=HYPERLINK("http://x")`, '', '7', '', '7']);
+    expect(byEmail.get(di.user.email)).toEqual([di.user.email, "'+46", `'=HYPERLINK("http://x")`, '', '', '7', '', '7']);
     expect(text).toContain(`"'=HYPERLINK(""http://x"")"`);
 
     const excel = await lecturer.fetch('/courses/prog1/gradebook.csv?excel=1');
@@ -185,6 +193,18 @@ describe('scores', () => {
     expect(diRow).toMatch(/<td data-counted="\d+"><strong>7 \/ 10<\/strong>/);
     const dash = (await (await lecturer.fetch('/courses/prog1/dashboard', { headers: { accept: 'application/json' } })).json()) as { attention: Array<{ slug: string; kind: string; who: string }> };
     expect(dash.attention).toEqual([expect.objectContaining({ slug: 'fixed', kind: 'result', who: di.user.name })]);
+  });
+
+  it('lists students whose variant could not be generated until they have one', async () => {
+    const visit = await asa.fetch('/courses/prog1/assignments/broken/');
+    expect(visit.status).toBe(503);
+    await visit.text();
+    const dash = (await (await lecturer.fetch('/courses/prog1/dashboard', { headers: { accept: 'application/json' } })).json()) as {
+      generatorFailures: Array<{ slug: string; who: string; message: string }>;
+    };
+    expect(dash.generatorFailures).toEqual([expect.objectContaining({ slug: 'broken', who: 'Åsa Öberg', message: expect.stringContaining('exit code 3') })]);
+    const html = await lecturer.get('/courses/prog1/dashboard');
+    expect(html.text).toContain('Students whose variant could not be generated (1)');
   });
 });
 
@@ -299,7 +319,7 @@ describe('re-runs', () => {
     expect((db.prepare('SELECT count(*) AS n FROM results').get() as { n: number }).n).toBe(resultsBefore + 2);
     // Same code, same tests: the gradebook does not move.
     const csv = parseCsv(await (await lecturer.fetch('/courses/prog1/gradebook.csv')).text());
-    expect(csv.find((r) => r[0] === ada.user.email)![3]).toBe(String(penalised(scores.adaCaesar!.score!, 20)));
+    expect(csv.find((r) => r[0] === ada.user.email)![4]).toBe(String(penalised(scores.adaCaesar!.score!, 20)));
     const page = await lecturer.get('/courses/prog1/assignments/caesar/students');
     expect(page.text).toContain(`id="batch-${batch.id}"`);
     expect(page.text).toContain('<span data-count="done">2</span> done');

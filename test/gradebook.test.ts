@@ -320,6 +320,7 @@ describe('audit log', () => {
   it('records extensions, re-runs, exports and roster changes; only the site admin reads it, newest first, paged', async () => {
     const gone = makeUser(t, { name: 'Removed Rita' });
     expect((await lecturer.post('/courses/prog1/roster/remove', { user: String(gone.id) })).status).toBe(302);
+    expect((await lecturer.post('/courses/prog1/assignments/stats/versions/1/current')).status).toBe(302);
     const csv = await lecturer.fetch('/courses/prog1/gradebook.csv');
     await csv.text();
     // A student's own submission is not a staff action.
@@ -331,7 +332,8 @@ describe('audit log', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { entries: Array<{ id: number; action: string; actorEmail: string; course: string; target: string; details: Record<string, unknown> }>; next: number | null };
     const actions = body.entries.map((e) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['extension.grant', 'extension.revoke', 'rerun', 'export.gradebook_csv', 'export.submissions_zip', 'roster.remove']));
+    expect(actions).toEqual(expect.arrayContaining(['extension.grant', 'extension.revoke', 'rerun', 'export.gradebook_csv', 'export.submissions_zip', 'roster.remove', 'assignment.version_current']));
+    expect(body.entries.find((e) => e.action === 'assignment.version_current')).toMatchObject({ target: 'POST /courses/prog1/assignments/stats/versions/1/current', details: { status: 302, location: expect.stringContaining('done=current') } });
     const ids = body.entries.map((e) => e.id);
     expect(ids).toEqual([...ids].sort((x, y) => y - x));
     expect(body.entries[0]).toMatchObject({ action: 'export.gradebook_csv', actorEmail: lecturer.user.email, course: 'prog1' });

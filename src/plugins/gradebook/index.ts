@@ -13,6 +13,10 @@ const KNOWN_ACTIONS: Array<[RegExp, string]> = [
   [/^\/courses\/[^/]+\/assignments\/[^/]+\/upload$/, 'assignment.upload'],
   [/^\/courses\/[^/]+\/assignments\/[^/]+\/versions\/[^/]+\/current$/, 'assignment.version_current'],
   [/^\/courses\/[^/]+\/assignments\/[^/]+\/variants\/[^/]+\/regenerate$/, 'variant.regenerate'],
+  [/^\/courses\/[^/]+\/comments$/, 'comment.post'],
+  [/^\/courses\/[^/]+\/comments\/[^/]+\/edit$/, 'comment.edit'],
+  [/^\/courses\/[^/]+\/comments\/[^/]+\/hide$/, 'comment.hide'],
+  [/^\/courses\/[^/]+\/comments\/[^/]+\/delete$/, 'comment.delete'],
 ];
 
 /** Form fields worth keeping: small, and nothing secret or bulky. */
