@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -221,6 +221,7 @@ describe('socket activation: the listening socket outlives the process', () => {
   it('a manager holding the socket (systemd stand-in) restarts the server: none refused, the request in flight answered', async () => {
     requireBuild();
     const dataDir = tempDir('lectern-sa-');
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const sup: SocketSupervisor = await startSocketSupervisor({
       command: process.execPath,
       args: [CLI, 'serve'],
@@ -240,6 +241,7 @@ describe('socket activation: the listening socket outlives the process', () => {
   it('deploy/webservice given the socket hands it to each server run', async () => {
     requireBuild();
     const dir = tempDir('lectern-ws-');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const dataDir = path.join(dir, 'data');
     const logger = fakeLogger(dir);
     const sup = await startSocketSupervisor({
@@ -277,16 +279,18 @@ describe('socket activation: the listening socket outlives the process', () => {
 describe('a peer on another interface', () => {
   let ns: Netns | undefined;
   let running: RunningServer | undefined;
+  let dataDir: string | undefined;
   afterAll(async () => {
     await running?.app.close();
     await ns?.cleanup();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('gets 403 whatever its headers claim, even with the right token, and is logged with its address', async (ctx) => {
     const unavailable = netnsUnavailable();
     ctx.skip(unavailable !== null, `network namespace test skipped: ${unavailable}`);
     ns = await createNetns();
-    const dataDir = tempDir('lectern-ns-');
+    dataDir = tempDir('lectern-ns-');
     const { log, lines } = memoryLogger('debug');
     running = await startServer(makeConfig({ host: ns.hostAddress, port: 0, dataDir, contentDir: DEMO_CONTENT, graders: 1 }), { log });
     const url = running.url;
@@ -320,6 +324,7 @@ describe('git push deploys', () => {
   it('a push that changes a page is served by a new process within seconds; the old one is gone', async () => {
     requireBuild();
     const dir = tempDir('lectern-push-');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const repo = path.join(dir, 'site.git');
     const site = path.join(dir, 'site');
     const work = path.join(dir, 'work');
