@@ -225,8 +225,11 @@ describe('lecturer journey in a real browser', () => {
       ['phone-dashboard', '/courses/prog1/dashboard'],
       ['phone-staff-page', '/courses/prog1/assignments/caesar/staff'],
       ['phone-students', '/courses/prog1/assignments/caesar/students'],
+      ['phone-preview', `/courses/prog1/assignments/caesar/preview?user=${ann}`],
       ['phone-gradebook', '/courses/prog1/gradebook'],
       ['phone-roster', '/courses/prog1/roster'],
+      ['phone-new-assignment', '/courses/prog1/assignments/new'],
+      ['phone-course-page-as-staff', '/courses/prog1/your-assignments'],
     ] as const) {
       await phone.goto(base + url);
       await run.step(phone, name, { phone: true });

@@ -46,7 +46,7 @@ beforeAll(async () => {
   enrol(db, { userId: otherId, course: 'prog1', role: 'student' }, systemClock);
   db.close();
   const content = dirs.track(demoContentOpenNow());
-  writeSlowAssignment(content, 3);
+  writeSlowAssignment(content, 5);
   [server, run] = await Promise.all([startServerProcess({ LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_GRADERS: '1' }), BrowserRun.start('student')]);
   base = server.url;
 });
@@ -211,6 +211,7 @@ describe('student journey in a real browser', () => {
     await run.step(page, 'history');
 
     // 7. The same pages on a phone: readable without sideways scrolling.
+    run.expect(404, /\/courses\/prog1\/assignments\/no-such-thing\/$/);
     const small = await run.open('phone', { state: page.context() });
     for (const [name, url] of [
       ['phone-home', '/'],
@@ -223,6 +224,7 @@ describe('student journey in a real browser', () => {
       ['phone-history', '/courses/prog1/assignments/caesar/submissions'],
       ['phone-receipt', new URL(right.receipt).pathname],
       ['phone-account', '/account'],
+      ['phone-not-found', '/courses/prog1/assignments/no-such-thing/'],
     ] as const) {
       await small.goto(base + url);
       await run.step(small, name, { phone: true });
@@ -247,13 +249,13 @@ describe('student journey in a real browser', () => {
     run.assertClean();
   }, 90_000);
 
-  it('the page audit reports missing labels, weak contrast and sideways scrolling', async () => {
+  it('the page audit reports missing labels, weak contrast, sideways scrolling and script-only controls', async () => {
     const page = await run.open('phone');
     await page.setContent(`<!doctype html><html><head><meta name="viewport" content="width=device-width"></head><body>
       <label for="ok">Named</label><input id="ok"><input id="bare" name="bare"><input type="hidden" name="h">
       <p style="color:#999;background:#fff">pale text</p><p style="color:#000;opacity:.3">faded text</p>
       <button style="color:#fff;background:#6fa8ff">Light button</button><button></button>
-      <div style="width:600px">too wide</div></body></html>`);
+      <div style="width:600px">too wide</div><button type="button">Script only</button><a href="#">Nowhere</a></body></html>`);
     const found = await auditPage(page, { phone: true });
     expect(found.some((f) => f.includes('form control without a label') && f.includes('#bare'))).toBe(true);
     expect(found.some((f) => f.includes('#ok'))).toBe(false);
@@ -262,6 +264,8 @@ describe('student journey in a real browser', () => {
     expect(found.some((f) => f.includes('Light button'))).toBe(true);
     expect(found.some((f) => f.includes('button without an accessible name'))).toBe(true);
     expect(found.some((f) => f.startsWith('scrolls sideways at 375 px'))).toBe(true);
+    expect(found.some((f) => f.startsWith('button that needs JavaScript') && f.includes('Script only'))).toBe(true);
+    expect(found.some((f) => f.startsWith('link that needs JavaScript') && f.includes('Nowhere'))).toBe(true);
     await page.context().close();
   });
 });

@@ -122,9 +122,10 @@ export class BrowserRun {
 }
 
 /**
- * What a person with a screen reader, a phone or weaker eyes needs from every page: form controls
- * with labels, buttons with names, no sideways scrolling at 375 px, and WCAG AA contrast (4.5:1,
- * 3:1 for large text) for every visible text, measured from the computed styles.
+ * What a person with a screen reader, a phone, weaker eyes or no JavaScript needs from every page:
+ * form controls with labels, buttons with names, buttons and links that work without a script, no
+ * sideways scrolling at 375 px, and WCAG AA contrast (4.5:1, 3:1 for large text) for every visible
+ * text, measured from the computed styles.
  */
 export async function auditPage(page: Page, options: AuditOptions = {}): Promise<string[]> {
   return page.evaluate((phone: boolean) => {
@@ -161,14 +162,26 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
       if (!name) problems.push(`${el.tagName.toLowerCase()} without an accessible name: ${describe(el)}`);
     }
 
+    // Without JavaScript: a control only a script can act on does nothing.
+    for (const el of document.querySelectorAll('button, a[href]')) {
+      if (!visible(el)) continue;
+      if (el.tagName === 'A' && /^(javascript:|#$)/i.test(el.getAttribute('href') ?? '')) problems.push(`link that needs JavaScript: ${describe(el)}`);
+      if (el.tagName === 'BUTTON' && (!(el as HTMLButtonElement).form || (el as HTMLButtonElement).type === 'button')) problems.push(`button that needs JavaScript (no form to submit): ${describe(el)}`);
+    }
+
     // Phone width.
     if (phone) {
       // The layout viewport: a mobile browser widens window.innerWidth to fit wide content.
       const viewport = document.documentElement.clientWidth;
       const width = document.documentElement.scrollWidth;
       if (width > viewport) {
+        // The culprits: too wide, not inside something that scrolls or clips, parent not too wide.
+        const clipped = (el: Element): boolean => {
+          for (let e = el.parentElement; e && e !== document.body; e = e.parentElement) if (getComputedStyle(e).overflowX !== 'visible') return true;
+          return false;
+        };
         const wide = [...document.querySelectorAll('body *')]
-          .filter((el) => visible(el) && el.getBoundingClientRect().right > viewport + 1)
+          .filter((el) => visible(el) && el.getBoundingClientRect().right > viewport + 1 && !clipped(el))
           .filter((el) => !el.parentElement || el.parentElement.getBoundingClientRect().right <= viewport + 1)
           .slice(0, 5)
           .map(describe);
