@@ -5,7 +5,6 @@ import { gradingFor } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
-import { startRedisDispatcher } from './redis-dispatcher.js';
 import { workerCommand } from './worker-command.js';
 
 /** A grader holds a job this long without renewing before another may take it. */
@@ -88,6 +87,7 @@ const autotest: Plugin = {
     if (deps.config.queue !== 'sqlite') {
       // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
       // which are abandoned; the dispatcher recovers them itself.
+      const { startRedisDispatcher } = await import('./redis-dispatcher.js');
       const dispatcher = startRedisDispatcher(deps, grading);
       return () => dispatcher.stop();
     }

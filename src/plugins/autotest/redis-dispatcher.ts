@@ -12,7 +12,6 @@ import {
   BULL_OWNER,
   bullJobId,
   bullOwner,
-  connect,
   describeUrl,
   jobIdOf,
   PREFIX,
@@ -24,6 +23,7 @@ import {
   type PayloadFile,
   type WorkerBeat,
 } from './redis-common.js';
+import { connect } from './redis-connect.js';
 import { listWorkers, recordBeats, redisSql, type OutboxRow } from './redis-store.js';
 import { JobSpecError, jobSpec, type RunOutcome } from './runner.js';
 import { insertResult } from './store.js';

@@ -5,7 +5,6 @@ import { createLogger } from '../../lib/logger.js';
 import { createSandbox, sandboxAvailable } from '../../lib/sandbox/index.js';
 import type { Command } from '../../plugin.js';
 import { describeUrl } from './redis-common.js';
-import { startWorker } from './worker.js';
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -34,6 +33,9 @@ export async function runWorker(config: Config, args: string[]): Promise<number>
   const sandbox = createSandbox({ unsafe: config.unsafeSandbox, log: log.child({ lib: 'sandbox' }) });
   const cacheDir = path.join(config.dataDir, 'worker');
   mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
+  // BullMQ and its Redis client load only here: other commands and the web server in sqlite mode
+  // never pay for them.
+  const { startWorker } = await import('./worker.js');
   const worker = await startWorker({ config, log, sandbox, cacheDir });
   log.info({ worker: worker.id, redis: describeUrl(config.queue), concurrency: config.workerConcurrency, sandbox: sandbox.describe() }, 'worker started');
   say(`Lectern worker ${worker.id}: ${config.workerConcurrency} at a time, jobs from ${describeUrl(config.queue)}`);

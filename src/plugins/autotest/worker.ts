@@ -7,7 +7,6 @@ import type { Logger } from '../../lib/logger.js';
 import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
 import {
   blobKey,
-  connect,
   describeUrl,
   HEARTBEAT_MS,
   HEARTBEAT_TTL_MS,
@@ -20,6 +19,7 @@ import {
   type PayloadFile,
   type WorkerBeat,
 } from './redis-common.js';
+import { connect } from './redis-connect.js';
 import { runPrepared } from './runner.js';
 
 /**
