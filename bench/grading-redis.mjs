@@ -1,0 +1,140 @@
+// Grading throughput in Redis mode: jobs per minute with 1, 2 and 4 `lectern worker` processes
+// (one job at a time each) behind a real web server, with a private redis-server on loopback.
+// The same CPU-bound test as bench/grading.mjs, so the figures compare with the embedded queue.
+// Needs Debian's redis-server (/usr/bin/redis-server) and `npm run build`.
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { contentWith, prepareData, signIn, startServer, tempDir, writeResults, ROOT } from './_lib.mjs';
+
+const REDIS = '/usr/bin/redis-server';
+const JOBS = Number(process.env.BENCH_REDIS_JOBS ?? 24);
+// About a second and a half of CPU in the sandbox per run (as in bench/grading.mjs).
+const CPU_TEST = `i=0; s=0; while [ $i -lt 400000 ]; do s=$((s + i * i)); i=$((i + 1)); done; echo "$s" > /dev/null`;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startProcess(cmd, args, env, ready) {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} did not start: ${out}`)), 30_000);
+    const check = () => {
+      if (ready(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.once('exit', () => reject(new Error(`${cmd} exited: ${out}`)));
+  });
+  return {
+    child,
+    started,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function submitAll(url, client, n) {
+  for (let i = 0; i < n; i++) {
+    const form = new FormData();
+    form.append('files', new Blob([`answer ${i}\n`]), 'answer.txt');
+    const res = await fetch(`${url}/courses/prog1/assignments/bench/submissions?_csrf=${encodeURIComponent(client.csrf())}`, {
+      method: 'POST',
+      headers: { cookie: client.cookie(), accept: 'application/json' },
+      body: form,
+    });
+    if (res.status !== 201) throw new Error(`submission ${i} answered ${res.status}: ${await res.text()}`);
+  }
+}
+
+async function countDone(dataDir) {
+  const { openDatabase, databasePath } = await import(path.join(ROOT, 'dist/db/open.js'));
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    const jobs = db.prepare("SELECT count(*) AS n FROM jobs WHERE state IN ('done', 'error')").get().n;
+    const results = db.prepare('SELECT count(*) AS n, count(DISTINCT job_id) AS distinctJobs, count(DISTINCT worker) AS workers FROM results').get();
+    return { jobs, results: results.n, distinctJobs: results.distinctJobs, workersUsed: results.workers };
+  } finally {
+    db.close();
+  }
+}
+
+async function run(workers, n) {
+  const redisDir = tempDir('lectern-bench-redis-');
+  const port = await freePort();
+  const redis = startProcess(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'], process.env, (o) => o.includes('Ready to accept connections'));
+  await redis.started;
+  const queue = `redis://127.0.0.1:${port}`;
+  const { dataDir, students } = await prepareData(1);
+  const server = await startServer({ LECTERN_DATA: dataDir, LECTERN_CONTENT: contentWith(CPU_TEST), LECTERN_QUEUE: queue, LECTERN_REDIS_SYNC_MS: '500' });
+  const procs = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      const cache = tempDir('lectern-bench-worker-');
+      const w = startProcess(
+        process.execPath,
+        [path.join(ROOT, 'dist/cli.js'), 'worker'],
+        { ...process.env, NODE_ENV: 'production', LECTERN_QUEUE: queue, LECTERN_DATA: cache, LECTERN_WORKER_NAME: `bench${i + 1}`, LECTERN_WORKER_CONCURRENCY: '1', LECTERN_LOG_LEVEL: 'warn' },
+        (o) => o.includes('Lectern worker'),
+      );
+      procs.push({ w, cache });
+      await w.started;
+    }
+    const client = await signIn(server.url, students[0].email, students[0].password);
+    const started = Date.now();
+    await submitAll(server.url, client, n);
+    const acceptedMs = Date.now() - started;
+    let state;
+    for (;;) {
+      state = await countDone(dataDir);
+      if (state.jobs >= n) break;
+      if (Date.now() - started > 15 * 60_000) throw new Error(`not drained: ${JSON.stringify(state)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    return { workers, n, seconds, acceptedMs, jobsPerMinute: (n / seconds) * 60, ...state, lost: n - state.results };
+  } finally {
+    for (const { w } of procs) await w.stop();
+    await server.stop();
+    await redis.stop();
+    for (const { cache } of procs) rmSync(cache, { recursive: true, force: true });
+    rmSync(redisDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function main() {
+  if (!existsSync(REDIS)) throw new Error(`${REDIS} is missing: apt-get install redis-server`);
+  const runs = [];
+  for (const workers of [1, 2, 4]) {
+    const r = await run(workers, JOBS);
+    runs.push(r);
+    const base = runs[0].jobsPerMinute;
+    console.log(
+      `grading via Redis, cpu-bound, ${workers} worker process${workers === 1 ? '' : 'es'}: ${r.jobsPerMinute.toFixed(1)} jobs/min (${r.n} jobs in ${r.seconds.toFixed(1)} s, ${(r.jobsPerMinute / base).toFixed(2)}x of 1; used ${r.workersUsed}), results ${r.results}, lost ${r.lost}, doubled ${r.results - r.distinctJobs}`,
+    );
+  }
+  writeResults('grading-redis', { jobs: JOBS, test: 'cpu-bound sh loop, ~1.5 s CPU per run', runs });
+  if (runs.some((r) => r.lost !== 0 || r.results !== r.distinctJobs)) throw new Error('jobs were lost or doubled');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
