@@ -85,7 +85,8 @@ async function run(workers, n) {
   await redis.started;
   const queue = `redis://127.0.0.1:${port}`;
   const { dataDir, students } = await prepareData(1);
-  const server = await startServer({ LECTERN_DATA: dataDir, LECTERN_CONTENT: contentWith(CPU_TEST), LECTERN_QUEUE: queue, LECTERN_REDIS_SYNC_MS: '500' });
+  const content = contentWith(CPU_TEST);
+  const server = await startServer({ LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_QUEUE: queue, LECTERN_REDIS_SYNC_MS: '500' });
   const procs = [];
   try {
     for (let i = 0; i < workers; i++) {
@@ -119,6 +120,7 @@ async function run(workers, n) {
     for (const { cache } of procs) rmSync(cache, { recursive: true, force: true });
     rmSync(redisDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(content, { recursive: true, force: true });
   }
 }
 
