@@ -71,8 +71,8 @@ async function countDone(dataDir) {
   const db = openDatabase(databasePath(dataDir));
   try {
     const jobs = db.prepare("SELECT count(*) AS n FROM jobs WHERE state IN ('done', 'error')").get().n;
-    const results = db.prepare('SELECT count(*) AS n, count(DISTINCT job_id) AS distinctJobs, count(DISTINCT worker) AS workers FROM results').get();
-    return { jobs, results: results.n, distinctJobs: results.distinctJobs, workersUsed: results.workers };
+    const results = db.prepare('SELECT count(*) AS n, count(DISTINCT job_id) AS distinctJobs, count(DISTINCT worker) AS workers, avg(duration_ms) AS runMs FROM results').get();
+    return { jobs, results: results.n, distinctJobs: results.distinctJobs, workersUsed: results.workers, meanRunMs: Math.round(results.runMs ?? 0) };
   } finally {
     db.close();
   }
@@ -124,19 +124,24 @@ async function run(workers, n) {
   }
 }
 
+/**
+ * Each configuration runs twice, in turn (1, 2, 4, 1, 2, 4), and the better run counts: on a
+ * shared machine other load comes and goes, and it only ever slows a run down. The mean wall time
+ * of one sandbox run shows how much of a slowdown is CPU contention rather than the queue.
+ */
 export async function main() {
   if (!existsSync(REDIS)) throw new Error(`${REDIS} is missing: apt-get install redis-server`);
-  const runs = [];
-  for (const workers of [1, 2, 4]) {
-    const r = await run(workers, JOBS);
-    runs.push(r);
-    const base = runs[0].jobsPerMinute;
+  const counts = [1, 2, 4];
+  const all = [];
+  for (let round = 0; round < 2; round++) for (const workers of counts) all.push(await run(workers, JOBS));
+  const best = counts.map((w) => all.filter((r) => r.workers === w).sort((a, b) => b.jobsPerMinute - a.jobsPerMinute)[0]);
+  for (const r of best) {
     console.log(
-      `grading via Redis, cpu-bound, ${workers} worker process${workers === 1 ? '' : 'es'}: ${r.jobsPerMinute.toFixed(1)} jobs/min (${r.n} jobs in ${r.seconds.toFixed(1)} s, ${(r.jobsPerMinute / base).toFixed(2)}x of 1; used ${r.workersUsed}), results ${r.results}, lost ${r.lost}, doubled ${r.results - r.distinctJobs}`,
+      `grading via Redis, cpu-bound, ${r.workers} worker process${r.workers === 1 ? '' : 'es'}: ${r.jobsPerMinute.toFixed(1)} jobs/min (${r.n} jobs in ${r.seconds.toFixed(1)} s, ${(r.jobsPerMinute / best[0].jobsPerMinute).toFixed(2)}x of 1; mean run ${r.meanRunMs} ms; ${r.workersUsed} used), results ${r.results}, lost ${r.lost}, doubled ${r.results - r.distinctJobs}`,
     );
   }
-  writeResults('grading-redis', { jobs: JOBS, test: 'cpu-bound sh loop, ~1.5 s CPU per run', runs });
-  if (runs.some((r) => r.lost !== 0 || r.results !== r.distinctJobs)) throw new Error('jobs were lost or doubled');
+  writeResults('grading-redis', { jobs: JOBS, test: 'cpu-bound sh loop in the sandbox, one job at a time per worker process', best, runs: all });
+  if (all.some((r) => r.lost !== 0 || r.results !== r.distinctJobs)) throw new Error('jobs were lost or doubled');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
