@@ -451,6 +451,31 @@ describe('Redis mode, end to end', () => {
     expect(l.results.find((r) => slow.has(r.submission_id))!.worker).toMatch(/^staying:/);
   }, 120_000);
 
+  it('a job whose files vanished from Redis fails on the worker, is sent again with its files, and is graded once', async () => {
+    requireTools();
+    const redis = redisServer({ port: await freePort() });
+    await redis.start();
+    const { site, server } = await openSite(1, redis.url);
+    const expected = await burst(site, 1, 0, 33);
+    await waitUntil('the job to be forwarded', () => ledger(site.dataDir).jobs[0]!.forwarded_at !== null);
+    // As if Redis had evicted them (a misconfigured maxmemory-policy) before any worker came.
+    const client = new Redis(redis.url);
+    try {
+      const keys = await client.keys('lectern:blob:*');
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      await client.del(...keys);
+    } finally {
+      client.disconnect();
+    }
+    const worker = await startWorker('w1', redis.url);
+    const l = await allGraded(site.dataDir, 1, 60_000);
+    expectExactlyOnce(l, expected);
+    // The failed try counted, the second one graded.
+    expect(l.jobs[0]!.attempts).toBe(2);
+    expect(worker.output()).toContain('is not in Redis any more');
+    expect(server.output()).toContain('a worker could not run a job');
+  }, 120_000);
+
   for (const persistence of ['without persistence (Redis forgets everything)', 'with an append-only file'] as const) {
     it(`Redis restarts mid-burst, ${persistence}: nothing lost, nothing doubled`, async () => {
       requireTools();
