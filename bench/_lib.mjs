@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: a real server process on a temp data dir, signed-in clients.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +48,9 @@ export function contentWith(script, { maxUpload = '128MB' } = {}) {
   return dir;
 }
 
-export async function startServer(env) {
-  const child = spawn(process.execPath, [dist('cli.js'), 'serve'], {
+/** `nodeArgs`: flags for node itself, e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS). */
+export async function startServer(env, { nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, dist('cli.js'), 'serve'], {
     env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -125,4 +126,112 @@ export function median(xs) {
 export function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+}
+
+/**
+ * Load from a separate process: autocannon's CLI as a child, its --json summary parsed. A load
+ * generator inside the bench process would share a core with nothing, but inside the server's
+ * process it would steal the server's CPU; a child keeps the three apart.
+ */
+export async function loadTest(url, { connections = 20, seconds = 5, headers = {}, pid } = {}) {
+  const args = [path.join(ROOT, 'node_modules/autocannon/autocannon.js'), '--json', '-n', '-c', String(connections), '-d', String(seconds)];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  args.push(url);
+  const cpuBefore = pid ? cpuSeconds(pid) : 0;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`autocannon exited with ${code}: ${err}`);
+  const r = JSON.parse(out);
+  const cpu = pid ? cpuSeconds(pid) - cpuBefore : NaN;
+  return {
+    /** Server CPU time (user + system, all its processes) per answered request, in microseconds. */
+    cpuUsPerRequest: pid ? (cpu * 1e6) / Math.max(1, r.requests.total) : NaN,
+    requestsPerSecond: r.requests.average,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    requests: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    bytesPerSecond: r.throughput.average,
+  };
+}
+
+/**
+ * The reference: a bare node:http server in its own process answering each path with a fixed
+ * body (`bodies`: path -> Buffer | string) and the content type given, nothing else.
+ */
+export async function startBareServer(bodies) {
+  const dir = tempDir('lectern-bench-bare-');
+  const table = {};
+  for (const [p, { body, type }] of Object.entries(bodies)) {
+    const file = path.join(dir, `${Object.keys(table).length}.bin`);
+    writeFileSync(file, body);
+    table[p] = { file, type };
+  }
+  const script = `
+    const http = require('node:http');
+    const fs = require('node:fs');
+    const table = ${JSON.stringify(table)};
+    const bodies = {};
+    for (const [p, { file, type }] of Object.entries(table)) bodies[p] = { body: fs.readFileSync(file), type };
+    const server = http.createServer((req, res) => {
+      const hit = bodies[req.url];
+      if (!hit) { res.statusCode = 404; res.end(); return; }
+      res.setHeader('content-type', hit.type);
+      res.setHeader('content-length', hit.body.length);
+      res.end(hit.body);
+    });
+    server.keepAliveTimeout = 5000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
+    process.on('SIGTERM', () => process.exit(0));
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      buf += d;
+      const m = /port (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (c) => reject(new Error(`bare server exited with ${c}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * CPU seconds (user + system) used so far by a process and its descendants (a cluster's
+ * workers), from /proc. Less sensitive than requests/s to other load on a shared machine.
+ */
+export function cpuSeconds(pid) {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  const seen = new Set();
+  const visit = (p) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick;
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) visit(Number(c));
+      }
+    } catch {
+      // The process ended meanwhile.
+    }
+  };
+  visit(pid);
+  return total;
 }

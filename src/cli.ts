@@ -11,6 +11,9 @@ import { plugins } from './plugins/index.js';
 import { runWorker } from './plugins/autotest/worker-command.js';
 import { buildDeps, startServer } from './server.js';
 
+// Every static import above has been evaluated by now: the time since the process began is module loading.
+const modulesLoadedMs = performance.now();
+
 const USAGE = `Usage: lectern [command]
 
   serve                 run the web server (default)
@@ -46,7 +49,9 @@ async function serve(config: Config): Promise<number> {
   const { app, url } = running;
   process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));
   process.on('SIGINT', () => app.deps.shutdown('SIGINT'));
-  log.info({ url, listenFd, pid: process.pid }, 'listening');
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const startup = { modulesMs: round(modulesLoadedMs), ...running.timings, readyMs: round(performance.now()) };
+  log.info({ url, listenFd, pid: process.pid, startup }, 'listening');
   say(`Lectern is serving ${url}${listenFd != null ? ' (socket from the service manager)' : ''}`);
   return new Promise<number>(() => {
     // Runs until shutdown() exits the process.

@@ -35,8 +35,9 @@ export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps
   const content = loadContent(config.contentDir);
   const db = openDatabase(databasePath(config.dataDir));
   try {
+    const started = performance.now();
     const applied = migrate(db);
-    if (applied.length) log.info({ applied }, 'database migrated');
+    if (applied.length) log.info({ applied, ms: Math.round(performance.now() - started) }, 'database migrated');
   } catch (err) {
     db.close();
     throw err;
@@ -79,15 +80,21 @@ export interface RunningServer {
   app: LecternApp;
   server: http.Server;
   url: string;
+  /** Milliseconds spent building the app (content, database, migrations), starting plugins, and binding. */
+  timings: { buildMs: number; startMs: number; listenMs: number };
 }
 
 /** Builds, starts plugins, listens on fd (socket activation) or host:port. */
 export async function startServer(config: Config, options: BuildOptions & { listenFd?: number | null } = {}): Promise<RunningServer> {
+  const t0 = performance.now();
   const app = buildApp(config, options);
+  const t1 = performance.now();
+  let t2: number;
   const server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 5 * 60_000 }, app.callback());
   app.attach(server);
   try {
     await app.start();
+    t2 = performance.now();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (options.listenFd != null) server.listen({ fd: options.listenFd }, resolve);
@@ -103,5 +110,6 @@ export async function startServer(config: Config, options: BuildOptions & { list
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
   }
-  return { app, server, url };
+  const ms = (x: number) => Math.round(x * 10) / 10;
+  return { app, server, url, timings: { buildMs: ms(t1 - t0), startMs: ms(t2 - t1), listenMs: ms(performance.now() - t2) } };
 }

@@ -1,0 +1,109 @@
+// Page serving under load, beside Node's ceiling in the same run.
+//
+// Targets: a signed-in student's personalised page (session lookup, two variants, cached
+// markdown, layout), the demo's public home page, and a fingerprinted static asset. Each is
+// loaded by autocannon in its own process against Lectern (its own process, production mode) and
+// against a bare node:http server (a third process) answering the very same bytes. Rounds
+// alternate bare and Lectern so that noise from the rest of the machine hits both alike; the
+// ratio printed is the median over rounds of Lectern/bare requests per second (target >= 0.5 for
+// the student page).
+//
+// `npm run bench -- pages`; env: BENCH_SECONDS (5), BENCH_CONNECTIONS (20), BENCH_ROUNDS (2),
+// BENCH_WORKERS (also load the student page with LECTERN_WORKERS=N; default 2, 0 = skip).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadTest, median, prepareData, ROOT, signIn, startBareServer, startServer, writeResults } from './_lib.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+const STUDENT_PAGE = '/courses/prog1/your-assignments';
+const TARGET_RATIO = 0.5;
+
+async function fetchOk(url, headers = {}) {
+  const res = await fetch(url, { headers, redirect: 'manual' });
+  const body = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+  return { body, type: res.headers.get('content-type') ?? 'text/html' };
+}
+
+const fmt = (r) => `${Math.round(r.requestsPerSecond)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${Math.round(r.cpuUsPerRequest)} us CPU/request`;
+
+function check(label, r) {
+  if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} non-2xx answers and ${r.errors} errors under load`);
+}
+
+async function startLectern(dataDir, workers) {
+  return startServer({
+    LECTERN_DATA: dataDir,
+    LECTERN_CONTENT: path.join(ROOT, 'examples/course'),
+    LECTERN_GRADERS: '0',
+    // The production default: one log line per request (to stdout, which the bench discards).
+    LECTERN_LOG_LEVEL: 'info',
+    LECTERN_WORKERS: String(workers),
+  });
+}
+
+export async function main() {
+  const { dataDir, students } = await prepareData(1);
+  let server = await startLectern(dataDir, 1);
+  let bare;
+  const summary = { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, targets: {} };
+  try {
+    const client = await signIn(server.url, students[0].email, students[0].password);
+    const cookie = client.cookie();
+    // The first visit makes the student's variants (a generator run in the sandbox each); the
+    // bench measures the steady state after it.
+    const page = await fetchOk(server.url + STUDENT_PAGE, { cookie });
+    if (!/Your shift is/.test(page.body.toString())) throw new Error('the student page shows no caesar variant: is the sandbox working?');
+    const home = await fetchOk(`${server.url}/`);
+    const cssPath = /\/static\/css\/lectern\.[0-9a-f]{10}\.css/.exec(home.body.toString())?.[0];
+    if (!cssPath) throw new Error('no fingerprinted stylesheet link on the home page');
+    const css = await fetchOk(server.url + cssPath);
+    bare = await startBareServer({ '/page': page, '/home': home, '/asset': css });
+
+    const targets = [
+      { key: 'studentPage', label: `student page ${STUDENT_PAGE} (${page.body.length} B)`, path: STUDENT_PAGE, headers: { cookie }, bare: '/page' },
+      { key: 'publicHome', label: `public home / (${home.body.length} B)`, path: '/', headers: {}, bare: '/home' },
+      { key: 'staticAsset', label: `static ${cssPath} (${css.body.length} B)`, path: cssPath, headers: {}, bare: '/asset' },
+    ];
+    const runTarget = async (t, url, tag) => {
+      await loadTest(url, { connections: CONNECTIONS, seconds: 1, headers: t.headers });
+      const rounds = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const b = await loadTest(bare.url + t.bare, { connections: CONNECTIONS, seconds: SECONDS, pid: bare.pid });
+        const l = await loadTest(url, { connections: CONNECTIONS, seconds: SECONDS, headers: t.headers, pid: server.pid });
+        check(`${t.label} ${tag}`, l);
+        check(`${t.label} bare`, b);
+        rounds.push({ bare: b, lectern: l, ratio: l.requestsPerSecond / b.requestsPerSecond });
+      }
+      const pick = (list) => list.find((r) => r.ratio === median(list.map((x) => x.ratio)));
+      const mid = pick(rounds);
+      return { rounds, bare: mid.bare, lectern: mid.lectern, ratio: mid.ratio };
+    };
+
+    for (const t of targets) {
+      const r = await runTarget(t, server.url + t.path, 'lectern');
+      summary.targets[t.key] = { label: t.label, ...r };
+      console.log(`${t.label}: bare node:http ${fmt(r.bare)}`);
+      console.log(`${t.label}: lectern ${fmt(r.lectern)}, ratio ${r.ratio.toFixed(2)}x bare${t.key === 'studentPage' ? ` (target >= ${TARGET_RATIO})` : ''}`);
+    }
+
+    if (WORKERS > 1) {
+      await server.stop();
+      server = await startLectern(dataDir, WORKERS);
+      const t = targets[0];
+      const r = await runTarget(t, server.url + t.path, `${WORKERS} workers`);
+      summary.targets.studentPageCluster = { label: `${t.label}, LECTERN_WORKERS=${WORKERS}`, workers: WORKERS, ...r };
+      console.log(`${t.label}: lectern with LECTERN_WORKERS=${WORKERS} ${fmt(r.lectern)}, ratio ${r.ratio.toFixed(2)}x bare (bare ${fmt(r.bare)})`);
+    }
+    const ratio = summary.targets.studentPage.ratio;
+    writeResults('pages', { ...summary, studentPageRatio: ratio, targetRatio: TARGET_RATIO, ok: ratio >= TARGET_RATIO });
+  } finally {
+    await bare?.stop();
+    await server.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
