@@ -20,6 +20,8 @@ export interface LecternApp {
   deps: Deps;
   /** The request listener for node:http (tests use it without a socket). */
   callback(): ReturnType<Koa['callback']>;
+  /** Every route the plugins registered (method list and path pattern), for tools and tests. */
+  routes(): Array<{ methods: string[]; path: string }>;
   /** Runs every plugin's start(), in order. */
   start(): Promise<void>;
   /** Lets close() drain this server's connections. */
@@ -88,6 +90,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     koa,
     deps,
     callback: () => koa.callback(),
+    routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
     async start() {
       for (const plugin of plugins) {
         if (!plugin.start) continue;
