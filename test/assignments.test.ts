@@ -154,9 +154,9 @@ colour: blue
   it('normalises times, durations and sizes', async () => {
     const v = await validateBundleDir(path.join(DEMO_CONTENT, 'assignments', 'caesar'));
     const c = v.config!;
-    expect(c.deadlineAt).toBe(Date.parse('2026-10-15T21:59:00Z'));
+    expect(c.deadlineAt).toBe(Date.parse('2027-06-15T21:59:00Z'));
     expect(c.graceMs).toBe(15 * 60_000);
-    expect(c.late).toEqual({ penaltyPerDay: 10, cap: 50, hardCloseAt: Date.parse('2026-10-22T21:59:00Z') });
+    expect(c.late).toEqual({ penaltyPerDay: 10, cap: 50, hardCloseAt: Date.parse('2027-06-22T21:59:00Z') });
     expect(c.maxUploadBytes).toBe(256 * 1024);
     expect(c.generator.limits).toEqual({ wallMs: 5000, cpuSeconds: 5, memoryBytes: 256 * 1024 ** 2 });
   });
@@ -448,12 +448,12 @@ describe('importing', () => {
     expect(res.status).toBe(200);
     expect(text).toContain('Caesar cipher');
     expect(text).toContain('Descriptive statistics');
-    // 2026-10-15T23:59:00+02:00 in Europe/Stockholm, zone named.
-    expect(text).toMatch(/15 Oct 2026, 23:59 CEST \(Europe\/Stockholm\)/);
+    // 2027-06-15T23:59:00+02:00 in Europe/Stockholm, zone named.
+    expect(text).toMatch(/15 Jun 2027, 23:59 CEST \(Europe\/Stockholm\)/);
     // Sessions expire after two weeks, so sign in again after each jump.
-    t.clock.set('2026-10-16T12:00:00Z');
+    t.clock.set('2027-06-16T12:00:00Z');
     expect((await (await signIn(t)).get('/courses/prog1/assignments/')).text).toContain('Deadline passed: late submissions until');
-    t.clock.set('2026-12-01T00:00:00Z');
+    t.clock.set('2027-08-01T00:00:00Z');
     expect((await (await signIn(t)).get('/courses/prog1/assignments/')).text).toContain('Closed');
   });
 });

@@ -18,10 +18,10 @@ import { upload, waitForResult, type StatusJson } from './helpers/submit.js';
  * that each record exactly one new result.
  */
 const solution = (name: string) => readFileSync(path.join(ROOT, 'examples/solutions', name), 'utf8');
-// caesar: deadline 2026-10-15T23:59+02:00, 15 min grace, 10 % per started day; counts: last.
-// stats: deadline 2026-11-05; counts: best. fixed: an assignment whose tests print a chosen results.json; counts: last.
+// caesar: deadline 2027-06-15T23:59+02:00, 15 min grace, 10 % per started day; counts: last.
+// stats: deadline 2027-06-30; counts: best. fixed: an assignment whose tests print a chosen results.json; counts: last.
 // broken: its generator fails, so nobody can be handed a variant.
-const LATE = '2026-10-17T10:00:00Z';
+const LATE = '2027-06-17T10:00:00Z';
 
 function contentWithFixture(): string {
   const dir = tempDir('lectern-content-');
@@ -32,7 +32,7 @@ function contentWithFixture(): string {
     path.join(a, 'assignment.yaml'),
     `title: Fixed results
 opens: 2026-09-01T08:00:00+02:00
-deadline: 2026-12-01T23:59:00+01:00
+deadline: 2027-07-01T23:59:00+02:00
 files: [answer.txt]
 max_upload_size: 4KB
 max_files: 1
@@ -88,7 +88,7 @@ const scores: Record<string, StatusJson['result']> = {};
 
 beforeAll(async () => {
   content = contentWithFixture();
-  t = await createTestApp({ config: { graders: 1, contentDir: content }, clock: fixedClock('2026-10-12T09:00:00Z') });
+  t = await createTestApp({ config: { graders: 1, contentDir: content }, clock: fixedClock('2027-06-12T09:00:00Z') });
   lecturer = await signIn(t, { name: 'Lena Lecturer', role: 'lecturer' });
   ada = await signIn(t, { name: 'Ada Lovelace', studentId: 's1001' });
   bo = await signIn(t, { name: 'Bo Ek', email: 'bo.ek@example.org' });
@@ -286,7 +286,7 @@ describe('submissions zip', () => {
     const index = parseCsv(entries.get('caesar/index.csv')!.toString());
     expect(index[0]).toEqual(['folder', 'email', 'student_id', 'name', 'submissions', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score']);
     const adaLine = index.find((r) => r[0] === 's1001_Ada_Lovelace')!;
-    expect(adaLine.slice(4, 9)).toEqual(['1', '1', new Date(LATE).toISOString(), String(Math.ceil((Date.parse(LATE) - Date.parse('2026-10-15T23:59:00+02:00')) / 60_000)), '20']);
+    expect(adaLine.slice(4, 9)).toEqual(['1', '1', new Date(LATE).toISOString(), String(Math.ceil((Date.parse(LATE) - Date.parse('2027-06-15T23:59:00+02:00')) / 60_000)), '20']);
     expect(index.find((r) => r[1] === 'bo.ek@example.org')!.slice(4, 6)).toEqual(['2', '2']);
     // Students without a counted submission are listed too, with no folder.
     expect(index.find((r) => r[1] === asa.user.email)).toEqual(['', asa.user.email, 's1003', 'Åsa Öberg', '0']);

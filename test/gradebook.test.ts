@@ -16,11 +16,11 @@ import { upload } from './helpers/submit.js';
  */
 const CORRECT = readFileSync(path.join(ROOT, 'examples/solutions/caesar/caesar.c'));
 const MINUTE = 60_000;
-// caesar: deadline 2026-10-15T23:59+02:00, 15 min grace, 10 %/day, cap 50 %, hard close 7 d later.
-const DEADLINE = Date.parse('2026-10-15T23:59:00+02:00');
+// caesar: deadline 2027-06-15T23:59+02:00, 15 min grace, 10 %/day, cap 50 %, hard close 7 d later.
+const DEADLINE = Date.parse('2027-06-15T23:59:00+02:00');
 const HARD_CLOSE = DEADLINE + 7 * 86_400_000;
 // Sessions last 14 days: every clock move in this file stays within that of the start.
-const BASE = '2026-10-12T09:00:00Z';
+const BASE = '2027-06-12T09:00:00Z';
 
 let t: TestApp;
 let lecturer: SignedInAgent;
@@ -69,7 +69,7 @@ describe('authorisation', () => {
       expect((await otherTutor.fetch(p)).status, p).toBe(404);
     }
     for (const [p, form] of [
-      ['/courses/prog1/assignments/caesar/extensions', { user: String(student.user.id), until: '2026-10-20T23:59' }],
+      ['/courses/prog1/assignments/caesar/extensions', { user: String(student.user.id), until: '2027-06-20T23:59' }],
       [`/courses/prog1/assignments/caesar/extensions/${student.user.id}/revoke`, {}],
       ['/courses/prog1/assignments/caesar/reruns', { scope: 'all' }],
     ] as const) {
@@ -87,7 +87,7 @@ describe('authorisation', () => {
       expect(res.status, p).toBe(403);
       expect(await res.text()).toMatch(/Only lecturers can/);
     }
-    const ext = await tutor.post('/courses/prog1/assignments/caesar/extensions', { user: String(student.user.id), until: '2026-10-20T23:59' });
+    const ext = await tutor.post('/courses/prog1/assignments/caesar/extensions', { user: String(student.user.id), until: '2027-06-20T23:59' });
     expect(ext.status).toBe(403);
     const page = await tutor.get('/courses/prog1/assignments/caesar/students');
     expect(page.text).not.toContain('Grant an extension');
@@ -110,7 +110,7 @@ describe('authorisation', () => {
     const res = await lecturer.fetch('/courses/prog1/assignments/caesar/extensions', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ user: String(student.user.id), until: '2026-10-20T23:59' }),
+      body: new URLSearchParams({ user: String(student.user.id), until: '2027-06-20T23:59' }),
     });
     expect(res.status).toBe(403);
     expect(db().prepare('SELECT count(*) AS n FROM extensions').get()).toEqual({ n: 0 });
@@ -127,7 +127,7 @@ describe('time zone of the extension form', () => {
     // 02:30 on 25 October happens twice: the later one.
     expect(zonedToInstant('2026-10-25T02:30', 'Europe/Stockholm')).toBe(Date.parse('2026-10-25T02:30:00+01:00'));
     for (const bad of ['', '2026-02-30T10:00', '2026-10-20', '2026-10-20T24:00', 'tomorrow']) expect(zonedToInstant(bad, 'UTC'), bad).toBeNull();
-    expect(instantToZoned(DEADLINE, 'Europe/Stockholm')).toBe('2026-10-15T23:59');
+    expect(instantToZoned(DEADLINE, 'Europe/Stockholm')).toBe('2027-06-15T23:59');
   });
 });
 
@@ -143,14 +143,14 @@ describe('extensions', () => {
     // Invalid requests re-show the form with the problem, changing nothing.
     for (const [until, message] of [
       ['next week', /give the new deadline as a date and time/],
-      ['2026-10-15T20:00', /must be later than the deadline/],
+      ['2027-06-15T20:00', /must be later than the deadline/],
       ['2028-10-20T20:00', /at most a year/],
     ] as const) {
       const res = await lecturer.post('/courses/prog1/assignments/caesar/extensions', { user: String(s.user.id), until });
       expect(res.status, until).toBe(422);
       expect(await res.text()).toMatch(message);
     }
-    const notStudent = await lecturer.post('/courses/prog1/assignments/caesar/extensions', { user: String(tutor.user.id), until: '2026-10-20T23:59' });
+    const notStudent = await lecturer.post('/courses/prog1/assignments/caesar/extensions', { user: String(tutor.user.id), until: '2027-06-20T23:59' });
     expect(notStudent.status).toBe(422);
     expect(await notStudent.text()).toMatch(/choose a student enrolled in this course/);
 
@@ -158,11 +158,11 @@ describe('extensions', () => {
     const page = await lecturer.get(`/courses/prog1/assignments/caesar/students?user=${s.user.id}`);
     expect(page.text).toContain('New deadline, Europe/Stockholm time');
     expect(page.text).toMatch(new RegExp(`<option value="${s.user.id}" selected>`));
-    const granted = await lecturer.post('/courses/prog1/assignments/caesar/extensions', { user: String(s.user.id), until: '2026-10-20T23:59' });
+    const granted = await lecturer.post('/courses/prog1/assignments/caesar/extensions', { user: String(s.user.id), until: '2027-06-20T23:59' });
     expect(granted.status).toBe(302);
     expect(granted.headers.get('location')).toBe('/courses/prog1/assignments/caesar/students?done=extended&repriced=1');
     const row = db().prepare('SELECT until_at, granted_by FROM extensions WHERE user_id = ?').get(s.user.id) as { until_at: number; granted_by: string };
-    expect(row).toEqual({ until_at: Date.parse('2026-10-20T23:59:00+02:00'), granted_by: lecturer.user.email });
+    expect(row).toEqual({ until_at: Date.parse('2027-06-20T23:59:00+02:00'), granted_by: lecturer.user.email });
 
     // The earlier late submission is now on time; so is a new one.
     expect(await receipt(s, late.id)).toMatchObject({ lateMinutes: 0, penaltyPct: 0 });
@@ -170,7 +170,7 @@ describe('extensions', () => {
     expect(onTime).toMatchObject({ status: 201, lateMinutes: 0, penaltyPct: 0 });
     const listed = await lecturer.get('/courses/prog1/assignments/caesar/students?done=extended&repriced=1');
     expect(listed.text).toContain('1 earlier submission(s) were re-timed');
-    expect(listed.text).toContain("until 20 Oct 2026, 23:59 CEST");
+    expect(listed.text).toContain("until 20 Jun 2027, 23:59 CEST");
 
     // After everyone's hard close the extension still lets this student in (late, shifted).
     t.clock.set(HARD_CLOSE + 60 * MINUTE);
@@ -198,7 +198,7 @@ describe('dashboard', () => {
     const before = (await (await lecturer.fetch('/courses/prog1/dashboard', json)).json()) as Dashboard;
     const a = await signIn(t, { name: 'Dash One' });
     const b = await signIn(t, { name: 'Dash Two' });
-    t.clock.set('2026-10-12T10:00:00Z');
+    t.clock.set('2027-06-12T10:00:00Z');
     await submit(a);
     t.clock.advance(5 * MINUTE);
     await submit(a);
@@ -341,7 +341,7 @@ describe('audit log', () => {
     expect(removal.details).toMatchObject({ fields: { user: String(gone.id) }, userEmail: gone.email });
     expect(JSON.stringify(removal.details)).not.toContain(lecturer.csrf);
     const grant = body.entries.find((e) => e.action === 'extension.grant')!;
-    expect(grant.details).toMatchObject({ assignment: 'caesar', until: '2026-10-20T21:59:00.000Z', repricedSubmissions: 1 });
+    expect(grant.details).toMatchObject({ assignment: 'caesar', until: '2027-06-20T21:59:00.000Z', repricedSubmissions: 1 });
     const rerun = body.entries.find((e) => e.action === 'rerun' && e.details.scope === 'all')!;
     expect(rerun.actorEmail).toBe(tutor.user.email);
 

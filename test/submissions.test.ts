@@ -179,15 +179,15 @@ describe('deadlines on intake (fixed clock)', () => {
       expect(res.status).toBe(403);
       expect(((await res.json()) as { error: string }).error).toMatch(/opens for submissions/);
 
-      // 1 day and 20 minutes after the deadline: 80 minutes past grace... two started days.
-      t.clock.set('2026-10-17T00:19:00+02:00');
+      // A day and 20 minutes after the deadline: two started days past the 15-minute grace.
+      t.clock.set('2027-06-17T00:19:00+02:00');
       me = await signInAs(t, user);
       res = await upload(me, 'prog1', 'caesar', [{ name: 'caesar.c', content: CORRECT }]);
       expect(res.status).toBe(201);
       const late = (await res.json()) as { lateMinutes: number; penaltyPct: number };
       expect(late).toMatchObject({ lateMinutes: 24 * 60 + 20, penaltyPct: 20 });
 
-      t.clock.set('2026-10-23T00:15:00+02:00');
+      t.clock.set('2027-06-23T00:15:00+02:00');
       me = await signInAs(t, user);
       res = await upload(me, 'prog1', 'caesar', [{ name: 'caesar.c', content: CORRECT }]);
       expect(res.status).toBe(403);
@@ -204,13 +204,13 @@ describe('deadlines on intake (fixed clock)', () => {
     db.prepare('INSERT INTO extensions (assignment_id, user_id, until_at, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)').run(
       assignmentId,
       user.id,
-      Date.parse('2026-10-20T23:59:00+02:00'),
+      Date.parse('2027-06-20T23:59:00+02:00'),
       'lecturer@example.org',
       t.clock.now(),
     );
     const start = t.clock.now();
     try {
-      t.clock.set('2026-10-19T12:00:00+02:00');
+      t.clock.set('2027-06-19T12:00:00+02:00');
       const me = await signInAs(t, user);
       const res = await upload(me, 'prog1', 'caesar', [{ name: 'caesar.c', content: CORRECT }]);
       expect(res.status).toBe(201);
