@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradingFor } from '../src/plugins/autotest/grading.js';
 import { PRIORITY } from '../src/plugins/autotest/queue.js';
+import { recordBeats } from '../src/plugins/autotest/redis-store.js';
 import { fixedClock } from '../src/lib/clock.js';
 import { instantToZoned, zonedToInstant } from '../src/plugins/gradebook/zoned.js';
 import { ROOT, createTestApp, type TestApp } from './helpers/index.js';
@@ -194,6 +195,18 @@ describe('extensions', () => {
 });
 
 describe('dashboard', () => {
+  it('lists the grading workers with host, jobs done and last seen', async () => {
+    const now = t.clock.now();
+    recordBeats(t.app.deps.db, [{ id: 'grader-7:1234', host: 'grader-7', pid: 1234, concurrency: 4, running: 1, jobsDone: 42, sandbox: 'bubblewrap', startedAt: now - 60_000, at: now }], now);
+    const d = (await (await lecturer.fetch('/courses/prog1/dashboard', json)).json()) as { workers: Array<{ host: string; jobsDone: number; alive: boolean; lastSeen: number }> };
+    expect(d.workers).toEqual([expect.objectContaining({ host: 'grader-7', jobsDone: 42, alive: true, lastSeen: now })]);
+    const html = await lecturer.get('/courses/prog1/dashboard');
+    expect(html.text).toMatch(/grader-7 <span class="muted">\(pid 1234, 4 at once\)<\/span><\/td><td>42<\/td>/);
+    recordBeats(t.app.deps.db, [], now + 1000);
+    const gone = (await (await lecturer.fetch('/courses/prog1/dashboard', json)).json()) as { workers: Array<{ alive: boolean }> };
+    expect(gone.workers[0]!.alive).toBe(false);
+  });
+
   it('counts submissions, the queue and its oldest job, and shows the grading mode and sandbox', async () => {
     const before = (await (await lecturer.fetch('/courses/prog1/dashboard', json)).json()) as Dashboard;
     const a = await signIn(t, { name: 'Dash One' });

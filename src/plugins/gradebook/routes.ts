@@ -10,6 +10,7 @@ import { findUserById, listEnrolled } from '../accounts/users.js';
 import { currentVersion, listAssignments, SLUG, type Current } from '../assignments/store.js';
 import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
+import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
@@ -125,6 +126,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       assignments,
       queue: { queued: stats.queued, running: stats.running, oldestQueuedAt: stats.oldestQueuedAt, oldestAgeMs: stats.oldestQueuedAt === null ? null : now - stats.oldestQueuedAt },
       grading: dispatcher,
+      workers: listWorkers(deps).map((w) => ({ host: w.host, id: w.id, pid: w.pid, concurrency: w.concurrency, running: w.running, jobsDone: w.jobsDone, lastSeen: w.lastSeen, lastSeenText: when(w.lastSeen, course), alive: w.alive })),
       unsafeSandbox: deps.sandbox.unsafe,
       sandbox: deps.sandbox.describe(),
       generatorFailures,
