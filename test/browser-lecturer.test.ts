@@ -142,9 +142,17 @@ describe('lecturer journey in a real browser', () => {
     await page.waitForURL(`${base}/courses/prog1/assignments/caesar/staff`);
     await run.step(page, 'staff-page');
     await page.locator('#bundle').setInputFiles(await newBundleVersion());
+    // The upload goes through XMLHttpRequest so that its progress bar moves.
+    const bundleProgress: number[] = [];
+    await page.exposeFunction('reportBundleProgress', (v: number) => bundleProgress.push(v));
+    await page.evaluate(() => {
+      const bar = document.getElementById('bundle-progress') as HTMLProgressElement;
+      new MutationObserver(() => (window as unknown as { reportBundleProgress(v: number): void }).reportBundleProgress(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+    });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.waitForURL(/\/courses\/prog1\/assignments\/caesar\/staff\?done=created&v=2$/);
     expect(await page.locator('[role=status], .banner').first().innerText()).toContain('Imported as version 2; it is now current.');
+    expect(bundleProgress.at(-1)).toBe(100);
     expect(await page.locator('table').first().innerText()).toMatch(/2 \(current\)/);
     await run.step(page, 'new-version');
 
