@@ -23,7 +23,7 @@ export default tseslint.config(
   {
     // Browser scripts served from public/.
     files: ['public/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', EventSource: 'readonly', XMLHttpRequest: 'readonly', location: 'readonly', navigator: 'readonly', FormData: 'readonly', console: 'readonly' } },
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', DOMParser: 'readonly', MutationObserver: 'readonly', EventSource: 'readonly', XMLHttpRequest: 'readonly', location: 'readonly', navigator: 'readonly', FormData: 'readonly', console: 'readonly' } },
   },
   {
     // Benchmarks and CLI entry points print their figures.
