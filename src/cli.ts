@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import Database from 'better-sqlite3';
+import cluster from 'node:cluster';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { ConfigError, loadConfig, takeListenFd, type Config } from './config.js';
 import { DatabaseAheadError, loadMigrations, migrate, schemaVersion } from './db/migrate.js';
@@ -9,6 +10,7 @@ import { createLogger } from './lib/logger.js';
 import type { Deps } from './plugin.js';
 import { plugins } from './plugins/index.js';
 import { runWorker } from './plugins/autotest/worker-command.js';
+import { runPrimary, runWorker as runWebWorker } from './cluster.js';
 import { buildDeps, startServer } from './server.js';
 
 // Every static import above has been evaluated by now: the time since the process began is module loading.
@@ -26,7 +28,8 @@ function say(line: string): void {
 }
 
 async function serve(config: Config): Promise<number> {
-  const listenFd = takeListenFd();
+  // A cluster's web worker: the primary already took the service manager's variables.
+  const listenFd = cluster.isWorker ? null : takeListenFd();
   const log = createLogger(config.logLevel);
   let exitCode = 0;
   let exiting = false;
@@ -45,17 +48,33 @@ async function serve(config: Config): Promise<number> {
       exit(1);
     }, config.drainMs + 15_000).unref();
   };
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const forever = new Promise<number>(() => {
+    // Runs until shutdown exits the process.
+  });
+  if (cluster.isWorker) {
+    await runWebWorker(config, { log, exit });
+    return forever;
+  }
+  if (config.workers > 1) {
+    await runPrimary(config, listenFd, {
+      log,
+      exit,
+      ready(url, timings) {
+        log.info({ url, listenFd, pid: process.pid, workers: config.workers, startup: { modulesMs: round(modulesLoadedMs), ...timings } }, 'listening');
+        say(`Lectern is serving ${url} with ${config.workers} workers${listenFd != null ? ' (socket from the service manager)' : ''}`);
+      },
+    });
+    return forever;
+  }
   const running = await startServer(config, { log, listenFd, onShutdownStart: armHardExit, onShutdown: () => exit(exitCode) });
   const { app, url } = running;
   process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));
   process.on('SIGINT', () => app.deps.shutdown('SIGINT'));
-  const round = (x: number) => Math.round(x * 10) / 10;
   const startup = { modulesMs: round(modulesLoadedMs), ...running.timings, readyMs: round(performance.now()) };
   log.info({ url, listenFd, pid: process.pid, startup }, 'listening');
   say(`Lectern is serving ${url}${listenFd != null ? ' (socket from the service manager)' : ''}`);
-  return new Promise<number>(() => {
-    // Runs until shutdown() exits the process.
-  });
+  return forever;
 }
 
 /**

@@ -84,8 +84,14 @@ export interface RunningServer {
   timings: { buildMs: number; startMs: number; listenMs: number };
 }
 
+export interface ServeOptions extends BuildOptions {
+  listenFd?: number | null;
+  /** Replaces app.start() before listening (a cluster's web workers leave background work to the primary). */
+  start?: (app: LecternApp) => Promise<void>;
+}
+
 /** Builds, starts plugins, listens on fd (socket activation) or host:port. */
-export async function startServer(config: Config, options: BuildOptions & { listenFd?: number | null } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, options: ServeOptions = {}): Promise<RunningServer> {
   const t0 = performance.now();
   const app = buildApp(config, options);
   const t1 = performance.now();
@@ -93,7 +99,7 @@ export async function startServer(config: Config, options: BuildOptions & { list
   const server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 5 * 60_000 }, app.callback());
   app.attach(server);
   try {
-    await app.start();
+    await (options.start ? options.start(app) : app.start());
     t2 = performance.now();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -59,6 +59,14 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/**
+ * The web workers of a cluster (src/cluster.ts) do not run start(): they answer /restart with
+ * the token their primary wrote, so a server has one token however many processes serve it.
+ */
+export function useToken(deps: Deps, token: string): void {
+  stateFor(deps).token = token;
+}
+
 type Refusal = 'not loopback' | 'token required' | 'token mismatch' | 'token not ready';
 
 function refusal(ctx: AppContext, deps: Deps, state: RestartState): Refusal | null {
