@@ -6,6 +6,7 @@ import type { Logger } from './lib/logger.js';
 import { gradingFor } from './plugins/autotest/grading.js';
 import type { Dispatcher } from './plugins/autotest/grading.js';
 import type { JobEvent } from './plugins/autotest/pool.js';
+import { plugins } from './plugins/index.js';
 import { tokenPath, useToken } from './plugins/restart/index.js';
 import { buildApp, startServer } from './server.js';
 
@@ -44,6 +45,14 @@ type ToPrimary = { lectern: 'ready' } | { lectern: 'listening'; url: string } | 
 function isMessage<T extends { lectern: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { lectern?: unknown }).lectern === 'string';
 }
+
+/**
+ * Plugins whose start() only fills per-process state and is safe to repeat beside a running
+ * server, so each worker runs it too after the primary's: assignments re-reads the course's
+ * bundle folders (unchanged ones are not written again) to show their problems to lecturers, and
+ * sweeps only upload leftovers older than an hour.
+ */
+const PER_PROCESS_START = new Set(['assignments']);
 
 /** A worker that crashes is replaced after this long, doubling while it keeps crashing soon after start. */
 const RESPAWN_MS = 500;
@@ -235,6 +244,10 @@ export async function runWorker(config: Config, hooks: Omit<ClusterHooks, 'ready
       await goAhead;
       useToken(a.deps, (await readFile(tokenPath(config.dataDir), 'utf8')).trim());
       setDispatcher(a);
+      for (const plugin of plugins) {
+        if (!plugin.start || !PER_PROCESS_START.has(plugin.name)) continue;
+        await plugin.start({ ...a.deps, log: log.child({ plugin: plugin.name }) });
+      }
     },
   });
   process.on('SIGTERM', () => running.app.deps.shutdown('SIGTERM'));

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { databasePath, openDatabase } from '../src/db/open.js';
+import { systemClock } from '../src/lib/clock.js';
+import { createUser } from '../src/plugins/accounts/users.js';
 import { ROOT, tempDir } from './helpers/index.js';
 import { contentWithSlowAssignment, prepareData, startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { startSocketSupervisor } from './helpers/socket-activation.js';
@@ -102,7 +105,7 @@ async function startCluster(env: Record<string, string>): Promise<ServerProcess 
 }
 
 /** Signs in through the real form; returns a cookie header and the session's CSRF token. */
-async function signIn(url: string): Promise<{ cookie: string; csrf: string }> {
+async function signIn(url: string, email = 'student@example.org'): Promise<{ cookie: string; csrf: string }> {
   const jar = new Map<string, string>();
   const keep = (res: Response) => {
     for (const line of res.headers.getSetCookie()) {
@@ -119,7 +122,7 @@ async function signIn(url: string): Promise<{ cookie: string; csrf: string }> {
     method: 'POST',
     redirect: 'manual',
     headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ _csrf: csrfOf(await res.text()), email: 'student@example.org', password: PASSWORD }),
+    body: new URLSearchParams({ _csrf: csrfOf(await res.text()), email, password: PASSWORD }),
   });
   keep(res);
   expect(res.status).toBe(302);
@@ -222,6 +225,24 @@ describe('LECTERN_WORKERS=2 on host:port', () => {
     expect(answer).toContain(`"pid":${holder}`);
     expect(await server.exited).toEqual({ code: 0, signal: null });
     for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+
+  it('every worker shows the lecturer the problems of a broken bundle folder', async () => {
+    const content = contentWithSlowAssignment(0);
+    mkdirSync(path.join(content, 'assignments', 'Bad_Name'));
+    const server = await startCluster({ LECTERN_CONTENT: content });
+    const db = openDatabase(databasePath(server.dataDir));
+    createUser(db, { email: 'lecturer@example.org', name: 'Cluster Lecturer', password: PASSWORD }, systemClock);
+    db.close();
+    const lecturer = await signIn(server.url, 'lecturer@example.org');
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${server.url}/courses/prog1/assignments/`, { headers: { cookie: lecturer.cookie, connection: 'close' } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('Bad_Name: the folder name is the assignment id');
+      pids.add(await healthPid(server.url));
+    }
+    expect(pids.size).toBe(2);
   });
 
   it('a wrong restart token is refused by every worker', async () => {
