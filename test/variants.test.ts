@@ -348,11 +348,11 @@ describe('generator failures', () => {
 
   it('a fixed generator (a new version) makes the variant on the next visit', async () => {
     const t = await app();
-    await addAssignment(t, 'fixme', '#!/bin/sh\nexit 1\n');
+    await addAssignment(t, 'mended', '#!/bin/sh\nexit 1\n');
     const ann = await signIn(t);
-    expect((await ann.get('/courses/prog1/assignments/fixme/')).res.status).toBe(503);
-    await addAssignment(t, 'fixme', PY_GENERATOR(7));
-    const ok = await ann.get('/courses/prog1/assignments/fixme/');
+    expect((await ann.get('/courses/prog1/assignments/mended/')).res.status).toBe(503);
+    await addAssignment(t, 'mended', PY_GENERATOR(7));
+    const ok = await ann.get('/courses/prog1/assignments/mended/');
     expect(ok.res.status).toBe(200);
     expect(ok.text).toContain('v is 7.');
   });
