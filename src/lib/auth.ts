@@ -46,3 +46,16 @@ export function requireRole(ctx: AppContext, course: string, roles: Role[] = ['t
   if (!role || !roles.includes(role)) throw new UserError(404, 'Not found.');
   return user;
 }
+
+/** A course's tutor or lecturer (404 for everyone else), and whether they are its lecturer. */
+export function requireStaff(ctx: AppContext, course: string): { user: CurrentUser; isLecturer: boolean } {
+  const user = requireRole(ctx, course, ['tutor', 'lecturer']);
+  return { user, isLecturer: roleIn(ctx, course) === 'lecturer' };
+}
+
+/** A course's lecturer; a tutor is told (403) that only lecturers may do `what`. */
+export function requireLecturer(ctx: AppContext, course: string, what: string): CurrentUser {
+  const { user, isLecturer } = requireStaff(ctx, course);
+  if (!isLecturer) throw new UserError(403, `Only lecturers can ${what}.`);
+  return user;
+}

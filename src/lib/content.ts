@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { UserError } from './errors.js';
 
 export type StaffRole = 'lecturer' | 'tutor';
 
@@ -23,6 +24,13 @@ export interface Content {
   root: string;
   courses: Course[];
   course(slug: string): Course | undefined;
+}
+
+/** The course with this slug, or a 404 for the person who asked. */
+export function courseOr404(content: Content, slug: string | undefined): Course {
+  const course = slug === undefined ? undefined : content.course(slug);
+  if (!course) throw new UserError(404, 'There is no such course.');
+  return course;
 }
 
 export class ContentError extends Error {

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import yazl from 'yazl';
-import { isStaffRole, requireRole, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
-import type { Course } from '../../lib/content.js';
+import { isStaffRole, requireLecturer, requireStaff, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
+import { courseOr404, type Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
@@ -12,7 +12,7 @@ import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from 
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
-import { currentVersion, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, SLUG, type Current, type Version } from './store.js';
+import { currentOr404, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
 /** Uploads and unpacked archives in progress; what a crash leaves here is swept at start-up. */
@@ -60,11 +60,6 @@ function dates(config: AssignmentConfig, course: Course, now: number) {
 
 type RouteContext = AppContext & { params: Record<string, string | undefined> };
 
-function courseOf(ctx: RouteContext, deps: Deps): Course {
-  const course = deps.content.course(ctx.params.course ?? '');
-  if (!course) throw new UserError(404, 'There is no such course.');
-  return course;
-}
 
 /** Signed in and enrolled in the course (any role), else 404 like everything that is not theirs. */
 function member(ctx: AppContext, course: Course): { user: CurrentUser; isStaff: boolean; isLecturer: boolean } {
@@ -72,24 +67,6 @@ function member(ctx: AppContext, course: Course): { user: CurrentUser; isStaff: 
   const role = roleIn(ctx, course.slug);
   if (!role) throw new UserError(404, 'Not found.');
   return { user, isStaff: isStaffRole(role), isLecturer: role === 'lecturer' };
-}
-
-function staff(ctx: AppContext, course: Course): { user: CurrentUser; isLecturer: boolean } {
-  const user = requireRole(ctx, course.slug, ['tutor', 'lecturer']);
-  return { user, isLecturer: roleIn(ctx, course.slug) === 'lecturer' };
-}
-
-function lecturer(ctx: AppContext, course: Course, what: string): CurrentUser {
-  const { user, isLecturer } = staff(ctx, course);
-  if (!isLecturer) throw new UserError(403, `Only lecturers can ${what}.`);
-  return user;
-}
-
-function assignmentOf(ctx: RouteContext, deps: Deps, course: Course): Current {
-  const slug = ctx.params.slug ?? '';
-  const current = SLUG.test(slug) ? currentVersion(deps.db, course.slug, slug) : undefined;
-  if (!current) throw new UserError(404, 'There is no such assignment.');
-  return current;
 }
 
 function starterEntries(version: Version) {
@@ -131,7 +108,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   const problemsFor = (course: string, slug?: string): string[] => (slug ? (folderProblems.get(course)?.get(slug) ?? []) : []);
 
   router.get('/courses/:course/assignments/', async (ctx) => {
-    const course = courseOf(ctx, deps);
+    const course = courseOr404(deps.content, ctx.params.course);
     const { isStaff, isLecturer } = member(ctx, course);
     const now = deps.clock.now();
     const items = listAssignments(deps.db, course.slug).map(({ assignment, version }) => {
@@ -155,8 +132,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   }
 
   router.get('/courses/:course/assignments/new', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    lecturer(ctx, course, 'upload assignments');
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireLecturer(ctx, course.slug, 'upload assignments');
     await renderNew(ctx, course);
   });
 
@@ -186,8 +163,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   }
 
   router.post('/courses/:course/assignments/new', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const user = lecturer(ctx, course, 'upload assignments');
+    const course = courseOr404(deps.content, ctx.params.course);
+    const user = requireLecturer(ctx, course.slug, 'upload assignments');
     const r = await importUpload(ctx, course, user, null);
     if (!r.ok) {
       ctx.status = 422;
@@ -199,9 +176,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   });
 
   router.get('/courses/:course/assignments/:slug/', async (ctx) => {
-    const course = courseOf(ctx, deps);
+    const course = courseOr404(deps.content, ctx.params.course);
     const { user, isStaff } = member(ctx, course);
-    const { assignment, version: current } = assignmentOf(ctx, deps, course);
+    const { assignment, version: current } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const now = deps.clock.now();
     const base = { course, slug: assignment.slug, isStaff, isStaffView: isStaff, ...dates(current.config, course, now) };
     if (!isStaff && current.config.opensAt !== null && now < current.config.opensAt) {
@@ -244,9 +221,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   }
 
   async function variantForDownload(ctx: RouteContext) {
-    const course = courseOf(ctx, deps);
+    const course = courseOr404(deps.content, ctx.params.course);
     const { user, isStaff } = member(ctx, course);
-    const { assignment, version: current } = assignmentOf(ctx, deps, course);
+    const { assignment, version: current } = currentOr404(deps.db, course.slug, ctx.params.slug);
     if (!isStaff && current.config.opensAt !== null && deps.clock.now() < current.config.opensAt) throw new UserError(404, 'This assignment is not open yet.');
     const variant = await ensureVariant(deps, { course: course.slug, slug: assignment.slug, user });
     if (!variant) throw new UserError(409, 'Your version of this assignment is not available yet. Try again later.');
@@ -285,7 +262,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   // ---- staff ----
 
   async function renderStaff(ctx: AppContext, course: Course, current: Current, extra: Record<string, unknown> = {}) {
-    const { isLecturer } = staff(ctx, course);
+    const { isLecturer } = requireStaff(ctx, course.slug);
     const { assignment, version } = current;
     const variants = listVariants(deps.db, assignment.id);
     const perVersion = new Map<number, number>();
@@ -327,15 +304,15 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   }
 
   router.get('/courses/:course/assignments/:slug/staff', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staff(ctx, course);
-    await renderStaff(ctx, course, assignmentOf(ctx, deps, course));
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    await renderStaff(ctx, course, currentOr404(deps.db, course.slug, ctx.params.slug));
   });
 
   router.post('/courses/:course/assignments/:slug/upload', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const user = lecturer(ctx, course, 'upload assignments');
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const user = requireLecturer(ctx, course.slug, 'upload assignments');
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const r = await importUpload(ctx, course, user, current.assignment.slug);
     if (!r.ok) {
       await renderStaff(ctx, course, current, { problems: r.problems });
@@ -346,9 +323,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   });
 
   router.post('/courses/:course/assignments/:slug/versions/:number/current', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const user = lecturer(ctx, course, 'change the current version');
-    const { assignment } = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const user = requireLecturer(ctx, course.slug, 'change the current version');
+    const { assignment } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const n = Number(ctx.params.number);
     const v = Number.isInteger(n) && n > 0 ? setCurrentVersion(deps.db, assignment.id, n) : undefined;
     if (!v) throw new UserError(404, 'There is no such version.');
@@ -357,9 +334,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   });
 
   router.get('/courses/:course/assignments/:slug/preview', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staff(ctx, course);
-    const { assignment, version: current } = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    const { assignment, version: current } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const base = { course, slug: assignment.slug, isStaff: true, isStaffView: true, ...dates(current.config, course, deps.clock.now()) };
     const seedQ = typeof ctx.query.seed === 'string' ? ctx.query.seed : null;
     const userQ = typeof ctx.query.user === 'string' ? ctx.query.user : null;
@@ -417,16 +394,16 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   });
 
   router.post('/courses/:course/assignments/:slug/variants/:user/regenerate', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const actor = lecturer(ctx, course, 'regenerate variants');
-    const { assignment } = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'regenerate variants');
+    const { assignment } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const id = Number(ctx.params.user);
     const row = Number.isInteger(id) && id > 0 ? findUserById(deps.db, id) : undefined;
     if (!row) throw new UserError(404, 'There is no such user.');
     const result = await regenerateVariant(deps, { course: course.slug, slug: assignment.slug, user: { id: row.id, name: row.name }, actor: actor.email });
     if (!result) throw new UserError(404, 'There is no such assignment.');
     if (!result.ok) {
-      const current = assignmentOf(ctx, deps, course);
+      const current = currentOr404(deps.db, course.slug, ctx.params.slug);
       await renderStaff(ctx, course, current, { error: `Regenerating ${row.name}'s variant failed: ${result.outcome.message}. Nothing was changed; see the generator log below.` });
       ctx.status = 422;
       return;
@@ -435,9 +412,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
   });
 
   router.get('/courses/:course/assignments/:slug/variants.csv', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staff(ctx, course);
-    const { assignment } = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    const { assignment } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const variants = listVariants(deps.db, assignment.id);
     const keys = [...new Set(variants.flatMap((v) => Object.keys(v.params)))].sort();
     const header = ['user_id', 'student_id', 'name', 'email', 'version', 'seed', 'created_at', ...keys.map((k) => `param:${k}`), 'params_json'];

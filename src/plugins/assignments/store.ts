@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/prom
 import path from 'node:path';
 import type { Db } from '../../db/open.js';
 import type { Deps } from '../../plugin.js';
+import { UserError } from '../../lib/errors.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
@@ -155,6 +156,13 @@ export function currentVersion(db: Db, course: string, slug: string): Current | 
   if (!assignment?.currentVersionId) return undefined;
   const version = getVersion(db, assignment.currentVersionId);
   return version ? { assignment, version } : undefined;
+}
+
+/** The assignment and its current version, or a 404 for the person who asked. */
+export function currentOr404(db: Db, course: string, slug: string | undefined): Current {
+  const current = slug !== undefined && SLUG.test(slug) ? currentVersion(db, course, slug) : undefined;
+  if (!current) throw new UserError(404, 'There is no such assignment.');
+  return current;
 }
 
 export function listAssignments(db: Db, course: string): Current[] {

@@ -1,13 +1,13 @@
 import { wantsJson } from '../../middleware/errors.js';
-import { requireRole, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
+import { requireLecturer, requireStaff, requireUser } from '../../lib/auth.js';
 import { readForm } from '../../lib/body.js';
-import type { Course } from '../../lib/content.js';
+import { courseOr404, type Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { csvField } from '../accounts/roster.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
-import { currentVersion, listAssignments, SLUG, type Current } from '../assignments/store.js';
+import { currentOr404, listAssignments, type Current } from '../assignments/store.js';
 import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
@@ -32,30 +32,6 @@ type RouteContext = AppContext & { params: Record<string, string | undefined> };
  * - lecturers (and site admins): also extensions, the CSV export and the submissions zip;
  * - the audit log: site admins only.
  */
-function courseOf(ctx: RouteContext, deps: Deps): Course {
-  const course = deps.content.course(ctx.params.course ?? '');
-  if (!course) throw new UserError(404, 'There is no such course.');
-  return course;
-}
-
-function staffIn(ctx: AppContext, course: Course): { user: CurrentUser; isLecturer: boolean } {
-  const user = requireRole(ctx, course.slug, ['tutor', 'lecturer']);
-  return { user, isLecturer: roleIn(ctx, course.slug) === 'lecturer' };
-}
-
-function lecturerIn(ctx: AppContext, course: Course, what: string): CurrentUser {
-  const { user, isLecturer } = staffIn(ctx, course);
-  if (!isLecturer) throw new UserError(403, `Only lecturers can ${what}.`);
-  return user;
-}
-
-function assignmentOf(ctx: RouteContext, deps: Deps, course: Course): Current {
-  const slug = ctx.params.slug ?? '';
-  const current = SLUG.test(slug) ? currentVersion(deps.db, course.slug, slug) : undefined;
-  if (!current) throw new UserError(404, 'There is no such assignment.');
-  return current;
-}
-
 function studentsOf(deps: Deps, course: Course): Student[] {
   return listEnrolled(deps.db, course.slug, 'student').map((s) => ({ id: s.id, email: s.email, name: s.name, studentId: s.studentId }));
 }
@@ -83,8 +59,8 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
 
   // ---- course dashboard ----
   router.get('/courses/:course/dashboard', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const { isLecturer } = staffIn(ctx, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const { isLecturer } = requireStaff(ctx, course.slug);
     const now = deps.clock.now();
     const enrolled = listEnrolled(deps.db, course.slug, 'student').length;
     const generatorFailures: Array<{ slug: string; title: string; who: string; message: string; at: string; version: number }> = [];
@@ -148,7 +124,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
 
   // ---- assignment: students, extensions, re-runs, downloads ----
   function renderStudents(ctx: RouteContext, course: Course, current: Current, extra: Record<string, unknown> = {}) {
-    const { isLecturer } = staffIn(ctx, course);
+    const { isLecturer } = requireStaff(ctx, course.slug);
     const { assignment, version } = current;
     const config = version.config;
     const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
@@ -204,15 +180,15 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   }
 
   router.get('/courses/:course/assignments/:slug/students', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staffIn(ctx, course);
-    renderStudents(ctx, course, assignmentOf(ctx, deps, course));
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    renderStudents(ctx, course, currentOr404(deps.db, course.slug, ctx.params.slug));
   });
 
   router.get('/courses/:course/assignments/:slug/histogram.svg', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staffIn(ctx, course);
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
     const hist = binScores(grades.map((g) => g.counted?.percent ?? null));
     ctx.set('Cache-Control', 'private, no-store');
@@ -228,9 +204,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   }
 
   router.post('/courses/:course/assignments/:slug/extensions', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const actor = lecturerIn(ctx, course, 'grant extensions');
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'grant extensions');
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     // This plugin writes its own audit entries, inside the transaction that makes the change.
     ctx.state.audited = true;
     const form = await readForm(ctx);
@@ -260,9 +236,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   });
 
   router.post('/courses/:course/assignments/:slug/extensions/:user/revoke', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const actor = lecturerIn(ctx, course, 'revoke extensions');
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'revoke extensions');
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     ctx.state.audited = true;
     const id = /^\d{1,12}$/.test(ctx.params.user ?? '') ? Number(ctx.params.user) : NaN;
     const row = Number.isFinite(id) ? findUserById(deps.db, id) : undefined;
@@ -278,9 +254,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   });
 
   router.post('/courses/:course/assignments/:slug/reruns', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const { user: actor } = staffIn(ctx, course);
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const { user: actor } = requireStaff(ctx, course.slug);
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     ctx.state.audited = true;
     const { assignment } = current;
     const form = await readForm(ctx);
@@ -321,9 +297,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   });
 
   router.get('/courses/:course/assignments/:slug/reruns/:batch', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    staffIn(ctx, course);
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const batch = getBatch(deps.db, current.assignment.id, ctx.params.batch ?? '');
     if (!batch) throw new UserError(404, 'There is no such re-run.');
     ctx.set('Cache-Control', 'no-store');
@@ -335,9 +311,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   });
 
   router.get('/courses/:course/assignments/:slug/submissions.zip', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const actor = lecturerIn(ctx, course, 'download all submissions');
-    const current = assignmentOf(ctx, deps, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'download all submissions');
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const grades = assignmentGrades(deps.db, current, studentsOf(deps, course));
     const zip = countedSubmissionsZip({ ...deps, log: ctx.state.log }, grades, { slug: current.assignment.slug });
     ctx.state.audited = true;
@@ -368,8 +344,8 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   }
 
   router.get('/courses/:course/gradebook', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const { isLecturer } = staffIn(ctx, course);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const { isLecturer } = requireStaff(ctx, course.slug);
     const { columns, rows } = gradebook(course);
     ctx.set('Cache-Control', 'no-store');
     ctx.render('gradebook/gradebook.njk', {
@@ -391,8 +367,8 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   });
 
   router.get('/courses/:course/gradebook.csv', async (ctx) => {
-    const course = courseOf(ctx, deps);
-    const actor = lecturerIn(ctx, course, 'export grades');
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'export grades');
     const { columns, rows } = gradebook(course);
     const slugOrder = columns.map((c, j) => ({ slug: c.slug, j })).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
     const lines = [['email', 'student_id', 'name', ...slugOrder.map((c) => c.slug), 'total'].map(csvField).join(',')];

@@ -1,5 +1,6 @@
 import { wantsJson } from '../../middleware/errors.js';
 import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
+import { courseOr404 } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, Deps, Plugin } from '../../plugin.js';
 import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
@@ -16,16 +17,11 @@ export interface VisibleSubmission {
   staff: boolean;
 }
 
-function courseOr404(deps: Deps, slug: string) {
-  const course = deps.content.course(slug);
-  if (!course) throw new UserError(404, 'There is no such course.');
-  return course;
-}
 
 /** A submission the signed-in user may see: their own, or any in a course they teach. Otherwise 404. */
 export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, idText: string): VisibleSubmission {
   const user = requireUser(ctx);
-  courseOr404(deps, course);
+  courseOr404(deps.content, course);
   const id = /^\d{1,12}$/.test(idText) ? Number(idText) : NaN;
   const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
   const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
@@ -65,7 +61,7 @@ const submissions: Plugin = {
 
     function assignmentFor(ctx: AppContext, course: string, slug: string) {
       const user = requireUser(ctx);
-      const c = courseOr404(deps, course);
+      const c = courseOr404(deps.content, course);
       const role = roleIn(ctx, course);
       if (!role) throw new UserError(404, 'There is no such assignment.');
       const current = currentVersion(deps.db, course, slug);
@@ -122,7 +118,7 @@ const submissions: Plugin = {
         return;
       }
       ctx.render('submissions/show.njk', {
-        course: courseOr404(deps, ctx.params.course!),
+        course: courseOr404(deps.content, ctx.params.course),
         slug: v.assignment.slug,
         title: v.version.config.title,
         submission: v.submission,
