@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Clock } from '../../lib/clock.js';
 import { randomToken, sha256 } from './sessions.js';
 import type { UserRow } from './users.js';
@@ -20,15 +21,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-function sql(db: Db) {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 /** Issues a one-time sign-up token for a user; returns the token (only its hash is stored). */
 export function issueSignupToken(db: Db, clock: Clock, userId: number, opts: { course?: string | null; days?: number } = {}): { token: string; expiresAt: number } {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { CurrentUser, Role } from '../../lib/auth.js';
 import type { Clock } from '../../lib/clock.js';
 import { hashPasswordSync } from './password.js';
@@ -78,15 +79,7 @@ interface EnrolledRow {
   created_at: number;
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();

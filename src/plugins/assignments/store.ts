@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
@@ -78,15 +79,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-export function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+export const sql = preparedFor(statements);
 
 function toAssignment(r: AssignmentRow): Assignment {
   return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, folderHash: r.folder_hash, createdAt: r.created_at };

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { parseShebang } from './bundle.js';
 import { currentVersion, getVersion, materialiseVersion, readBlob, versionFile, type Assignment, type Version } from './store.js';
@@ -115,15 +116,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 /** The course's secret for seeds: made once, kept in settings; INSERT OR IGNORE makes a race harmless. */
 export function courseSecret(db: Db, course: string): string {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { BULL_OWNER, HEARTBEAT_TTL_MS, type WorkerBeat } from './redis-common.js';
 
@@ -86,15 +87,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-export function redisSql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+export const redisSql = preparedFor(statements);
 
 export function recordBeats(db: Db, beats: WorkerBeat[], now: number): { gone: string[] } {
   const sql = redisSql(db);

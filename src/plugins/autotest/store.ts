@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Grade, RunStatus, TestOutcome } from './results.js';
 
 export interface StoredResult {
@@ -51,7 +52,6 @@ function toResult(r: ResultRow): StoredResult {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
@@ -92,14 +92,7 @@ function statements(db: Db) {
     ),
   };
 }
-function sql(db: Db) {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 /** Records a job's result; false when one exists already (a job is recorded once). */
 export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; worker: string | null; at: number }): boolean {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { CurrentUser } from '../../lib/auth.js';
 
 export interface AuditEntry {
@@ -37,15 +38,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 export interface NewAuditEntry {
   at: number;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { CurrentUser } from '../../lib/auth.js';
 import type { Deps } from '../../plugin.js';
 import { getVersion, type Current } from '../assignments/store.js';
@@ -43,15 +44,7 @@ function statements(db: Db) {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
-function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+const sql = preparedFor(statements);
 
 function toBatch(db: Db, r: BatchRow): RerunBatch {
   return {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 
 export interface Submission {
   id: number;
@@ -47,7 +48,6 @@ function toSubmission(r: SubmissionRow): Submission {
   };
 }
 
-const cache = new WeakMap<Db, ReturnType<typeof statements>>();
 
 function statements(db: Db) {
   return {
@@ -96,14 +96,7 @@ function statements(db: Db) {
   };
 }
 
-export function sql(db: Db): ReturnType<typeof statements> {
-  let s = cache.get(db);
-  if (!s) {
-    s = statements(db);
-    cache.set(db, s);
-  }
-  return s;
-}
+export const sql = preparedFor(statements);
 
 export function getSubmission(db: Db, id: number): Submission | undefined {
   const r = sql(db).byId.get(id);
