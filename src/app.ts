@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isStaffRole } from './lib/auth.js';
 import { errorHandler } from './middleware/errors.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security.js';
@@ -40,7 +41,13 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   views.env.addGlobal('site', { unsafeSandbox: deps.sandbox.unsafe, courses: deps.content.courses });
 
   koa.context.render = function render(this: Koa.ParameterizedContext<AppState, AppContextExtras>, template: string, vars: Record<string, unknown> = {}) {
-    const html = views.render(template, { ...this.state, path: this.path, ...vars });
+    // In unsafe sandbox mode every page a course's staff sees carries the warning, not only theirs.
+    let isStaffView = vars.isStaffView;
+    if (deps.sandbox.unsafe && isStaffView === undefined) {
+      const course = /^\/courses\/([^/]+)/.exec(this.path)?.[1];
+      isStaffView = course !== undefined && isStaffRole(this.state.roleIn?.(decodeURIComponent(course)) ?? null);
+    }
+    const html = views.render(template, { ...this.state, path: this.path, ...vars, isStaffView });
     this.type = 'html';
     this.body = html;
   };
