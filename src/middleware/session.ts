@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/open.js';
 import type { CurrentUser, Role } from '../lib/auth.js';
 import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
+import { bindLog } from './request-log.js';
 import { createSessionStore, SESSION_TTL_MS, type SessionRecord, type SessionStore } from '../plugins/accounts/sessions.js';
 import { enrolmentsOf, toCurrentUser } from '../plugins/accounts/users.js';
 
@@ -72,7 +73,7 @@ function setUser(ctx: AppContext, deps: Deps, user: CurrentUser | null, record: 
   ctx.state.user = user;
   ctx.state.session = record;
   ctx.state.roleIn = roleResolver(deps, user);
-  if (user) ctx.state.log = ctx.state.log.child({ user: user.id });
+  if (user) bindLog(ctx, { user: user.id });
 }
 
 export function sessionMiddleware(deps: Deps): AppMiddleware {
