@@ -84,13 +84,26 @@ async function presentedToken(ctx: AppContext): Promise<string> {
   return '';
 }
 
+/** Signed-in pages all show a form (sign out at least): a session's token is kept, not signed again per request. */
+const SESSION_TOKENS_KEPT = 10_000;
+
 export function csrfMiddleware(deps: Deps): AppMiddleware {
   const key = csrfKey(deps.db);
+  const sessionTokens = new Map<string, string>();
+  const sessionToken = (secret: string): string => {
+    let token = sessionTokens.get(secret);
+    if (token === undefined) {
+      token = sign(key, 's', secret);
+      if (sessionTokens.size >= SESSION_TOKENS_KEPT) sessionTokens.clear();
+      sessionTokens.set(secret, token);
+    }
+    return token;
+  };
   return async (ctx, next) => {
     const session = currentSession(ctx);
     let expected: string | null = null;
     if (session) {
-      expected = sign(key, 's', session.csrfSecret);
+      expected = sessionToken(session.csrfSecret);
       if (ctx.cookies.get(CSRF_COOKIE)) clearCookie(ctx, deps.config, CSRF_COOKIE);
     } else {
       const anon = ctx.cookies.get(CSRF_COOKIE);
