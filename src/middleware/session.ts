@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/open.js';
+import { readCache, setRequestVersion } from '../db/read-cache.js';
 import type { CurrentUser, Role } from '../lib/auth.js';
 import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
 import { bindLog } from './request-log.js';
@@ -57,37 +58,48 @@ export function currentSession(ctx: AppContext): SessionRecord | null {
  * Roles: a site admin is lecturer everywhere; staff listed in course.yaml take precedence over
  * enrolment rows; everyone else has the role of their enrolment, if any.
  */
-export function roleResolver(deps: Pick<Deps, 'db' | 'content'>, user: CurrentUser | null): (course: string) => Role | null {
+export function roleResolver(deps: Pick<Deps, 'db' | 'content'>, user: CurrentUser | null, version?: string): (course: string) => Role | null {
   if (!user) return () => null;
   let enrolled: Map<string, Role> | undefined;
   return (course: string) => {
     if (user.isAdmin) return 'lecturer';
     const staff = deps.content.course(course)?.staff.find((s) => s.email === user.email);
     if (staff) return staff.role;
-    enrolled ??= new Map(enrolmentsOf(deps.db, user.id).map((e) => [e.course, e.role]));
+    enrolled ??= new Map(readCache(deps.db).get(`enrolments:${user.id}`, version, () => enrolmentsOf(deps.db, user.id)).map((e) => [e.course, e.role]));
     return enrolled.get(course) ?? null;
   };
 }
 
-function setUser(ctx: AppContext, deps: Deps, user: CurrentUser | null, record: SessionRecord | null): void {
+function setUser(ctx: AppContext, deps: Deps, user: CurrentUser | null, record: SessionRecord | null, version?: string): void {
   ctx.state.user = user;
   ctx.state.session = record;
-  ctx.state.roleIn = roleResolver(deps, user);
+  ctx.state.roleIn = roleResolver(deps, user, version);
   if (user) bindLog(ctx, { user: user.id });
 }
 
+/**
+ * The session is looked up by the sha256 of the cookie (the primary key), joined to its user by
+ * primary key, and kept in the read cache until the database changes (src/db/read-cache.ts):
+ * signed-in readers reload pages far more often than anything is written.
+ */
 export function sessionMiddleware(deps: Deps): AppMiddleware {
   const store = sessionStore(deps.db);
+  const cache = readCache(deps.db);
   return async (ctx, next) => {
     const raw = ctx.cookies.get(SESSION_COOKIE);
     let found = null;
+    let version: string | undefined;
     if (raw) {
       const now = deps.clock.now();
-      found = store.find(raw, now);
+      version = cache.check();
+      setRequestVersion(ctx.state, version);
+      found = cache.get(`session:${raw}`, version, () => store.find(raw, now));
+      // A kept session may have expired since it was read.
+      if (found && found.record.expiresAt <= now) found = null;
       if (!found) clearCookie(ctx, deps.config, SESSION_COOKIE);
       else if (store.touch(found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
     }
-    setUser(ctx, deps, found ? toCurrentUser(found.user) : null, found?.record ?? null);
+    setUser(ctx, deps, found ? toCurrentUser(found.user) : null, found?.record ?? null, version);
     await next();
   };
 }

@@ -1,3 +1,4 @@
+import { readCache, requestVersion } from '../../db/read-cache.js';
 import { currentUser, isStaffRole, requireUser, roleIn, type CurrentUser, type Role } from '../../lib/auth.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
@@ -70,6 +71,7 @@ const pages: Plugin = {
     const { log } = deps;
     const libs: Libraries = createLibraries({ watch: deps.config.env === 'development', log, counters: pageCounters });
     const store: CommentStore = createCommentStore(deps.db);
+    const cache = readCache(deps.db);
 
     function viewerOf(ctx: AppContext, course: Course): Viewer {
       return { role: roleIn(ctx, course.slug), now: deps.clock.now() };
@@ -103,7 +105,8 @@ const pages: Plugin = {
     /**
      * Awaits the variants the page names. A resolver that fails (a busy or broken sandbox) does
      * not take the page down: its values are empty, the reader is told to reload, and the
-     * failure is logged once per page version and message.
+     * failure is logged once per page version and message. Variants found are kept in the read
+     * cache until the database changes (a regeneration, a new version, anything at all).
      */
     async function variantsFor(
       slugs: string[],
@@ -112,6 +115,7 @@ const pages: Plugin = {
       notes: string[],
       readerNotes: string[],
       entry: PageEntry,
+      version: string | undefined,
     ): Promise<Map<string, Record<string, unknown>>> {
       const out = new Map<string, Record<string, unknown>>();
       if (!slugs.length || !user) return out;
@@ -122,9 +126,13 @@ const pages: Plugin = {
       }
       await Promise.all(
         slugs.map(async (slug) => {
-          let result;
+          const cacheKey = `variant:${course.slug}:${slug}:${user.id}`;
+          let result = cache.peek<{ params: Record<string, unknown> }>(cacheKey, version) ?? null;
           try {
-            result = await resolver(deps, { course: course.slug, slug, user });
+            if (!result) {
+              result = await resolver(deps, { course: course.slug, slug, user });
+              if (result) cache.put(cacheKey, version, result);
+            }
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
             const key = `variant:${slug}:${message}`;
@@ -171,7 +179,7 @@ const pages: Plugin = {
         try {
           const compiled = libs.compiled(entry);
           let dynamic = false;
-          const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, readerNotes, entry);
+          const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, readerNotes, entry, requestVersion(ctx.state));
           html = renderCompiled(compiled, {
             student: subject ? { name: subject.name, id: subject.studentId ?? '', email: subject.email } : null,
             course: { slug: course.slug, title: course.title, code: course.code, term: course.term },
