@@ -116,6 +116,19 @@ describe('cached reads in the app', () => {
     expect((await student.get('/courses/prog1/your-assignments')).res.status).toBe(404);
   });
 
+  it('a comment written by another process shows on the next view of the page', async () => {
+    t = await createTestApp();
+    const student = await signIn(t);
+    expect((await student.get('/courses/prog1/syllabus')).text).toContain('No comments yet.');
+    expect((await student.get('/courses/prog1/syllabus')).text).toContain('No comments yet.');
+    const db = otherConnection(t);
+    db.prepare("INSERT INTO comments (course, page, user_id, body, created_at) VALUES ('prog1', 'syllabus', ?, 'Written elsewhere', ?)").run(student.user.id, t.clock.now());
+    db.close();
+    const { text } = await student.get('/courses/prog1/syllabus');
+    expect(text).toContain('Written elsewhere');
+    expect(text).not.toContain('No comments yet.');
+  });
+
   it('variants are asked for again once anything was written', async () => {
     t = await createTestApp();
     let shift = 3;

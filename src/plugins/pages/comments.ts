@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { readCache } from '../../db/read-cache.js';
 import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
 import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
@@ -73,8 +74,11 @@ export function createCommentStore(db: Db) {
     const info = s.insert.run({ course: c.course, page: c.page, user_id: c.userId, body: c.body, now: c.now });
     return { ok: true as const, id: Number(info.lastInsertRowid) };
   });
+  const cache = readCache(db);
   return {
-    list: (course: string, page: string, staff: boolean) => s.list.all({ course, page, staff: staff ? 1 : 0 }),
+    /** With the version the request started at (src/db/read-cache.ts), kept until the database changes. */
+    list: (course: string, page: string, staff: boolean, version?: string) =>
+      cache.get(`comments:${course}:${page}:${staff ? 1 : 0}`, version, () => s.list.all({ course, page, staff: staff ? 1 : 0 })),
     get: (id: number) => s.get.get({ id }),
     /** Inserts unless the user hit the rate limit; the check and the insert are one transaction. */
     add: (c: { course: string; page: string; userId: number; body: string; now: number }) => insertLimited.immediate(c),
@@ -100,8 +104,8 @@ export function renderCommentBody(id: number, version: number, body: string): st
   return html;
 }
 
-export function commentViews(store: CommentStore, course: string, page: string, viewer: { userId: number | null; staff: boolean; now: number }): CommentView[] {
-  return store.list(course, page, viewer.staff).map((c) => {
+export function commentViews(store: CommentStore, course: string, page: string, viewer: { userId: number | null; staff: boolean; now: number; version?: string }): CommentView[] {
+  return store.list(course, page, viewer.staff, viewer.version).map((c) => {
     const own = viewer.userId === c.user_id;
     const left = c.created_at + EDIT_WINDOW_MS - viewer.now;
     return {

@@ -209,7 +209,7 @@ const pages: Plugin = {
         else if (!viewer.role) commentMode = 'members';
         else {
           commentMode = 'form';
-          comments = commentViews(store, course.slug, entry.key, { userId: user.id, staff, now });
+          comments = commentViews(store, course.slug, entry.key, { userId: user.id, staff, now, version: requestVersion(ctx.state) });
         }
       }
       if (error) ctx.status = 503;
