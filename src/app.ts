@@ -68,10 +68,13 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   koa.use(errorHandler());
   koa.use(securityHeaders());
   koa.use(assets.middleware);
+  let probe: { get(): unknown } | undefined;
   koa.use(async (ctx, next) => {
     if (ctx.path !== '/healthz') return next();
     try {
-      deps.db.prepare('SELECT 1').get();
+      // Prepared on first use, then kept: load balancers ask often.
+      probe ??= deps.db.prepare('SELECT 1');
+      probe.get();
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { ok: true, db: 'ok', pid: process.pid, closing: app.closing };
     } catch (err) {

@@ -8,6 +8,8 @@ interface Asset {
   etag: string;
   hash: string;
   mtime: Date;
+  /** mtime as the Last-Modified header says it, made once. */
+  lastModified: string;
   type: string;
 }
 
@@ -49,7 +51,8 @@ export function staticFiles(dir: string, options: { reload?: boolean } = {}): St
       const file = path.join(dir, rel);
       const body = readFileSync(file);
       const hash = createHash('sha256').update(body).digest('hex').slice(0, 10);
-      const asset: Asset = { body, hash, etag: `"${hash}"`, mtime: statSync(file).mtime, type: path.extname(rel) };
+      const mtime = statSync(file).mtime;
+      const asset: Asset = { body, hash, etag: `"${hash}"`, mtime, lastModified: mtime.toUTCString(), type: path.extname(rel) };
       byPath.set(rel, asset);
       byFingerprint.set(fingerprinted(rel, hash), asset);
     }
@@ -69,7 +72,7 @@ export function staticFiles(dir: string, options: { reload?: boolean } = {}): St
       ctx.set('Cache-Control', 'public, max-age=0, must-revalidate');
     }
     ctx.set('ETag', asset.etag);
-    ctx.set('Last-Modified', asset.mtime.toUTCString());
+    ctx.set('Last-Modified', asset.lastModified);
     ctx.type = asset.type;
     const inm = ctx.get('if-none-match');
     const ims = ctx.get('if-modified-since');
