@@ -5,7 +5,7 @@ import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
-import { createCommentMarkdown } from './markdown.js';
+import { createCommentMarkdown, markdownReady } from './markdown.js';
 
 /**
  * Comments under course pages: members of the course (students and staff) write them in
@@ -93,9 +93,13 @@ export type CommentStore = ReturnType<typeof createCommentStore>;
 const md = createCommentMarkdown();
 const htmlCache = new Map<string, string>();
 
+function cacheKey(id: number, version: number, body: string): string {
+  return `${id}:${version}:${body.length}`;
+}
+
 /** Comment markdown to HTML, memoised per comment version (id + last change). */
 export function renderCommentBody(id: number, version: number, body: string): string {
-  const key = `${id}:${version}:${body.length}`;
+  const key = cacheKey(id, version, body);
   const hit = htmlCache.get(key);
   if (hit !== undefined) return hit;
   const html = md.render(body);
@@ -104,8 +108,14 @@ export function renderCommentBody(id: number, version: number, body: string): st
   return html;
 }
 
-export function commentViews(store: CommentStore, course: string, page: string, viewer: { userId: number | null; staff: boolean; now: number; version?: string }): CommentView[] {
-  return store.list(course, page, viewer.staff, viewer.version).map((c) => {
+export async function commentViews(store: CommentStore, course: string, page: string, viewer: { userId: number | null; staff: boolean; now: number; version?: string }): Promise<CommentView[]> {
+  const rows = store.list(course, page, viewer.staff, viewer.version);
+  for (const c of rows) {
+    // Loads the highlighter or KaTeX the first time a comment needs them, without blocking.
+    const ready = htmlCache.has(cacheKey(c.id, c.edited_at ?? c.created_at, c.body)) ? null : markdownReady(c.body, true);
+    if (ready) await ready;
+  }
+  return rows.map((c) => {
     const own = viewer.userId === c.user_id;
     const left = c.created_at + EDIT_WINDOW_MS - viewer.now;
     return {

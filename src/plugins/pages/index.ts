@@ -21,6 +21,7 @@ import {
   type PageEntry,
   type Viewer,
 } from './library.js';
+import { markdownReady } from './markdown.js';
 import { PageTemplateError, renderCompiled } from './template.js';
 import { getVariantResolver } from './variant-hook.js';
 
@@ -177,6 +178,7 @@ const pages: Plugin = {
           }
         }
         try {
+          if (!v.compiled) await markdownReady(v.body);
           const compiled = libs.compiled(entry);
           let dynamic = false;
           const variants = await variantsFor(compiled.variantSlugs, course, subject, notes, readerNotes, entry, requestVersion(ctx.state));
@@ -209,7 +211,7 @@ const pages: Plugin = {
         else if (!viewer.role) commentMode = 'members';
         else {
           commentMode = 'form';
-          comments = commentViews(store, course.slug, entry.key, { userId: user.id, staff, now, version: requestVersion(ctx.state) });
+          comments = await commentViews(store, course.slug, entry.key, { userId: user.id, staff, now, version: requestVersion(ctx.state) });
         }
       }
       if (error) ctx.status = 503;

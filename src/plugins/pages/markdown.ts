@@ -1,8 +1,9 @@
-import hljs from 'highlight.js';
+import type { HLJSApi } from 'highlight.js';
 import markdownIt from 'markdown-it';
 import type { MarkdownIt, Token } from 'markdown-it';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { mathPlugin, type MathOptions } from './math.js';
+import { mathPlugin, mathReady, type MathOptions } from './math.js';
 
 /**
  * The two markdown dialects: course pages (written by staff) and comments (written by anyone
@@ -20,9 +21,75 @@ export interface PageLinkEnv {
   folder: string;
 }
 
-function highlight(md: MarkdownIt) {
+/**
+ * highlight.js and KaTeX are loaded when first needed, not at start-up, which they would slow
+ * down whether or not any page has code or math. First the 36 common languages, and all 190-odd
+ * only once a page names another one. markdownReady() loads (asynchronously) what a text needs;
+ * pages await it before compiling and before rendering comments, so the request path does not
+ * block on loading. Should anything render without it, the highlighter and KaTeX are loaded
+ * synchronously instead: the output never depends on what happened to be loaded.
+ * Comments stay with the common languages, so that what a comment looks like does not depend on
+ * which pages this process compiled first.
+ */
+const require = createRequire(import.meta.url);
+let hljs: HLJSApi | null = null;
+let common: Set<string> = new Set();
+let commonLoading: Promise<void> | null = null;
+let allLoading: Promise<void> | null = null;
+
+function adopt(api: HLJSApi): HLJSApi {
+  if (!hljs) {
+    hljs = api;
+    common = new Set(api.listLanguages().flatMap((name) => [name, ...(api.getLanguage(name)?.aliases ?? [])].map((n) => n.toLowerCase())));
+  }
+  return hljs;
+}
+
+function highlighter(): HLJSApi {
+  return hljs ?? adopt(require('highlight.js/lib/common') as HLJSApi);
+}
+
+/** Fenced code blocks' info strings (over-matching is harmless: it only loads the languages). */
+const FENCE_LANGUAGE = /(?:`{3,}|~{3,})[ \t]*([^\s`~{}]+)/g;
+
+/**
+ * Null when everything `text` needs to render is loaded, else a promise that resolves once it
+ * is: the highlighter for fenced code (all languages when one outside the common set is named,
+ * unless `commonOnly`), KaTeX for `$`.
+ */
+export function markdownReady(text: string, commonOnly = false): Promise<void> | null {
+  const waits: Array<Promise<void>> = [];
+  if (text.includes('$')) {
+    const math = mathReady();
+    if (math) waits.push(math);
+  }
+  let fenced = false;
+  let rare = false;
+  for (const m of text.matchAll(FENCE_LANGUAGE)) {
+    fenced = true;
+    const lang = m[1]!.toLowerCase();
+    if (!commonOnly && !common.has(lang) && !hljs?.getLanguage(lang)) {
+      rare = true;
+      break;
+    }
+  }
+  if (fenced && !hljs) {
+    commonLoading ??= import('highlight.js/lib/common').then((mod) => void adopt(mod.default));
+    waits.push(commonLoading);
+  }
+  if (rare) {
+    // Registers every language on the instance the common ones live on.
+    allLoading ??= (commonLoading ?? Promise.resolve()).then(() => import('highlight.js')).then(() => undefined);
+    waits.push(allLoading);
+  }
+  return waits.length ? Promise.all(waits).then(() => undefined) : null;
+}
+
+function highlight(md: MarkdownIt, commonOnly = false) {
   return (code: string, lang: string): string => {
-    const language = lang && hljs.getLanguage(lang) ? lang : '';
+    const hljs = highlighter();
+    const known = lang && (commonOnly ? common.has(lang.toLowerCase()) : true) && hljs.getLanguage(lang);
+    const language = known ? lang : '';
     // No auto-detection: it is slow and guesses wrong on short snippets; unlabelled blocks stay plain.
     if (!language) return '';
     const html = hljs.highlight(code, { language, ignoreIllegals: true }).value;
@@ -100,7 +167,7 @@ export function createPageMarkdown(options: MathOptions = {}): MarkdownIt {
 }
 
 export function createCommentMarkdown(): MarkdownIt {
-  const md: MarkdownIt = new markdownIt('default', { html: false, linkify: true, typographer: false, highlight: (c, l) => highlight(md)(c, l) });
+  const md: MarkdownIt = new markdownIt('default', { html: false, linkify: true, typographer: false, highlight: (c, l) => highlight(md, true)(c, l) });
   // Images would let a comment load anything the CSP allows and lay out the page; links suffice.
   md.disable(['image']);
   md.use(mathPlugin);

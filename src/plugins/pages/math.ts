@@ -1,5 +1,6 @@
-import katex from 'katex';
+import type Katex from 'katex';
 import type { MarkdownIt, StateBlock, StateInline } from 'markdown-it';
+import { createRequire } from 'node:module';
 
 /**
  * `$...$` (inline) and `$$...$$` (display) math, rendered on the server by KaTeX as MathML.
@@ -24,7 +25,22 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// Loaded when first needed (see markdownReady in markdown.ts); synchronously if nothing waited for it.
+const require = createRequire(import.meta.url);
+let katex: typeof Katex | null = null;
+let katexLoading: Promise<void> | null = null;
+
+/** Null once KaTeX is loaded, else a promise that resolves when it is. */
+export function mathReady(): Promise<void> | null {
+  if (katex) return null;
+  katexLoading ??= import('katex').then((mod) => {
+    katex ??= mod.default;
+  });
+  return katexLoading;
+}
+
 export function renderMath(tex: string, displayMode: boolean): string {
+  katex ??= require('katex') as typeof Katex;
   try {
     return katex.renderToString(tex, { ...KATEX_BASE, displayMode });
   } catch (err) {
