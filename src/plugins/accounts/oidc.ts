@@ -1,4 +1,4 @@
-import * as client from 'openid-client';
+import type * as OpenId from 'openid-client';
 import type { OidcProviderConfig } from '../../config.js';
 import type { Db } from '../../db/open.js';
 import { UserError } from '../../lib/errors.js';
@@ -88,14 +88,21 @@ function explain(err: unknown): { claim?: string; reason: string } {
 
 export function oidcRoutes(router: AppRouter, deps: Deps): void {
   if (!deps.config.oidc.length) return;
+  // Loaded only when a provider is configured: openid-client and its JOSE library take a
+  // noticeable part of the start-up time of a server that never uses them.
+  const openid = import('openid-client');
+  // Awaited by every handler; this only keeps a failure from counting as unhandled meanwhile.
+  openid.catch(() => undefined);
   const sql = statements(deps.db);
-  const discovered = new Map<string, Promise<client.Configuration>>();
+  const discovered = new Map<string, Promise<OpenId.Configuration>>();
 
-  function configFor(provider: OidcProviderConfig): Promise<client.Configuration> {
+  function configFor(provider: OidcProviderConfig): Promise<OpenId.Configuration> {
     let pending = discovered.get(provider.id);
     if (!pending) {
-      const options: client.DiscoveryRequestOptions = isLoopbackIssuer(provider.issuer) ? { execute: [client.allowInsecureRequests], timeout: 10 } : { timeout: 10 };
-      pending = client.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, provider.clientSecret ? undefined : client.None(), options);
+      pending = openid.then((client) => {
+        const options: OpenId.DiscoveryRequestOptions = isLoopbackIssuer(provider.issuer) ? { execute: [client.allowInsecureRequests], timeout: 10 } : { timeout: 10 };
+        return client.discovery(new URL(provider.issuer), provider.clientId, provider.clientSecret, provider.clientSecret ? undefined : client.None(), options);
+      });
       // A provider that was down is asked again next time rather than remembered as broken.
       pending.catch(() => discovered.delete(provider.id));
       discovered.set(provider.id, pending);
@@ -111,13 +118,14 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
 
   router.get('/auth/oidc/:provider', async (ctx) => {
     const provider = providerFor(ctx.params.provider);
-    let config: client.Configuration;
+    let config: OpenId.Configuration;
     try {
       config = await configFor(provider);
     } catch (err) {
       ctx.state.log.error({ err, provider: provider.id }, 'OpenID provider discovery failed');
       return unavailable(ctx, provider);
     }
+    const client = await openid;
     const id = randomToken(32);
     const state = client.randomState();
     const nonce = client.randomNonce();
@@ -153,13 +161,14 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
       const why = typeof ctx.query.error_description === 'string' ? ctx.query.error_description : ctx.query.error;
       throw new UserError(403, `${provider.name} did not sign you in (${why.slice(0, 200)}). Start again from the sign-in page.`);
     }
-    let config: client.Configuration;
+    let config: OpenId.Configuration;
     try {
       config = await configFor(provider);
     } catch (err) {
       ctx.state.log.error({ err, provider: provider.id }, 'OpenID provider discovery failed');
       return unavailable(ctx, provider);
     }
+    const client = await openid;
     const current = new URL(redirectUri(deps.config.publicUrl, provider.id));
     current.search = ctx.querystring;
     let claims: Record<string, unknown>;
