@@ -162,9 +162,10 @@ export async function loadTest(url, { connections = 20, seconds = 5, headers = {
 
 /**
  * The reference: a bare node:http server in its own process answering each path with a fixed
- * body (`bodies`: path -> Buffer | string) and the content type given, nothing else.
+ * body (`bodies`: path -> Buffer | string) and the content type given, nothing else. With
+ * `{ koa: true }` the same answers come through a one-middleware Koa app: the framework's floor.
  */
-export async function startBareServer(bodies) {
+export async function startBareServer(bodies, { koa = false } = {}) {
   const dir = tempDir('lectern-bench-bare-');
   const table = {};
   for (const [p, { body, type }] of Object.entries(bodies)) {
@@ -178,13 +179,26 @@ export async function startBareServer(bodies) {
     const table = ${JSON.stringify(table)};
     const bodies = {};
     for (const [p, { file, type }] of Object.entries(table)) bodies[p] = { body: fs.readFileSync(file), type };
-    const server = http.createServer((req, res) => {
-      const hit = bodies[req.url];
-      if (!hit) { res.statusCode = 404; res.end(); return; }
-      res.setHeader('content-type', hit.type);
-      res.setHeader('content-length', hit.body.length);
-      res.end(hit.body);
-    });
+    const handler = ${koa}
+      ? (() => {
+          const Koa = require(${JSON.stringify(path.join(ROOT, 'node_modules/koa'))});
+          const app = new Koa();
+          app.use(async (ctx) => {
+            const hit = bodies[ctx.url];
+            if (!hit) return;
+            ctx.type = hit.type;
+            ctx.body = hit.body;
+          });
+          return app.callback();
+        })()
+      : (req, res) => {
+          const hit = bodies[req.url];
+          if (!hit) { res.statusCode = 404; res.end(); return; }
+          res.setHeader('content-type', hit.type);
+          res.setHeader('content-length', hit.body.length);
+          res.end(hit.body);
+        };
+    const server = http.createServer(handler);
     server.keepAliveTimeout = 5000;
     server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
     process.on('SIGTERM', () => process.exit(0));

@@ -8,6 +8,8 @@
 // ratio printed is the median over rounds of Lectern/bare requests per second (target >= 0.5 for
 // the student page).
 //
+// A one-middleware Koa app answering the same bytes is loaded too, as the framework's floor.
+//
 // `npm run bench -- pages`; env: BENCH_SECONDS (5), BENCH_CONNECTIONS (20), BENCH_ROUNDS (2),
 // BENCH_WORKERS (also load the student page with LECTERN_WORKERS=N; default 2, 0 = skip).
 import path from 'node:path';
@@ -49,6 +51,7 @@ export async function main() {
   const { dataDir, students } = await prepareData(1);
   let server = await startLectern(dataDir, 1);
   let bare;
+  let koa;
   const summary = { seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, targets: {} };
   try {
     const client = await signIn(server.url, students[0].email, students[0].password);
@@ -62,6 +65,7 @@ export async function main() {
     if (!cssPath) throw new Error('no fingerprinted stylesheet link on the home page');
     const css = await fetchOk(server.url + cssPath);
     bare = await startBareServer({ '/page': page, '/home': home, '/asset': css });
+    koa = await startBareServer({ '/page': page, '/home': home, '/asset': css }, { koa: true });
 
     const targets = [
       { key: 'studentPage', label: `student page ${STUDENT_PAGE} (${page.body.length} B)`, path: STUDENT_PAGE, headers: { cookie }, bare: '/page' },
@@ -85,8 +89,12 @@ export async function main() {
 
     for (const t of targets) {
       const r = await runTarget(t, server.url + t.path, 'lectern');
-      summary.targets[t.key] = { label: t.label, ...r };
+      // The framework's floor: the same bytes through a one-middleware Koa app (one round).
+      const k = await loadTest(koa.url + t.bare, { connections: CONNECTIONS, seconds: SECONDS, pid: koa.pid });
+      check(`${t.label} koa`, k);
+      summary.targets[t.key] = { label: t.label, ...r, koa: k };
       console.log(`${t.label}: bare node:http ${fmt(r.bare)}`);
+      console.log(`${t.label}: bare Koa ${fmt(k)}`);
       console.log(`${t.label}: lectern ${fmt(r.lectern)}, ratio ${r.ratio.toFixed(2)}x bare${t.key === 'studentPage' ? ` (target >= ${TARGET_RATIO})` : ''}`);
     }
 
@@ -102,6 +110,7 @@ export async function main() {
     writeResults('pages', { ...summary, studentPageRatio: ratio, targetRatio: TARGET_RATIO, ok: ratio >= TARGET_RATIO });
   } finally {
     await bare?.stop();
+    await koa?.stop();
     await server.stop();
   }
 }
