@@ -1,4 +1,28 @@
 import { defineConfig } from 'vitest/config';
+import type { Reporter, TestModule } from 'vitest/node';
+
+/**
+ * Ends the run with one plain line, "N passed, N failed[, N skipped]", that any CI log reader
+ * understands (vitest's own summary is decorated for terminals).
+ */
+const plainSummary: Reporter = {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors) {
+    let passed = 0;
+    let failed = 0;
+    let skipped = 0;
+    for (const mod of testModules) {
+      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++;
+      for (const test of mod.children.allTests()) {
+        const state = test.result().state;
+        if (state === 'passed') passed++;
+        else if (state === 'failed') failed++;
+        else skipped++;
+      }
+    }
+    failed += unhandledErrors.length;
+    process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+  },
+};
 
 export default defineConfig({
   test: {
@@ -10,6 +34,6 @@ export default defineConfig({
     // Two cores: system tests (sandbox, restart, browser) spawn their own processes.
     maxWorkers: 2,
     fileParallelism: true,
-    reporters: ['default'],
+    reporters: ['default', plainSummary],
   },
 });
