@@ -2,7 +2,6 @@ import busboy from 'busboy';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AppContext } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
@@ -111,21 +110,19 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
     const record: ReceivedFile = { field, name, tempPath: tempFile, size: 0, sha256: '' };
     files.push(record);
     stream.on('limit', () => fail(new UserError(413, `"${name}" is larger than the limit of ${describeBytes(limits.fileBytes)} per file.`)));
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        total += chunk.length;
-        if (total > limits.totalBytes) {
-          fail(new UserError(413, `The upload is larger than the limit of ${describeBytes(limits.totalBytes)} in total.`));
-          cb(new Error('total limit'));
-          return;
-        }
-        hash.update(chunk);
-        cb(null, chunk);
-      },
+    // Counted and hashed as the chunks flow to disk: no extra stream stage per chunk.
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      total += chunk.length;
+      if (total > limits.totalBytes) {
+        fail(new UserError(413, `The upload is larger than the limit of ${describeBytes(limits.totalBytes)} in total.`));
+        stream.destroy(new Error('total limit'));
+        return;
+      }
+      hash.update(chunk);
     });
     writes.push(
-      pipeline(stream, meter, createWriteStream(tempFile, { flags: 'wx', mode: 0o640 })).then(
+      pipeline(stream, createWriteStream(tempFile, { flags: 'wx', mode: 0o640 })).then(
         () => {
           record.size = size;
           record.sha256 = hash.digest('hex');
