@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
-import yauzl from 'yauzl';
+import type { ReadEntry } from 'tar';
+import type { Entry as ZipEntry, ZipFile } from 'yauzl';
 import { isIgnoredName } from './bundle.js';
 
 export interface ArchiveLimits {
@@ -138,7 +138,9 @@ function mapYauzlError(err: Error): Error {
 
 async function extractZip(file: string, dest: string, limits: ArchiveLimits, archiveBytes: number): Promise<void> {
   const counter = new Counter(limits, archiveBytes);
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => {
+  // Loaded on first use: archives are rare, and start-up time matters at every deploy.
+  const { default: yauzl } = await import('yauzl');
+  const zip = await new Promise<ZipFile>((resolve, reject) => {
     yauzl.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true, decodeStrings: true }, (err, z) => (err ? reject(mapYauzlError(err)) : resolve(z)));
   });
   if (zip.entryCount > limits.maxFiles * 2 + 16) {
@@ -161,7 +163,7 @@ async function extractZip(file: string, dest: string, limits: ArchiveLimits, arc
     zip.on('end', () => {
       if (!failed) resolve();
     });
-    zip.on('entry', (entry: yauzl.Entry) => {
+    zip.on('entry', (entry: ZipEntry) => {
       void (async () => {
         const name = entry.fileName;
         const isDir = name.endsWith('/');
@@ -201,6 +203,7 @@ async function extractZip(file: string, dest: string, limits: ArchiveLimits, arc
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
 async function extractTarGz(file: string, dest: string, limits: ArchiveLimits, archiveBytes: number): Promise<void> {
+  const { Parser } = await import('tar');
   const counter = new Counter(limits, archiveBytes);
   let unpacked = 0;
   // The whole decompressed stream (headers and padding included) is bounded, so a bomb stops early.
