@@ -1,4 +1,4 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { requireRole } from '../../lib/auth.js';
 import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
@@ -14,10 +14,11 @@ async function readRosterUpload(ctx: AppContext): Promise<string> {
     const form = await readForm(ctx, MAX_ROSTER_BYTES * 2);
     return form.csv ?? '';
   }
+  const { default: createBusboy } = await import('busboy');
   return new Promise<string>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: MAX_ROSTER_BYTES, fields: 10, fieldSize: MAX_ROSTER_BYTES } });
+      bb = createBusboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: MAX_ROSTER_BYTES, fields: 10, fieldSize: MAX_ROSTER_BYTES } });
     } catch {
       reject(new UserError(400, 'The upload could not be read: the form is malformed.'));
       return;

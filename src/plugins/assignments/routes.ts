@@ -1,6 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import yazl from 'yazl';
 import { isStaffRole, requireLecturer, requireStaff, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
 import { courseOr404, type Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
@@ -238,6 +237,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     // Render everything first: a template error must become an error page, not a broken zip.
     const files: Array<{ name: string; data: Buffer; mode: number }> = [];
     for (const e of entries) files.push({ name: `${assignment.slug}/${e.path.slice('starter/'.length)}`, data: await starterContent(deps, version, e, tctx), mode: e.mode });
+    const { default: yazl } = await import('yazl');
     const zip = new yazl.ZipFile();
     for (const f of files) zip.addBuffer(f.data, f.name, { mode: f.mode === 0o755 ? 0o100755 : 0o100644, mtime: new Date(version.createdAt) });
     zip.end();

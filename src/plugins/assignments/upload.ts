@@ -1,4 +1,4 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -28,9 +28,10 @@ export async function receiveUpload(ctx: AppContext, opts: { tmpDir: string; fie
   }
   await mkdir(opts.tmpDir, { recursive: true });
   const file = path.join(opts.tmpDir, `upload-${randomBytes(12).toString('hex')}`);
+  const { default: createBusboy } = await import('busboy');
   let bb: busboy.Busboy;
   try {
-    bb = busboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: opts.maxBytes, fields: 20, fieldSize: 4096, parts: 25, headerPairs: 50 } });
+    bb = createBusboy({ headers: ctx.req.headers, limits: { files: 1, fileSize: opts.maxBytes, fields: 20, fieldSize: 4096, parts: 25, headerPairs: 50 } });
   } catch {
     throw new UserError(400, 'The upload is not a well-formed multipart form.');
   }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import yazl from 'yazl';
+import type yazl from 'yazl';
 import type { Deps } from '../../plugin.js';
 import { csvField } from '../accounts/roster.js';
 import { submissionFiles } from '../submissions/store.js';
@@ -23,8 +23,12 @@ export function studentFolder(g: Pick<StudentGrade, 'student'>): string {
  * folder, so nobody is silently missing). Streamed: each blob is opened only when yazl reaches
  * it, so memory and open files stay flat however many students there are.
  */
-export function countedSubmissionsZip(deps: Pick<Deps, 'db' | 'blobs' | 'log'>, grades: StudentGrade[], opts: { slug: string }): { stream: Readable; students: number; files: number } {
-  const zip = new yazl.ZipFile();
+export function countedSubmissionsZip(
+  deps: Pick<Deps, 'db' | 'blobs' | 'log'>,
+  grades: StudentGrade[],
+  opts: { slug: string; ZipFile: typeof yazl.ZipFile },
+): { stream: Readable; students: number; files: number } {
+  const zip = new opts.ZipFile();
   const output = zip.outputStream as Readable;
   // A blob that cannot be read mid-way: the headers are sent, so the only honest signal left is
   // to cut the download, which the browser reports as failed instead of saving a short zip.

@@ -1,4 +1,4 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -64,9 +64,11 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   let total = 0;
   let failure: UserError | null = null;
 
+  // Loaded on first use, like every upload-only library: start-up time matters at every deploy.
+  const { default: createBusboy } = await import('busboy');
   let bb: busboy.Busboy;
   try {
-    bb = busboy({
+    bb = createBusboy({
       headers: ctx.req.headers,
       limits: { fileSize: limits.fileBytes, files: limits.files, fieldSize: limits.fieldBytes, fields: limits.fields, parts: limits.files + limits.fields + 2 },
       defParamCharset: 'utf8',
