@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +10,7 @@ import { createUser } from '../src/plugins/accounts/users.js';
 import { ROOT, tempDir } from './helpers/index.js';
 import { contentWithSlowAssignment, prepareData, startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { startSocketSupervisor } from './helpers/socket-activation.js';
+import { requestInFlight } from './helpers/in-flight.js';
 
 /**
  * LECTERN_WORKERS=2 with real processes (dist/, `npm run build` first): web workers share the
@@ -131,42 +131,6 @@ async function signIn(url: string, email = 'student@example.org'): Promise<{ coo
   return { cookie: cookie(), csrf: csrfOf(await res.text()) };
 }
 
-/**
- * A request in flight: one whole request on a connection (so that this worker has the
- * connection), then a second whose head is only partly sent until finish().
- */
-function requestInFlight(url: string): { ready: Promise<number>; finish(): Promise<string> } {
-  const { hostname, port } = new URL(url);
-  const socket = net.connect(Number(port), hostname);
-  let received = '';
-  let firstDone: ((pid: number) => void) | undefined;
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    received += d;
-    const m = /"pid":(\d+)[^}]*}/.exec(received);
-    if (firstDone && m) {
-      const done = firstDone;
-      firstDone = undefined;
-      received = '';
-      socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n', () => done(Number(m[1])));
-    }
-  });
-  const closed = new Promise<string>((resolve, reject) => {
-    socket.once('close', () => resolve(received));
-    socket.once('error', reject);
-  });
-  const ready = new Promise<number>((resolve) => {
-    firstDone = resolve;
-    socket.once('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n'));
-  });
-  return {
-    ready,
-    finish() {
-      socket.write('\r\n');
-      return closed;
-    },
-  };
-}
 
 describe('LECTERN_WORKERS=2 on host:port', () => {
   it('both workers answer, the primary answers nothing and runs the one grading pool; SIGTERM drains all, exit 0', async () => {

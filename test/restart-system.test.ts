@@ -12,6 +12,7 @@ import { startServer, type RunningServer } from '../src/server.js';
 import { DEMO_CONTENT, ROOT, tempDir } from './helpers/index.js';
 import { createNetns, netnsUnavailable, type Netns } from './helpers/netns.js';
 import { startSocketSupervisor, type SocketSupervisor } from './helpers/socket-activation.js';
+import { requestInFlight } from './helpers/in-flight.js';
 
 const CLI = path.join(ROOT, 'dist/cli.js');
 const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
@@ -145,42 +146,6 @@ function steadyLoad(url: string, clients = 3): { tally: Tally; stop(): Promise<v
   };
 }
 
-/**
- * A request in flight in the current server: one whole request on a connection first (so that
- * this server, not the next one, has accepted it), then a second one whose head is only partly sent.
- */
-function requestInFlight(url: string): { ready: Promise<number>; finish(): Promise<string> } {
-  const { hostname, port } = new URL(url);
-  const socket = net.connect(Number(port), hostname);
-  let received = '';
-  let firstDone: ((pid: number) => void) | undefined;
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    received += d;
-    const m = /"pid":(\d+)[^}]*}/.exec(received);
-    if (firstDone && m) {
-      const done = firstDone;
-      firstDone = undefined;
-      received = '';
-      socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n', () => done(Number(m[1])));
-    }
-  });
-  const closed = new Promise<string>((resolve, reject) => {
-    socket.once('close', () => resolve(received));
-    socket.once('error', reject);
-  });
-  const ready = new Promise<number>((resolve) => {
-    firstDone = resolve;
-    socket.once('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n'));
-  });
-  return {
-    ready,
-    finish() {
-      socket.write('\r\n');
-      return closed;
-    },
-  };
-}
 
 async function restartUnderLoad(url: string, dataDir: string) {
   const pid1 = await waitFor('the first server', () => healthPid(url));
