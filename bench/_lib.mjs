@@ -249,3 +249,49 @@ export function cpuSeconds(pid) {
   visit(pid);
   return total;
 }
+
+/** About a second and a half of CPU in the sandbox per run: the grading benches' test. */
+export const CPU_TEST = `i=0; s=0; while [ $i -lt 400000 ]; do s=$((s + i * i)); i=$((i + 1)); done; echo "$s" > /dev/null`;
+
+/** Submits n answers to the "bench" assignment as one student, one after another. */
+export async function submitAll(url, client, n) {
+  for (let i = 0; i < n; i++) {
+    const form = new FormData();
+    form.append('files', new Blob([`answer ${i}\n`]), 'answer.txt');
+    const res = await fetch(`${url}/courses/prog1/assignments/bench/submissions?_csrf=${encodeURIComponent(client.csrf())}`, {
+      method: 'POST',
+      headers: { cookie: client.cookie(), accept: 'application/json' },
+      body: form,
+    });
+    if (res.status !== 201) throw new Error(`submission ${i} answered ${res.status}: ${await res.text()}`);
+  }
+}
+
+/** Jobs finished, results recorded (and for how many distinct jobs and graders), read from the data dir. */
+export async function gradingState(dataDir) {
+  const { openDatabase, databasePath } = await import(dist('db/open.js'));
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    const jobs = db.prepare("SELECT count(*) AS n FROM jobs WHERE state IN ('done', 'error')").get().n;
+    const r = db.prepare('SELECT count(*) AS n, count(DISTINCT job_id) AS distinctJobs, count(DISTINCT worker) AS workers, avg(duration_ms) AS runMs FROM results').get();
+    return { jobs, results: r.n, distinctJobs: r.distinctJobs, workersUsed: r.workers, meanRunMs: Math.round(r.runMs ?? 0) };
+  } finally {
+    db.close();
+  }
+}
+
+/** Submits a burst of n and waits until every job has finished; the figures of the drain. */
+export async function drainBurst(url, client, dataDir, n) {
+  const started = Date.now();
+  await submitAll(url, client, n);
+  const acceptedMs = Date.now() - started;
+  let state;
+  for (;;) {
+    state = await gradingState(dataDir);
+    if (state.jobs >= n) break;
+    if (Date.now() - started > 15 * 60_000) throw new Error(`not drained: ${JSON.stringify(state)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  return { n, seconds, acceptedMs, jobsPerMinute: (n / seconds) * 60, ...state, lost: n - state.results };
+}

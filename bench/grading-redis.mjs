@@ -7,12 +7,11 @@ import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { contentWith, prepareData, signIn, startServer, tempDir, writeResults, ROOT } from './_lib.mjs';
+import { CPU_TEST, contentWith, drainBurst, prepareData, signIn, startServer, tempDir, writeResults, ROOT } from './_lib.mjs';
 
 const REDIS = '/usr/bin/redis-server';
 const JOBS = Number(process.env.BENCH_REDIS_JOBS ?? 24);
 // About a second and a half of CPU in the sandbox per run (as in bench/grading.mjs).
-const CPU_TEST = `i=0; s=0; while [ $i -lt 400000 ]; do s=$((s + i * i)); i=$((i + 1)); done; echo "$s" > /dev/null`;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -53,31 +52,6 @@ function startProcess(cmd, args, env, ready) {
   };
 }
 
-async function submitAll(url, client, n) {
-  for (let i = 0; i < n; i++) {
-    const form = new FormData();
-    form.append('files', new Blob([`answer ${i}\n`]), 'answer.txt');
-    const res = await fetch(`${url}/courses/prog1/assignments/bench/submissions?_csrf=${encodeURIComponent(client.csrf())}`, {
-      method: 'POST',
-      headers: { cookie: client.cookie(), accept: 'application/json' },
-      body: form,
-    });
-    if (res.status !== 201) throw new Error(`submission ${i} answered ${res.status}: ${await res.text()}`);
-  }
-}
-
-async function countDone(dataDir) {
-  const { openDatabase, databasePath } = await import(path.join(ROOT, 'dist/db/open.js'));
-  const db = openDatabase(databasePath(dataDir));
-  try {
-    const jobs = db.prepare("SELECT count(*) AS n FROM jobs WHERE state IN ('done', 'error')").get().n;
-    const results = db.prepare('SELECT count(*) AS n, count(DISTINCT job_id) AS distinctJobs, count(DISTINCT worker) AS workers, avg(duration_ms) AS runMs FROM results').get();
-    return { jobs, results: results.n, distinctJobs: results.distinctJobs, workersUsed: results.workers, meanRunMs: Math.round(results.runMs ?? 0) };
-  } finally {
-    db.close();
-  }
-}
-
 async function run(workers, n) {
   const redisDir = tempDir('lectern-bench-redis-');
   const port = await freePort();
@@ -101,18 +75,7 @@ async function run(workers, n) {
       await w.started;
     }
     const client = await signIn(server.url, students[0].email, students[0].password);
-    const started = Date.now();
-    await submitAll(server.url, client, n);
-    const acceptedMs = Date.now() - started;
-    let state;
-    for (;;) {
-      state = await countDone(dataDir);
-      if (state.jobs >= n) break;
-      if (Date.now() - started > 15 * 60_000) throw new Error(`not drained: ${JSON.stringify(state)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const seconds = (Date.now() - started) / 1000;
-    return { workers, n, seconds, acceptedMs, jobsPerMinute: (n / seconds) * 60, ...state, lost: n - state.results };
+    return { workers, ...(await drainBurst(server.url, client, dataDir, n)) };
   } finally {
     for (const { w } of procs) await w.stop();
     await server.stop();
