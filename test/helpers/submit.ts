@@ -1,3 +1,4 @@
+import type { PresentedStatus } from '../../src/plugins/autotest/present.js';
 import type { Agent } from './index.js';
 
 export interface UploadFile {
@@ -19,23 +20,8 @@ export async function upload(agent: Agent, course: string, slug: string, files: 
   });
 }
 
-export interface StatusJson {
-  state: string;
-  position: number | null;
-  rerunning: boolean;
-  result: null | {
-    status: string;
-    gradable: boolean;
-    score: number | null;
-    maxScore: number | null;
-    finalScore: number | null;
-    scoreHidden: boolean;
-    output: string | null;
-    tests: Array<{ name: string; status: string; score: number | null; maxScore: number | null; visibility: string; output: string }>;
-    hiddenTests: number;
-    problem: string | null;
-  };
-}
+/** What /status answers: the server's own type. */
+export type StatusJson = PresentedStatus;
 
 /** Polls a submission's status until it has a final result. */
 export async function waitForResult(agent: Agent, course: string, id: number, timeoutMs = 60_000): Promise<StatusJson> {
