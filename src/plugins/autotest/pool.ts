@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Deps } from '../../plugin.js';
 import type { Job, JobQueue } from './queue.js';
-import type { Grade } from './results.js';
+import { errorGrade } from './results.js';
 import { JobSpecError, jobSpec, runSpec, type RunOutcome } from './runner.js';
 import { insertResult } from './store.js';
 
@@ -26,19 +26,6 @@ export interface Pool {
   /** Stops taking jobs; running ones get `graceMs` to finish, then are killed and handed back. */
   stop(graceMs: number): Promise<void>;
   readonly running: number;
-}
-
-/** The grade of a job that could not run: not counted against the student. */
-export function errorGrade(problem: string): Grade {
-  return {
-    status: 'error',
-    score: null,
-    maxScore: null,
-    gradable: false,
-    output: 'This submission could not be graded automatically. It does not count against you; the teachers have been told.',
-    tests: [],
-    problem,
-  };
 }
 
 /**

@@ -4,7 +4,8 @@ import type { Deps } from '../../plugin.js';
 import { getVersion } from '../assignments/store.js';
 import type { Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
-import { errorGrade, recordOutcome } from './pool.js';
+import { recordOutcome } from './pool.js';
+import { errorGrade } from './results.js';
 import type { Job } from './queue.js';
 import {
   BLOB_TTL_S,

@@ -70,7 +70,8 @@ const SANDBOX_STATUS_TEXT: Record<string, string> = {
   crashed: 'The program crashed.',
 };
 
-function ungradable(problem: string, run: SandboxResult, opts: InterpretOptions): Grade {
+/** The grade of a run that says nothing about the student's work: not counted against them. */
+export function errorGrade(problem: string): Grade {
   return {
     status: 'error',
     score: null,
@@ -78,8 +79,12 @@ function ungradable(problem: string, run: SandboxResult, opts: InterpretOptions)
     gradable: false,
     output: 'This submission could not be graded automatically. It does not count against you; the teachers have been told.',
     tests: [],
-    problem: `${problem}\n--- stdout ---\n${tail(run.stdout, opts.outputCap)}\n--- stderr ---\n${tail(run.stderr, opts.outputCap)}`,
+    problem,
   };
+}
+
+function ungradable(problem: string, run: SandboxResult, opts: InterpretOptions): Grade {
+  return errorGrade(`${problem}\n--- stdout ---\n${tail(run.stdout, opts.outputCap)}\n--- stderr ---\n${tail(run.stderr, opts.outputCap)}`);
 }
 
 /**
