@@ -50,7 +50,7 @@ export function contentWith(script, { maxUpload = '128MB' } = {}) {
 
 /** `nodeArgs`: flags for node itself, e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS). */
 export async function startServer(env, { nodeArgs = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, dist('cli.js'), 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, dist('start.cjs'), 'serve'], {
     env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -67,7 +67,7 @@ async function run(workers, n) {
       const cache = tempDir('lectern-bench-worker-');
       const w = startProcess(
         process.execPath,
-        [path.join(ROOT, 'dist/cli.js'), 'worker'],
+        [path.join(ROOT, 'dist/start.cjs'), 'worker'],
         { ...process.env, NODE_ENV: 'production', LECTERN_QUEUE: queue, LECTERN_DATA: cache, LECTERN_WORKER_NAME: `bench${i + 1}`, LECTERN_WORKER_CONCURRENCY: '1', LECTERN_LOG_LEVEL: 'warn' },
         (o) => o.includes('Lectern worker'),
       );

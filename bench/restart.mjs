@@ -216,7 +216,7 @@ async function runOnce(mode, { clients, afterMs }) {
 }
 
 export async function main({ clients = 4, afterMs = 1_500 } = {}) {
-  if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  if (!existsSync(path.join(ROOT, 'dist/start.cjs'))) throw new Error('dist/start.cjs is missing: run `npm run build` first');
   const plain = await runOnce('plain', { clients, afterMs });
   const socket = await runOnce('socket', { clients, afterMs });
   const rows = [

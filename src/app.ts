@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Server } from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PUBLIC_DIR } from './paths.js';
 import { isStaffRole } from './lib/auth.js';
 import { errorHandler } from './middleware/errors.js';
 import { requestLog } from './middleware/request-log.js';
@@ -14,7 +14,6 @@ import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
 /** How long idle keep-alive connections may still send one more request once a drain begins. */
 const IDLE_GRACE_MS = 100;
 
-export const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 
 export interface LecternApp {
   koa: Koa<AppState, AppContextExtras>;

@@ -12,14 +12,18 @@ import { plugins } from './plugins/index.js';
 import { runWorker } from './plugins/autotest/worker-command.js';
 import { runPrimary, runWorker as runWebWorker } from './cluster.js';
 import { buildDeps, startServer } from './server.js';
+import { warmCache } from './warm-cache.js';
 
 // Every static import above has been evaluated by now: the time since the process began is module loading.
 const modulesLoadedMs = performance.now();
+// Set by dist/start.cjs: whether V8's code cache spared compiling the bundle (see start.cts).
+const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('lectern.codeCache')] ?? 'unbundled';
 
 const USAGE = `Usage: lectern [command]
 
   serve                 run the web server (default)
   migrate [--check]     apply database migrations (--check: only report, fail if the db is ahead)
+  warm-cache            save V8's code cache for faster starts (npm run build does it)
   help                  this text
 `;
 
@@ -61,7 +65,7 @@ async function serve(config: Config): Promise<number> {
       log,
       exit,
       ready(url, timings) {
-        log.info({ url, listenFd, pid: process.pid, workers: config.workers, startup: { modulesMs: round(modulesLoadedMs), ...timings } }, 'listening');
+        log.info({ url, listenFd, pid: process.pid, workers: config.workers, startup: { modulesMs: round(modulesLoadedMs), codeCache, ...timings } }, 'listening');
         say(`Lectern is serving ${url} with ${config.workers} workers${listenFd != null ? ' (socket from the service manager)' : ''}`);
       },
     });
@@ -71,7 +75,7 @@ async function serve(config: Config): Promise<number> {
   const { app, url } = running;
   process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));
   process.on('SIGINT', () => app.deps.shutdown('SIGINT'));
-  const startup = { modulesMs: round(modulesLoadedMs), ...running.timings, readyMs: round(performance.now()) };
+  const startup = { modulesMs: round(modulesLoadedMs), codeCache, ...running.timings, readyMs: round(performance.now()) };
   log.info({ url, listenFd, pid: process.pid, startup }, 'listening');
   say(`Lectern is serving ${url}${listenFd != null ? ' (socket from the service manager)' : ''}`);
   return forever;
@@ -133,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + (extra.length ? `${extra.join('\n')}\n` : ''));
     return 0;
   }
+  if (command === 'warm-cache') return warmCache();
   const config = loadConfig();
   if (command === 'serve') return serve(config);
   if (command === 'migrate') return runMigrate(config, args);

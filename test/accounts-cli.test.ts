@@ -9,7 +9,7 @@ import { findUserByEmail, listEnrolled } from '../src/plugins/accounts/users.js'
 import { Agent, DEMO_CONTENT, ROOT, tempDir } from './helpers/index.js';
 
 /** The real `lectern` command from dist/ (run `npm run build` first), on a temporary data dir. */
-const CLI = path.join(ROOT, 'dist/cli.js');
+const CLI = path.join(ROOT, 'dist/start.cjs');
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -111,6 +111,8 @@ describe('lectern user / users commands', () => {
     };
     const first = await start();
     try {
+      // The password is hashed while the server starts listening: it is printed a moment later.
+      for (let i = 0; i < 200 && !/password: \S+/.test(first.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
       const password = /password: (\S+)/.exec(first.stderr())?.[1];
       expect(first.stderr()).toContain('e-mail:   admin@localhost');
       expect(password).toMatch(/^[A-Za-z0-9]{20}$/);

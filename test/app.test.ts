@@ -138,7 +138,7 @@ describe('the app', () => {
 describe('the server process', () => {
   it('serves on its port, prints the URL, and exits 0 on SIGTERM', async () => {
     const data = tempDir();
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve'], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'serve'], {
       env: { ...process.env, LECTERN_DATA: data, LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -167,7 +167,7 @@ describe('the server process', () => {
   });
 
   it('stops with a message naming the variable when the configuration is bad', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve'], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'serve'], {
       env: { ...process.env, LECTERN_PORT: 'http' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -459,7 +459,7 @@ describe('importing', () => {
 });
 
 describe('the command line', () => {
-  const CLI = path.join(ROOT, 'dist/cli.js');
+  const CLI = path.join(ROOT, 'dist/start.cjs');
   function lectern(data: string, content: string, args: string[]) {
     const r = spawnSync(process.execPath, [CLI, ...args], {
       env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: data, LECTERN_CONTENT: content, LECTERN_LOG_LEVEL: 'warn' },

@@ -19,7 +19,7 @@ import { requestInFlight } from './helpers/in-flight.js';
  * drain of all workers to exit 0.
  */
 
-const CLI = path.join(ROOT, 'dist/cli.js');
+const CLI = path.join(ROOT, 'dist/start.cjs');
 const PASSWORD = 'cluster password 123';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -66,14 +66,14 @@ describe('migrations', () => {
   it('`lectern migrate` runs them alone, and the server refuses a database from the future', () => {
     const data = tempDir();
     const env = { ...process.env, LECTERN_DATA: data, LECTERN_LOG_LEVEL: 'silent' };
-    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'migrate'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'migrate'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).toBe('');
-    const check = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'migrate', '--check'], { env, encoding: 'utf8' });
+    const check = spawnSync(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'migrate', '--check'], { env, encoding: 'utf8' });
     expect(check.stderr).toMatch(/nothing pending/);
     const db = openDatabase(path.join(data, 'lectern.db'));
     db.pragma('user_version = 999');
     db.close();
-    const serve = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve'], { env: { ...env, LECTERN_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+    const serve = spawnSync(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'serve'], { env: { ...env, LECTERN_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
     expect(serve.status).toBe(2);
     expect(serve.stderr).toMatch(/schema version 999 but this code only knows up to/);
     mkdirSync(data, { recursive: true });

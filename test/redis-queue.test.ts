@@ -21,7 +21,7 @@ import { upload, waitForResult } from './helpers/submit.js';
  * processes from dist/ (run `npm run build` first), the real sandbox. Each test starts its own
  * Redis on a free loopback port with a temporary dir, never the system one.
  */
-const CLI = path.join(ROOT, 'dist/cli.js');
+const CLI = path.join(ROOT, 'dist/start.cjs');
 const REDIS = '/usr/bin/redis-server';
 const COURSE = 'prog1';
 
@@ -31,7 +31,7 @@ afterEach(async () => {
 });
 
 function requireTools(): void {
-  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` before this test');
+  if (!existsSync(CLI)) throw new Error('dist/start.cjs is missing: run `npm run build` before this test');
   if (!existsSync(REDIS)) throw new Error(`${REDIS} is missing: apt-get install redis-server`);
 }
 

@@ -14,7 +14,7 @@ import { createNetns, netnsUnavailable, type Netns } from './helpers/netns.js';
 import { startSocketSupervisor, type SocketSupervisor } from './helpers/socket-activation.js';
 import { requestInFlight } from './helpers/in-flight.js';
 
-const CLI = path.join(ROOT, 'dist/cli.js');
+const CLI = path.join(ROOT, 'dist/start.cjs');
 const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
 const HOOK = path.join(ROOT, 'deploy/post-update');
 
@@ -328,7 +328,7 @@ describe('git push deploys', () => {
     expect(first).toContain('dependencies unchanged: no install');
     expect(first).toMatch(/lectern deploy: build\s/);
     expect(first).toContain('no server answers');
-    expect(existsSync(path.join(site, 'dist/cli.js'))).toBe(true);
+    expect(existsSync(path.join(site, 'dist/start.cjs'))).toBe(true);
 
     // The respawn loop, as the service user would run it.
     const webservice: ChildProcess = spawn(WEBSERVICE, [], {

@@ -1,7 +1,6 @@
 import nunjucks from 'nunjucks';
-import { fileURLToPath } from 'node:url';
+import { VIEWS_DIR } from '../paths.js';
 
-export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
 export interface Views {
   env: nunjucks.Environment;

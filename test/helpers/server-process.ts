@@ -16,11 +16,11 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node dist/cli.js serve` on a free loopback port and resolves once it serves. */
+/** Starts `node dist/start.cjs serve` on a free loopback port and resolves once it serves. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'serve'], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'serve'], {
     env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', process.env.DEBUG_SERVER_STDOUT ? 'inherit' : 'ignore', 'pipe'],
   });
   let err = '';
   child.stderr!.setEncoding('utf8');

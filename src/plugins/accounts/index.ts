@@ -4,7 +4,7 @@ import type { Deps, Plugin } from '../../plugin.js';
 import { userCommand, usersCommand } from './commands.js';
 import { localRoutes } from './local.js';
 import { oidcRoutes } from './oidc.js';
-import { generatePassword } from './password.js';
+import { generatePassword, hashPassword } from './password.js';
 import { createLoginLimiter } from './rate-limit.js';
 import { rosterRoutes } from './roster-routes.js';
 import { pruneSignupTokens } from './signup.js';
@@ -15,12 +15,15 @@ export const FIRST_ADMIN_EMAIL = 'admin@localhost';
 /**
  * On the very first start (no users at all) there must be someone who can sign in: create an
  * admin and tell the operator its password, once. Not in tests, which create their own users.
+ * The password is hashed on the thread pool while the server starts listening (the hash is a
+ * third of a fresh start); nobody can sign in as the admin before its password is printed anyway.
  */
-function ensureFirstAdmin(deps: Deps): void {
+async function ensureFirstAdmin(deps: Deps): Promise<void> {
   if (deps.config.env === 'test' || countUsers(deps.db) > 0) return;
   const password = generatePassword();
+  const passwordHash = await hashPassword(password);
   try {
-    createUser(deps.db, { email: FIRST_ADMIN_EMAIL, name: 'Administrator', password, isAdmin: true }, deps.clock);
+    createUser(deps.db, { email: FIRST_ADMIN_EMAIL, name: 'Administrator', passwordHash, isAdmin: true }, deps.clock);
   } catch (err) {
     // Another worker process won the race; it prints the password.
     if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') return;
@@ -43,7 +46,7 @@ const accounts: Plugin = {
     rosterRoutes(router, deps);
   },
   async start(deps) {
-    ensureFirstAdmin(deps);
+    const firstAdmin = ensureFirstAdmin(deps).catch((err: unknown) => deps.log.error({ err }, 'creating the first administrator failed'));
     const limiter = createLoginLimiter(deps.db);
     const prune = () => {
       const now = deps.clock.now();
@@ -59,7 +62,10 @@ const accounts: Plugin = {
     prune();
     const timer = setInterval(prune, 3600_000);
     timer.unref();
-    return async () => clearInterval(timer);
+    return async () => {
+      clearInterval(timer);
+      await firstAdmin;
+    };
   },
   commands: { users: usersCommand, user: userCommand },
 };
