@@ -36,6 +36,16 @@ describe('request log', () => {
     expect(lines[0]!.user).toBeUndefined();
   });
 
+  it('does not log the token of a sign-up link, which works as a password until used', async () => {
+    t = await createTestApp();
+    const token = 'Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg';
+    const res = await t.fetch(`/signup/${token}?next=%2F`);
+    const id = res.headers.get('x-request-id');
+    const line = t.logs.find((l) => l.req === id && l.msg === 'request');
+    expect(line).toMatchObject({ url: '/signup/[redacted]?next=%2F' });
+    expect(JSON.stringify(t.logs)).not.toContain(token);
+  });
+
   it('binds the signed-in user to the closing line and to lines a handler logs; templates see no logger', async () => {
     t = await createTestApp({ plugins: [...plugins, probe] });
     const agent = await signIn(t);

@@ -17,23 +17,30 @@ import type { Db } from './open.js';
  * not move the version it started with.
  */
 export class ReadCache {
-  readonly #version: { get(): { c: number; v: number } | undefined };
+  readonly #dataVersion: { get(): unknown };
+  readonly #totalChanges: { get(): unknown };
   #current = '';
+  #c: unknown = -1;
+  #v: unknown = -1;
   readonly #entries = new Map<string, unknown>();
 
   constructor(db: Db) {
-    this.#version = db.prepare<[], { c: number; v: number }>('SELECT total_changes() AS c, data_version AS v FROM pragma_data_version');
+    // Two plucked statements cost less than one over the pragma_data_version table function.
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.#totalChanges = db.prepare('SELECT total_changes()').pluck();
   }
 
   /** Called when a request starts: the database's version now, after forgetting everything if it changed. */
   check(): string {
-    const row = this.#version.get();
-    const version = row ? `${row.c}:${row.v}` : '';
-    if (version !== this.#current) {
+    const c = this.#totalChanges.get();
+    const v = this.#dataVersion.get();
+    if (c !== this.#c || v !== this.#v) {
       this.#entries.clear();
-      this.#current = version;
+      this.#c = c;
+      this.#v = v;
+      this.#current = `${String(c)}:${String(v)}`;
     }
-    return version;
+    return this.#current;
   }
 
   /** The value kept for `key` at `version`, if any. */
