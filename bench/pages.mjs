@@ -1,7 +1,9 @@
 // Page serving under load, beside Node's ceiling in the same run.
 //
 // Targets: a signed-in student's personalised page (session lookup, two variants, cached
-// markdown, layout), the demo's public home page, and a fingerprinted static asset. Each is
+// markdown, layout), the demo's public home page, and a fingerprinted static asset. The student
+// page is loaded as one reader reloading it, which after the first view the render cache answers
+// (src/plugins/pages/render-cache.ts), and again with that cache off: every view rendered. Each is
 // loaded by autocannon in its own process against Lectern (its own process, production mode) and
 // against a bare node:http server (a third process) answering the very same bytes. Rounds
 // alternate bare and Lectern so that noise from the rest of the machine hits both alike; the
@@ -36,8 +38,9 @@ function check(label, r) {
   if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} non-2xx answers and ${r.errors} errors under load`);
 }
 
-async function startLectern(dataDir, workers) {
+async function startLectern(dataDir, workers, env = {}) {
   return startServer({
+    ...env,
     LECTERN_DATA: dataDir,
     LECTERN_CONTENT: path.join(ROOT, 'examples/course'),
     LECTERN_GRADERS: '0',
@@ -96,6 +99,17 @@ export async function main() {
       console.log(`${t.label}: bare node:http ${fmt(r.bare)}`);
       console.log(`${t.label}: bare Koa ${fmt(k)}`);
       console.log(`${t.label}: lectern ${fmt(r.lectern)}, ratio ${r.ratio.toFixed(2)}x bare${t.key === 'studentPage' ? ` (target >= ${TARGET_RATIO})` : ''}`);
+    }
+
+    // The same page rendered on every view (a first view, or any view after a write): the render
+    // cache turned off.
+    {
+      await server.stop();
+      server = await startLectern(dataDir, 1, { LECTERN_PAGE_CACHE_MB: '0' });
+      const t = targets[0];
+      const r = await runTarget(t, server.url + t.path, 'rendered every time');
+      summary.targets.studentPageRendered = { label: `${t.label}, LECTERN_PAGE_CACHE_MB=0`, ...r };
+      console.log(`${t.label}: lectern rendering every view (LECTERN_PAGE_CACHE_MB=0) ${fmt(r.lectern)}, ratio ${r.ratio.toFixed(2)}x bare (bare ${fmt(r.bare)})`);
     }
 
     if (WORKERS > 1) {

@@ -30,6 +30,8 @@ export interface Config {
   logLevel: string;
   /** How long a drain may take before connections are cut (ms). */
   drainMs: number;
+  /** Memory for rendered course pages kept for repeat views (src/plugins/pages/render-cache.ts); 0 turns it off. */
+  pageCacheMb: number;
   /** Grading concurrency on this machine. */
   graders: number;
   /** "sqlite" (embedded, default) or a redis:// URL. */
@@ -172,6 +174,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     publicUrl,
     logLevel,
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
+    pageCacheMb: int(env, 'LECTERN_PAGE_CACHE_MB', 16, 0, 4096),
     graders: int(env, 'LECTERN_GRADERS', Math.max(1, cpus().length), 0, 256),
     queue,
     workers: int(env, 'LECTERN_WORKERS', 1, 1, 64),

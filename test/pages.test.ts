@@ -3,9 +3,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { safeSegments } from '../src/plugins/pages/files.js';
-import { pageCounters } from '../src/plugins/pages/index.js';
+import { pageCounters, renderCounters } from '../src/plugins/pages/index.js';
 import { setVariantResolver, type VariantResolver } from '../src/plugins/pages/variant-hook.js';
-import { makeUser, signIn } from './helpers/accounts.js';
+import { makeUser, signIn, signInAs } from './helpers/accounts.js';
 import { createTestApp, DEMO_CONTENT, tempDir, type Agent, type TestApp } from './helpers/index.js';
 
 let t: TestApp | undefined;
@@ -629,5 +629,99 @@ describe('caching', () => {
     expect((await t.fetch('/courses/prog1/new-page')).status).toBe(200);
     rmSync(file);
     expect((await t.fetch('/courses/prog1/syllabus')).status).toBe(404);
+  });
+});
+
+describe('rendered page cache', () => {
+  const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+
+  it('answers a reader\'s repeat view from memory, byte for byte, until anything is written', async () => {
+    t = await createTestApp();
+    const student = await signIn(t, { name: 'Rhea Repeat' });
+    const first = await student.get('/courses/prog1/syllabus');
+    expect(first.res.status).toBe(200);
+    const before = { ...renderCounters };
+    const again = await student.get('/courses/prog1/syllabus');
+    expect(again.text).toBe(first.text);
+    expect(again.res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(renderCounters.hits - before.hits).toBe(1);
+    expect(renderCounters.renders - before.renders).toBe(0);
+
+    // Someone else's comment is a write: the next view renders, and shows it.
+    const other = await signIn(t, { name: 'Otto Other' });
+    expect((await other.post('/courses/prog1/comments', { page: 'syllabus', body: 'A new question' })).status).toBe(302);
+    const after = await student.get('/courses/prog1/syllabus');
+    expect(after.text).toContain('A new question');
+    expect(renderCounters.renders - before.renders).toBe(1);
+  });
+
+  it('keeps each session\'s page apart (its own CSRF token) and never keeps staff views', async () => {
+    t = await createTestApp();
+    const user = makeUser(t, { name: 'Tess Twice' });
+    const one = await signInAs(t, user);
+    const two = await signInAs(t, user);
+    const a = await one.get('/courses/prog1/syllabus');
+    const b = await two.get('/courses/prog1/syllabus');
+    const a2 = await one.get('/courses/prog1/syllabus');
+    expect(csrfOf(a.text)).toBeTruthy();
+    expect(csrfOf(a.text)).not.toBe(csrfOf(b.text));
+    expect(csrfOf(a2.text)).toBe(csrfOf(a.text));
+
+    const tutor = await signIn(t, { role: 'tutor' });
+    await tutor.get('/courses/prog1/syllabus');
+    const before = { ...renderCounters };
+    await tutor.get('/courses/prog1/syllabus');
+    await tutor.get('/courses/prog1/syllabus');
+    expect(renderCounters.hits - before.hits).toBe(0);
+    expect(renderCounters.renders - before.renders).toBe(2);
+  });
+
+  it('renders again when the clock reaches a release date, though nothing was written', async () => {
+    t = await createTestApp();
+    t.clock.set('2027-01-11T06:59:58Z');
+    const student = await signIn(t);
+    const early = await student.get('/courses/prog1/syllabus');
+    expect(navTitles(early.text)).not.toContain('Exam preparation');
+    expect(navTitles((await student.get('/courses/prog1/syllabus')).text)).not.toContain('Exam preparation');
+    t.clock.advance(2000);
+    expect(navTitles((await student.get('/courses/prog1/syllabus')).text)).toContain('Exam preparation');
+  });
+
+  it('counts down a comment\'s edit window minute by minute, then drops the edit form', async () => {
+    t = await createTestApp();
+    const student = await signIn(t);
+    expect((await student.post('/courses/prog1/comments', { page: 'syllabus', body: 'My own comment' })).status).toBe(302);
+    const left = async () => /Edit \((\d+) min left\)/.exec((await student.get('/courses/prog1/syllabus')).text)?.[1] ?? null;
+    expect(await left()).toBe('15');
+    expect(await left()).toBe('15');
+    t.clock.advance(59_000);
+    expect(await left()).toBe('15');
+    t.clock.advance(1_000);
+    expect(await left()).toBe('14');
+    t.clock.advance(13 * 60_000 + 59_999);
+    expect(await left()).toBe('1');
+    t.clock.advance(1);
+    expect(await left()).toBeNull();
+  });
+
+  it('LECTERN_PAGE_CACHE_MB=0 renders every view', async () => {
+    t = await createTestApp({ config: { pageCacheMb: 0 } });
+    const student = await signIn(t);
+    await student.get('/courses/prog1/syllabus');
+    const before = { ...renderCounters };
+    await student.get('/courses/prog1/syllabus');
+    expect(renderCounters.hits - before.hits).toBe(0);
+    expect(renderCounters.renders - before.renders).toBe(1);
+  });
+
+  it('sees a changed page at once in development', async () => {
+    const content = copyContent();
+    t = await createTestApp({ config: { contentDir: content, env: 'development' } });
+    const student = await signIn(t);
+    expect((await student.get('/courses/prog1/syllabus')).text).not.toContain('Rewritten');
+    await student.get('/courses/prog1/syllabus');
+    const file = writePage(content, 'syllabus.md', '---\ntitle: Syllabus\nvisibility: enrolled\n---\n# Rewritten\n');
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    expect((await student.get('/courses/prog1/syllabus')).text).toContain('Rewritten');
   });
 });

@@ -43,6 +43,11 @@ export class ReadCache {
     return this.#current;
   }
 
+  /** Whether `version` is the database's version as last checked (nothing committed since). */
+  isCurrent(version: string | undefined): boolean {
+    return version !== undefined && version === this.#current;
+  }
+
   /** The value kept for `key` at `version`, if any. */
   peek<T>(key: string, version: string | undefined): T | undefined {
     if (version === undefined || version !== this.#current) return undefined;

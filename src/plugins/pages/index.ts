@@ -22,6 +22,7 @@ import {
   type Viewer,
 } from './library.js';
 import { markdownReady } from './markdown.js';
+import { PageRenderCache, type RenderCounters } from './render-cache.js';
 import { PageTemplateError, renderCompiled } from './template.js';
 import { getVariantResolver } from './variant-hook.js';
 
@@ -34,6 +35,8 @@ import { getVariantResolver } from './variant-hook.js';
 
 /** How often page sources were read, rendered by markdown-it and compiled, in this process (tests read it). */
 export const pageCounters: PageCounters = { reads: 0, markdown: 0, compile: 0 };
+/** Pages rendered, and pages answered from the render cache, in this process (tests read it). */
+export const renderCounters: RenderCounters = { renders: 0, hits: 0 };
 
 const PAGE_PATH = /^\/courses\/([^/]+)(?:\/(.*))?$/;
 const FILE_PATH = /^\/courses\/([^/]+)\/files\/(.+)$/;
@@ -73,6 +76,7 @@ const pages: Plugin = {
     const libs: Libraries = createLibraries({ watch: deps.config.env === 'development', log, counters: pageCounters });
     const store: CommentStore = createCommentStore(deps.db);
     const cache = readCache(deps.db);
+    const rendered = new PageRenderCache(cache, deps.config.pageCacheMb * 1024 * 1024);
 
     function viewerOf(ctx: AppContext, course: Course): Viewer {
       return { role: roleIn(ctx, course.slug), now: deps.clock.now() };
@@ -164,6 +168,22 @@ const pages: Plugin = {
       const query = viewAs ? `?as=${encodeURIComponent(viewAs.param)}` : '';
       const fmt = (ms: number) => formatDateTime(ms, course.timezone);
 
+      const version = requestVersion(ctx.state);
+      const cacheKey = !staff && !draft && version !== undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
+      const pageVersion = entry?.version ?? null;
+      if (cacheKey !== null) {
+        const hit = rendered.get(cacheKey, version!, lib, pageVersion, now);
+        if (hit !== undefined) {
+          renderCounters.hits += 1;
+          ctx.type = 'html';
+          ctx.body = hit;
+          return;
+        }
+      }
+      renderCounters.renders += 1;
+      // The next moment the clock alone would change this page: a release, a comment's edit minute.
+      let validUntil = rendered.nextRelease(lib, now);
+
       const notes: string[] = [];
       const readerNotes: string[] = [];
       let html: string | null = null;
@@ -212,6 +232,9 @@ const pages: Plugin = {
         else {
           commentMode = 'form';
           comments = await commentViews(store, course.slug, entry.key, { userId: user.id, staff, now, version: requestVersion(ctx.state) });
+          for (const c of comments) {
+            if (c.canEdit) validUntil = Math.min(validUntil, c.createdAt + EDIT_WINDOW_MS - (c.editMinutesLeft - 1) * 60_000);
+          }
         }
       }
       if (error) ctx.status = 503;
@@ -243,6 +266,9 @@ const pages: Plugin = {
         commentLimits: { maxLength: MAX_COMMENT_LENGTH, editMinutes: EDIT_WINDOW_MS / 60_000, perMinute: RATE_LIMIT.count },
         signInUrl: `/login?next=${encodeURIComponent(entry ? entry.url : ctx.path)}`,
       });
+      if (cacheKey !== null && !error && readerNotes.length === 0 && ctx.status === 200 && typeof ctx.body === 'string') {
+        rendered.put(cacheKey, version!, lib, pageVersion, validUntil, ctx.body);
+      }
     }
 
     /** Another spelling of a page (trailing slash or not, ".md"), to redirect to. */
