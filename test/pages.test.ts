@@ -704,6 +704,26 @@ describe('rendered page cache', () => {
     expect(await left()).toBeNull();
   });
 
+  it('visitors who are not signed in share a public page, which carries none of their tokens', async () => {
+    t = await createTestApp();
+    const first = await t.fetch('/courses/prog1/');
+    const firstToken = /lectern_csrf=([^;]+)/.exec(first.headers.get('set-cookie') ?? '')?.[1];
+    expect(firstToken).toBeTruthy();
+    const firstBody = await first.text();
+    expect(firstBody).not.toContain(firstToken);
+    const before = { ...renderCounters };
+    const second = await t.fetch('/courses/prog1/');
+    expect(await second.text()).toBe(firstBody);
+    expect(renderCounters.hits - before.hits).toBe(1);
+    // Each visitor still gets a CSRF cookie of their own for the forms they may open next.
+    const secondToken = /lectern_csrf=([^;]+)/.exec(second.headers.get('set-cookie') ?? '')?.[1];
+    expect(secondToken).toBeTruthy();
+    expect(secondToken).not.toBe(firstToken);
+    // A signed-in reader of the same page gets their own rendering.
+    const student = await signIn(t, { name: 'Nadia Named' });
+    expect((await student.get('/courses/prog1/')).text).toContain('Nadia Named');
+  });
+
   it('LECTERN_PAGE_CACHE_MB=0 renders every view', async () => {
     t = await createTestApp({ config: { pageCacheMb: 0 } });
     const student = await signIn(t);

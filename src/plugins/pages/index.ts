@@ -168,7 +168,9 @@ const pages: Plugin = {
       const query = viewAs ? `?as=${encodeURIComponent(viewAs.param)}` : '';
       const fmt = (ms: number) => formatDateTime(ms, course.timezone);
 
-      const version = requestVersion(ctx.state);
+      // A visitor without a session has no version yet: the cache needs one (a signed-in reader's
+      // was taken by the session middleware).
+      const version = requestVersion(ctx.state) ?? (user || staff || draft ? undefined : cache.check());
       const cacheKey = !staff && !draft && version !== undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
       const pageVersion = entry?.version ?? null;
       if (cacheKey !== null) {
@@ -267,7 +269,7 @@ const pages: Plugin = {
         signInUrl: `/login?next=${encodeURIComponent(entry ? entry.url : ctx.path)}`,
       });
       if (cacheKey !== null && !error && readerNotes.length === 0 && ctx.status === 200 && typeof ctx.body === 'string') {
-        rendered.put(cacheKey, version!, lib, pageVersion, validUntil, ctx.body);
+        rendered.put(cacheKey, version!, lib, pageVersion, validUntil, ctx.body, ctx.state.csrfToken ?? '');
       }
     }
 

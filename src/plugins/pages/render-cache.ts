@@ -3,7 +3,8 @@ import type { AppState } from '../../plugin.js';
 import type { CourseLibrary } from './library.js';
 
 /**
- * Course pages as rendered for a signed-in student, kept while nothing they were made of changed.
+ * Course pages as rendered for a student (or a visitor), kept while nothing they were made of
+ * changed.
  *
  * A page is a function of: the reader (user, session's CSRF token), the database (their name,
  * enrolments, variants, the page's comments), the course's pages (this page's version, the
@@ -60,11 +61,15 @@ export class PageRenderCache {
     this.#maxBytes = maxBytes;
   }
 
-  /** The cache key for this request, or null when its page may not be kept. */
+  /**
+   * The cache key for this request, or null when its page may not be kept. A visitor who is not
+   * signed in shares the key with every other such visitor: their page is kept only if it does
+   * not contain their CSRF token (put() checks), so it does not depend on it.
+   */
   keyFor(path: string, state: AppState, version: string | undefined): string | null {
-    if (this.#maxBytes === 0 || version === undefined || !state.user || typeof state.csrfToken !== 'string') return null;
+    if (this.#maxBytes === 0 || version === undefined || typeof state.csrfToken !== 'string') return null;
     for (const k of Object.keys(state)) if (!STATE_KEYS.has(k)) return null;
-    return `${state.user.id}\n${state.csrfToken}\n${path}`;
+    return state.user ? `${state.user.id}\n${state.csrfToken}\n${path}` : `-\n${path}`;
   }
 
   get(key: string, version: string, lib: CourseLibrary, page: object | null, now: number): Buffer | undefined {
@@ -74,8 +79,9 @@ export class PageRenderCache {
     return e.html;
   }
 
-  put(key: string, version: string, lib: CourseLibrary, page: object | null, validUntil: number, html: string): void {
+  put(key: string, version: string, lib: CourseLibrary, page: object | null, validUntil: number, html: string, csrfToken: string): void {
     if (!this.#current(version) || html.length * 3 > this.#maxBytes / 16) return;
+    if (key.startsWith('-\n') && csrfToken !== '' && html.includes(csrfToken)) return;
     this.#delete(key);
     const bytes = Buffer.from(html);
     this.#entries.set(key, { version, lib, page, validUntil, html: bytes });
