@@ -48,9 +48,12 @@ export function contentWith(script, { maxUpload = '128MB' } = {}) {
   return dir;
 }
 
-/** `nodeArgs`: flags for node itself, e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS). */
+/**
+ * `nodeArgs`: flags for node itself, e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS).
+ * BENCH_ENTRY=cli.js runs the unbundled server instead of dist/start.cjs, for comparison.
+ */
 export async function startServer(env, { nodeArgs = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, dist('start.cjs'), 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, dist(process.env.BENCH_ENTRY ?? 'start.cjs'), 'serve'], {
     env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
