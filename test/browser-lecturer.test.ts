@@ -225,7 +225,7 @@ describe('lecturer journey in a real browser', () => {
     const benScore = Number(byEmail.get('ben@example.org')![3]);
     expect(annScore).toBeGreaterThan(benScore);
     expect(byEmail.get('cleo@example.org')![3]).toBe('');
-    run.assertClean('CSV download');
+    await run.assertClean('CSV download');
 
     // 7. The staff pages at phone width.
     const phone = await run.open('phone', { state: page.context() });
@@ -260,6 +260,6 @@ describe('lecturer journey in a real browser', () => {
     for (const action of ['assignment.upload', 'extension.grant', 'rerun', 'export.submissions_zip', 'export.gradebook_csv', 'extension.revoke']) expect(log).toContain(action);
     expect(log).toContain(lecturer.email);
     await run.step(audit, 'audit-log');
-    run.assertClean();
+    await run.assertClean();
   }, 90_000);
 });

@@ -179,7 +179,7 @@ describe('student journey in a real browser', () => {
     expect(download.suggestedFilename()).toBe('caesar.c');
     const starter = readFileSync((await download.path())!, 'utf8');
     expect(starter).toContain(`#define SHIFT ${String(params.shift)}\n`);
-    run.assertClean('starter download');
+    await run.assertClean('starter download');
 
     // 5. A wrong solution, then the right one: progress bar, receipt, live result.
     await page.getByRole('link', { name: 'Hand in and see your results' }).click();
@@ -246,7 +246,7 @@ describe('student journey in a real browser', () => {
     }
     expect(await plain.locator('#live-status').innerText()).toMatch(/All tests passed/);
     await run.step(plain, 'no-js-result');
-    run.assertClean();
+    await run.assertClean();
   }, 90_000);
 
   it('the page audit reports missing labels, weak contrast, sideways scrolling and script-only controls', async () => {
