@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OAuth2Server } from 'oauth2-mock-server';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -120,6 +120,22 @@ describe('dist/start.cjs', () => {
     const remade = await serve(path.join(site, 'dist', 'start.cjs'));
     expect(codeCacheOf(remade)).toBe('used');
     await remade.stop();
+  });
+
+  it('a warm-up that cannot run leaves a smaller cache and does not fail the build', async () => {
+    requireBuild();
+    const site = copyOfBuild();
+    rmSync(path.join(site, 'examples'));
+    mkdirSync(path.join(site, 'examples'));
+    rmSync(path.join(site, 'dist', 'lectern.cjs.cache'));
+    const warm = spawnSync(process.execPath, [path.join(site, 'dist', 'start.cjs'), 'warm-cache'], { encoding: 'utf8', timeout: 60_000 });
+    expect(warm.status).toBe(0);
+    expect(warm.stderr).toContain('the warm-up stopped early');
+    expect(existsSync(path.join(site, 'dist', 'lectern.cjs.cache'))).toBe(true);
+    const s = await serve(path.join(site, 'dist', 'start.cjs'));
+    expect(codeCacheOf(s)).toBe('used');
+    expect((await fetch(`${s.url}/`)).status).toBe(200);
+    await s.stop();
   });
 
   it('LECTERN_CODE_CACHE=off compiles from source; without a bundle the unbundled dist/cli.js runs', async () => {
