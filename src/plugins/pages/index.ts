@@ -170,7 +170,7 @@ const pages: Plugin = {
 
       // A visitor without a session has no version yet: the cache needs one (a signed-in reader's
       // was taken by the session middleware).
-      const version = requestVersion(ctx.state) ?? (user || staff || draft ? undefined : cache.check());
+      const version = requestVersion(ctx.state) ?? (user || staff || draft || !rendered.enabled ? undefined : cache.check());
       const cacheKey = !staff && !draft && version !== undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
       const pageVersion = entry?.version ?? null;
       if (cacheKey !== null) {

@@ -67,7 +67,7 @@ export class PageRenderCache {
    * not contain their CSRF token (put() checks), so it does not depend on it.
    */
   keyFor(path: string, state: AppState, version: string | undefined): string | null {
-    if (this.#maxBytes === 0 || version === undefined || typeof state.csrfToken !== 'string') return null;
+    if (!this.enabled || version === undefined || typeof state.csrfToken !== 'string') return null;
     for (const k of Object.keys(state)) if (!STATE_KEYS.has(k)) return null;
     return state.user ? `${state.user.id}\n${state.csrfToken}\n${path}` : `-\n${path}`;
   }
@@ -104,8 +104,9 @@ export class PageRenderCache {
     return Infinity;
   }
 
-  get size(): number {
-    return this.#entries.size;
+  /** False with LECTERN_PAGE_CACHE_MB=0. */
+  get enabled(): boolean {
+    return this.#maxBytes > 0;
   }
 
   #current(version: string): boolean {
