@@ -1,8 +1,9 @@
-import { cpSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_CONTENT, ROOT, createTestApp, tempDir, type TestApp } from './helpers/index.js';
+import { ROOT, createTestApp, type TestApp } from './helpers/index.js';
 import { signIn, type SignedInAgent } from './helpers/accounts.js';
+import { copyDemoContent, writeShellAssignment } from './helpers/content.js';
 import { upload, waitForResult } from './helpers/submit.js';
 import { ensureVariant } from '../src/plugins/assignments/variants.js';
 import { renderText } from '../src/plugins/assignments/render.js';
@@ -17,35 +18,16 @@ async function personal(t: TestApp, agent: SignedInAgent, slug: string, file: st
 
 /** The demo course plus an assignment whose test script writes whichever results.json the "submission" names. */
 function contentWithResultsFixture(): string {
-  const dir = tempDir('lectern-content-');
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
-  const a = path.join(dir, 'assignments', 'rj');
-  mkdirSync(path.join(a, 'tests'), { recursive: true });
-  writeFileSync(
-    path.join(a, 'assignment.yaml'),
-    `title: Results fixture
-opens: 2026-09-01T08:00:00+02:00
-deadline: 2026-10-15T23:59:00+02:00
-files: [answer.txt]
-max_upload_size: 4KB
-max_files: 1
-counts: best
-test:
-  command: [/bin/sh, tests/run.sh]
-  limits:
-    wall: 3s
-    memory: 256MB
-feedback:
-  tests: visible
-  output: visible
-  score: visible
-`,
-  );
-  writeFileSync(path.join(a, 'statement.md'), '# Results fixture\n\nWrite a mode into answer.txt.\n');
-  writeFileSync(
-    path.join(a, 'tests', 'run.sh'),
-    `#!/bin/sh
-mode=$(cat answer.txt)
+  const dir = copyDemoContent();
+  const a = writeShellAssignment(dir, 'rj', {
+    title: 'Results fixture',
+    opens: '2026-09-01T08:00:00+02:00',
+    deadline: '2026-10-15T23:59:00+02:00',
+    counts: 'best',
+    wall: '3s',
+    memory: '256MB',
+    statement: '# Results fixture\n\nWrite a mode into answer.txt.\n',
+    script: `mode=$(cat answer.txt)
 case "$mode" in
   exit0) echo "fine"; exit 0 ;;
   exit3) echo "not fine" >&2; exit 3 ;;
@@ -54,8 +36,7 @@ case "$mode" in
   *) cp "tests/$mode.json" results.json ;;
 esac
 `,
-  );
-  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  });
   const files: Record<string, unknown> = {
     valid: {
       output: 'Well done',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +8,9 @@ import { renderText } from '../src/plugins/assignments/render.js';
 import { ensureVariant } from '../src/plugins/assignments/variants.js';
 import { PRIORITY } from '../src/plugins/autotest/queue.js';
 import { penalised } from '../src/plugins/submissions/deadline.js';
-import { DEMO_CONTENT, ROOT, createTestApp, tempDir, type TestApp } from './helpers/index.js';
+import { ROOT, createTestApp, type TestApp } from './helpers/index.js';
 import { signIn, type SignedInAgent } from './helpers/accounts.js';
+import { copyDemoContent, writeShellAssignment } from './helpers/content.js';
 import { upload, waitForResult, type StatusJson } from './helpers/submit.js';
 
 /**
@@ -24,33 +25,15 @@ const solution = (name: string) => readFileSync(path.join(ROOT, 'examples/soluti
 const LATE = '2027-06-17T10:00:00Z';
 
 function contentWithFixture(): string {
-  const dir = tempDir('lectern-content-');
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
-  const a = path.join(dir, 'assignments', 'fixed');
-  mkdirSync(path.join(a, 'tests'), { recursive: true });
-  writeFileSync(
-    path.join(a, 'assignment.yaml'),
-    `title: Fixed results
-opens: 2026-09-01T08:00:00+02:00
-deadline: 2027-07-01T23:59:00+02:00
-files: [answer.txt]
-max_upload_size: 4KB
-max_files: 1
-counts: last
-test:
-  command: [/bin/sh, tests/run.sh]
-  limits:
-    wall: 5s
-    memory: 256MB
-feedback:
-  tests: visible
-  output: visible
-  score: visible
-`,
-  );
-  writeFileSync(path.join(a, 'statement.md'), '# Fixed results\n');
-  writeFileSync(path.join(a, 'tests', 'run.sh'), '#!/bin/sh\ncp "tests/$(cat answer.txt).json" results.json\n');
-  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  const dir = copyDemoContent();
+  const a = writeShellAssignment(dir, 'fixed', {
+    title: 'Fixed results',
+    opens: '2026-09-01T08:00:00+02:00',
+    deadline: '2027-07-01T23:59:00+02:00',
+    wall: '5s',
+    memory: '256MB',
+    script: 'cp "tests/$(cat answer.txt).json" results.json\n',
+  });
   writeFileSync(path.join(a, 'tests', 'seven.json'), JSON.stringify({ score: 7, max_score: 10 }));
   writeFileSync(path.join(a, 'tests', 'ungradable.json'), JSON.stringify({ score: 0, gradable: false }));
   // An assignment whose generator always fails: its students get no variant.

@@ -1,7 +1,8 @@
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestApp, DEMO_CONTENT, tempDir, type TestApp } from './helpers/index.js';
+import { createTestApp, type TestApp } from './helpers/index.js';
+import { copyDemoContent } from './helpers/content.js';
 import { signIn } from './helpers/accounts.js';
 
 /**
@@ -43,8 +44,7 @@ plain text
 
 describe('code highlighting', () => {
   it('highlights a language outside the common set on the first view of the page', async () => {
-    content = tempDir('lectern-content-');
-    cpSync(DEMO_CONTENT, content, { recursive: true });
+    content = copyDemoContent();
     writeFileSync(path.join(content, 'pages', 'functional.md'), PAGE);
     t = await createTestApp({ config: { contentDir: content } });
     const res = await t.fetch('/courses/prog1/functional');

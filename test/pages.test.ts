@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +6,8 @@ import { safeSegments } from '../src/plugins/pages/files.js';
 import { pageCounters, renderCounters } from '../src/plugins/pages/index.js';
 import { setVariantResolver, type VariantResolver } from '../src/plugins/pages/variant-hook.js';
 import { makeUser, signIn, signInAs } from './helpers/accounts.js';
-import { createTestApp, DEMO_CONTENT, tempDir, type Agent, type TestApp } from './helpers/index.js';
+import { createTestApp, tempDir, type Agent, type TestApp } from './helpers/index.js';
+import { copyDemoContent } from './helpers/content.js';
 
 let t: TestApp | undefined;
 const cleanups: Array<() => void> = [];
@@ -19,8 +20,7 @@ afterEach(async () => {
 
 /** A copy of the demo course to change freely; removed after the test. */
 function copyContent(): string {
-  const dir = tempDir('lectern-content-');
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
+  const dir = copyDemoContent();
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

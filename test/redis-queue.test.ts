@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,8 +12,9 @@ import { createUser, enrol } from '../src/plugins/accounts/users.js';
 import { gradingFor } from '../src/plugins/autotest/grading.js';
 import { listWorkers } from '../src/plugins/autotest/redis-store.js';
 import { signIn, TEST_PASSWORD } from './helpers/accounts.js';
-import { Agent, createTestApp, DEMO_CONTENT, ROOT, tempDir, type TestApp } from './helpers/index.js';
+import { Agent, createTestApp, ROOT, tempDir, type TestApp } from './helpers/index.js';
 import { createNetns, netnsUnavailable, type Netns } from './helpers/netns.js';
+import { copyDemoContent, writeShellAssignment } from './helpers/content.js';
 import { upload, waitForResult } from './helpers/submit.js';
 
 /**
@@ -143,9 +144,8 @@ function redisServer(options: { port: number; binds?: string[]; password?: strin
  * the answer says and scores what the answer says, so each job's result shows whose it is.
  */
 function contentDir(): string {
-  const dir = tempDir('lectern-content-');
+  const dir = copyDemoContent();
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
   for (const slug of ['caesar', 'stats']) {
     const file = path.join(dir, 'assignments', slug, 'assignment.yaml');
     const text = readFileSync(file, 'utf8')
@@ -155,39 +155,19 @@ function contentDir(): string {
       .replace(/^submissions_per_hour: .*$/m, 'submissions_per_hour: 1000');
     writeFileSync(file, text);
   }
-  const a = path.join(dir, 'assignments', 'quick');
-  mkdirSync(path.join(a, 'tests'), { recursive: true });
-  writeFileSync(
-    path.join(a, 'assignment.yaml'),
-    `title: Quick
-opens: 2026-01-01T08:00:00+01:00
-deadline: 2027-12-31T23:59:00+01:00
-files: [answer.txt]
-max_upload_size: 4KB
-max_files: 1
-submissions_per_hour: 1000
-counts: last
-test:
-  command: [/bin/sh, tests/run.sh]
-  limits:
-    wall: 30s
-    memory: 256MB
-feedback:
-  tests: visible
-  output: visible
-  score: visible
-`,
-  );
-  writeFileSync(path.join(a, 'statement.md'), '# Quick\n\nWrite a score and a pause into answer.txt.\n');
-  writeFileSync(
-    path.join(a, 'tests', 'run.sh'),
-    `#!/bin/sh
-read score pause < answer.txt
+  writeShellAssignment(dir, 'quick', {
+    title: 'Quick',
+    opens: '2026-01-01T08:00:00+01:00',
+    deadline: '2027-12-31T23:59:00+01:00',
+    submissionsPerHour: 1000,
+    wall: '30s',
+    memory: '256MB',
+    statement: '# Quick\n\nWrite a score and a pause into answer.txt.\n',
+    script: `read score pause < answer.txt
 sleep "\${pause:-0}"
 printf '{"score": %s, "max_score": 100, "output": "graded %s"}\\n' "$score" "$score" > results.json
 `,
-  );
-  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  });
   return dir;
 }
 

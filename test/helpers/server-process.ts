@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from '../../src/db/migrate.js';
 import { databasePath, openDatabase } from '../../src/db/open.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createUser, enrol } from '../../src/plugins/accounts/users.js';
-import { DEMO_CONTENT, ROOT, tempDir } from './index.js';
+import { copyDemoContent, writeShellAssignment } from './content.js';
+import { ROOT, tempDir } from './index.js';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -58,38 +59,22 @@ export function prepareData(student: { email: string; name: string; password: st
 
 /** The demo course plus an assignment, open now, whose test takes `seconds` and passes. */
 export function contentWithSlowAssignment(seconds: number): string {
-  const dir = tempDir('lectern-content-');
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
+  const dir = copyDemoContent();
   writeSlowAssignment(dir, seconds);
   return dir;
 }
 
 /** Adds the assignment `slow` (open now, one file answer.txt, its test sleeps) to a course folder. */
 export function writeSlowAssignment(dir: string, seconds: number): void {
-  const a = path.join(dir, 'assignments', 'slow');
-  mkdirSync(path.join(a, 'tests'), { recursive: true });
-  writeFileSync(
-    path.join(a, 'assignment.yaml'),
-    `title: Slow tests
-opens: 2020-01-01T00:00:00+00:00
-deadline: 2099-01-01T00:00:00+00:00
-files: [answer.txt]
-max_upload_size: 64MB
-max_files: 1
-counts: last
-test:
-  command: [/bin/sh, tests/run.sh]
-  limits:
-    wall: 60s
-feedback:
-  tests: visible
-  output: visible
-  score: visible
-`,
-  );
-  writeFileSync(path.join(a, 'statement.md'), '# Slow\n');
-  writeFileSync(path.join(a, 'tests', 'run.sh'), `#!/bin/sh\nsleep ${seconds}\necho "tested $(wc -c < answer.txt) bytes"\n`);
-  chmodSync(path.join(a, 'tests', 'run.sh'), 0o755);
+  writeShellAssignment(dir, 'slow', {
+    title: 'Slow tests',
+    opens: '2020-01-01T00:00:00+00:00',
+    deadline: '2099-01-01T00:00:00+00:00',
+    maxUpload: '64MB',
+    wall: '60s',
+    statement: '# Slow\n',
+    script: `sleep ${seconds}\necho "tested $(wc -c < answer.txt) bytes"\n`,
+  });
 }
 
 /**
@@ -97,8 +82,7 @@ feedback:
  * calendar and pass, while a server process runs on the real clock. The deadline is `days` ahead.
  */
 export function demoContentOpenNow(days = 14): string {
-  const dir = tempDir('lectern-content-');
-  cpSync(DEMO_CONTENT, dir, { recursive: true });
+  const dir = copyDemoContent();
   const deadline = new Date(Date.now() + days * 24 * 3600_000).toISOString().replace(/\.\d+Z$/, '+00:00');
   for (const slug of ['caesar', 'stats']) {
     const file = path.join(dir, 'assignments', slug, 'assignment.yaml');
