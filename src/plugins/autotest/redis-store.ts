@@ -14,15 +14,8 @@ export interface OutboxRow {
   forwarded_at: number | null;
 }
 
-export interface WorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
-  concurrency: number;
-  running: number;
-  jobsDone: number;
-  sandbox: string;
-  startedAt: number;
+/** What a worker said in its last heartbeat, with when this server first and last heard it. */
+export interface WorkerInfo extends Omit<WorkerBeat, 'at'> {
   firstSeen: number;
   lastSeen: number;
   /** Heartbeat seen within the last few seconds. */
