@@ -194,6 +194,11 @@ export async function runGenerator(deps: Pick<Deps, 'sandbox' | 'blobs' | 'confi
   return { ok: true, params: params as Record<string, unknown>, wallMs: result.wallMs, stderr: clip(result.stderr) };
 }
 
+/** The parameters of the insert and replace statements: one student's generated variant. */
+function variantRow(assignment: Assignment, version: Version, userId: number, student: VariantStudent, seed: string, params: unknown, now: number) {
+  return { assignment_id: assignment.id, version_id: version.id, user_id: userId, key: student.id, name: student.name, seed, params: JSON.stringify(params), now };
+}
+
 function toVariant(db: Db, row: VariantRow): Variant {
   return {
     assignmentId: row.assignment_id,
@@ -305,16 +310,7 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
       return null;
     }
     recentFailures.delete(key);
-    sql(deps.db).insert.run({
-      assignment_id: assignment.id,
-      version_id: version.id,
-      user_id: req.user.id,
-      key: student.id,
-      name: student.name,
-      seed,
-      params: JSON.stringify(outcome.params),
-      now: deps.clock.now(),
-    });
+    sql(deps.db).insert.run(variantRow(assignment, version, req.user.id, student, seed, outcome.params, deps.clock.now()));
     const stored = findVariant(deps.db, assignment.id, req.user.id)!;
     deps.log.info({ course: req.course, slug: req.slug, userId: req.user.id, version: stored.version }, 'variant created');
     return stored;
@@ -351,16 +347,7 @@ export async function regenerateVariant(deps: Deps, req: { course: string; slug:
   }
   const s = sql(deps.db);
   deps.db.transaction(() => {
-    s.replace.run({
-      assignment_id: assignment.id,
-      version_id: version.id,
-      user_id: req.user.id,
-      key: student.id,
-      name: student.name,
-      seed,
-      params: JSON.stringify(outcome.params),
-      now: deps.clock.now(),
-    });
+    s.replace.run(variantRow(assignment, version, req.user.id, student, seed, outcome.params, deps.clock.now()));
   })();
   recentFailures.delete(key);
   logRun(
