@@ -1,6 +1,6 @@
 import type busboy from 'busboy';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { AppContext } from '../../plugin.js';
@@ -61,6 +61,7 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   const files: ReceivedFile[] = [];
   const fields: Record<string, string> = Object.create(null) as Record<string, string>;
   const writes: Array<Promise<void>> = [];
+  const outs: WriteStream[] = [];
   let total = 0;
   let failure: UserError | null = null;
 
@@ -123,8 +124,10 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
       }
       hash.update(chunk);
     });
+    const out = createWriteStream(tempFile, { flags: 'wx', mode: 0o640 });
+    outs.push(out);
     writes.push(
-      pipeline(stream, createWriteStream(tempFile, { flags: 'wx', mode: 0o640 })).then(
+      pipeline(stream, out).then(
         () => {
           record.size = size;
           record.sha256 = hash.digest('hex');
@@ -160,10 +163,21 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   await Promise.all(writes);
   const error: UserError | null = failure;
   if (error) {
+    // Nothing may be left behind, so nothing may still be on its way to disk: the parser is done
+    // (no file part can start any more), every write has settled, and every temporary file is
+    // closed (a file still opening when its write failed would otherwise appear after its removal).
+    if (!bb.closed) await closeOf(bb);
+    await Promise.all(writes);
+    await Promise.all(outs.map((o) => (o.closed ? null : closeOf(o))));
     await discard(files);
     throw error;
   }
   return { files, fields };
+}
+
+/** Resolves on 'close' (events.once would reject on the 'error' a failed stream emits first). */
+function closeOf(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
 export async function discard(files: Array<{ tempPath: string }>): Promise<void> {
