@@ -5,7 +5,8 @@ import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { PUBLIC_DIR } from './paths.js';
 import { isStaffRole } from './lib/auth.js';
-import { errorHandler } from './middleware/errors.js';
+import { ClientErrorCounter, classifyClientError } from './lib/client-errors.js';
+import { bodyIdleGuard, errorHandler } from './middleware/errors.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
@@ -26,6 +27,8 @@ export interface LecternApp {
   start(): Promise<void>;
   /** Lets close() drain this server's connections. */
   attach(server: Server): void;
+  /** Client hang-ups, malformed requests, slow and refused connections, counted (src/lib/client-errors.ts). */
+  readonly clientErrors: ClientErrorCounter;
   /** The one shutdown path: stop accepting, drain, stop plugins in reverse, close the db. Idempotent. */
   close(reason?: string): Promise<void>;
   readonly closing: boolean;
@@ -33,7 +36,9 @@ export interface LecternApp {
 
 export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   const { log, views, config } = deps;
-  const koa = new Koa<AppState, AppContextExtras>({ proxy: config.proxy });
+  // Behind proxies, exactly the configured number of X-Forwarded-For entries (from the right, the
+  // ones our own proxies appended) are believed; whatever the client sent before them is not.
+  const koa = new Koa<AppState, AppContextExtras>({ proxy: config.proxy, maxIpsCount: config.proxy ? Math.max(1, config.proxyHops) : 0 });
   let closingPromise: Promise<void> | undefined;
   const assets = staticFiles(path.resolve(PUBLIC_DIR), { reload: config.env === 'development' });
   views.env.addGlobal('asset', assets.url);
@@ -51,9 +56,15 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     this.body = html;
   };
 
-  // Client disconnects mid-request are not server errors.
+  const clientErrors = new ClientErrorCounter();
+  // A client that hangs up or sends garbage is not a server error: debug and a count, no stack.
   koa.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+    const kind = classifyClientError(err);
+    if (kind) {
+      clientErrors.add(kind);
+      log.debug({ code: err.code, kind }, 'client went away');
+      return;
+    }
     log.error({ err }, 'unhandled koa error');
   });
   koa.silent = true;
@@ -64,7 +75,8 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     await next();
     if (closingPromise) ctx.set('Connection', 'close');
   });
-  koa.use(errorHandler());
+  koa.use(errorHandler(clientErrors));
+  koa.use(bodyIdleGuard(config.bodyIdleMs, clientErrors));
   koa.use(securityHeaders());
   koa.use(assets.middleware);
   let probe: { get(): unknown } | undefined;
@@ -89,7 +101,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   const router = new Router<AppState, AppContextExtras>();
   for (const plugin of plugins) plugin.routes?.(router, { ...deps, log: log.child({ plugin: plugin.name }) });
   koa.use(router.routes());
-  koa.use(router.allowedMethods({ throw: true }));
+  koa.use(router.allowedMethods());
 
   const servers = new Set<Server>();
   const sockets = new Set<Socket>();
@@ -98,6 +110,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   const app: LecternApp = {
     koa,
     deps,
+    clientErrors,
     callback: () => koa.callback(),
     routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
     async start() {

@@ -25,6 +25,19 @@ export interface Config {
   contentDir: string;
   /** A reverse proxy on this host is in front: every peer looks like loopback. */
   proxy: boolean;
+  /**
+   * How many proxies in front append to X-Forwarded-For (0 without a proxy). Exactly that many
+   * entries, counted from the right, are believed; anything a client put before them is ignored.
+   */
+  proxyHops: number;
+  /** Every /restart must carry the token, even from loopback without a proxy. */
+  restartTokenAlways: boolean;
+  /** A request's headers must be complete within this many ms (src/lib/http-server.ts). */
+  headersTimeoutMs: number;
+  /** A request body that sends nothing for this long is cut off; one that keeps moving may take any time. */
+  bodyIdleMs: number;
+  /** Open connections per client address (IPv6: per /64); 0 = no cap. Not applied to a proxy on loopback. */
+  maxConnectionsPerAddress: number;
   /** Public base URL (for links in e-mails, OIDC redirects); derived from host:port when unset. */
   publicUrl: string;
   logLevel: string;
@@ -89,6 +102,21 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(name, `expected yes/no (1/0, true/false), got "${raw}"`);
+}
+
+/** LECTERN_PROXY: no, yes (one proxy), or the number of proxies in front (1-10). */
+function proxyHops(env: Env): number {
+  const raw = (env.LECTERN_PROXY ?? '').trim().toLowerCase();
+  if (/^\d+$/.test(raw)) {
+    const n = Number(raw);
+    if (n > 10) throw new ConfigError('LECTERN_PROXY', `at most 10 proxies in front, got ${n}`);
+    return n;
+  }
+  try {
+    return bool(env, 'LECTERN_PROXY', false) ? 1 : 0;
+  } catch {
+    throw new ConfigError('LECTERN_PROXY', `expected no, yes, or the number of proxies in front (1-10), got "${env.LECTERN_PROXY}"`);
+  }
 }
 
 function parseOidc(env: Env): OidcProviderConfig[] {
@@ -170,7 +198,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port,
     dataDir: path.resolve(cwd, str(env, 'LECTERN_DATA', 'data')),
     contentDir: path.resolve(cwd, str(env, 'LECTERN_CONTENT', 'examples/course')),
-    proxy: bool(env, 'LECTERN_PROXY', false),
+    proxy: proxyHops(env) > 0,
+    proxyHops: proxyHops(env),
+    restartTokenAlways: bool(env, 'LECTERN_RESTART_TOKEN', false),
+    headersTimeoutMs: int(env, 'LECTERN_HEADERS_TIMEOUT_MS', 20_000, 1_000, 600_000),
+    bodyIdleMs: int(env, 'LECTERN_BODY_IDLE_MS', 60_000, 1_000, 3_600_000),
+    maxConnectionsPerAddress: int(env, 'LECTERN_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     publicUrl,
     logLevel,
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createApp, type LecternApp } from './app.js';
@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
 import { databasePath, openDatabase } from './db/open.js';
 import { createBlobStore } from './lib/blobs.js';
+import { createHttpServer } from './lib/http-server.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { loadContent } from './lib/content.js';
 import { Lifecycle } from './lib/lifecycle.js';
@@ -96,8 +97,7 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
   const app = buildApp(config, options);
   const t1 = performance.now();
   let t2: number;
-  const server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 5 * 60_000 }, app.callback());
-  app.attach(server);
+  const server = createHttpServer(app);
   try {
     await (options.start ? options.start(app) : app.start());
     t2 = performance.now();

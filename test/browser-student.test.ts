@@ -41,7 +41,7 @@ beforeAll(async () => {
   // Imported from the roster: an account without a password and a one-time sign-up link.
   userId = createUser(db, { email: student.email, name: student.name, studentId: student.studentId }, systemClock);
   enrol(db, { userId, course: 'prog1', role: 'student' }, systemClock);
-  token = issueSignupToken(db, systemClock, userId, { course: 'prog1' }).token;
+  token = issueSignupToken(db, systemClock, userId, { course: 'prog1', issuer: 'operator' }).token;
   const otherId = createUser(db, other, systemClock);
   enrol(db, { userId: otherId, course: 'prog1', role: 'student' }, systemClock);
   db.close();

@@ -9,6 +9,11 @@ export interface CurrentUser {
   name: string;
   studentId: string | null;
   isAdmin: boolean;
+  /**
+   * The course whose sign-up link set the password, when one did: staff listings by e-mail in other
+   * courses do not apply (src/plugins/accounts/authority.ts).
+   */
+  claimedVia?: string | null;
 }
 
 export function isStaffRole(role: Role | null): role is 'tutor' | 'lecturer' {

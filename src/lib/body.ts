@@ -47,9 +47,17 @@ export async function readFormAll(ctx: AppContext, limit = 64 * 1024): Promise<R
       throw new UserError(400, 'The request body is not valid JSON.');
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(400, 'The JSON body must be an object.');
+    // A form is flat: each field text (a number or true/false is taken as its text) or a list of
+    // them. Anything nested is refused here, so no handler ever walks a structure a client built
+    // (a value nested 200,000 deep would overflow the stack of whatever recursed into it).
     for (const [k, v] of Object.entries(parsed)) {
-      if (Array.isArray(v)) out[k] = v.map((x) => String(x));
-      else if (v !== null && v !== undefined) out[k] = [typeof v === 'object' ? JSON.stringify(v) : String(v)];
+      if (v === null || v === undefined) continue;
+      const items = Array.isArray(v) ? (v as unknown[]) : [v];
+      out[k] = items.map((x) => {
+        if (typeof x === 'string') return x;
+        if (typeof x === 'number' || typeof x === 'boolean') return String(x);
+        throw new UserError(400, `${k.slice(0, 64)}: expected text, a number or a list of them, not a nested ${x === null ? 'null' : Array.isArray(x) ? 'list' : 'object'}.`);
+      });
     }
   } else {
     for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) (out[k] ??= []).push(v);

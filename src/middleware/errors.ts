@@ -1,3 +1,4 @@
+import { classifyClientError, type ClientErrorCounter } from '../lib/client-errors.js';
 import { isUserFacing } from '../lib/errors.js';
 import type { AppContext, AppMiddleware } from '../plugin.js';
 
@@ -25,15 +26,32 @@ export function wantsJson(ctx: AppContext): boolean {
  * the request id and shown as a generic message, never a stack trace. HTML for browsers, JSON for
  * API clients.
  */
-export function errorHandler(): AppMiddleware {
+export function errorHandler(clientErrors: ClientErrorCounter): AppMiddleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) ctx.throw(404, 'There is nothing at this address.');
+      // The router answers a known path with the wrong method by setting Allow and the status alone.
+      if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || ctx.body === null)) {
+        const allow = ctx.response.get('Allow');
+        ctx.throw(ctx.status, ctx.status === 405 ? `This address does not take ${ctx.method} requests${allow ? `; use ${allow}` : ''}.` : `The method ${ctx.method.slice(0, 16)} is not supported.`);
+      }
     } catch (err) {
       const e = err as { status?: number; message?: string; details?: unknown; headers?: Record<string, string> };
       if (typeof e.status === 'number' && e.status >= 300 && e.status < 400) {
         // requireUser() redirects by throwing; the redirect is already set on ctx.
+        return;
+      }
+      const clientKind = isUserFacing(err) ? null : classifyClientError(err);
+      if (clientKind) {
+        // The client hung up or sent a broken body (bad chunked encoding): its doing, not ours.
+        clientErrors.add(clientKind);
+        ctx.state.log.debug({ code: (err as { code?: string }).code, kind: clientKind }, 'request cut off by the client');
+        if (ctx.headerSent || !ctx.writable) return;
+        ctx.status = clientKind === 'timeout' ? 408 : 400;
+        ctx.type = 'text/plain';
+        ctx.body = 'The request was cut off or malformed.';
+        ctx.set('Connection', 'close');
         return;
       }
       let status = 500;
@@ -49,7 +67,6 @@ export function errorHandler(): AppMiddleware {
       ctx.status = status;
       if (isUserFacing(err) && e.headers) ctx.set(e.headers);
       ctx.remove('Content-Disposition');
-      if (status === 405 || status === 501) ctx.set('Allow', ctx.response.get('Allow'));
       if (wantsJson(ctx)) {
         ctx.body = { error: message, status, ...(e.details !== undefined && status < 500 ? { details: e.details } : {}), requestId: ctx.state.requestId };
       } else {
@@ -63,5 +80,32 @@ export function errorHandler(): AppMiddleware {
         ctx.status = status;
       }
     }
+  };
+}
+
+/**
+ * A request body must keep moving: once handlers start reading it, a pause longer than `idleMs`
+ * ends the connection (the socket's inactivity timer, disarmed when the body has arrived). There
+ * is no limit on the total time, so a large upload on a slow link works.
+ */
+export function bodyIdleGuard(idleMs: number, clientErrors: ClientErrorCounter): AppMiddleware {
+  return async (ctx, next) => {
+    const req = ctx.req;
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody || req.complete) return next();
+    const socket = req.socket;
+    const onTimeout = () => {
+      clientErrors.add('timeout');
+      ctx.state.log.debug({ idleMs }, 'request body stalled: connection closed');
+    };
+    const disarm = () => {
+      socket.setTimeout(0);
+      socket.off('timeout', onTimeout);
+    };
+    socket.setTimeout(idleMs);
+    socket.once('timeout', onTimeout);
+    req.once('end', disarm);
+    req.once('close', disarm);
+    return next();
   };
 }

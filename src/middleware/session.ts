@@ -5,6 +5,7 @@ import type { CurrentUser, Role } from '../lib/auth.js';
 import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
 import { bindLog } from './request-log.js';
 import { createSessionStore, SESSION_TTL_MS, type SessionRecord, type SessionStore } from '../plugins/accounts/sessions.js';
+import { staffListing } from '../plugins/accounts/authority.js';
 import { enrolmentsOf, toCurrentUser } from '../plugins/accounts/users.js';
 
 /**
@@ -63,8 +64,8 @@ export function roleResolver(deps: Pick<Deps, 'db' | 'content'>, user: CurrentUs
   let enrolled: Map<string, Role> | undefined;
   return (course: string) => {
     if (user.isAdmin) return 'lecturer';
-    const staff = deps.content.course(course)?.staff.find((s) => s.email === user.email);
-    if (staff) return staff.role;
+    const staff = staffListing(deps.content, course, user);
+    if (staff) return staff;
     enrolled ??= new Map(readCache(deps.db).get(`enrolments:${user.id}`, version, () => enrolmentsOf(deps.db, user.id)).map((e) => [e.course, e.role]));
     return enrolled.get(course) ?? null;
   };

@@ -71,6 +71,6 @@ export function signupLink(t: TestApp, options: { email?: string; name?: string;
   const name = options.name ?? 'New Student';
   const id = findUserByEmail(db, email)?.id ?? createUser(db, { email, name }, t.clock);
   enrol(db, { userId: id, course: options.course ?? 'prog1', role: 'student' }, t.clock);
-  const { token } = issueSignupToken(db, t.clock, id, { course: options.course ?? 'prog1', ...(options.days ? { days: options.days } : {}) });
+  const { token } = issueSignupToken(db, t.clock, id, { course: options.course ?? 'prog1', issuer: 'operator', ...(options.days ? { days: options.days } : {}) });
   return { path: `/signup/${token}`, token, user: { id, email, name } };
 }

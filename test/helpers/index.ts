@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LecternApp } from '../../src/app.js';
 import { makeConfig, type Config } from '../../src/config.js';
 import { fixedClock, type FixedClock } from '../../src/lib/clock.js';
+import { createHttpServer } from '../../src/lib/http-server.js';
 import { memoryLogger } from '../../src/lib/logger.js';
 import type { Sandbox } from '../../src/lib/sandbox/types.js';
 import type { Plugin } from '../../src/plugin.js';
@@ -47,8 +47,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const clock = options.clock ?? fixedClock();
   const { log, lines } = memoryLogger('debug');
   const app = buildApp(config, { log, clock, ...(options.sandbox ? { sandbox: options.sandbox } : {}), ...(options.plugins ? { plugins: options.plugins } : {}) });
-  const server = http.createServer(app.callback());
-  app.attach(server);
+  const server = createHttpServer(app);
   await app.start();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

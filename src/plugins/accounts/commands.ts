@@ -6,7 +6,7 @@ import type { Command, Deps } from '../../plugin.js';
 import { generatePassword, hashPasswordSync } from './password.js';
 import { importRoster, issueSignupLinks, parseRoster, signupLinksCsv } from './roster.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
-import { createUser, enrol, findUserByEmail, isEmail, listEnrolled, normaliseEmail, setAdmin, setPasswordHash } from './users.js';
+import { createUser, enrol, findUserByEmail, isEmail, listEnrolled, normaliseEmail, setAdmin, setCredentials } from './users.js';
 
 function out(text: string): void {
   process.stdout.write(text);
@@ -86,8 +86,9 @@ export const usersCommand: Command = {
           for (const p of problems) err(`  ${file}:${p.line ? `${p.line}: ` : ' '}${p.message}`);
           return 1;
         }
-        const result = importRoster(deps.db, deps.clock, course, rows);
-        const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course, { days, userIds: result.userIds });
+        // The operator vouches for every account: the CLI runs with the server's own rights.
+        const result = importRoster(deps, course, rows, 'operator');
+        const { links } = issueSignupLinks(deps, deps.config.publicUrl, course, { days, userIds: result.userIds, issuer: 'operator' });
         out(signupLinksCsv(links));
         warnLocalLinks(deps, links.length);
         err(
@@ -99,7 +100,7 @@ export const usersCommand: Command = {
       if (sub === 'links') {
         const course = courseArg(deps, values.course);
         const days = daysArg(values.days);
-        const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course, { days });
+        const { links } = issueSignupLinks(deps, deps.config.publicUrl, course, { days, issuer: 'operator' });
         out(signupLinksCsv(links));
         warnLocalLinks(deps, links.length);
         err(`${links.length} sign-up link(s) for ${course}, valid for ${days} day(s).`);
@@ -177,7 +178,7 @@ export const userCommand: Command = {
         const password = generatePassword();
         const hash = hashPasswordSync(password);
         const ended = deps.db.transaction(() => {
-          setPasswordHash(deps.db, user.id, hash);
+          setCredentials(deps.db, user.id, hash, null);
           return sessionStore(deps.db).destroyAll(user.id);
         })();
         out(`${password}\n`);

@@ -6,7 +6,7 @@ import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { hashPassword, MAX_PASSWORD, needsRehash, passwordProblem, verifyPassword } from './password.js';
 import { addressKey, blockedMessage, createLoginLimiter } from './rate-limit.js';
 import { lookupSignupToken, useSignupTokens } from './signup.js';
-import { enrolmentsOf, findUserByEmail, normaliseEmail, setPasswordHash, toCurrentUser } from './users.js';
+import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setPasswordHash, toCurrentUser } from './users.js';
 import { formError, safeNext } from './util.js';
 
 /** One message for an unknown address and a wrong password: the form must not reveal who has an account. */
@@ -43,21 +43,21 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     if (password.length > MAX_PASSWORD) return formError(ctx, 401, LOGIN_FAILED, 'accounts/login.njk', vars);
     const address = addressKey(ctx.ip);
     const now = deps.clock.now();
-    const blocked = limiter.blocked(email, address, now);
-    if (blocked) {
+    const begun = limiter.begin(email, address, now);
+    if ('blocked' in begun) {
+      const { blocked } = begun;
       ctx.set('Retry-After', String(Math.max(1, Math.ceil((blocked.retryAtMs - now) / 1000))));
       ctx.state.log.warn({ scope: blocked.scope, address }, 'sign-in rate limited');
       return formError(ctx, 429, blockedMessage(blocked, now), 'accounts/login.njk', vars);
     }
     const user = findUserByEmail(deps.db, email);
     // verifyPassword runs scrypt even without a stored hash, so both failures take as long.
-    const ok = await verifyPassword(password, user?.password_hash);
+    const ok = (await verifyPassword(password, user?.password_hash)) && !!user;
+    limiter.settle(begun.attempt, ok);
     if (!user || !ok) {
-      limiter.fail(email, address, deps.clock.now());
       ctx.state.log.info({ known: !!user, address }, 'sign-in failed');
       return formError(ctx, 401, LOGIN_FAILED, 'accounts/login.njk', vars);
     }
-    limiter.succeed(email);
     if (user.password_hash && needsRehash(user.password_hash)) setPasswordHash(deps.db, user.id, await hashPassword(password));
     startSession(ctx, deps, toCurrentUser(user));
     ctx.state.log.info({ userId: user.id, method: 'password' }, 'signed in');
@@ -103,15 +103,14 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     if (!row?.password_hash) return fail(400, 'Your account has no password: you sign in through your university account.');
     const address = addressKey(ctx.ip);
     const now = deps.clock.now();
-    const blocked = limiter.blocked(user.email, address, now);
-    if (blocked) {
-      ctx.set('Retry-After', String(Math.max(1, Math.ceil((blocked.retryAtMs - now) / 1000))));
-      return fail(429, blockedMessage(blocked, now));
+    const begun = limiter.begin(user.email, address, now);
+    if ('blocked' in begun) {
+      ctx.set('Retry-After', String(Math.max(1, Math.ceil((begun.blocked.retryAtMs - now) / 1000))));
+      return fail(429, blockedMessage(begun.blocked, now));
     }
-    if (!(await verifyPassword(form.current ?? '', row.password_hash))) {
-      limiter.fail(user.email, address, deps.clock.now());
-      return fail(422, 'The current password is not right.');
-    }
+    const currentOk = await verifyPassword(form.current ?? '', row.password_hash);
+    limiter.settle(begun.attempt, currentOk);
+    if (!currentOk) return fail(422, 'The current password is not right.');
     const fresh = form.password ?? '';
     const problem = passwordProblem(fresh);
     if (problem) return fail(422, problem);
@@ -129,14 +128,15 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     ctx.redirect('/account?done=password');
   });
 
-  function signupFailure(reason: 'unknown' | 'used' | 'expired'): UserError {
+  function signupFailure(reason: 'unknown' | 'used' | 'expired' | 'withdrawn'): UserError {
+    if (reason === 'withdrawn') return new UserError(410, 'This sign-up link is no longer valid for this account. Ask your lecturer or the site administrator for a new one.');
     if (reason === 'unknown') return new UserError(404, 'This sign-up link is not valid. Check that you copied all of it, or ask your lecturer for a new one.');
     if (reason === 'used') return new UserError(410, 'This sign-up link has already been used. Sign in with your e-mail address and password.');
     return new UserError(410, 'This sign-up link has expired. Ask your lecturer for a new one.');
   }
 
   router.get('/signup/:token', (ctx) => {
-    const found = lookupSignupToken(deps.db, deps.clock, ctx.params.token ?? '');
+    const found = lookupSignupToken(deps, ctx.params.token ?? '');
     if (!found.ok) throw signupFailure(found.reason);
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -146,7 +146,7 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
   router.post('/signup/:token', async (ctx) => {
     const token = ctx.params.token ?? '';
     const form = await readForm(ctx);
-    const found = lookupSignupToken(deps.db, deps.clock, token);
+    const found = lookupSignupToken(deps, token);
     if (!found.ok) throw signupFailure(found.reason);
     const invitee = toCurrentUser(found.user);
     const password = form.password ?? '';
@@ -157,15 +157,15 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     const hash = await hashPassword(password);
     // Checked again inside the transaction: two tabs posting the same link must not both win.
     const won = deps.db.transaction(() => {
-      const again = lookupSignupToken(deps.db, deps.clock, token);
+      const again = lookupSignupToken(deps, token);
       if (!again.ok) return again.reason;
-      setPasswordHash(deps.db, invitee.id, hash);
+      setCredentials(deps.db, invitee.id, hash, again.via);
       useSignupTokens(deps.db, deps.clock, invitee.id);
       sessionStore(deps.db).destroyAll(invitee.id);
       return null;
     })();
     if (won) throw signupFailure(won);
-    startSession(ctx, deps, invitee);
+    startSession(ctx, deps, { ...invitee, claimedVia: found.via });
     ctx.state.log.info({ userId: invitee.id }, 'signed up');
     ctx.redirect('/account?done=welcome');
   });

@@ -32,13 +32,21 @@ export function addressKey(ip: string): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
+/** An attempt counted against the limits while its password is checked; settle it once known. */
+export interface Attempt {
+  account: string;
+  ids: number[];
+}
+
 export function createLoginLimiter(db: Db) {
   const s = {
-    insert: db.prepare<{ scope: Scope; key: string; at: number }>('INSERT INTO login_failures (scope, key, at) VALUES (:scope, :key, :at)'),
+    insert: db.prepare<{ scope: Scope; key: string; at: number; settled: number }>('INSERT INTO login_failures (scope, key, at, settled) VALUES (:scope, :key, :at, :settled)'),
     recent: db.prepare<{ scope: Scope; key: string; since: number }, { at: number }>(
       'SELECT at FROM login_failures WHERE scope = :scope AND key = :key AND at > :since ORDER BY at',
     ),
-    clear: db.prepare<{ scope: Scope; key: string }>('DELETE FROM login_failures WHERE scope = :scope AND key = :key'),
+    settle: db.prepare<{ id: number }>('UPDATE login_failures SET settled = 1 WHERE id = :id'),
+    remove: db.prepare<{ id: number }>('DELETE FROM login_failures WHERE id = :id'),
+    clearSettled: db.prepare<{ key: string; before: number }>("DELETE FROM login_failures WHERE scope = 'account' AND key = :key AND settled = 1 AND id < :before"),
     prune: db.prepare<{ before: number }>('DELETE FROM login_failures WHERE at <= :before'),
   };
 
@@ -51,19 +59,39 @@ export function createLoginLimiter(db: Db) {
     return { scope, retryAtMs: releasing + LOGIN_WINDOW_MS };
   }
 
+  /** The first limit an attempt runs into, or null. */
+  function blocked(account: string, address: string, now: number): Blocked | null {
+    return check('account', account, now) ?? check('address', address, now);
+  }
+
   return {
-    /** The first limit this attempt runs into, or null. */
-    blocked(account: string, address: string, now: number): Blocked | null {
-      return check('account', account, now) ?? check('address', address, now);
-    },
-    fail: db.transaction((account: string, address: string, now: number) => {
-      s.insert.run({ scope: 'account', key: account, at: now });
-      s.insert.run({ scope: 'address', key: address, at: now });
+    /**
+     * Checks the limits and, when they allow it, counts the attempt as a failure in the same
+     * transaction: of many attempts arriving at once, only as many as the limit allows go on to
+     * have their password checked. Pass the result to settle() once the answer is known.
+     */
+    begin: db.transaction((account: string, address: string, now: number): { blocked: Blocked } | { attempt: Attempt } => {
+      const refused = blocked(account, address, now);
+      if (refused) return { blocked: refused };
+      const ids = [
+        Number(s.insert.run({ scope: 'account', key: account, at: now, settled: 0 }).lastInsertRowid),
+        Number(s.insert.run({ scope: 'address', key: address, at: now, settled: 0 }).lastInsertRowid),
+      ];
       s.prune.run({ before: now - LOGIN_WINDOW_MS });
+      return { attempt: { account, ids } };
     }),
-    succeed(account: string): void {
-      s.clear.run({ scope: 'account', key: account });
-    },
+    /**
+     * A failure stays counted. A success removes its own rows and the account's failures settled
+     * before it began, but not attempts still being checked beside it: those count when they fail.
+     */
+    settle: db.transaction((attempt: Attempt, ok: boolean): void => {
+      if (!ok) {
+        for (const id of attempt.ids) s.settle.run({ id });
+        return;
+      }
+      for (const id of attempt.ids) s.remove.run({ id });
+      s.clearSettled.run({ key: attempt.account, before: attempt.ids[0]! });
+    }),
     prune(now: number): number {
       return s.prune.run({ before: now - LOGIN_WINDOW_MS }).changes;
     },

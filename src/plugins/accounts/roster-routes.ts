@@ -46,9 +46,14 @@ async function readRosterUpload(ctx: AppContext): Promise<string> {
 }
 
 const NOTICES: Record<string, (q: AppContext['query']) => string> = {
-  imported: (q) => `Roster imported: ${Number(q.created) || 0} new account(s), ${Number(q.enrolled) || 0} existing account(s) added, ${Number(q.unchanged) || 0} already on the roster. Download the sign-up links below and send them to the new students.`,
+  imported: (q) =>
+    `Roster imported: ${Number(q.created) || 0} new account(s), ${Number(q.enrolled) || 0} existing account(s) added, ${Number(q.unchanged) || 0} already on the roster. Download the sign-up links below and send them to the new students.` +
+    (Number(q.foreign) ? ` ${Number(q.foreign)} of the addresses already have an account brought in by another course: they are enrolled, but their sign-up link comes from that course (or the site administrator).` : ''),
   removed: () => 'The student was removed from the course. Their account and submissions are kept.',
-  nolinks: () => 'Every student on the roster has already set a password: there are no sign-up links to hand out.',
+  nolinks: (q) =>
+    Number(q.withheld)
+      ? `No sign-up links to hand out here: the ${Number(q.withheld)} student(s) without a password have accounts brought in by another course (or hold a staff role elsewhere); their link comes from there or from the site administrator.`
+      : 'Every student on the roster has already set a password: there are no sign-up links to hand out.',
 };
 
 /** The lecturer's roster page: import CSV, list and remove students, download sign-up links. */
@@ -89,9 +94,9 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     if (!text.trim()) return fail([{ line: 0, message: 'Paste the roster or choose a CSV file.' }]);
     const { rows, problems } = parseRoster(text);
     if (problems.length) return fail(problems);
-    const result = importRoster(deps.db, deps.clock, course.slug, rows);
-    ctx.state.log.info({ course: course.slug, rows: rows.length, created: result.created, enrolled: result.enrolled }, 'roster imported');
-    ctx.redirect(`/courses/${course.slug}/roster?done=imported&created=${result.created}&enrolled=${result.enrolled}&unchanged=${result.unchanged}`);
+    const result = importRoster(deps, course.slug, rows, ctx.state.user!);
+    ctx.state.log.info({ course: course.slug, rows: rows.length, created: result.created, enrolled: result.enrolled, foreign: result.foreign }, 'roster imported');
+    ctx.redirect(`/courses/${course.slug}/roster?done=imported&created=${result.created}&enrolled=${result.enrolled}&unchanged=${result.unchanged}&foreign=${result.foreign}`);
   });
 
   router.post('/courses/:course/roster/links', async (ctx) => {
@@ -99,9 +104,9 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     const form = await readForm(ctx);
     const days = form.days ? Number(form.days) : SIGNUP_TTL_DAYS;
     if (!Number.isInteger(days) || days < 1 || days > 90) throw new UserError(400, 'days: the links must be valid for 1 to 90 days.');
-    const links = issueSignupLinks(deps.db, deps.clock, deps.config.publicUrl, course.slug, { days });
-    if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks`);
-    ctx.state.log.info({ course: course.slug, links: links.length, days }, 'sign-up links issued');
+    const { links, withheld } = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, issuer: ctx.state.user! });
+    if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
+    ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links issued');
     ctx.set('Cache-Control', 'no-store');
     ctx.attachment(`signup-links-${course.slug}.csv`);
     ctx.type = 'text/csv; charset=utf-8';

@@ -1,8 +1,12 @@
 import { parse } from 'csv-parse/sync';
 import type { Db } from '../../db/open.js';
 import type { Clock } from '../../lib/clock.js';
+import type { Content } from '../../lib/content.js';
+import { mayVouch, type Voucher } from './authority.js';
 import { issueSignupToken, signupUrl } from './signup.js';
-import { createUser, enrol, enrolmentRole, findUserByEmail, isEmail, listEnrolled, normaliseEmail, updateUser } from './users.js';
+import { createUser, enrol, enrolmentRole, findUserByEmail, findUserById, isEmail, listEnrolled, normaliseEmail, updateUser } from './users.js';
+
+type RosterDeps = { db: Db; clock: Clock; content: Content };
 
 /**
  * Class rosters: CSV with e-mail, name and student id (a header row is optional and, when present,
@@ -145,24 +149,33 @@ export interface ImportResult {
   enrolled: number;
   /** Already enrolled: left as they were (a name or student id is corrected until they sign up). */
   unchanged: number;
+  /** Existing accounts this course may not vouch for (another course's, or staff elsewhere): enrolled, never renamed. */
+  foreign: number;
   /** Every user on the roster, in file order. */
   userIds: number[];
 }
 
-/** Creates missing users and enrols everyone as a student, in one transaction. */
-export function importRoster(db: Db, clock: Clock, course: string, rows: RosterRow[]): ImportResult {
+/**
+ * Creates missing users and enrols everyone as a student, in one transaction. An existing account
+ * is corrected (name, student id) only when `voucher` may vouch for it (authority.ts); anyone
+ * else's account is only enrolled.
+ */
+export function importRoster(deps: RosterDeps, course: string, rows: RosterRow[], voucher: Voucher): ImportResult {
+  const { db, clock } = deps;
   return db.transaction(() => {
-    const result: ImportResult = { created: 0, enrolled: 0, unchanged: 0, userIds: [] };
+    const result: ImportResult = { created: 0, enrolled: 0, unchanged: 0, foreign: 0, userIds: [] };
     for (const row of rows) {
       const existing = findUserByEmail(db, row.email);
       let id: number;
       if (existing) {
         id = existing.id;
-        // Until the student has signed up, the roster is the source of truth for these fields.
-        if (!existing.password_hash && !existing.is_admin) updateUser(db, id, { name: row.name, studentId: row.studentId ?? existing.student_id });
+        // Until the student has signed up, the roster of the course that owns the account is the source of truth for these fields.
+        if (!mayVouch(deps, voucher, existing, course)) {
+          if (!existing.password_hash) result.foreign += 1;
+        } else if (!existing.password_hash && !existing.is_admin) updateUser(db, id, { name: row.name, studentId: row.studentId ?? existing.student_id });
         else if (row.studentId && !existing.student_id) updateUser(db, id, { name: existing.name, studentId: row.studentId });
       } else {
-        id = createUser(db, { email: row.email, name: row.name, studentId: row.studentId }, clock);
+        id = createUser(db, { email: row.email, name: row.name, studentId: row.studentId, createdIn: course }, clock);
         result.created += 1;
       }
       if (enrolmentRole(db, id, course)) {
@@ -186,21 +199,36 @@ export interface SignupLink {
 }
 
 /**
- * Fresh sign-up links for the course's students who have no password yet. Links from earlier
- * downloads keep working until they expire or one of them is used.
+ * Fresh sign-up links for the course's students who have no password yet and for whom `issuer`
+ * may vouch (authority.ts); `withheld` counts the others. Links from earlier downloads keep
+ * working until they expire or one of them is used.
  */
-export function issueSignupLinks(db: Db, clock: Clock, publicUrl: string, course: string, opts: { days?: number; userIds?: number[] } = {}): SignupLink[] {
+export function issueSignupLinks(
+  deps: RosterDeps,
+  publicUrl: string,
+  course: string,
+  opts: { days?: number; userIds?: number[]; issuer: Voucher },
+): { links: SignupLink[]; withheld: number } {
+  const { db, clock } = deps;
   // With a list of users (an import), links come in the roster's order; otherwise by name.
   const order = opts.userIds ? new Map(opts.userIds.map((id, i) => [id, i])) : null;
-  return db.transaction(() =>
-    listEnrolled(db, course, 'student')
-      .filter((u) => !u.hasPassword && (!order || order.has(u.id)))
+  return db.transaction(() => {
+    let withheld = 0;
+    const waiting = listEnrolled(db, course, 'student').filter((u) => !u.hasPassword && (!order || order.has(u.id)));
+    const links = waiting
+      .filter((u) => {
+        const row = findUserById(db, u.id);
+        const ok = !!row && mayVouch(deps, opts.issuer, row, course);
+        if (!ok) withheld += 1;
+        return ok;
+      })
       .sort((a, b) => (order ? order.get(a.id)! - order.get(b.id)! : 0))
       .map((u) => {
-        const { token, expiresAt } = issueSignupToken(db, clock, u.id, { course, ...(opts.days ? { days: opts.days } : {}) });
+        const { token, expiresAt } = issueSignupToken(db, clock, u.id, { course, issuer: opts.issuer, ...(opts.days ? { days: opts.days } : {}) });
         return { email: u.email, name: u.name, studentId: u.studentId, url: signupUrl(publicUrl, token), expiresAt };
-      }),
-  )();
+      });
+    return { links, withheld };
+  })();
 }
 
 /** One CSV field: quoted when needed; a leading =, +, - or @ is neutralised so spreadsheets do not run it as a formula. */

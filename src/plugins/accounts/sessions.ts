@@ -41,7 +41,8 @@ function statements(db: Db) {
     ),
     find: db.prepare<{ id_hash: string; now: number }, Row & { [K in keyof UserRow as `u_${K}`]: UserRow[K] }>(
       `SELECT s.*, u.id AS u_id, u.email AS u_email, u.name AS u_name, u.student_id AS u_student_id,
-              u.password_hash AS u_password_hash, u.is_admin AS u_is_admin, u.created_at AS u_created_at
+              u.password_hash AS u_password_hash, u.is_admin AS u_is_admin, u.created_at AS u_created_at,
+              u.created_in AS u_created_in, u.claimed_via AS u_claimed_via
        FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.id_hash = :id_hash AND s.expires_at > :now`,
     ),
@@ -77,7 +78,7 @@ export function createSessionStore(db: Db) {
       if (!row) return null;
       return {
         record: { idHash: row.id_hash, userId: row.user_id, csrfSecret: row.csrf_secret, createdAt: row.created_at, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at },
-        user: { id: row.u_id, email: row.u_email, name: row.u_name, student_id: row.u_student_id, password_hash: row.u_password_hash, is_admin: row.u_is_admin, created_at: row.u_created_at },
+        user: { id: row.u_id, email: row.u_email, name: row.u_name, student_id: row.u_student_id, password_hash: row.u_password_hash, is_admin: row.u_is_admin, created_at: row.u_created_at, created_in: row.u_created_in, claimed_via: row.u_claimed_via },
       };
     },
     /** Slides the expiry forward; returns true when the row was written (the cookie should be refreshed too). */

@@ -1,19 +1,22 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Clock } from '../../lib/clock.js';
+import type { Content } from '../../lib/content.js';
+import { mayVouch, type Voucher } from './authority.js';
 import { randomToken, sha256 } from './sessions.js';
-import type { UserRow } from './users.js';
+import { findUserById, type UserRow } from './users.js';
 
 export const SIGNUP_TTL_DAYS = 14;
 export const DAY_MS = 24 * 3600_000;
 
 function statements(db: Db) {
   return {
-    insert: db.prepare<{ token_hash: string; user_id: number; course: string | null; now: number; expires: number }>(
-      'INSERT INTO signup_tokens (token_hash, user_id, course, created_at, expires_at) VALUES (:token_hash, :user_id, :course, :now, :expires)',
+    insert: db.prepare<{ token_hash: string; user_id: number; course: string | null; now: number; expires: number; issued_by: number | null; by_operator: number }>(
+      `INSERT INTO signup_tokens (token_hash, user_id, course, created_at, expires_at, issued_by, by_operator)
+       VALUES (:token_hash, :user_id, :course, :now, :expires, :issued_by, :by_operator)`,
     ),
-    find: db.prepare<{ token_hash: string }, { user_id: number; expires_at: number; used_at: number | null }>(
-      'SELECT user_id, expires_at, used_at FROM signup_tokens WHERE token_hash = :token_hash',
+    find: db.prepare<{ token_hash: string }, { user_id: number; course: string | null; expires_at: number; used_at: number | null; issued_by: number | null; by_operator: 0 | 1 }>(
+      'SELECT user_id, course, expires_at, used_at, issued_by, by_operator FROM signup_tokens WHERE token_hash = :token_hash',
     ),
     useAll: db.prepare<{ user_id: number; now: number }>('UPDATE signup_tokens SET used_at = :now WHERE user_id = :user_id AND used_at IS NULL'),
     prune: db.prepare<{ before: number }>('DELETE FROM signup_tokens WHERE expires_at <= :before'),
@@ -23,18 +26,38 @@ function statements(db: Db) {
 
 const sql = preparedFor(statements);
 
-/** Issues a one-time sign-up token for a user; returns the token (only its hash is stored). */
-export function issueSignupToken(db: Db, clock: Clock, userId: number, opts: { course?: string | null; days?: number } = {}): { token: string; expiresAt: number } {
+/**
+ * Issues a one-time sign-up token for a user; returns the token (only its hash is stored). The
+ * caller has checked with mayVouch() that `issuer` may; the issuer is kept so that the check can
+ * be made again when the link is used.
+ */
+export function issueSignupToken(db: Db, clock: Clock, userId: number, opts: { course?: string | null; days?: number; issuer: Voucher }): { token: string; expiresAt: number } {
   const token = randomToken(32);
   const now = clock.now();
   const expiresAt = now + (opts.days ?? SIGNUP_TTL_DAYS) * DAY_MS;
-  sql(db).insert.run({ token_hash: sha256(token), user_id: userId, course: opts.course ?? null, now, expires: expiresAt });
+  const operator = opts.issuer === 'operator';
+  sql(db).insert.run({
+    token_hash: sha256(token),
+    user_id: userId,
+    course: opts.course ?? null,
+    now,
+    expires: expiresAt,
+    issued_by: opts.issuer === 'operator' ? null : opts.issuer.id,
+    by_operator: operator ? 1 : 0,
+  });
   return { token, expiresAt };
 }
 
-export type SignupLookup = { ok: true; user: UserRow } | { ok: false; reason: 'unknown' | 'used' | 'expired' };
+/** `via`: the course that vouched for the account, or null when the operator or an administrator did. */
+export type SignupLookup = { ok: true; user: UserRow; via: string | null } | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'withdrawn' };
 
-export function lookupSignupToken(db: Db, clock: Clock, token: string): SignupLookup {
+/**
+ * A usable link and its account. Whoever issued it must still be allowed to vouch for the
+ * account now (src/plugins/accounts/authority.ts): a staff listing added since, a new password,
+ * or the issuer's lost lectureship withdraws the link.
+ */
+export function lookupSignupToken(deps: { db: Db; clock: Clock; content: Content }, token: string): SignupLookup {
+  const { db, clock } = deps;
   if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return { ok: false, reason: 'unknown' };
   const row = sql(db).find.get({ token_hash: sha256(token) });
   if (!row) return { ok: false, reason: 'unknown' };
@@ -42,7 +65,16 @@ export function lookupSignupToken(db: Db, clock: Clock, token: string): SignupLo
   if (row.expires_at <= clock.now()) return { ok: false, reason: 'expired' };
   const user = sql(db).user.get({ id: row.user_id });
   if (!user) return { ok: false, reason: 'unknown' };
-  return { ok: true, user };
+  let via: string | null = null;
+  if (row.by_operator !== 1) {
+    const issuer = row.issued_by === null ? undefined : findUserById(db, row.issued_by);
+    // A link from before issuers were recorded speaks for its own course's lecturers only.
+    const voucher = issuer ? { id: issuer.id, email: issuer.email, name: issuer.name, studentId: issuer.student_id, isAdmin: issuer.is_admin === 1, claimedVia: issuer.claimed_via } : { lectures: (c: string) => c === row.course };
+    if (row.issued_by !== null && !issuer) return { ok: false, reason: 'withdrawn' };
+    if (row.course === null || !mayVouch(deps, voucher, user, row.course)) return { ok: false, reason: 'withdrawn' };
+    if (!issuer?.is_admin) via = row.course;
+  }
+  return { ok: true, user, via };
 }
 
 /** Marks every outstanding link of the user used (they now have a password). */

@@ -16,6 +16,10 @@ export interface UserRow {
   password_hash: string | null;
   is_admin: 0 | 1;
   created_at: number;
+  /** The course whose roster import created the account (src/plugins/accounts/authority.ts). */
+  created_in: string | null;
+  /** The course whose sign-up link set the password. */
+  claimed_via: string | null;
 }
 
 export interface NewUser {
@@ -26,6 +30,8 @@ export interface NewUser {
   /** An already computed hash (from hashPassword), for callers that hashed asynchronously. */
   passwordHash?: string;
   isAdmin?: boolean;
+  /** Set by a roster import: the course that owns the account until it has a password. */
+  createdIn?: string | null;
 }
 
 export interface EnrolledUser {
@@ -40,14 +46,15 @@ export interface EnrolledUser {
 
 function statements(db: Db) {
   return {
-    insert: db.prepare<{ email: string; name: string; student_id: string | null; password_hash: string | null; is_admin: number; now: number }>(
-      `INSERT INTO users (email, name, student_id, password_hash, is_admin, created_at)
-       VALUES (:email, :name, :student_id, :password_hash, :is_admin, :now)`,
+    insert: db.prepare<{ email: string; name: string; student_id: string | null; password_hash: string | null; is_admin: number; now: number; created_in: string | null }>(
+      `INSERT INTO users (email, name, student_id, password_hash, is_admin, created_at, created_in)
+       VALUES (:email, :name, :student_id, :password_hash, :is_admin, :now, :created_in)`,
     ),
     byEmail: db.prepare<{ email: string }, UserRow>('SELECT * FROM users WHERE email = :email'),
     byId: db.prepare<{ id: number }, UserRow>('SELECT * FROM users WHERE id = :id'),
     count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM users'),
-    setPassword: db.prepare<{ id: number; hash: string | null }>('UPDATE users SET password_hash = :hash WHERE id = :id'),
+    setPassword: db.prepare<{ id: number; hash: string | null; via: string | null }>('UPDATE users SET password_hash = :hash, claimed_via = :via WHERE id = :id'),
+    keepPassword: db.prepare<{ id: number; hash: string | null }>('UPDATE users SET password_hash = :hash WHERE id = :id'),
     update: db.prepare<{ id: number; name: string; student_id: string | null }>('UPDATE users SET name = :name, student_id = :student_id WHERE id = :id'),
     setAdmin: db.prepare<{ id: number; admin: number }>('UPDATE users SET is_admin = :admin WHERE id = :id'),
     enrol: db.prepare<{ user_id: number; course: string; role: Role; now: number | null }>(
@@ -91,7 +98,7 @@ export function isEmail(email: string): boolean {
 }
 
 export function toCurrentUser(row: UserRow): CurrentUser {
-  return { id: row.id, email: row.email, name: row.name, studentId: row.student_id, isAdmin: row.is_admin === 1 };
+  return { id: row.id, email: row.email, name: row.name, studentId: row.student_id, isAdmin: row.is_admin === 1, claimedVia: row.claimed_via ?? null };
 }
 
 /**
@@ -105,7 +112,7 @@ export function createUser(db: Db, user: NewUser, clock: Clock): number {
   const name = user.name.trim();
   if (!name) throw new Error('A user needs a name.');
   const hash = user.passwordHash ?? (user.password !== undefined ? hashPasswordSync(user.password) : null);
-  const info = sql(db).insert.run({ email, name, student_id: user.studentId?.trim() || null, password_hash: hash, is_admin: user.isAdmin ? 1 : 0, now: clock.now() });
+  const info = sql(db).insert.run({ email, name, student_id: user.studentId?.trim() || null, password_hash: hash, is_admin: user.isAdmin ? 1 : 0, now: clock.now(), created_in: user.createdIn ?? null });
   return Number(info.lastInsertRowid);
 }
 
@@ -121,8 +128,17 @@ export function countUsers(db: Db): number {
   return sql(db).count.get()?.n ?? 0;
 }
 
+/** A new password (or hash) by the account's owner or for stronger parameters: who set it first does not change. */
 export function setPasswordHash(db: Db, userId: number, hash: string | null): void {
-  sql(db).setPassword.run({ id: userId, hash });
+  sql(db).keepPassword.run({ id: userId, hash });
+}
+
+/**
+ * Credentials set by someone vouching for the account: `via` is the course whose sign-up link was
+ * used; null means the operator (or an administrator), which also lifts an earlier link's mark.
+ */
+export function setCredentials(db: Db, userId: number, hash: string, via: string | null): void {
+  sql(db).setPassword.run({ id: userId, hash, via });
 }
 
 export function updateUser(db: Db, userId: number, fields: { name: string; studentId: string | null }): void {

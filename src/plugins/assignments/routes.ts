@@ -5,7 +5,8 @@ import { courseOr404, type Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
-import { findUserById, listEnrolled } from '../accounts/users.js';
+import { findMember } from '../accounts/members.js';
+import { listEnrolled } from '../accounts/users.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
 import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
@@ -358,8 +359,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       }
       params = outcome.params;
     } else if (userQ !== null && /^\d{1,12}$/.test(userQ)) {
-      const row = findUserById(deps.db, Number(userQ));
-      if (!row) throw new UserError(404, 'There is no such user.');
+      const row = findMember(deps, course.slug, userQ)?.row;
+      if (!row) throw new UserError(404, 'There is no such member of this course.');
       const u = { id: row.id, name: row.name };
       student = studentOf(u);
       const stored = findVariant(deps.db, assignment.id, u.id);
@@ -397,9 +398,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     const course = courseOr404(deps.content, ctx.params.course);
     const actor = requireLecturer(ctx, course.slug, 'regenerate variants');
     const { assignment } = currentOr404(deps.db, course.slug, ctx.params.slug);
-    const id = Number(ctx.params.user);
-    const row = Number.isInteger(id) && id > 0 ? findUserById(deps.db, id) : undefined;
-    if (!row) throw new UserError(404, 'There is no such user.');
+    const row = findMember(deps, course.slug, ctx.params.user)?.row;
+    if (!row) throw new UserError(404, 'There is no such member of this course.');
     const result = await regenerateVariant(deps, { course: course.slug, slug: assignment.slug, user: { id: row.id, name: row.name }, actor: actor.email });
     if (!result) throw new UserError(404, 'There is no such assignment.');
     if (!result.ok) {

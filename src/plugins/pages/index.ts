@@ -3,9 +3,9 @@ import { currentUser, isStaffRole, requireUser, roleIn, type CurrentUser, type R
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
-import { roleResolver } from '../../middleware/session.js';
 import type { AppContext, Deps, Plugin } from '../../plugin.js';
-import { findUserByEmail, findUserById, toCurrentUser } from '../accounts/users.js';
+import { findMember } from '../accounts/members.js';
+import { toCurrentUser } from '../accounts/users.js';
 import { commentRoutes, commentViews, createCommentStore, EDIT_WINDOW_MS, MAX_COMMENT_LENGTH, RATE_LIMIT, type CommentStore } from './comments.js';
 import { contentDisposition, fileType, openFile, resolveFile, safeSegments } from './files.js';
 import {
@@ -98,11 +98,11 @@ const pages: Plugin = {
     function resolveViewAs(ctx: AppContext, course: Course, entry: PageEntry, now: number): ViewAs | null {
       const raw = typeof ctx.query.as === 'string' ? ctx.query.as.trim() : '';
       if (!raw) return null;
-      const row = /^\d{1,15}$/.test(raw) ? findUserById(deps.db, Number(raw)) : findUserByEmail(deps.db, raw);
-      if (!row) throw new UserError(404, `There is no user "${raw}".`);
-      const target = toCurrentUser(row);
-      const role = roleResolver(deps, target)(course.slug);
-      if (!role) throw new UserError(404, `${target.name} is not a member of ${course.title}.`);
+      const member = findMember(deps, course.slug, raw);
+      // The same answer for an unknown address and another course's member: nothing leaks.
+      if (!member) throw new UserError(404, `${course.title} has no member "${raw.slice(0, 254)}".`);
+      const target = toCurrentUser(member.row);
+      const role = member.role;
       ctx.state.log.info({ viewAs: target.id, page: entry.key }, 'staff view as');
       return { user: target, role, param: raw, cannotSee: !canSee(entry, { role, now }) };
     }

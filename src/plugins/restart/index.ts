@@ -74,7 +74,7 @@ function refusal(ctx: AppContext, deps: Deps, state: RestartState): Refusal | nu
   if (!isLoopback(ctx.req.socket.remoteAddress)) return 'not loopback';
   const header = ctx.req.headers[TOKEN_HEADER];
   const given = Array.isArray(header) ? header[0] : header;
-  if (given === undefined) return deps.config.proxy ? 'token required' : null;
+  if (given === undefined) return deps.config.proxy || deps.config.restartTokenAlways ? 'token required' : null;
   if (state.token === null) return 'token not ready';
   return sameToken(given.trim(), state.token) ? null : 'token mismatch';
 }
@@ -124,7 +124,7 @@ const restart: Plugin = {
     const token = randomBytes(32).toString('hex');
     await writeToken(deps.config.dataDir, token);
     state.token = token;
-    deps.log.info({ file: tokenPath(deps.config.dataDir), proxy: deps.config.proxy }, 'restart token written');
+    deps.log.info({ file: tokenPath(deps.config.dataDir), proxy: deps.config.proxy, required: deps.config.proxy || deps.config.restartTokenAlways }, 'restart token written');
     return async () => {
       state.token = null;
     };

@@ -34,6 +34,21 @@ export function checkExpectedFiles(names: string[], expected: string[]): string 
   return `The submission does not match what the assignment expects (${expected.join(', ')}): ${parts.join('; ')}.`;
 }
 
+/**
+ * submissions_per_hour. Asked before the body is read (to refuse early) and again inside the
+ * transaction that inserts the submission, where no other upload can come between the count and
+ * the insert: parallel uploads cannot all slip under the limit.
+ */
+function checkRate(deps: Deps, current: Current, userId: number, now: number): void {
+  const perHour = current.version.config.submissionsPerHour;
+  if (perHour === null) return;
+  const recent = submissionsSince(deps.db, current.assignment.id, userId, now - HOUR);
+  if (recent.count < perHour) return;
+  const retryAt = (recent.oldest ?? now) + HOUR;
+  const minutes = Math.max(1, Math.ceil((retryAt - now) / 60_000));
+  throw new UserError(429, `You can submit ${perHour} times per hour for this assignment. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
+}
+
 /** Refuses early (before reading the body) when the student may not submit now. */
 export function checkCanSubmit(deps: Deps, current: Current, userId: number): { deadlineAt: number; lateMinutes: number; penaltyPct: number } {
   const config = current.version.config;
@@ -41,14 +56,7 @@ export function checkCanSubmit(deps: Deps, current: Current, userId: number): { 
   const t = timing(rulesOf(config), now, extensionFor(deps.db, current.assignment.id, userId));
   if (t.state === 'not_open') throw new UserError(403, `This assignment opens for submissions at ${new Date(t.opensAt).toISOString()}.`);
   if (t.state === 'closed') throw new UserError(403, `This assignment closed for submissions at ${new Date(t.closedAt).toISOString()}; nothing more is accepted.`);
-  if (config.submissionsPerHour !== null) {
-    const recent = submissionsSince(deps.db, current.assignment.id, userId, now - HOUR);
-    if (recent.count >= config.submissionsPerHour) {
-      const retryAt = (recent.oldest ?? now) + HOUR;
-      const minutes = Math.max(1, Math.ceil((retryAt - now) / 60_000));
-      throw new UserError(429, `You can submit ${config.submissionsPerHour} times per hour for this assignment. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, undefined);
-    }
-  }
+  checkRate(deps, current, userId, now);
   return { deadlineAt: t.deadlineAt, lateMinutes: t.lateMinutes, penaltyPct: t.penaltyPct };
 }
 
@@ -150,6 +158,7 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
     for (const f of files) await deps.blobs.adopt(f.tempPath, f.sha256);
     const grading = gradingFor(deps);
     const receipt = deps.db.transaction((): Receipt => {
+      checkRate(deps, current, userId, deps.clock.now());
       const stored = files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }));
       const submission = insertSubmission(deps.db, {
         assignmentId: current.assignment.id,
@@ -162,7 +171,7 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
       const jobId = grading.enqueue(submission.id, current.version.id);
       grading.queue.supersedeOlder(current.assignment.id, userId, jobId);
       return { submission, files: stored.sort((a, b) => a.name.localeCompare(b.name)), jobId };
-    })();
+    }).immediate();
     grading.notify();
     return receipt;
   } finally {
