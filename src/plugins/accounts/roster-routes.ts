@@ -27,6 +27,8 @@ async function readRosterUpload(ctx: AppContext): Promise<string> {
     let pasted = '';
     let tooBig = false;
     bb.on('file', (_name, stream) => {
+      // A form cut off inside the file fails the file stream too; busboy's own 'error' below answers it.
+      stream.on('error', () => undefined);
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('limit', () => {
         tooBig = true;

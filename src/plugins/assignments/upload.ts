@@ -49,6 +49,8 @@ export async function receiveUpload(ctx: AppContext, opts: { tmpDir: string; fie
         else fields[name] = value;
       });
       bb.on('file', (name, stream, info) => {
+        // A form cut off inside a file fails its stream as well as busboy: busboy's 'error' answers.
+        stream.on('error', () => undefined);
         if (name !== opts.field || gotFile) {
           stream.resume();
           return;
@@ -67,6 +69,8 @@ export async function receiveUpload(ctx: AppContext, opts: { tmpDir: string; fie
           out.on('error', rej);
           stream.on('error', rej);
         });
+        // When busboy fails first, nobody awaits this one: its failure must not go unhandled.
+        writing.catch(() => undefined);
         stream.pipe(out);
       });
       bb.on('filesLimit', () => {

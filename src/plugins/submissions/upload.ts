@@ -92,6 +92,8 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   };
 
   bb.on('file', (field, stream, info) => {
+    // A form cut off inside a file fails its stream as well as busboy: busboy's 'error' answers.
+    stream.on('error', () => undefined);
     if (failure) {
       stream.resume();
       return;
