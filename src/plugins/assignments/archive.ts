@@ -76,6 +76,7 @@ function bombMessage(limits: ArchiveLimits): string {
 
 class Counter {
   files = 0;
+  ignored = 0;
   bytes = 0;
   readonly seen = new Set<string>();
   constructor(
@@ -89,6 +90,14 @@ class Counter {
     if (this.seen.has(key)) throw new ArchiveError(`"${printable(key)}" appears twice in the archive`);
     this.seen.add(key);
     this.add(declared);
+  }
+  /**
+   * An entry the extraction skips (__MACOSX/, .DS_Store, ._*): not one of the files the limit is
+   * about, so a Mac-made zip of one file is one file. Bounded on its own all the same.
+   */
+  skip(): void {
+    this.ignored++;
+    if (this.ignored > this.limits.maxFiles + 64) throw new ArchiveError(`the archive has more than ${this.limits.maxFiles + 64} entries`);
   }
   add(n: number): void {
     this.bytes += n;
@@ -179,16 +188,17 @@ async function extractZip(file: string, dest: string, limits: ArchiveLimits, arc
           return;
         }
         if (!parts.length) throw new ArchiveError(`"${printable(name)}" is not a usable file name`);
+        if (parts.some(isIgnoredName)) {
+          counter.skip();
+          zip.readEntry();
+          return;
+        }
         counter.file(parts, entry.uncompressedSize);
         if (entry.uncompressedSize >= limits.ratioFloorBytes && entry.uncompressedSize > limits.maxRatio * Math.max(1, entry.compressedSize)) {
           throw new ArchiveError(bombMessage(limits));
         }
         if (counter.bytes >= limits.ratioFloorBytes && counter.bytes > limits.maxRatio * archiveBytes) {
           throw new ArchiveError(bombMessage(limits));
-        }
-        if (parts.some(isIgnoredName)) {
-          zip.readEntry();
-          return;
         }
         const out = await target(dest, parts);
         const stream = await new Promise<Readable>((res, rej) => zip.openReadStream(entry, (err, s) => (err ? rej(err) : res(s))));
@@ -245,11 +255,12 @@ async function extractTarGz(file: string, dest: string, limits: ArchiveLimits, a
         if (entry.type === 'Link') throw new ArchiveError(`"${printable(name)}" is a hard link; archives may only hold plain files and folders`);
         if (!FILE_TYPES.has(entry.type)) throw new ArchiveError(`"${printable(name)}" is a ${entry.type === 'CharacterDevice' || entry.type === 'BlockDevice' ? 'device' : 'special file'} (${entry.type}); archives may only hold plain files and folders`);
         if (!parts.length) throw new ArchiveError(`"${printable(name)}" is not a usable file name`);
-        counter.file(parts, entry.size);
         if (parts.some(isIgnoredName)) {
+          counter.skip();
           entry.resume();
           return;
         }
+        counter.file(parts, entry.size);
         const out = await target(dest, parts);
         active.add(entry);
         try {
