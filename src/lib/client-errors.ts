@@ -20,7 +20,8 @@ export function classifyClientError(err: unknown): ClientErrorKind | null {
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return null;
   const code = typeof e.code === 'string' ? e.code : '';
-  if (ABORT_CODES.has(code) || e.message === 'aborted' || e.message === 'request aborted') return 'aborted';
+  // HPE_INVALID_EOF_STATE: the connection ended in the middle of a request.
+  if (ABORT_CODES.has(code) || code === 'HPE_INVALID_EOF_STATE' || e.message === 'aborted' || e.message === 'request aborted') return 'aborted';
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
   if (code.startsWith('HPE_')) return 'malformed';
   return null;

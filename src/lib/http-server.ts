@@ -52,7 +52,9 @@ export function createHttpServer(app: LecternApp): http.Server {
   // Not HTTP, or headers too slow or too large: answer what Node would, without an error log line.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const kind = classifyClientError(err) ?? 'malformed';
-    app.clientErrors.add(kind);
+    // A hang-up during a request the app is already handling is counted there, once.
+    const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+    if (!(kind === 'aborted' && inFlight)) app.clientErrors.add(kind);
     log.debug({ code: err.code, peer: socket.remoteAddress }, 'bad request on the connection');
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
