@@ -45,7 +45,7 @@ const part = (name: string, value: string, filename?: string) =>
   `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"${filename === undefined ? '' : `; filename="${filename}"`}\r\n\r\n${value}\r\n`;
 
 /** [label, content-type (null: none), body] */
-const BODIES: Array<[string, string | null, string | Uint8Array]> = [
+const BODIES: Array<[string, string | null, string | Uint8Array<ArrayBuffer>]> = [
   ['json nested 200,000 deep', 'application/json', deep(200_000)],
   ['json 3 MB string', 'application/json', JSON.stringify({ email: 'x'.repeat(3 * 1024 * 1024) })],
   ['json array', 'application/json', '[1,2,3]'],
