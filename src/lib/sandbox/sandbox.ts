@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Sandbox, SandboxLimits, SandboxRequest, SandboxResult, SandboxStatus } from './types.js';
 import { WRAPPER_SCRIPT } from './wrapper.js';
 import { TarCollector } from './collect.js';
+import { watchTreeMemory } from './memory-watchdog.js';
 import { detectCgroup, givenCgroup, prepareParent, RunCgroup, type CgroupDetection, type CgroupSupport } from './cgroup.js';
 import { procIdentity, sampleTreeCpuMs, stillRunning, waitGone, type ProcIdentity } from './proc.js';
 
@@ -255,7 +256,7 @@ const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals
 /** Messages runtimes print when an allocation fails under RLIMIT_AS. */
 const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError/i;
 
-type KillReason = 'timeout' | 'output_limit' | 'aborted';
+type KillReason = 'timeout' | 'output_limit' | 'aborted' | 'memory';
 
 interface Mode {
   kind: 'bwrap' | 'unsafe' | 'refuse';
@@ -306,7 +307,7 @@ class HostSandbox implements Sandbox {
     if (this.mode.kind === 'refuse') return `sandbox disabled: ${MISSING_BWRAP}`;
     const limits = this.cgroup.ok
       ? `limits: cgroup v2 per run under ${this.cgroup.support.parent} (${this.cgroup.support.controllers.join(', ')}) and rlimits (CPU, processes, file size, open files, no core), wall clock and output counted by the server`
-      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as address space), wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
+      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as address space per process), the whole process tree's resident memory watched by the server, wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
     const user = this.runAs ? `; runs as host uid ${this.runAs.uid}` : '';
     if (this.mode.kind === 'unsafe') {
       return `UNSAFE development sandbox: bubblewrap is missing and LECTERN_UNSAFE_SANDBOX is set, so code runs on this host without isolation (no namespaces, work dir not size-limited); ${limits}${user}`;
@@ -507,7 +508,7 @@ class HostSandbox implements Sandbox {
     const env = this.envList(request, '/work');
     const memoryByCgroup = cg !== null && this.cgroup.ok && this.cgroup.support.controllers.includes('memory');
     args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env, memoryByCgroup));
-    if (!cg) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true };
+    if (!cg) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true, treeMemory: true };
     // bwrap must be in the run's cgroup before it forks anything: a shell moves itself there and
     // becomes bwrap. As root it moves first and drops to the sandbox user afterwards (moving
     // needs write access to the parent cgroup).
@@ -518,6 +519,7 @@ class HostSandbox implements Sandbox {
       cwd: '/',
       infoFd: true,
       dropUid: false,
+      treeMemory: !memoryByCgroup,
     };
   }
 
@@ -618,6 +620,7 @@ class HostSandbox implements Sandbox {
       else child.stdin!.end();
 
       const wallTimer = setTimeout(() => kill('timeout'), limits.wallMs);
+      const memoryWatch = plan.treeMemory && pid !== undefined ? watchTreeMemory({ rootPid: pid, capBytes: limits.memoryBytes, onExceeded: () => kill('memory') }) : null;
       const onAbort = () => kill('aborted');
       request.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -631,6 +634,7 @@ class HostSandbox implements Sandbox {
         if (finished) return;
         finished = true;
         clearTimeout(wallTimer);
+        memoryWatch?.stop();
         request.signal?.removeEventListener('abort', onAbort);
         for (const stream of [child.stdout, child.stderr, ctl, info]) stream?.destroy();
         // When bwrap itself had to be killed, the kernel kills the sandbox's pid 1 and with it the
@@ -676,6 +680,8 @@ interface Plan {
   infoFd: boolean;
   /** Spawn as the sandbox user (when the server runs as root). */
   dropUid: boolean;
+  /** No cgroup holds the memory limit: the server watches the whole tree (memory-watchdog.ts). */
+  treeMemory?: boolean;
 }
 
 function addDirs(dirs: Set<string>, rel: string): void {
@@ -769,6 +775,9 @@ function classify(args: {
     return { status: 'output_limit', exitCode: null, signal: 'SIGKILL', cpuMs, message: `killed after writing more than ${limits.outputBytes} bytes of output` };
   }
   if (killedFor === 'aborted') return { status: 'error', exitCode: null, signal: 'SIGKILL', cpuMs, message: 'aborted by the server' };
+  if (killedFor === 'memory') {
+    return { status: 'memory', exitCode: null, signal: 'SIGKILL', cpuMs, message: `killed when its processes together held more than the memory limit of ${limits.memoryBytes} bytes` };
+  }
   if (spawnError) return { status: 'error', exitCode: null, signal: null, cpuMs, message: `the sandbox could not start: ${spawnError.message}` };
   if (control.error) return { status: 'error', exitCode: null, signal: null, cpuMs, message: control.error };
   const code = exit?.code ?? null;

@@ -1,0 +1,94 @@
+import fs from 'node:fs/promises';
+
+/**
+ * The memory limit for the whole process tree of a run where no cgroup v2 is delegated to us.
+ * rlimits are per process (six processes of 200 MB each hold 1.2 GB under a 256 MB limit), so
+ * the server itself watches: every `intervalMs` it sums the resident memory of every process
+ * below the run's root (bwrap, and so every process of the sandbox's pid namespace, orphans
+ * included: they are re-parented to the sandbox's pid 1) and calls `onExceeded` once the sum
+ * passes the cap. The caller kills the run and reports it as `memory`.
+ *
+ * A sampler can miss a spike shorter than its interval; the per-process address-space rlimit
+ * still bounds each process, so the tree can overshoot the cap by at most one interval's growth.
+ */
+export interface TreeMemoryWatch {
+  stop(): void;
+  /** Largest sum seen, in bytes. */
+  peakBytes(): number;
+}
+
+async function ppidOf(pid: string): Promise<[number, number] | null> {
+  try {
+    const text = await fs.readFile(`/proc/${pid}/stat`, 'latin1');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return [Number(pid), Number(fields[1])];
+  } catch {
+    return null;
+  }
+}
+
+async function residentBytes(pid: number): Promise<number> {
+  try {
+    const text = await fs.readFile(`/proc/${pid}/status`, 'latin1');
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory of every process below `rootPid` (not counting the root itself), in bytes. */
+export async function treeResidentBytes(rootPid: number): Promise<number> {
+  let names: string[];
+  try {
+    names = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return 0;
+  }
+  const children = new Map<number, number[]>();
+  for (const pair of await Promise.all(names.map(ppidOf))) {
+    if (!pair) continue;
+    const list = children.get(pair[1]);
+    if (list) list.push(pair[0]);
+    else children.set(pair[1], [pair[0]]);
+  }
+  const tree: number[] = [];
+  const queue = [...(children.get(rootPid) ?? [])];
+  while (queue.length) {
+    const pid = queue.pop()!;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  const sizes = await Promise.all(tree.map(residentBytes));
+  return sizes.reduce((a, b) => a + b, 0);
+}
+
+export function watchTreeMemory(opts: { rootPid: number; capBytes: number; intervalMs?: number; onExceeded(bytes: number): void }): TreeMemoryWatch {
+  let peak = 0;
+  let busy = false;
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return;
+    busy = true;
+    void treeResidentBytes(opts.rootPid)
+      .then((bytes) => {
+        peak = Math.max(peak, bytes);
+        if (!stopped && bytes > opts.capBytes) {
+          stopped = true;
+          clearInterval(timer);
+          opts.onExceeded(bytes);
+        }
+      })
+      .finally(() => {
+        busy = false;
+      });
+  }, opts.intervalMs ?? 50);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+    peakBytes: () => peak,
+  };
+}
