@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { uniqueEmail } from './helpers/accounts.js';
 import { createTestApp, type TestApp } from './helpers/index.js';
 
@@ -47,4 +48,14 @@ describe('client addresses behind proxies', () => {
     expect(statuses.filter((s) => s === 401)).toHaveLength(50);
     expect(statuses.slice(50).every((s) => s === 429)).toBe(true);
   }, 120_000);
+});
+
+describe('LECTERN_PROXY', () => {
+  it('is no, yes (one proxy) or the number of proxies in front', () => {
+    expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({ proxy: false, proxyHops: 0 });
+    expect(loadConfig({ NODE_ENV: 'test', LECTERN_PROXY: 'yes' })).toMatchObject({ proxy: true, proxyHops: 1 });
+    expect(loadConfig({ NODE_ENV: 'test', LECTERN_PROXY: '2' })).toMatchObject({ proxy: true, proxyHops: 2 });
+    expect(() => loadConfig({ NODE_ENV: 'test', LECTERN_PROXY: 'maybe' })).toThrow(/LECTERN_PROXY/);
+    expect(() => loadConfig({ NODE_ENV: 'test', LECTERN_PROXY: '11' })).toThrow(/at most 10/);
+  });
 });
