@@ -523,7 +523,8 @@ describe('view as', () => {
     makeUser(t, { email: 'other@example.org', role: null });
     const outsider = await lecturer.get('/courses/prog1/your-assignments?as=other@example.org');
     expect(outsider.res.status).toBe(404);
-    expect(outsider.text).toContain('is not a member of Programming 1');
+    // The same answer as for an unknown address: staff learn nothing about other courses' accounts.
+    expect(outsider.text).toContain('Programming 1 has no member &quot;other@example.org&quot;');
 
     // A student's ?as= is ignored: they always see themselves.
     const bob = await signIn(t, { name: 'Bob Berg' });
