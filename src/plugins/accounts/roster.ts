@@ -170,10 +170,13 @@ export function importRoster(deps: RosterDeps, course: string, rows: RosterRow[]
       if (existing) {
         id = existing.id;
         // Until the student has signed up, the roster of the course that owns the account is the source of truth for these fields.
-        if (!mayVouch(deps, voucher, existing, course)) {
-          if (!existing.password_hash) result.foreign += 1;
-        } else if (!existing.password_hash && !existing.is_admin) updateUser(db, id, { name: row.name, studentId: row.studentId ?? existing.student_id });
-        else if (row.studentId && !existing.student_id) updateUser(db, id, { name: existing.name, studentId: row.studentId });
+        if (!existing.password_hash && !existing.is_admin) {
+          if (mayVouch(deps, voucher, existing, course)) updateUser(db, id, { name: row.name, studentId: row.studentId ?? existing.student_id });
+          else result.foreign += 1;
+        } else if (row.studentId && !existing.student_id && enrolmentRole(db, id, course) === 'student') {
+          // A signed-up member of this course: only a missing student id is filled in.
+          updateUser(db, id, { name: existing.name, studentId: row.studentId });
+        }
       } else {
         id = createUser(db, { email: row.email, name: row.name, studentId: row.studentId, createdIn: course }, clock);
         result.created += 1;
