@@ -1,4 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,6 +15,7 @@ import { prepareData, startServerProcess, type ServerProcess } from './helpers/s
  */
 
 const HOOK = path.join(ROOT, 'deploy/post-update');
+const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
 const student = { email: 'hook@example.org', name: 'Hook Student', password: 'correct horse battery staple' };
 const running: ServerProcess[] = [];
 afterEach(() => {
@@ -132,5 +135,111 @@ describe('the seed hook line and the shipped hook', () => {
     expect(await server.exited).toMatchObject({ code: 0 });
     expect(restarted.status).not.toBe(0);
     expect(restarted.stderr).toContain('FAILED: no new server process answered within 5 s');
+  });
+
+  it('npm ci accepts the committed package-lock.json in a fresh folder (every platform recorded)', { timeout: 120_000 }, () => {
+    const dir = tempDir('lectern-lock-');
+    writeFileSync(path.join(dir, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
+    writeFileSync(path.join(dir, 'package-lock.json'), readFileSync(path.join(ROOT, 'package-lock.json')));
+    const r = spawnSync('npm', ['ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, `${r.stdout}\n${r.stderr}\nrun scripts/complete-lockfile and commit package-lock.json`).toBe(0);
+  });
+
+  it('a push that changes dependencies installs them with the real npm ci and restarts; a broken one leaves the old server serving', { timeout: 300_000 }, async () => {
+    const dir = tempDir('lectern-npm-');
+    const repo = path.join(dir, 'site.git');
+    const work = path.join(dir, 'work');
+    const site = path.join(dir, 'site');
+    const logger = fakeLogger(dir);
+    const port = await freePort();
+    mkdirSync(work);
+    mkdirSync(site);
+    writeFileSync(path.join(dir, 'lectern.env'), `LECTERN_PORT=${port}\nLECTERN_DATA=${path.join(dir, 'data')}\n`);
+    writeFileSync(path.join(dir, 'deploy.env'), `LECTERN_SITE=${site}\nLECTERN_ENV_FILE=${path.join(dir, 'lectern.env')}\nLECTERN_LOGGER=${logger.program}\nLECTERN_RESTART_WAIT=30\n`);
+    // npm uses the machine's cache; git sees no user or system configuration.
+    const env = { ...process.env, LECTERN_DEPLOY_ENV: path.join(dir, 'deploy.env'), GIT_CONFIG_NOSYSTEM: '1', HOME: dir, npm_config_cache: path.join(os.homedir(), '.npm') };
+    const run = (cwd: string, cmd: string, ...args: string[]) => {
+      const r = spawnSync(cmd, cmd === 'git' ? ['-c', 'user.name=L', '-c', 'user.email=l@example.org', ...args] : args, { cwd, env, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+      return `${r.stdout}${r.stderr}`;
+    };
+    run(dir, 'git', 'init', '-q', '--bare', '-b', 'main', repo);
+    writeFileSync(path.join(repo, 'hooks', 'post-update'), readFileSync(HOOK));
+    chmodSync(path.join(repo, 'hooks', 'post-update'), 0o755);
+
+    // A small site in the shape the hook expects: dist/start.cjs serves /healthz (with its pid and
+    // whether the dependency loads) and /restart, and passes `migrate --check`.
+    mkdirSync(path.join(work, 'dist'));
+    writeFileSync(
+      path.join(work, 'dist/start.cjs'),
+      `const http = require('node:http');
+if (process.argv[2] === 'migrate') process.exit(0);
+let ms = null;
+try { ms = require('ms')('2 days'); } catch {}
+const server = http.createServer((req, res) => {
+  if (req.url === '/healthz') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ pid: process.pid, ms })); return; }
+  if (req.url === '/restart') { res.statusCode = 202; res.setHeader('connection', 'close'); res.end('restarting\\n', () => server.close(() => process.exit(0))); return; }
+  res.statusCode = 404; res.end();
+});
+server.listen(Number(process.env.LECTERN_PORT), '127.0.0.1');
+`,
+    );
+    writeFileSync(path.join(work, 'package.json'), `${JSON.stringify({ name: 'site', version: '1.0.0', private: true, scripts: { build: 'true' } }, null, 2)}\n`);
+    run(work, 'npm', 'install', '--package-lock-only', '--no-audit', '--no-fund');
+    run(work, 'git', 'init', '-q', '-b', 'main');
+    run(work, 'git', 'add', '-A');
+    run(work, 'git', 'commit', '-q', '-m', 'site');
+    const first = run(work, 'git', 'push', '-q', repo, 'main');
+    expect(first).toContain('install dependencies (npm ci)');
+    expect(first).toContain('FAILED: no server answers');
+
+    const webservice: ChildProcess = spawn(WEBSERVICE, [], { cwd: dir, env: { ...env, LECTERN_ENV_FILE: path.join(dir, 'lectern.env'), LECTERN_SITE: site, LECTERN_LOGGER: logger.program }, stdio: 'ignore' });
+    const exited = once(webservice, 'exit');
+    const health = async (): Promise<{ pid: number; ms: number | null } | undefined> => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) });
+        return (await res.json()) as { pid: number; ms: number | null };
+      } catch {
+        return undefined;
+      }
+    };
+    const until = async <T,>(probe: () => Promise<T | undefined>): Promise<T> => {
+      for (let i = 0; i < 600; i++) {
+        const v = await probe();
+        if (v !== undefined) return v;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('timed out');
+    };
+    try {
+      const before = await until(health);
+      expect(before.ms).toBeNull();
+
+      // A dependency is added (package.json and the lock, as `npm install NAME` writes them).
+      run(work, 'npm', 'install', '--package-lock-only', '--no-audit', '--no-fund', 'ms@2.1.3');
+      run(work, 'git', 'commit', '-q', '-am', 'Add ms');
+      const second = run(work, 'git', 'push', '-q', repo, 'main');
+      expect(second, second).toContain('install dependencies (npm ci)');
+      expect(second).toMatch(/deployed [0-9a-f]{12}: pid \d+ serves it/);
+      const after = await until(async () => {
+        const h = await health();
+        return h && h.pid !== before.pid ? h : undefined;
+      });
+      expect(after.ms).toBe(172_800_000);
+
+      // A change whose lock does not match package.json: npm ci refuses, nothing restarts.
+      const pkg = JSON.parse(readFileSync(path.join(work, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      pkg.dependencies.ms = '99.0.0';
+      writeFileSync(path.join(work, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+      run(work, 'git', 'commit', '-q', '-am', 'A dependency that cannot be installed');
+      const broken = spawnSync('git', ['push', '-q', repo, 'main'], { cwd: work, env, encoding: 'utf8' });
+      expect(broken.stderr).toContain('FAILED: install dependencies (npm ci)');
+      expect(broken.stderr).not.toContain('restarting pid');
+      expect(logger.read()).toContain('lectern: deploy: FAILED: install dependencies (npm ci)');
+      expect(await health()).toEqual(after);
+    } finally {
+      webservice.kill('SIGTERM');
+      await exited;
+    }
   });
 });

@@ -116,12 +116,15 @@ const autotest: Plugin = {
       }
     }, LEASE_MS / 2);
     sweeper.unref();
+    // Jobs are handed back as soon as the drain begins, not after it: nothing of grading holds a restart.
+    const unsubscribe = deps.lifecycle.onClosing(() => void pool.stop(0));
     return async () => {
+      unsubscribe();
       clearInterval(sweeper);
       grading.setDispatcher(null);
       // Running jobs are handed back at once (not counted as attempts) rather than finished: the
       // next process starts them again, and a restart never keeps the site down for a test run's
-      // length (measured in bench/restart-long-job.mjs).
+      // length (docs/faults.md).
       await pool.stop(0);
     };
   },

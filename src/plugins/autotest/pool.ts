@@ -43,6 +43,8 @@ export function recordOutcome(deps: Pick<Deps, 'db' | 'clock'>, queue: JobQueue,
 export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, options: PoolOptions): Pool {
   const { log } = deps;
   let stopping = false;
+  // Jobs handed back by an immediate stop, before their sandboxes were gone.
+  const handedBack = new Set<number>();
   const active = new Map<number, AbortController>();
   const slots: Array<Promise<void>> = [];
   const waiters = new Set<() => void>();
@@ -87,8 +89,10 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
         }
       }
       if (controller.signal.aborted && stopping) {
-        queue.handBack(job.id, options.owner);
-        log.info({ jobId: job.id }, 'job handed back to the queue at shutdown');
+        if (!handedBack.has(job.id)) {
+          queue.handBack(job.id, options.owner);
+          log.info({ jobId: job.id }, 'job handed back to the queue at shutdown');
+        }
         emit(job, 'queued');
         return;
       }
@@ -189,6 +193,27 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
     async stop(graceMs) {
       stopping = true;
       this.wake();
+      if (graceMs <= 0) {
+        // A restart must not wait for test runs: the jobs go back to the queue now (the next
+        // process runs them), their sandboxes are killed, and the slots get a moment to settle.
+        // A sandbox still tearing down when the process exits dies with it (parent-death
+        // signal); its run dir is swept at the next start.
+        for (const [jobId, c] of active) {
+          try {
+            if (queue.handBack(jobId, options.owner)) {
+              handedBack.add(jobId);
+              log.info({ jobId }, 'job handed back to the queue at shutdown');
+            }
+          } catch (err) {
+            log.warn({ err, jobId }, 'could not hand a job back: the next start recovers it');
+          }
+          c.abort();
+        }
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(slots), new Promise((r) => (timer = setTimeout(r, 250)))]);
+        clearTimeout(timer);
+        return;
+      }
       let timer: NodeJS.Timeout | undefined;
       const all = Promise.all(slots);
       const finished = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
