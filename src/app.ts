@@ -1,11 +1,12 @@
 import { Router } from '@koa/router';
 import Koa from 'koa';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { PUBLIC_DIR } from './paths.js';
 import { isStaffRole } from './lib/auth.js';
 import { ClientErrorCounter, classifyClientError } from './lib/client-errors.js';
+import { isCommitted } from './lib/lifecycle.js';
 import { bodyIdleGuard, errorHandler } from './middleware/errors.js';
 import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security.js';
@@ -105,7 +106,47 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
 
   const servers = new Set<Server>();
   const sockets = new Set<Socket>();
+  const inFlight = new Set<{ req: IncomingMessage; res: ServerResponse }>();
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+
+  /**
+   * Requests still in flight when the drain is over (an upload still arriving, say) get a clear
+   * 503 instead of a reset. Nothing they asked for was stored: a write commits in one synchronous
+   * transaction, and a request that has committed is marked (markCommitted) and given a moment
+   * more to send its own answer.
+   */
+  async function answerUnfinished(): Promise<void> {
+    const committed = [...inFlight].filter((e) => isCommitted(e.req));
+    if (committed.length) {
+      await Promise.race([
+        Promise.all(committed.map((e) => (e.res.writableFinished ? null : new Promise((r) => e.res.once('close', r))))),
+        new Promise((r) => setTimeout(r, 2_000)),
+      ]);
+    }
+    const answered: Array<Promise<unknown>> = [];
+    for (const { req, res } of inFlight) {
+      if (res.headersSent || isCommitted(req)) continue;
+      const write = req.method !== 'GET' && req.method !== 'HEAD';
+      const message = write
+        ? 'The server is restarting: your request was not carried out and nothing was stored. Please send it again.'
+        : 'The server is restarting: please load the page again.';
+      const json = (req.headers.accept ?? '').includes('application/json') || (req.url ?? '').startsWith('/api/');
+      const body = json ? JSON.stringify({ error: message, status: 503, restarting: true, retryAfter: 2 }) : `${message}\n`;
+      res.writeHead(503, { 'Content-Type': json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8', 'Retry-After': '2', Connection: 'close', 'Cache-Control': 'no-store' });
+      // The rest of the body is read and dropped: closing a socket with unread data makes the
+      // kernel send a reset, which can overtake the answer on its way to the client.
+      req.resume();
+      answered.push(new Promise((r) => res.end(body, () => r(null))));
+      log.info({ method: req.method, url: req.url?.split('?')[0] }, 'request in flight at the end of the drain answered 503');
+    }
+    await Promise.race([Promise.all(answered), new Promise((r) => setTimeout(r, 500))]);
+    if (answered.length) {
+      // A moment for the clients to read the answer and hang up themselves before the cut.
+      const open = [...sockets].filter((s) => !s.destroyed);
+      for (const socket of open) socket.end();
+      await Promise.race([Promise.all(open.map((s) => new Promise((r) => s.once('close', r)))), new Promise((r) => setTimeout(r, 1_000))]);
+    }
+  }
 
   const app: LecternApp = {
     koa,
@@ -125,6 +166,11 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       server.on('connection', (socket: Socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
+      });
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        const entry = { req, res };
+        inFlight.add(entry);
+        res.once('close', () => inFlight.delete(entry));
       });
     },
     get closing() {
@@ -159,7 +205,8 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
         ]);
         clearTimeout(timer);
         if (timedOut) {
-          log.warn({ open: sockets.size }, 'drain timed out: closing remaining connections');
+          log.warn({ open: sockets.size, requests: inFlight.size }, 'drain timed out: closing remaining connections');
+          await answerUnfinished();
           for (const server of servers) server.closeAllConnections();
           for (const socket of sockets) socket.destroy();
         }

@@ -47,6 +47,8 @@ export interface Config {
   pageCacheMb: number;
   /** Grading concurrency on this machine. */
   graders: number;
+  /** Free space (MB) kept on the data dir's disk: below it uploads are refused with 503 before they are read. */
+  diskReserveMb: number;
   /** "sqlite" (embedded, default) or a redis:// URL. */
   queue: string;
   /** Web worker processes (node:cluster); 1 = no cluster. */
@@ -209,6 +211,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
     pageCacheMb: int(env, 'LECTERN_PAGE_CACHE_MB', 16, 0, 4096),
     graders: int(env, 'LECTERN_GRADERS', Math.max(1, cpus().length), 0, 256),
+    diskReserveMb: int(env, 'LECTERN_DISK_RESERVE_MB', 256, 0, 1_048_576),
     queue,
     workers: int(env, 'LECTERN_WORKERS', 1, 1, 64),
     workerConcurrency: int(env, 'LECTERN_WORKER_CONCURRENCY', Math.max(1, cpus().length), 1, 256),

@@ -18,6 +18,9 @@ import { createViews } from './lib/views.js';
 import type { Deps, Plugin } from './plugin.js';
 import { plugins as defaultPlugins } from './plugins/index.js';
 
+/** How long one statement of the web process waits inside SQLite for another process's write lock. */
+export const WEB_BUSY_TIMEOUT_MS = 50;
+
 export interface BuildOptions {
   log?: Logger;
   clock?: Clock;
@@ -97,6 +100,10 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
   const app = buildApp(config, options);
   const t1 = performance.now();
   let t2: number;
+  // The web process waits for a lock held elsewhere only briefly inside SQLite (which blocks the
+  // event loop); the writes that matter wait longer without blocking it (retryBusy), the rest
+  // answer 503. The CLI keeps the patient default of openDatabase.
+  app.deps.db.pragma(`busy_timeout = ${WEB_BUSY_TIMEOUT_MS}`);
   const server = createHttpServer(app);
   try {
     await (options.start ? options.start(app) : app.start());
@@ -104,8 +111,24 @@ export async function startServer(config: Config, options: ServeOptions = {}): P
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (options.listenFd != null) server.listen({ fd: options.listenFd }, resolve);
-      else server.listen(config.port, config.host, resolve);
+      else server.listen(config.port, config.host === 'localhost' ? '127.0.0.1' : config.host, resolve);
     });
+    if (options.listenFd == null && config.host === 'localhost') {
+      // "localhost" resolves to ::1 first on many hosts: a hook calling http://localhost/restart
+      // must find this server on both loopback families, on the same port.
+      const port = (server.address() as AddressInfo).port;
+      const v6 = createHttpServer(app);
+      await new Promise<void>((resolve, reject) => {
+        v6.once('error', (err: NodeJS.ErrnoException) => {
+          // A host without IPv6 has no ::1 to answer on; 127.0.0.1 is enough there.
+          if (err.code === 'EADDRNOTAVAIL' || err.code === 'EAFNOSUPPORT') {
+            app.deps.log.warn({ err }, 'no IPv6 loopback: serving localhost on 127.0.0.1 only');
+            resolve();
+          } else reject(err);
+        });
+        v6.listen({ port, host: '::1', ipv6Only: true }, resolve);
+      });
+    }
   } catch (err) {
     await app.close('start-up failed');
     throw err;

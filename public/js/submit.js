@@ -7,6 +7,11 @@
   var message = document.getElementById('upload-message');
   form.addEventListener('submit', function (event) {
     event.preventDefault();
+    send(0);
+  });
+  // A restart that ends while the upload is still arriving answers 503 with "restarting": the
+  // server stored nothing, so the same files are sent once more by themselves.
+  function send(attempt) {
     var button = form.querySelector('button[type=submit]');
     var xhr = new XMLHttpRequest();
     xhr.open('POST', form.getAttribute('action'));
@@ -31,6 +36,14 @@
         window.location.assign(data.url);
         return;
       }
+      if (xhr.status === 503 && data && data.restarting && attempt === 0) {
+        var wait = Math.min(10, Math.max(1, Number(xhr.getResponseHeader('Retry-After')) || 2));
+        message.textContent = 'The server is restarting; sending your files again in ' + wait + ' s…';
+        setTimeout(function () {
+          send(1);
+        }, wait * 1000);
+        return;
+      }
       button.disabled = false;
       bar.hidden = true;
       message.textContent = (data && data.error) || 'The upload failed (' + xhr.status + '). Try again.';
@@ -44,5 +57,5 @@
     button.disabled = true;
     message.className = '';
     xhr.send(new FormData(form));
-  });
+  }
 })();

@@ -1,3 +1,19 @@
+import type { IncomingMessage } from 'node:http';
+
+const COMMITTED = Symbol('lectern.committed');
+
+/**
+ * Says that this request's write has committed: if a drain ends now, its own answer (a receipt)
+ * is waited for instead of the "nothing was stored" 503 (src/app.ts).
+ */
+export function markCommitted(req: IncomingMessage): void {
+  (req as unknown as Record<symbol, boolean>)[COMMITTED] = true;
+}
+
+export function isCommitted(req: IncomingMessage): boolean {
+  return COMMITTED in req;
+}
+
 /**
  * Lets long-lived responses (server-sent events) and background loops learn that the process is
  * draining, so they end promptly instead of holding the drain open until its timeout.

@@ -1,5 +1,6 @@
 import { classifyClientError, type ClientErrorCounter } from '../lib/client-errors.js';
 import { isUserFacing } from '../lib/errors.js';
+import { unavailableFor } from '../lib/unavailable.js';
 import type { AppContext, AppMiddleware } from '../plugin.js';
 
 const TITLES: Record<number, string> = {
@@ -56,6 +57,26 @@ export function errorHandler(clientErrors: ClientErrorCounter): AppMiddleware {
       }
       let status = 500;
       let message = `Something went wrong on our side. If it keeps happening, quote request id ${ctx.state.requestId}.`;
+      // A full disk, a lock held elsewhere, a restart: a 503 saying so, with when to try again.
+      const unavailable = unavailableFor(err);
+      if (unavailable) {
+        ctx.state.log.warn({ err }, 'request could not be carried out now');
+        if (ctx.headerSent || !ctx.writable) return;
+        ctx.status = 503;
+        ctx.set('Retry-After', String(unavailable.retryAfterSeconds));
+        ctx.remove('Content-Disposition');
+        if (wantsJson(ctx)) ctx.body = { error: unavailable.message, status: 503, retryAfter: unavailable.retryAfterSeconds, requestId: ctx.state.requestId };
+        else {
+          try {
+            ctx.render('error.njk', { status: 503, title: TITLES[503], message: unavailable.message });
+          } catch {
+            ctx.type = 'text/plain';
+            ctx.body = unavailable.message;
+          }
+          ctx.status = 503;
+        }
+        return;
+      }
       if (isUserFacing(err)) {
         status = e.status!;
         message = e.message ?? TITLES[status] ?? 'Error';

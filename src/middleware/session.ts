@@ -4,6 +4,7 @@ import { readCache, setRequestVersion } from '../db/read-cache.js';
 import type { CurrentUser, Role } from '../lib/auth.js';
 import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
 import { bindLog } from './request-log.js';
+import { isDatabaseBusy, isStorageFull } from '../lib/unavailable.js';
 import { createSessionStore, SESSION_TTL_MS, type SessionRecord, type SessionStore } from '../plugins/accounts/sessions.js';
 import { staffListing } from '../plugins/accounts/authority.js';
 import { enrolmentsOf, toCurrentUser } from '../plugins/accounts/users.js';
@@ -98,11 +99,25 @@ export function sessionMiddleware(deps: Deps): AppMiddleware {
       // A kept session may have expired since it was read.
       if (found && found.record.expiresAt <= now) found = null;
       if (!found) clearCookie(ctx, deps.config, SESSION_COOKIE);
-      else if (store.touch(found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
+      else if (touchQuietly(ctx, store, found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
     }
     setUser(ctx, deps, found ? toCurrentUser(found.user) : null, found?.record ?? null, version);
     await next();
   };
+}
+
+/**
+ * The sliding expiry is the only write on a reader's path, and it can wait: when the database is
+ * locked by another process or the disk is full, the page is served and a later request slides it.
+ */
+function touchQuietly(ctx: AppContext, store: SessionStore, record: SessionRecord, now: number): boolean {
+  try {
+    return store.touch(record, now);
+  } catch (err) {
+    if (!isDatabaseBusy(err) && !isStorageFull(err)) throw err;
+    ctx.state.log.debug({ err }, 'session expiry not slid this time');
+    return false;
+  }
 }
 
 /**

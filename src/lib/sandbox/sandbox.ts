@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../logger.js';
 import type { Sandbox, SandboxLimits, SandboxRequest, SandboxResult, SandboxStatus } from './types.js';
 import { WRAPPER_SCRIPT } from './wrapper.js';
+import { runDirPrefix } from './sweep.js';
 import { TarCollector } from './collect.js';
 import { watchTreeMemory } from './memory-watchdog.js';
 import { detectCgroup, givenCgroup, prepareParent, RunCgroup, type CgroupDetection, type CgroupSupport } from './cgroup.js';
@@ -341,7 +342,8 @@ class HostSandbox implements Sandbox {
     try {
       const base = await this.baseDir();
       const needsDir = this.mode.kind === 'unsafe' || (request.inputs?.length ?? 0) > 0 || Object.keys(request.files ?? {}).length > 0;
-      if (needsDir) runDir = await fs.mkdtemp(path.join(base, 'run-'));
+      // Named by this pid, so that a start-up sweep can tell the runs of a dead server (sweep.ts).
+      if (needsDir) runDir = await fs.mkdtemp(runDirPrefix(base));
       cg = await this.runCgroup(limits);
       const plan = this.mode.kind === 'unsafe' ? await this.planUnsafe(request, limits, runDir!) : await this.planBwrap(request, limits, runDir, cg);
       const result = await this.execute(plan, request, limits);
@@ -512,7 +514,8 @@ class HostSandbox implements Sandbox {
     // bwrap must be in the run's cgroup before it forks anything: a shell moves itself there and
     // becomes bwrap. As root it moves first and drops to the sandbox user afterwards (moving
     // needs write access to the parent cgroup).
-    const drop = this.runAs ? ['/usr/bin/setpriv', `--reuid=${this.runAs.uid}`, `--regid=${this.runAs.gid}`, '--clear-groups', '--'] : [];
+    // --pdeathsig after the change of user (which clears it): this hop dies with the server too.
+    const drop = this.runAs ? ['/usr/bin/setpriv', `--reuid=${this.runAs.uid}`, `--regid=${this.runAs.gid}`, '--clear-groups', '--pdeathsig=KILL', '--'] : [];
     return {
       file: '/bin/sh',
       args: ['-c', 'echo $$ > "$0" && exec "$@"', cg.procsFile, ...drop, info.path, ...args],

@@ -151,7 +151,7 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
     const cookie = ctx.cookies.get(OIDC_COOKIE);
     clearCookie(ctx, deps.config, OIDC_COOKIE, OIDC_COOKIE_PATH);
     // Taken (deleted) before anything else: a callback URL works once, even if replayed at once.
-    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.get({ id_hash: sha256(cookie) }) : undefined;
+    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
     if (!tx || tx.provider !== provider.id || tx.expires_at <= deps.clock.now()) {
       ctx.state.log.info({ provider: provider.id, hadCookie: !!cookie }, 'OpenID callback without a live sign-in');
       throw new UserError(400, `This sign-in with ${provider.name} has expired, was already completed, or was started in another browser. Start again from the sign-in page.`);

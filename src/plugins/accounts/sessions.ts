@@ -84,9 +84,10 @@ export function createSessionStore(db: Db) {
     /** Slides the expiry forward; returns true when the row was written (the cookie should be refreshed too). */
     touch(record: SessionRecord, now: number): boolean {
       if (now - record.lastSeenAt < SESSION_TOUCH_MS) return false;
+      // Written first: a write that fails (a lock held elsewhere, a full disk) leaves the record as it was.
+      s.touch.run({ id_hash: record.idHash, now, expires: now + SESSION_TTL_MS });
       record.lastSeenAt = now;
       record.expiresAt = now + SESSION_TTL_MS;
-      s.touch.run({ id_hash: record.idHash, now, expires: record.expiresAt });
       return true;
     },
     destroy(idHash: string): void {

@@ -6,6 +6,7 @@ import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
 import { workerCommand } from './worker-command.js';
+import { sweepLeftoverSandboxes } from '../../lib/sandbox/sweep.js';
 
 /** A grader holds a job this long without renewing before another may take it. */
 export const LEASE_MS = 60_000;
@@ -91,6 +92,8 @@ const autotest: Plugin = {
       const dispatcher = startRedisDispatcher(deps, grading);
       return () => dispatcher.stop();
     }
+    // Sandboxes of a server that died (kill -9, a crash) go before their jobs run again.
+    await sweepLeftoverSandboxes(deps.log);
     const recovered = grading.queue.recoverAbandoned();
     if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
     if (deps.config.graders === 0) return async () => undefined;
@@ -103,7 +106,7 @@ const autotest: Plugin = {
     // Leases of graders that died elsewhere (another process on this box) come back periodically.
     const sweeper = setInterval(() => {
       try {
-        const n = grading.queue.recoverAbandoned();
+        const n = grading.queue.recoverAbandoned(owner);
         if (n) {
           deps.log.info({ recovered: n }, 'abandoned jobs went back to the queue');
           pool.wake();
@@ -113,10 +116,16 @@ const autotest: Plugin = {
       }
     }, LEASE_MS / 2);
     sweeper.unref();
+    // Jobs are handed back as soon as the drain begins, not after it: nothing of grading holds a restart.
+    const unsubscribe = deps.lifecycle.onClosing(() => void pool.stop(0));
     return async () => {
+      unsubscribe();
       clearInterval(sweeper);
       grading.setDispatcher(null);
-      await pool.stop(deps.config.drainMs);
+      // Running jobs are handed back at once (not counted as attempts) rather than finished: the
+      // next process starts them again, and a restart never keeps the site down for a test run's
+      // length (docs/faults.md).
+      await pool.stop(0);
     };
   },
 };

@@ -4,6 +4,7 @@ import type { Job, JobQueue } from './queue.js';
 import { errorGrade } from './results.js';
 import { JobSpecError, jobSpec, runSpec, type RunOutcome } from './runner.js';
 import { insertResult } from './store.js';
+import { isDatabaseBusy, isStorageFull } from '../../lib/unavailable.js';
 
 /** Emitted as 'job' whenever a job changes state, so live pages can update at once. */
 export interface JobEvent {
@@ -42,9 +43,13 @@ export function recordOutcome(deps: Pick<Deps, 'db' | 'clock'>, queue: JobQueue,
 export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, options: PoolOptions): Pool {
   const { log } = deps;
   let stopping = false;
+  // Jobs handed back by an immediate stop, before their sandboxes were gone.
+  const handedBack = new Set<number>();
   const active = new Map<number, AbortController>();
   const slots: Array<Promise<void>> = [];
   const waiters = new Set<() => void>();
+  // A job suspected of crashing the server runs with nothing beside it (see CRASHES_ALONE_LIMIT).
+  let alone: number | null = null;
 
   const emit = (job: Job, state: Job['state']) => events.emit('job', { jobId: job.id, submissionId: job.submissionId, state } satisfies JobEvent);
 
@@ -84,8 +89,10 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
         }
       }
       if (controller.signal.aborted && stopping) {
-        queue.handBack(job.id, options.owner);
-        log.info({ jobId: job.id }, 'job handed back to the queue at shutdown');
+        if (!handedBack.has(job.id)) {
+          queue.handBack(job.id, options.owner);
+          log.info({ jobId: job.id }, 'job handed back to the queue at shutdown');
+        }
         emit(job, 'queued');
         return;
       }
@@ -100,7 +107,7 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
         }
         return;
       }
-      if (recordOutcome(deps, queue, job, options.owner, outcome, options.owner)) {
+      if (await recordWhenPossible(() => recordOutcome(deps, queue, job, options.owner, outcome, options.owner), job)) {
         log.info({ jobId: job.id, submissionId: job.submissionId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs }, 'graded');
       } else {
         log.warn({ jobId: job.id }, 'job was no longer ours when it finished: result not recorded');
@@ -117,16 +124,54 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
     } finally {
       clearInterval(renew);
       active.delete(job.id);
+      if (alone === job.id) {
+        alone = null;
+        for (const done of [...waiters]) done();
+      }
     }
   }
 
+  /**
+   * A finished run is worth keeping: when the database cannot take the result now (a full disk,
+   * a lock held elsewhere) it is tried again with growing pauses, the lease renewed meanwhile,
+   * instead of being dropped and the job run again. Gives up only at shutdown (the job is then
+   * handed back by the next start's recovery).
+   */
+  async function recordWhenPossible(record: () => boolean, job: Job): Promise<boolean> {
+    let pause = 500;
+    for (;;) {
+      try {
+        return record();
+      } catch (err) {
+        if (!isStorageFull(err) && !isDatabaseBusy(err)) throw err;
+        if (stopping) throw err;
+        log.warn({ jobId: job.id, code: (err as { code?: string }).code, retryInMs: pause }, 'could not record a result yet: trying again');
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 30_000);
+    }
+  }
+
+  let claimPause = 0;
   async function slot(): Promise<void> {
     while (!stopping) {
       let job: Job | null = null;
-      try {
-        job = queue.claim(options.owner, options.leaseMs);
-      } catch (err) {
-        log.error({ err }, 'could not claim a job');
+      if (alone === null) {
+        try {
+          job = queue.claim(options.owner, options.leaseMs, undefined, { alone: active.size === 0 });
+          if (job && job.crashes > 0) {
+            alone = job.id;
+            log.warn({ jobId: job.id, crashes: job.crashes }, 'the server stopped while this job ran: running it alone');
+          }
+          claimPause = 0;
+        } catch (err) {
+          // A full disk or a held lock: the job stays queued. Looked at again with growing pauses,
+          // so that a full disk does not make every grader spin and fill the log.
+          claimPause = Math.min(Math.max(claimPause * 2, options.pollMs), 60_000);
+          log.error({ err, retryInMs: claimPause }, 'could not claim a job');
+          await new Promise((resolve) => setTimeout(resolve, claimPause));
+          continue;
+        }
       }
       if (!job) {
         await idle();
@@ -148,6 +193,27 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
     async stop(graceMs) {
       stopping = true;
       this.wake();
+      if (graceMs <= 0) {
+        // A restart must not wait for test runs: the jobs go back to the queue now (the next
+        // process runs them), their sandboxes are killed, and the slots get a moment to settle.
+        // A sandbox still tearing down when the process exits dies with it (parent-death
+        // signal); its run dir is swept at the next start.
+        for (const [jobId, c] of active) {
+          try {
+            if (queue.handBack(jobId, options.owner)) {
+              handedBack.add(jobId);
+              log.info({ jobId }, 'job handed back to the queue at shutdown');
+            }
+          } catch (err) {
+            log.warn({ err, jobId }, 'could not hand a job back: the next start recovers it');
+          }
+          c.abort();
+        }
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(slots), new Promise((r) => (timer = setTimeout(r, 250)))]);
+        clearTimeout(timer);
+        return;
+      }
       let timer: NodeJS.Timeout | undefined;
       const all = Promise.all(slots);
       const finished = await Promise.race([all.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);

@@ -28,7 +28,18 @@ export interface Job {
   /** Why the job exists: a student's submission, or a lecturer's re-run. */
   reason: string;
   batch: string | null;
+  /** How many times the server died while this job ran (not attempts: a crash is not the job's failure). */
+  crashes: number;
 }
+
+/**
+ * A job running when the server died is run alone afterwards (nothing else grades beside it), so
+ * that a later death can be laid at its door. It is set aside for staff once the server has died
+ * this many times while it ran alone: with the first, unproven crash, a job survives
+ * CRASHES_ALONE_LIMIT deaths of the server and is set aside at the next.
+ */
+export const CRASHES_ALONE_LIMIT = 3;
+export const SET_ASIDE_PREFIX = 'set aside:';
 
 /** Live student submissions first, lecturer re-runs behind them, superseded submissions last. */
 export const PRIORITY = { live: 100, rerun: 10, superseded: 0 } as const;
@@ -50,6 +61,7 @@ interface JobRow {
   last_error: string | null;
   reason: string;
   batch: string | null;
+  crashes: number;
 }
 
 function toJob(r: JobRow): Job {
@@ -70,6 +82,7 @@ function toJob(r: JobRow): Job {
     lastError: r.last_error,
     reason: r.reason,
     batch: r.batch,
+    crashes: r.crashes,
   };
 }
 
@@ -104,10 +117,12 @@ export function createJobQueue(db: Db, clock: Clock) {
       WHERE state = 'queued' AND reason = 'submission' AND id <> :keep AND priority > :priority
         AND submission_id IN (SELECT id FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId)`,
   );
-  const claimOne = db.prepare<{ owner: string; now: number; leaseUntil: number }, JobRow>(
+  const claimOne = db.prepare<{ owner: string; now: number; leaseUntil: number; alone: number }, JobRow>(
+    // A job suspected of bringing the server down (crashes > 0) is taken only by a grader with
+    // nothing else running; the pool then runs nothing beside it.
     `UPDATE jobs SET state = 'running', lease_owner = :owner, lease_expires_at = :leaseUntil,
             attempts = attempts + 1, started_at = :now
-      WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= :now
+      WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= :now AND (crashes = 0 OR :alone = 1)
                   ORDER BY priority DESC, id LIMIT 1)
       RETURNING *`,
   );
@@ -134,9 +149,16 @@ export function createJobQueue(db: Db, clock: Clock) {
       WHERE id = :id AND state = 'running' AND lease_owner = :owner`,
   );
   const running = db.prepare<[], JobRow>(`SELECT * FROM jobs WHERE state = 'running'`);
-  const requeue = db.prepare<{ id: number; error: string }>(
-    `UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'error' ELSE 'queued' END,
-            lease_owner = NULL, lease_expires_at = NULL, last_error = :error
+  const requeue = db.prepare<{ id: number; error: string; limit: number; now: number }>(
+    // The server (or the grader holding the lease) died: the attempt does not count, the crash
+    // does. Past the limit the job is set aside (state error, reason given) for staff to re-run.
+    `UPDATE jobs SET crashes = crashes + 1, attempts = max(attempts - 1, 0),
+            state = CASE WHEN crashes + 1 > :limit THEN 'error' ELSE 'queued' END,
+            finished_at = CASE WHEN crashes + 1 > :limit THEN :now ELSE NULL END,
+            lease_owner = NULL, lease_expires_at = NULL,
+            last_error = CASE WHEN crashes + 1 > :limit
+              THEN '${SET_ASIDE_PREFIX} the server stopped ' || (crashes + 1) || ' times while this job ran, ' || crashes || ' of them with nothing else running. Re-run it once the cause is found.'
+              ELSE :error END
       WHERE id = :id AND state = 'running'`,
   );
   const byId = db.prepare<[number], JobRow>(`SELECT * FROM jobs WHERE id = ?`);
@@ -169,10 +191,19 @@ export function createJobQueue(db: Db, clock: Clock) {
     supersedeOlder(assignmentId: number, userId: number, keepJobId: number): number {
       return supersede.run({ assignmentId, userId, keep: keepJobId, priority: PRIORITY.superseded }).changes;
     },
-    claim(owner: string, leaseMs: number, jobId?: number): Job | null {
+    /**
+     * Leases the best queued job (or the given one). `alone`: this grader runs nothing else, so
+     * it may take a job suspected of crashing the server. UPDATE ... RETURNING hands back the row
+     * before the statement completes: when the write then fails (SQLITE_FULL, SQLITE_BUSY) the
+     * error is thrown here, never a row that was not leased.
+     */
+    claim(owner: string, leaseMs: number, jobId?: number, options: { alone?: boolean } = {}): Job | null {
       const now = clock.now();
-      const row = jobId === undefined ? claimOne.get({ owner, now, leaseUntil: now + leaseMs }) : claimById.get({ id: jobId, owner, now, leaseUntil: now + leaseMs });
-      return row ? toJob(row) : null;
+      const rows =
+        jobId === undefined
+          ? claimOne.all({ owner, now, leaseUntil: now + leaseMs, alone: options.alone === false ? 0 : 1 })
+          : claimById.all({ id: jobId, owner, now, leaseUntil: now + leaseMs });
+      return rows[0] ? toJob(rows[0]) : null;
     },
     renew(jobId: number, owner: string, leaseMs: number): boolean {
       return renew.run({ id: jobId, owner, leaseUntil: clock.now() + leaseMs }).changes === 1;
@@ -196,15 +227,17 @@ export function createJobQueue(db: Db, clock: Clock) {
     },
     /**
      * Running jobs whose lease expired, or whose owner on this host is gone (kill -9, crash),
-     * go back to the queue (or to error when their attempts are used up).
+     * go back to the queue without losing an attempt; a job the server kept dying on is set aside.
      */
-    recoverAbandoned(): number {
+    recoverAbandoned(liveOwner?: string): number {
       const now = clock.now();
       let n = 0;
       for (const row of running.all()) {
+        // This process's own jobs are not abandoned, even when a lease could not be renewed (full disk).
+        if (liveOwner !== undefined && row.lease_owner === liveOwner) continue;
         const expired = row.lease_expires_at === null || row.lease_expires_at < now;
         const dead = row.lease_owner !== null && ownerIsDeadHere(row.lease_owner);
-        if (expired || dead) n += requeue.run({ id: row.id, error: `lease of ${row.lease_owner ?? 'nobody'} abandoned` }).changes;
+        if (expired || dead) n += requeue.run({ id: row.id, error: `lease of ${row.lease_owner ?? 'nobody'} abandoned`, limit: CRASHES_ALONE_LIMIT, now }).changes;
       }
       return n;
     },

@@ -1,4 +1,5 @@
 import { wantsJson } from '../../middleware/errors.js';
+import { diskSpace } from '../../lib/unavailable.js';
 import { requireLecturer, requireStaff, requireUser } from '../../lib/auth.js';
 import { readForm } from '../../lib/body.js';
 import { courseOr404, type Course } from '../../lib/content.js';
@@ -108,6 +109,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       sandbox: deps.sandbox.describe(),
       generatorFailures,
       attention,
+      disk: await diskLine(deps.config.dataDir, deps.config.diskReserveMb),
     };
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
@@ -416,4 +418,15 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       isStaffView: true,
     });
   });
+}
+
+/** The data disk's free space for the dashboard; null when it cannot be read. */
+async function diskLine(dataDir: string, reserveMb: number): Promise<{ free: string; reserve: string; low: boolean; freeBytes: number } | null> {
+  try {
+    const d = await diskSpace(dataDir, reserveMb);
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(n < 10 * 1024 * 1024 ? 1 : 0)} MB`;
+    return { free: mb(d.freeBytes), reserve: mb(d.reserveBytes), low: d.low, freeBytes: d.freeBytes };
+  } catch {
+    return null;
+  }
 }

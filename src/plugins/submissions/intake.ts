@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { UserError } from '../../lib/errors.js';
+import { markCommitted } from '../../lib/lifecycle.js';
+import { requireDiskSpace, retryBusy } from '../../lib/unavailable.js';
 import type { AppContext, Deps } from '../../plugin.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, detectArchive, extractArchive } from '../assignments/archive.js';
 import { describeBytes, type AssignmentConfig } from '../assignments/config.js';
@@ -118,6 +120,13 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
   const config = current.version.config;
   const userId = user.id;
   checkCanSubmit(deps, current, userId);
+  try {
+    await requireDiskSpace(deps.config.dataDir, deps.config.diskReserveMb, Number(ctx.get('content-length') || '0'));
+  } catch (err) {
+    // Read and drop the body so the client gets the answer instead of a reset mid-send.
+    ctx.req.resume();
+    throw err;
+  }
   // A submission is tested against the student's own variant: make sure it exists (the student
   // may submit through the API without ever opening the assignment).
   const variant = await ensureVariant(deps, { course: current.assignment.course, slug: current.assignment.slug, user });
@@ -157,7 +166,9 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
     const late = checkCanSubmit(deps, current, userId);
     for (const f of files) await deps.blobs.adopt(f.tempPath, f.sha256);
     const grading = gradingFor(deps);
-    const receipt = deps.db.transaction((): Receipt => {
+    // A lock held by another process (a backup, the CLI) is waited for without stopping the
+    // event loop; past a few seconds the student gets a 503 and the files are not kept.
+    const receipt = await retryBusy(() => deps.db.transaction((): Receipt => {
       checkRate(deps, current, userId, deps.clock.now());
       const stored = files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }));
       const submission = insertSubmission(deps.db, {
@@ -171,7 +182,8 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
       const jobId = grading.enqueue(submission.id, current.version.id);
       grading.queue.supersedeOlder(current.assignment.id, userId, jobId);
       return { submission, files: stored.sort((a, b) => a.name.localeCompare(b.name)), jobId };
-    }).immediate();
+    }).immediate());
+    markCommitted(ctx.req);
     grading.notify();
     return receipt;
   } finally {

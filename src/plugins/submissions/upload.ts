@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { AppContext } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
+import { DISK_FULL_MESSAGE, isStorageFull, Unavailable } from '../../lib/unavailable.js';
 import { describeBytes } from '../assignments/config.js';
 
 export interface UploadLimits {
@@ -63,7 +64,7 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   const writes: Array<Promise<void>> = [];
   const outs: WriteStream[] = [];
   let total = 0;
-  let failure: UserError | null = null;
+  let failure: UserError | Unavailable | null = null;
 
   // Loaded on first use, like every upload-only library: start-up time matters at every deploy.
   const { default: createBusboy } = await import('busboy');
@@ -81,7 +82,7 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   let settle: () => void = () => undefined;
   // On the first failure: stop parsing (which ends every file stream with an error, so their
   // writes settle), read and drop the rest of the body, and answer at once.
-  const fail = (err: UserError) => {
+  const fail = (err: UserError | Unavailable) => {
     if (failure) return;
     failure = err;
     ctx.req.unpipe(bb);
@@ -136,6 +137,13 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
         },
         () => {
           stream.resume();
+          // The parser's own failures are reported already; a temp file that cannot be written
+          // (a full disk) must end the upload with an answer, not leave the request waiting.
+          if (!failure && out.errored) {
+            fail(isStorageFull(out.errored) ? new Unavailable(DISK_FULL_MESSAGE, 60) : new Unavailable(`The upload could not be written to disk: nothing was stored. Please try again.`, 30));
+          } else if (!failure) {
+            fail(new UserError(400, 'The upload was cut off before it finished.'));
+          }
         },
       ),
     );
@@ -163,7 +171,7 @@ export async function receiveMultipart(ctx: AppContext, tempPath: () => string, 
   ctx.req.pipe(bb);
   await finished;
   await Promise.all(writes);
-  const error: UserError | null = failure;
+  const error: UserError | Unavailable | null = failure;
   if (error) {
     // Nothing may be left behind, so nothing may still be on its way to disk: the parser is done
     // (no file part can start any more), every write has settled, and every temporary file is

@@ -1,0 +1,164 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { databasePath, openDatabase } from '../src/db/open.js';
+import { Agent, ROOT } from './helpers/index.js';
+import { contentWithSlowAssignment, prepareData } from './helpers/server-process.js';
+import { startSocketSupervisor, type SocketSupervisor } from './helpers/socket-activation.js';
+import { upload, waitForResult } from './helpers/submit.js';
+
+/**
+ * /restart while a long test run is going, under socket activation (the production setup): the
+ * old process hands the job back at once instead of waiting for it, so serving resumes as soon
+ * as the new process is up; the next process grades the job. An upload still arriving when the
+ * drain ends is answered 503 "restarting: not stored", never a reset.
+ */
+
+const CLI = path.join(ROOT, 'dist/start.cjs');
+const student = { email: 'restart@example.org', name: 'Restart Student', password: 'correct horse battery staple' };
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function supervised(dataDir: string, content: string, env: Record<string, string> = {}): Promise<SocketSupervisor> {
+  const sup = await startSocketSupervisor({
+    command: process.execPath,
+    args: [CLI, 'serve'],
+    cwd: ROOT,
+    env: { NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_GRADERS: '1', LECTERN_LOG_LEVEL: 'warn', ...env },
+  });
+  cleanups.push(() => sup.stop());
+  return sup;
+}
+
+async function signedIn(url: string): Promise<Agent> {
+  const agent = new Agent(url);
+  await agent.get('/login');
+  expect((await agent.post('/login', { email: student.email, password: student.password })).status).toBe(302);
+  await agent.get('/courses/prog1/assignments/slow/');
+  await agent.get('/account');
+  return agent;
+}
+
+function jobRow(dataDir: string): { state: string; attempts: number; crashes: number } {
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    return db.prepare('SELECT state, attempts, crashes FROM jobs ORDER BY id DESC LIMIT 1').get() as { state: string; attempts: number; crashes: number };
+  } finally {
+    db.close();
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('a restart during a long test run (socket activation, real processes)', () => {
+  it('the old process exits at once whatever the test run, the page loads never fail; the job is handed back and graded by the next process', { timeout: 120_000 }, async () => {
+    const { dataDir } = prepareData(student);
+    const content = contentWithSlowAssignment(8);
+    const sup = await supervised(dataDir, content);
+    const pid1 = await sup.started(1);
+    const me = await signedIn(sup.url);
+    const res = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'long' }]);
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: number };
+    await until('the job to run', () => (jobRow(dataDir).state === 'running' ? true : undefined));
+
+    // A page load every 50 ms, as a class reloading would, through the restart.
+    const loads: Array<{ at: number; status: number; pid: number | null }> = [];
+    let stop = false;
+    const loader = (async () => {
+      while (!stop) {
+        try {
+          const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+          const body = (await r.json()) as { pid: number };
+          loads.push({ at: Date.now(), status: r.status, pid: body.pid });
+        } catch {
+          loads.push({ at: Date.now(), status: 0, pid: null });
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
+    const called = Date.now();
+    expect((await fetch(`${sup.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } })).status).toBe(202);
+    const firstNew = await until('a page from the new process', () => loads.find((l) => l.pid !== null && l.pid !== pid1 && l.status === 200));
+    await until('a few more pages', () => (loads.filter((l) => l.at > firstNew.at).length >= 5 ? true : undefined));
+    stop = true;
+    await loader;
+    expect(loads.filter((l) => l.status !== 200)).toEqual([]);
+    // What the old process owes the restart is its own exit: it no longer waits for the 8 s test
+    // run. The rest of the gap is the new process starting, which a loaded machine stretches.
+    // The bound is loose for a busy machine.
+    const exit = await sup.exited(pid1);
+    expect(exit).toMatchObject({ code: 0 });
+    expect(exit.at - called, `${JSON.stringify(sup.events)}\n${sup.output()}`).toBeLessThan(3_000);
+    expect(firstNew.at).toBeGreaterThan(exit.at);
+    expect(jobRow(dataDir)).toMatchObject({ crashes: 0 });
+
+    const status = await waitForResult(me, 'prog1', id, 60_000);
+    expect(status.result).toMatchObject({ status: 'passed', gradable: true });
+    expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
+  });
+
+  it('an upload still arriving when the drain ends gets 503 "restarting: not stored"; sent again it is stored once', { timeout: 120_000 }, async () => {
+    const { dataDir } = prepareData(student);
+    const content = contentWithSlowAssignment(0);
+    const sup = await supervised(dataDir, content, { LECTERN_DRAIN_MS: '300' });
+    const pid1 = await sup.started(1);
+    const me = await signedIn(sup.url);
+    const boundary = 'lecterndrainboundary';
+    const u = new URL(`${sup.url}/courses/prog1/assignments/slow/submissions?_csrf=${encodeURIComponent(me.csrf)}`);
+    const answer = new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+      const req = http.request(u, {
+        method: 'POST',
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(8 * 1024 * 1024),
+          cookie: [...me.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+          accept: 'application/json',
+        },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+      });
+      req.on('error', reject);
+      // The first megabyte, then the student's connection stalls.
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="answer.txt"\r\nContent-Type: text/plain\r\n\r\n`);
+      req.write(Buffer.alloc(1024 * 1024, 'a'));
+      cleanups.push(() => void req.destroy());
+    });
+    const tmp = path.join(dataDir, 'blobs', 'tmp');
+    await until('the upload to reach the disk', () => (readdirSync(tmp).length > 0 ? true : undefined));
+    const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
+    expect((await fetch(`${sup.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } })).status).toBe(202);
+    const got = await answer;
+    expect(got.status).toBe(503);
+    expect(Number(got.retryAfter)).toBeGreaterThan(0);
+    expect(JSON.parse(got.body)).toMatchObject({ restarting: true, error: expect.stringMatching(/restarting.*nothing was stored.*send it again/) });
+    expect(await sup.exited(pid1)).toMatchObject({ code: 0 });
+
+    // Nothing of it was kept; sent again to the new process, it is stored once.
+    await sup.started(2);
+    const again = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'again' }]);
+    expect(again.status).toBe(201);
+    const db = openDatabase(databasePath(dataDir));
+    const n = (db.prepare('SELECT count(*) AS n FROM submissions').get() as { n: number }).n;
+    db.close();
+    expect(n).toBe(1);
+    expect(readdirSync(tmp)).toEqual([]);
+    rmSync(content, { recursive: true, force: true });
+  });
+});
