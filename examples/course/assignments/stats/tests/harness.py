@@ -1,17 +1,25 @@
 #!/usr/bin/python3
-"""Tests for stats.py: each function on the student's data, on small known cases, on edge cases
-and on a large random list. The submission runs in child processes (tests/call.py) with a time
-limit; this script writes results.json last, so nothing the submission writes can stand in for it.
+"""The harness for stats.py: each function on the student's data, on small known cases, on edge
+cases and on a large random list.
+
+It runs alone in the harness sandbox (with tests/, params.json and a read-only copy of the
+submission under submission/). The student's code never runs here: every call goes through
+run_student, which starts a fresh student sandbox holding stats.py and the small driver
+tests/call.py, and gives back what it printed. The expected values are computed here and never
+leave this sandbox; only this harness can write results.json.
 """
 import collections
 import json
 import math
 import random
-import subprocess
-import sys
+import re
+
+from lectern import params, run_student, write_results
 
 FUNCTIONS = ["mean", "median", "mode", "variance", "stdev"]
 TIME_LIMIT = 10
+with open("tests/call.py", encoding="utf-8") as _f:
+    DRIVER = _f.read()
 
 
 def ref_mean(xs):
@@ -45,23 +53,30 @@ REFERENCE = {"mean": ref_mean, "median": ref_median, "mode": ref_mode, "variance
 
 
 def call(function, inputs):
+    r = run_student(["/usr/bin/python3", "lectern_call.py"], stdin=json.dumps({"function": function, "inputs": inputs}),
+                    files={"lectern_call.py": DRIVER}, wall=TIME_LIMIT)
+    if r.status != "ok":
+        return [{"error": "the program " + r.describe()}] * len(inputs), False, None
     try:
-        p = subprocess.run(
-            [sys.executable, "tests/call.py"],
-            input=json.dumps({"function": function, "inputs": inputs}),
-            capture_output=True,
-            text=True,
-            timeout=TIME_LIMIT,
-        )
-    except subprocess.TimeoutExpired:
-        return [{"error": "ran longer than %d s" % TIME_LIMIT}] * len(inputs), False, None
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        results = out["results"]
+        if not isinstance(results, list) or len(results) != len(inputs):
+            raise ValueError("wrong shape")
+    except (ValueError, IndexError, KeyError, TypeError):
+        return [{"error": "crashed: " + r.stderr[-500:]}] * len(inputs), False, None
+    if out.get("import_error"):
+        return [{"error": "stats.py failed to import: " + str(out["import_error"])}] * len(inputs), False, out["import_error"]
+    return results, bool(out.get("uses_statistics")), None
+
+
+def imports_statistics():
+    """The source, read here (never run here): a submission could hide the import from the driver."""
     try:
-        out = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return [{"error": "crashed: " + p.stderr[-500:]}] * len(inputs), False, None
-    if out["import_error"]:
-        return [{"error": "stats.py failed to import: " + out["import_error"]}] * len(inputs), False, out["import_error"]
-    return out["results"], out["uses_statistics"], None
+        with open("submission/stats.py", encoding="utf-8", errors="replace") as f:
+            source = f.read()
+    except OSError:
+        return False
+    return re.search(r"^\s*(import\s+statistics\b|from\s+statistics\s+import)", source, re.M) is not None
 
 
 def close(got, expected):
@@ -85,8 +100,12 @@ def group(name, points, visibility, cases):
         uses = uses or used
         for xs, r in zip(inputs, results):
             expected = REFERENCE[function](xs)
-            if "error" in r:
-                failures.append("%s(%s): %s" % (function, short(xs), r["error"]))
+            if not isinstance(r, dict):
+                failures.append("%s(%s): no usable answer" % (function, short(xs)))
+            elif "error" in r:
+                failures.append("%s(%s): %s" % (function, short(xs), str(r["error"])[:500]))
+            elif isinstance(r.get("value"), bool) or not isinstance(r.get("value"), (int, float)):
+                failures.append("%s(%s): returned %r, which is not a number" % (function, short(xs), r.get("value")))
             elif not close(r["value"], expected):
                 failures.append("%s(%s): expected %r, got %r" % (function, short(xs), expected, r["value"]))
     test = {
@@ -101,10 +120,9 @@ def group(name, points, visibility, cases):
 
 
 def main():
-    with open("params.json", encoding="utf-8") as f:
-        data = json.load(f)["data"]
+    data = params()["data"]
     tests = []
-    uses_statistics = False
+    uses_statistics = imports_statistics()
     for function in FUNCTIONS:
         t, used = group("%s of your data set" % function, 1, "visible", [(function, data)])
         tests.append(t)
@@ -130,14 +148,7 @@ def main():
         }
     )
     score = sum(t["score"] for t in tests)
-    results = {
-        "score": score,
-        "max_score": sum(t["max_score"] for t in tests),
-        "output": "All tests passed." if score == 10 else "Some tests failed: see below.",
-        "tests": tests,
-    }
-    with open("results.json", "w", encoding="utf-8") as f:
-        json.dump(results, f)
+    write_results(tests, output="All tests passed." if score == 10 else "Some tests failed: see below.")
 
 
 if __name__ == "__main__":
