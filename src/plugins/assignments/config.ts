@@ -268,7 +268,23 @@ const schema = z.strictObject({
         })
         .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64 }),
     },
-    { error: 'is required: the test command and its limits' },
+    { error: 'is required: how the submission is tested (harness, cases or command) and its limits' },
+  ).check(
+    z.superRefine(
+      (raw: unknown, ctx) => {
+        // Raw input: reported together with the block's other problems, even when those make it unparsable.
+        const t = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+        const ways = ['harness', 'cases', 'command'].filter((k) => t[k] !== undefined);
+        if (ways.length === 1) return;
+        ctx.addIssue({
+          code: 'custom',
+          message: ways.length
+            ? `gives ${ways.join(' and ')}: choose one way of testing`
+            : 'needs one way of testing: harness (your program, calling run_student), cases (declarative input/output tests) or command (legacy: student code shares the test sandbox)',
+        });
+      },
+      { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+    ),
   ),
   generator: z
     .strictObject({
@@ -346,16 +362,6 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
     if (hardCloseAt < deadlineAt + y.grace) problems.push({ file: FILE, field: 'late.hard_close', message: 'must not be before the deadline plus grace' });
   }
   const t = y.test;
-  const ways = [t.harness ? 'harness' : null, t.cases ? 'cases' : null, t.command ? 'command' : null].filter(Boolean);
-  if (ways.length !== 1) {
-    problems.push({
-      file: FILE,
-      field: 'test',
-      message: ways.length
-        ? `gives ${ways.join(' and ')}: choose one way of testing`
-        : 'needs one way of testing: harness (your program, calling run_student), cases (declarative input/output tests) or command (legacy: student code shares the test sandbox)',
-    });
-  }
   const ioOnly = (['build', 'keep', 'run', 'checker'] as const).filter((k) => t[k] !== undefined);
   if (!t.cases && ioOnly.length) problems.push({ file: FILE, field: `test.${ioOnly[0]}`, message: 'belongs to declarative tests: only with test.cases' });
   if (t.cases) {

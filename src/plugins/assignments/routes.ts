@@ -7,7 +7,7 @@ import { formatDateTime } from '../../lib/views.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
-import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from './config.js';
+import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
@@ -283,6 +283,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       isStaffView: true,
       ...dates(version.config, course, deps.clock.now()),
       hasGenerator: version.manifest.some((e) => e.path === 'generate'),
+      testMode: testPlanOf(version.config).mode,
       folderProblems: problemsFor(course.slug, assignment.slug),
       versions: listVersions(deps.db, assignment.id).map((v) => ({
         number: v.number,

@@ -59,13 +59,13 @@ def call(function, inputs):
         return [{"error": "the program " + r.describe()}] * len(inputs), False, None
     try:
         out = json.loads(r.stdout.strip().splitlines()[-1])
+        if out.get("import_error"):
+            return [{"error": "stats.py failed to import: " + str(out["import_error"])[:500]}] * len(inputs), False, out["import_error"]
         results = out["results"]
         if not isinstance(results, list) or len(results) != len(inputs):
             raise ValueError("wrong shape")
-    except (ValueError, IndexError, KeyError, TypeError):
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError):
         return [{"error": "crashed: " + r.stderr[-500:]}] * len(inputs), False, None
-    if out.get("import_error"):
-        return [{"error": "stats.py failed to import: " + str(out["import_error"])}] * len(inputs), False, out["import_error"]
     return results, bool(out.get("uses_statistics")), None
 
 
