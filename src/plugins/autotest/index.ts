@@ -5,6 +5,7 @@ import { gradingFor } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
+import { startSelfChecks } from './self-check.js';
 import { workerCommand } from './worker-command.js';
 
 /** A grader holds a job this long without renewing before another may take it. */
@@ -84,16 +85,20 @@ const autotest: Plugin = {
 
   async start(deps) {
     const grading = gradingFor(deps);
+    const stopSelfChecks = deps.config.selfCheck ? startSelfChecks(deps) : async () => undefined;
     if (deps.config.queue !== 'sqlite') {
       // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
       // which are abandoned; the dispatcher recovers them itself.
       const { startRedisDispatcher } = await import('./redis-dispatcher.js');
       const dispatcher = startRedisDispatcher(deps, grading);
-      return () => dispatcher.stop();
+      return async () => {
+        await stopSelfChecks();
+        await dispatcher.stop();
+      };
     }
     const recovered = grading.queue.recoverAbandoned();
     if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
-    if (deps.config.graders === 0) return async () => undefined;
+    if (deps.config.graders === 0) return stopSelfChecks;
     const owner = processOwner('web');
     const pool = startPool(deps, grading.queue, grading.events, { concurrency: deps.config.graders, owner, leaseMs: LEASE_MS, pollMs: POLL_MS });
     grading.setDispatcher({
@@ -114,6 +119,7 @@ const autotest: Plugin = {
     }, LEASE_MS / 2);
     sweeper.unref();
     return async () => {
+      await stopSelfChecks();
       clearInterval(sweeper);
       grading.setDispatcher(null);
       await pool.stop(deps.config.drainMs);

@@ -137,13 +137,16 @@ def main():
     big = [rng.randint(-1000, 1000) for _ in range(20000)]
     t, _ = group("a list of 20 000 random numbers", 1, "hidden", [(f, big) for f in FUNCTIONS])
     tests.append(t)
+    # Only worth a point for a submission that computes something: an empty one must score 0.
+    works = any(t["score"] for t in tests)
+    avoids = works and not uses_statistics
     tests.append(
         {
             "name": "does not use the statistics module",
-            "score": 0 if uses_statistics else 1,
+            "score": 1 if avoids else 0,
             "max_score": 1,
-            "status": "failed" if uses_statistics else "passed",
-            "output": "stats.py imports the statistics module" if uses_statistics else "",
+            "status": "passed" if avoids else "failed",
+            "output": "stats.py imports the statistics module" if uses_statistics else "" if works else "counts once a function works",
             "visibility": "visible",
         }
     )
