@@ -77,8 +77,10 @@ export async function runHarness(
       );
       return { grade: { ...grade, tamper }, wallMs: run.wallMs, infrastructure: false };
     }
-    const grade = interpretRun(run, resultsFile, { points: spec.points, outputCap: caps.outputCap, defaultVisibility: spec.defaultVisibility });
-    // The harness's own printing may quote hidden tests: the student sees only results.json's output.
+    // The harness's own printing may quote hidden tests: interpreted without it (the student sees
+    // only what results.json says), and kept for staff when the run could not grade.
+    const grade = interpretRun({ ...run, stdout: '', stderr: '' }, resultsFile, { points: spec.points, outputCap: caps.outputCap, defaultVisibility: spec.defaultVisibility });
+    if (!grade.gradable) grade.problem = `${grade.problem ?? ''}\n--- harness stdout ---\n${run.stdout.slice(-caps.outputCap)}\n--- harness stderr ---\n${run.stderr.slice(-caps.outputCap)}`;
     if (!resultsFile) grade.output = { timeout: 'The tests ran out of time.', memory: 'The tests ran out of memory.', output_limit: 'The tests printed too much output.' }[run.status as string] ?? 'The tests did not finish.';
     return { grade: { ...grade, tamper, ...(resultsFile ? {} : { problem: `harness ${run.status}: ${run.message ?? ''}\n--- stderr ---\n${run.stderr.slice(-caps.outputCap)}` }) }, wallMs: run.wallMs, infrastructure: false };
   } finally {
