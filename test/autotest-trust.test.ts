@@ -19,7 +19,7 @@ import { upload, waitForResult, type StatusJson } from './helpers/submit.js';
 const solution = (name: string) => readFileSync(path.join(ROOT, 'examples/solutions', name), 'utf8');
 
 /** Text only the bundles' hidden parts hold: none of it may reach a student. */
-const HIDDEN = ['encrypts 200 000 characters', 'def ref_variance', 'a list of 20 000 random numbers', 'ZEBRA-CANARY', 'secret upper case'];
+const HIDDEN = ['HARNESS-SECRET-PRINT', 'encrypts 200 000 characters', 'def ref_variance', 'a list of 20 000 random numbers', 'ZEBRA-CANARY', 'secret upper case'];
 
 function content(): string {
   const dir = copyDemoContent();
@@ -88,6 +88,15 @@ write_results([{"name": "calls", "score": 1 if (ok, timeouts, refused) == (49, 1
                 "output": "ok=%d timeouts=%d refused=%d slow=%dms" % (ok, timeouts, refused, slow.wall_ms)}])
 `,
   );
+  // A harness that prints its secrets and writes a bare score: the printing is for staff only.
+  const quiet = path.join(dir, 'assignments', 'quiet');
+  mkdirSync(path.join(quiet, 'tests'), { recursive: true });
+  writeFileSync(
+    path.join(quiet, 'assignment.yaml'),
+    'title: Quiet\nopens: 2026-09-01T08:00:00+02:00\ndeadline: 2026-10-15T23:59:00+02:00\nfiles: [answer.txt]\ntest:\n  harness: [/bin/sh, tests/h.sh]\n',
+  );
+  writeFileSync(path.join(quiet, 'statement.md'), '# Quiet\n');
+  writeFileSync(path.join(quiet, 'tests', 'h.sh'), 'echo "expected answer: HARNESS-SECRET-PRINT"\necho "HARNESS-SECRET-PRINT" >&2\necho \'{"score": 1, "max_score": 2}\' > results.json\n');
   writeShellAssignment(dir, 'oldstyle', {
     title: 'Old style',
     opens: '2026-09-01T08:00:00+02:00',
@@ -336,6 +345,14 @@ describe('run_student bounds', () => {
     const slow = Number(/slow=(\d+)ms/.exec(g.staff.result!.tests[0]!.output)![1]);
     expect(slow).toBeLessThan(30_000);
     expect(g.mine.result).toMatchObject({ score: 1, maxScore: 1 });
+  });
+});
+
+describe('the harness\'s own output', () => {
+  it('reaches staff only when the run could not grade, never the student', async () => {
+    const g = await grade('quiet', 'answer.txt', 'anything');
+    expect(g.mine.result).toMatchObject({ gradable: true, score: 1, maxScore: 2 });
+    await expectNothingHiddenShown(g.id);
   });
 });
 
