@@ -67,6 +67,8 @@ export interface Config {
   redisPayloadBytes: number;
   /** Run student code without bubblewrap. Never for real students. */
   unsafeSandbox: boolean;
+  /** Self-check each imported bundle version in the background (reference solution, hostile submissions). */
+  selfCheck: boolean;
   oidc: OidcProviderConfig[];
 }
 
@@ -221,6 +223,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     redisSyncMs: int(env, 'LECTERN_REDIS_SYNC_MS', 2_000, 50, 600_000),
     redisPayloadBytes: int(env, 'LECTERN_REDIS_PAYLOAD_BYTES', 64 * 1024 ** 2, 1024, 512 * 1024 ** 2),
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
+    // Off by default under test: a test that wants it turns it on (it runs sandboxes in the background).
+    selfCheck: bool(env, 'LECTERN_SELF_CHECK', env.NODE_ENV !== 'test'),
     oidc: parseOidc(env),
   };
   return Object.freeze(config);

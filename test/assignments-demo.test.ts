@@ -1,21 +1,24 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentVersion, materialiseVersion } from '../src/plugins/assignments/store.js';
+import { planFor } from '../src/plugins/autotest/plan.js';
+import { runPrepared } from '../src/plugins/autotest/runner.js';
 import { ensureVariant, type Variant } from '../src/plugins/assignments/variants.js';
 import { renderText } from '../src/plugins/assignments/render.js';
 import { makeUser } from './helpers/accounts.js';
 import { createTestApp, ROOT, type TestApp } from './helpers/index.js';
 
 /**
- * The demo bundles' own test suites, run in the real sandbox the way the autotest runs them
- * (submission at the top of the work dir, tests/ beside it, params.json): the reference
- * solutions get full marks, the wrong ones do not, and the results carry every visibility.
+ * The demo bundles' own tests (caesar's declarative cases, stats's harness with run_student), run
+ * in the real sandbox the way the autotest runs them: the reference solutions get full marks, the
+ * wrong ones do not, and the results carry every visibility.
  */
 interface Results {
   score: number;
   max_score: number;
-  tests: Array<{ name: string; score: number; max_score: number; status: string; visibility: string }>;
+  tests: Array<{ name: string; score: number | null; max_score: number | null; status: string; visibility: string }>;
 }
 
 let t: TestApp;
@@ -30,16 +33,22 @@ async function grade(slug: string, solution: string, file: string, variant: Vari
   const version = currentVersion(t.app.deps.db, 'prog1', slug)!.version;
   const dir = await materialiseVersion(t.app.deps, version);
   const source = renderText(readFileSync(path.join(ROOT, 'examples/solutions', solution, file), 'utf8'), { params: variant.params, student: { id: '1', name: 'Test' } });
-  const run = await t.app.deps.sandbox.run({
-    command: version.config.test.command,
-    inputs: [{ from: path.join(dir, 'tests'), to: 'tests' }],
-    files: { [file]: source, 'params.json': JSON.stringify(variant.params) },
-    limits: version.config.test.limits,
-    collect: ['results.json'],
-  });
-  expect(run.status, run.stderr).toBe('ok');
-  expect(run.exitCode).toBe(0);
-  return JSON.parse(run.files['results.json']!.toString('utf8')) as Results;
+  const subDir = mkdtempSync(path.join(tmpdir(), 'lectern-demo-'));
+  writeFileSync(path.join(subDir, file), source);
+  const hasTests = version.manifest.some((e) => e.path.startsWith('tests/'));
+  const out = await runPrepared(
+    t.app.deps.sandbox,
+    { command: version.config.test.command, limits: version.config.test.limits, params: variant.params, points: 1, defaultVisibility: version.config.feedback.tests, plan: planFor(version.config, variant.params, { id: '1', name: 'Test' }) },
+    { submission: [{ from: path.join(subDir, file), to: file }], tests: hasTests ? path.join(dir, 'tests') : null },
+  );
+  rmSync(subDir, { recursive: true, force: true });
+  expect(out.grade.gradable, out.grade.problem ?? '').toBe(true);
+  expect(out.grade.tamper ?? []).toEqual([]);
+  return {
+    score: out.grade.score!,
+    max_score: out.grade.maxScore!,
+    tests: out.grade.tests.map((x) => ({ name: x.name, score: x.score, max_score: x.maxScore, status: x.status, visibility: x.visibility })),
+  };
 }
 
 describe.each([

@@ -94,8 +94,10 @@ describe('bundle validation', () => {
       const v = await validateBundleDir(path.join(DEMO_CONTENT, 'assignments', slug));
       expect(v.problems.map(formatProblem)).toEqual([]);
       expect(v.hasGenerator).toBe(true);
-      expect(v.config?.test.command).toEqual(['/usr/bin/python3', 'tests/run.py']);
+      expect(v.config?.test.mode).toBe(slug === 'caesar' ? 'io' : 'harness');
     }
+    const stats = await validateBundleDir(path.join(DEMO_CONTENT, 'assignments', 'stats'));
+    expect(stats.config?.test.command).toEqual(['/usr/bin/python3', 'tests/harness.py']);
   });
 
   it('reports every problem at once, each with its file and field', async () => {
@@ -128,7 +130,7 @@ colour: blue
         'assignment.yaml: files: must name at least one file',
         'assignment.yaml: max_upload_size: must be a size like "1MB" (a bare number is bytes)',
         'assignment.yaml: counts: must be "last" or "best"',
-        'assignment.yaml: test.command: is required',
+        'assignment.yaml: test: needs one way of testing: harness (your program, calling run_student), cases (declarative input/output tests) or command (legacy: student code shares the test sandbox)',
         'assignment.yaml: test.limits.wall: must be a duration like "60s" (a bare number is seconds)',
         'assignment.yaml: feedback.tests: must be visible, after_due_date or hidden',
         'assignment.yaml: colour: unknown field (check the spelling)',
@@ -358,7 +360,7 @@ describe('importing', () => {
     const dir = await materialiseVersion(t.app.deps, versions[0]!);
     expect(dir).toBe(path.join(t.dataDir, 'bundles', versions[0]!.contentHash));
     expect(readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('for staff');
-    expect(readFileSync(path.join(dir, 'tests/run.py'), 'utf8')).toBe(readFileSync(path.join(bundle, 'tests/run.py'), 'utf8'));
+    expect(readFileSync(path.join(dir, 'assignment.yaml'), 'utf8')).toBe(readFileSync(path.join(bundle, 'assignment.yaml'), 'utf8'));
     expect(statSync(path.join(dir, 'generate')).mode & 0o777).toBe(0o755);
     expect(await materialiseVersion(t.app.deps, versions[0]!)).toBe(dir);
   });

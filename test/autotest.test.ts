@@ -139,13 +139,15 @@ describe('results.json', () => {
     expect(fail.result!.output).toContain('not fine');
   });
 
-  it.each(['malformed', 'range', 'negative', 'ungradable', 'wrongtype'])('a %s results file cannot be graded: an error for staff, not counted against the student', async (mode) => {
+  // A legacy bundle's results.json is writable by student code: nothing in it may exempt the
+  // submission from grading (issue 14 item 11). It counts as zero, flagged for staff to re-run.
+  it.each(['malformed', 'range', 'negative', 'ungradable', 'wrongtype'])('a %s results file in a legacy bundle counts as zero and is flagged for staff', async (mode) => {
     const id = await submit(student, 'rj', 'answer.txt', mode);
     const s = await waitForResult(student, 'prog1', id);
-    expect(s.result).toMatchObject({ status: 'error', gradable: false, score: null, problem: null });
-    expect(s.result!.output).toMatch(/could not be graded/);
+    expect(s.result).toMatchObject({ status: 'failed', gradable: true, score: 0, problem: null, tamper: [] });
     const staff = await waitForResult(tutor, 'prog1', id);
     expect(staff.result!.problem).toMatch(/results\.json/);
+    expect(staff.result!.tamper.map((f) => f.kind)).toEqual(['legacy_results']);
   });
 
   it('a run over its time limit is a timeout, counted as zero', async () => {

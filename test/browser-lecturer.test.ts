@@ -105,7 +105,7 @@ async function newBundleVersion(): Promise<string> {
   writeFileSync(path.join(folder, 'statement.md'), `${readFileSync(path.join(folder, 'statement.md'), 'utf8')}\nHint added in version 2: test with \`echo abc | ./caesar\`.\n`);
   const zip = new yazl.ZipFile();
   const add = (rel: string) => zip.addFile(path.join(folder, rel), `caesar/${rel}`);
-  for (const rel of ['assignment.yaml', 'statement.md', 'generate', 'starter/caesar.c', 'tests/run.py']) add(rel);
+  for (const rel of ['assignment.yaml', 'statement.md', 'generate', 'starter/caesar.c']) add(rel);
   zip.end();
   const file = path.join(dir, 'caesar-v2.zip');
   await pipeline(zip.outputStream, createWriteStream(file));

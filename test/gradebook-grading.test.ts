@@ -32,8 +32,11 @@ function contentWithFixture(): string {
     deadline: '2027-07-01T23:59:00+02:00',
     wall: '5s',
     memory: '256MB',
-    script: 'cp "tests/$(cat answer.txt).json" results.json\n',
+    script: 'cp "tests/$(cat submission/answer.txt).json" results.json\n',
   });
+  // A harness (trusted: only it may say "gradable": false), reading the submission's copy.
+  const yaml = path.join(a, 'assignment.yaml');
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('command: [/bin/sh, tests/run.sh]', 'harness: [/bin/sh, tests/run.sh]'));
   writeFileSync(path.join(a, 'tests', 'seven.json'), JSON.stringify({ score: 7, max_score: 10 }));
   writeFileSync(path.join(a, 'tests', 'ungradable.json'), JSON.stringify({ score: 0, gradable: false }));
   // An assignment whose generator always fails: its students get no variant.

@@ -350,11 +350,24 @@ describe('Redis mode, end to end', () => {
     const statsWrong = readFileSync(path.join(ROOT, 'examples/solutions/stats-wrong/stats.py'), 'utf8');
     const good = await submit(site.students[0]!.agent, 'stats', 'stats.py', stats);
     const bad = await submit(site.students[1]!.agent, 'stats', 'stats.py', statsWrong);
+    // Workers grade with the same trust model: a results.json forged by the submission is not read, and is flagged.
+    const forged = await submit(site.students[2]!.agent, 'stats', 'stats.py', `${statsWrong}\nimport atexit\natexit.register(lambda: open('results.json', 'w').write('{"score": 10, "max_score": 10}'))\n`);
 
     const goodStatus = await waitForResult(site.students[0]!.agent, COURSE, good, 90_000);
     expect(goodStatus.result).toMatchObject({ status: 'passed', gradable: true });
-    expect((await waitForResult(site.students[1]!.agent, COURSE, bad, 90_000)).result).toMatchObject({ status: 'failed', gradable: true });
-    const l = await allGraded(site.dataDir, expected.size + 2);
+    const badStatus = await waitForResult(site.students[1]!.agent, COURSE, bad, 90_000);
+    expect(badStatus.result).toMatchObject({ status: 'failed', gradable: true });
+    const forgedStatus = await waitForResult(site.students[2]!.agent, COURSE, forged, 90_000);
+    expect(forgedStatus.result).toMatchObject({ gradable: true, tamper: [] });
+    expect(forgedStatus.result!.score!).toBeLessThanOrEqual(badStatus.result!.score!);
+    const flagsDb = openDatabase(databasePath(site.dataDir));
+    try {
+      const row = flagsDb.prepare('SELECT tamper FROM results WHERE submission_id = ?').get(forged) as { tamper: string | null };
+      expect(row.tamper).toContain('results_file');
+    } finally {
+      flagsDb.close();
+    }
+    const l = await allGraded(site.dataDir, expected.size + 3);
     expectExactlyOnce({ jobs: l.jobs.filter((j) => expected.has(j.submission_id)), results: l.results.filter((r) => expected.has(r.submission_id)) }, expected);
 
     const byWorker = new Map<string, number>();

@@ -189,6 +189,9 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await fs.rename(tmp, file);
 }
 
+/** Where the sandbox's own mounts live: a bind may not cover them. */
+const RESERVED_MOUNTS = /^\/(usr|bin|sbin|lib\w*|etc|proc|dev|tmp|work|\.in)(\/|$)/;
+
 const SAFE_REL = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -205,6 +208,11 @@ function validate(req: SandboxRequest): string | null {
   for (const input of req.inputs ?? []) {
     if (typeof input.from !== 'string' || !path.isAbsolute(input.from)) return `input "${String(input.from)}" must be an absolute host path`;
     if (relPath(input.to) === null) return `input target "${String(input.to)}" must be a relative path inside the work dir`;
+  }
+  for (const bind of req.binds ?? []) {
+    if (typeof bind.from !== 'string' || !path.isAbsolute(bind.from)) return `bind "${String(bind.from)}" must be an absolute host path`;
+    const to = typeof bind.to === 'string' ? path.posix.normalize(bind.to) : '';
+    if (!/^\/[A-Za-z0-9._-]/.test(to) || to.includes('/../') || RESERVED_MOUNTS.test(to)) return `bind target "${String(bind.to)}" must be an absolute path outside the system and work dirs`;
   }
   for (const name of Object.keys(req.files ?? {})) {
     const rel = relPath(name);
@@ -432,10 +440,11 @@ class HostSandbox implements Sandbox {
       const target = path.join(dir, relPath(input.to)!);
       await fs.cp(input.from, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true });
     }
+    const executable = new Set(request.executable ?? []);
     for (const [name, content] of Object.entries(request.files ?? {})) {
       const target = path.join(dir, relPath(name)!);
       await fs.mkdir(path.dirname(target), { recursive: true });
-      await fs.writeFile(target, content);
+      await fs.writeFile(target, content, { mode: executable.has(name) ? 0o755 : 0o644 });
     }
   }
 
@@ -496,15 +505,19 @@ class HostSandbox implements Sandbox {
       if (files.length && runDir) {
         const fileDir = path.join(runDir, 'files');
         await fs.mkdir(fileDir);
+        const executable = new Set(request.executable ?? []);
         for (const [name, content] of files) {
           const target = path.join(fileDir, relPath(name)!);
           await fs.mkdir(path.dirname(target), { recursive: true });
-          await fs.writeFile(target, content);
+          await fs.writeFile(target, content, { mode: executable.has(name) ? 0o755 : 0o644 });
         }
         args.push('--ro-bind', fileDir, '/.in/files');
         copies.push(['/.in/files/.', '/work']);
       }
     }
+    // Binds go after the work dir and before the root turns read-only (bwrap makes their mount
+    // points on its root tmpfs).
+    for (const bind of request.binds ?? []) args.push('--ro-bind', bind.from, path.posix.normalize(bind.to));
     if (runDir && this.runAs) await chownTree(runDir, this.runAs);
     args.push('--remount-ro', '/', '--chdir', '/work');
     const env = this.envList(request, '/work');
@@ -658,6 +671,7 @@ class HostSandbox implements Sandbox {
         resolve({
           ...base,
           ...classify({ exit, killedFor, spawnError, control, limits, stderr, killCpuMs, unsafe: this.unsafe }),
+          leftProcesses: killedFor ? null : control.leftProcesses,
         });
       };
       child.on('close', (code, signal) => {
@@ -743,6 +757,12 @@ class ControlChannel {
     const start = /^start$/m.exec(this.text);
     const m = /^error (.*)$/m.exec(start ? this.text.slice(0, start.index) : this.text);
     return m ? m[1]! : null;
+  }
+
+  /** Processes the command left running (counted by the sandbox's pid 1 before it killed them). */
+  get leftProcesses(): number | null {
+    const m = /^left (\d+)$/m.exec(this.text);
+    return m ? Number(m[1]) : null;
   }
 
   get reported(): boolean {

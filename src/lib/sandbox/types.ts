@@ -32,6 +32,8 @@ export interface SandboxRequest {
   inputs?: SandboxInput[];
   /** Extra files written into the work dir before the command starts. */
   files?: Record<string, string | Buffer>;
+  /** Names among `files` written executable (a compiled program handed from one run to the next). */
+  executable?: string[];
   stdin?: string | Buffer;
   /** The whole environment of the command (apart from PATH, HOME, LANG which are set). */
   env?: Record<string, string>;
@@ -39,6 +41,12 @@ export interface SandboxRequest {
   /** Relative paths in the work dir to read back after the run (each capped by `collectBytes`). */
   collect?: string[];
   collectBytes?: number;
+  /**
+   * Host paths mounted read-only at absolute paths inside the sandbox, outside the work dir
+   * (e.g. the grading harness's run_student socket and helpers). Never for student code's
+   * sandboxes: a bind is shared, the work dir copy is not.
+   */
+  binds?: Array<{ from: string; to: string }>;
   /** Aborts the run (killing the sandbox); the result then has status "error". */
   signal?: AbortSignal;
 }
@@ -57,6 +65,11 @@ export interface SandboxResult {
   files: Record<string, Buffer>;
   /** Why the status is what it is, for the lecturer (never shown raw to students). */
   message?: string;
+  /**
+   * Processes still running in the sandbox when the command ended (killed then): a detached
+   * child. Counted by the sandbox's pid 1; null when not known (unsafe mode, a killed run).
+   */
+  leftProcesses?: number | null;
 }
 
 export interface Sandbox {

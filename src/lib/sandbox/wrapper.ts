@@ -14,8 +14,9 @@
  *   (`times`: Node cannot read a child's rusage), then streams the files to collect as a tar.
  * The wrapper's own stderr goes to /dev/null so that bash's report of a command killed by a
  * signal does not end up in the command's output.
- * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, kills
- * what the command left behind so the collection sees a quiet work dir.
+ * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, counts
+ * ("left N", a tamper sign for grading) and kills what the command left behind so the collection
+ * sees a quiet work dir.
  *
  * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes niceness
  *   nCopies {source target}... nCollect {path}... nEnv {NAME=value}... -- argv...
@@ -46,7 +47,16 @@ shift
   if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec -- "$@" 3>&-; fi
 )
 rc=$?
-(( $$ == 1 )) && kill -KILL -1 2>/dev/null
+if (( $$ == 1 )); then
+  left=0
+  for p in /proc/[0-9]*; do
+    p=\${p##*/}; (( p == 1 || p == BASHPID )) && continue
+    read -r st <"/proc/$p/stat" || continue; st=\${st##*) }
+    [[ \${st:0:1} == Z ]] || left=$((left + 1))
+  done
+  printf 'left %d\\n' "$left" >&3
+  kill -KILL -1 2>/dev/null
+fi
 printf 'exit %d\\n' "$rc" >&3
 times >&3
 if (( \${#collect[@]} )); then

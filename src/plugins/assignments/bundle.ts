@@ -136,6 +136,13 @@ export async function validateBundleDir(root: string, limits: BundleLimits = DEF
       const parsed = parseAssignmentYaml(text);
       config = parsed.config;
       problems.push(...parsed.problems);
+      // Declarative cases are templates over the parameters, like the statement.
+      for (const [i, c] of (config?.test.io?.cases ?? []).entries()) {
+        for (const [field, source] of [['stdin', c.stdin], ['expected', c.expected ?? ''], ...c.args.map((a, j) => [`args.${j}`, a] as const)] as const) {
+          const err = checkTemplate(source, `test.cases.${i}.${field}`);
+          if (err) problems.push({ file: 'assignment.yaml', field: `test.cases.${i}.${field}`, message: `template error: ${err}` });
+        }
+      }
     }
   }
 

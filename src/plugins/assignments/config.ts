@@ -15,6 +15,66 @@ export function formatProblem(p: Problem): string {
 
 export type Visibility = 'visible' | 'after_due_date' | 'hidden';
 
+export interface RunLimits {
+  wallMs: number;
+  cpuSeconds: number;
+  memoryBytes: number;
+  outputBytes: number;
+  processes: number;
+}
+
+/** One declarative I/O case; stdin, args and expected are templates over the variant's parameters. */
+export interface IoCase {
+  name: string;
+  stdin: string;
+  args: string[];
+  /** Null: the checker decides. */
+  expected: string | null;
+  points: number;
+  visibility: Visibility | null;
+}
+
+export interface IoTests {
+  /** Run once in a student sandbox before the cases; its `keep` files are handed to every case. */
+  build: string[] | null;
+  keep: string[];
+  run: string[];
+  compare: 'exact' | 'trim' | 'tokens';
+  /** Run in a trusted sandbox beside tests/ to judge a case's output. */
+  checker: string[] | null;
+  cases: IoCase[];
+}
+
+/**
+ * How a bundle grades. `harness`: the lecturer's program runs alone in the harness sandbox and
+ * reaches student code only through run_student; `io`: Lectern runs declarative cases and judges
+ * them itself; `legacy`: the old single sandbox where student code shares the test's work dir.
+ */
+export type TestMode = 'legacy' | 'harness' | 'io';
+
+export interface TestConfig {
+  /** Absent in versions stored before the modes existed: those are legacy. */
+  mode?: TestMode;
+  /** The legacy test command or the harness; empty for io. */
+  command: string[];
+  /** The whole run (the harness sandbox; for io the sum of every step). */
+  limits: RunLimits;
+  /** Each student sandbox (one run_student call, the build, one case). */
+  studentLimits?: RunLimits;
+  /** run_student calls per run. */
+  maxCalls?: number;
+  io?: IoTests | null;
+}
+
+export const DEFAULT_STUDENT_LIMITS: RunLimits = Object.freeze({ wallMs: 10_000, cpuSeconds: 10, memoryBytes: 256 * 1024 ** 2, outputBytes: 1024 ** 2, processes: 32 });
+export const DEFAULT_MAX_CALLS = 200;
+
+/** The test settings with the defaults of versions stored before the modes existed. */
+export function testPlanOf(config: AssignmentConfig): Required<TestConfig> {
+  const t = config.test;
+  return { mode: t.mode ?? 'legacy', command: t.command, limits: t.limits, studentLimits: t.studentLimits ?? DEFAULT_STUDENT_LIMITS, maxCalls: t.maxCalls ?? DEFAULT_MAX_CALLS, io: t.io ?? null };
+}
+
 /** The normalised assignment.yaml: times in epoch ms, durations in ms, sizes in bytes. */
 export interface AssignmentConfig {
   title: string;
@@ -39,10 +99,7 @@ export interface AssignmentConfig {
   /** Null: no limit. */
   submissionsPerHour: number | null;
   counts: 'last' | 'best';
-  test: {
-    command: string[];
-    limits: { wallMs: number; cpuSeconds: number; memoryBytes: number; outputBytes: number; processes: number };
-  };
+  test: TestConfig;
   generator: {
     limits: { wallMs: number; cpuSeconds: number; memoryBytes: number };
   };
@@ -149,6 +206,21 @@ const filePattern = z
 
 const percent = z.number({ error: 'must be a number of percent (0 to 100)' }).min(0, 'must be at least 0').max(100, 'must be at most 100');
 
+function argv(example: string) {
+  return z
+    .array(z.string({ error: 'each argument must be a string' }).min(1, 'an argument must not be empty'), { error: `must be a list of arguments (argv), like ${example}` })
+    .min(1, 'must not be empty');
+}
+
+const caseSchema = z.strictObject({
+  name: z.string({ error: 'must be text' }).trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters'),
+  stdin: z.string({ error: 'must be text' }).max(4 * 1024 ** 2, 'must be at most 4 MB').default(''),
+  args: z.array(z.string({ error: 'each argument must be text' }), { error: 'must be a list of arguments' }).max(100).default([]),
+  expected: z.string({ error: 'must be text' }).max(16 * 1024 ** 2, 'must be at most 16 MB').optional(),
+  points: z.number({ error: 'must be a number' }).min(0, 'must be at least 0').max(1000, 'must be at most 1000').default(1),
+  visibility: visibility.optional(),
+});
+
 const schema = z.strictObject({
   title: z.string({ error: 'is required: the assignment title' }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
   opens: instant.optional(),
@@ -168,7 +240,24 @@ const schema = z.strictObject({
   counts: z.enum(['last', 'best'], { error: 'must be "last" or "best"' }).default('last'),
   test: z.strictObject(
     {
-      command: z.array(z.string({ error: 'each argument must be a string' }).min(1, 'an argument must not be empty'), { error: 'must be a list of arguments (argv), like [/usr/bin/python3, tests/run.py]' }).min(1, 'must not be empty'),
+      command: argv('[/usr/bin/python3, tests/run.py]').optional(),
+      harness: argv('[/usr/bin/python3, tests/harness.py]').optional(),
+      build: argv('[gcc, -O2, -o, prog, prog.c]').optional(),
+      keep: z.array(filePattern, { error: 'must be a list of file names the build makes' }).max(50, 'must name at most 50 files').optional(),
+      run: argv('[./prog]').optional(),
+      compare: z.enum(['exact', 'trim', 'tokens'], { error: 'must be exact, trim or tokens' }).default('trim'),
+      checker: argv('[/usr/bin/python3, tests/check.py]').optional(),
+      cases: z.array(caseSchema, { error: 'must be a list of cases' }).min(1, 'must hold at least one case').max(500, 'must hold at most 500 cases').optional(),
+      max_calls: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').default(DEFAULT_MAX_CALLS),
+      student_limits: z
+        .strictObject({
+          wall: duration('s', 10 * 60_000, '10s').default(DEFAULT_STUDENT_LIMITS.wallMs),
+          cpu: duration('s', 10 * 60_000, '10s').optional(),
+          memory: size(8 * 1024 ** 3, '256MB', 16 * 1024 ** 2).default(DEFAULT_STUDENT_LIMITS.memoryBytes),
+          output: size(64 * 1024 ** 2, '1MB', 1024).default(DEFAULT_STUDENT_LIMITS.outputBytes),
+          processes: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096').default(DEFAULT_STUDENT_LIMITS.processes),
+        })
+        .default({ wall: DEFAULT_STUDENT_LIMITS.wallMs, memory: DEFAULT_STUDENT_LIMITS.memoryBytes, output: DEFAULT_STUDENT_LIMITS.outputBytes, processes: DEFAULT_STUDENT_LIMITS.processes }),
       limits: z
         .strictObject({
           wall: duration('s', 30 * 60_000, '60s').default(60_000),
@@ -179,7 +268,23 @@ const schema = z.strictObject({
         })
         .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64 }),
     },
-    { error: 'is required: the test command and its limits' },
+    { error: 'is required: how the submission is tested (harness, cases or command) and its limits' },
+  ).check(
+    z.superRefine(
+      (raw: unknown, ctx) => {
+        // Raw input: reported together with the block's other problems, even when those make it unparsable.
+        const t = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+        const ways = ['harness', 'cases', 'command'].filter((k) => t[k] !== undefined);
+        if (ways.length === 1) return;
+        ctx.addIssue({
+          code: 'custom',
+          message: ways.length
+            ? `gives ${ways.join(' and ')}: choose one way of testing`
+            : 'needs one way of testing: harness (your program, calling run_student), cases (declarative input/output tests) or command (legacy: student code shares the test sandbox)',
+        });
+      },
+      { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+    ),
   ),
   generator: z
     .strictObject({
@@ -256,9 +361,22 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
     }
     if (hardCloseAt < deadlineAt + y.grace) problems.push({ file: FILE, field: 'late.hard_close', message: 'must not be before the deadline plus grace' });
   }
-  const cmd0 = y.test.command[0] ?? '';
-  if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0)) {
-    problems.push({ file: FILE, field: 'test.command', message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
+  const t = y.test;
+  const ioOnly = (['build', 'keep', 'run', 'checker'] as const).filter((k) => t[k] !== undefined);
+  if (!t.cases && ioOnly.length) problems.push({ file: FILE, field: `test.${ioOnly[0]}`, message: 'belongs to declarative tests: only with test.cases' });
+  if (t.cases) {
+    if (!t.run) problems.push({ file: FILE, field: 'test.run', message: 'is required with test.cases: the argv each case runs, like [./prog] or [/usr/bin/python3, prog.py]' });
+    if (!t.checker) {
+      t.cases.forEach((c, i) => {
+        if (c.expected === undefined) problems.push({ file: FILE, field: `test.cases.${i}.expected`, message: 'is required without a test.checker' });
+      });
+    }
+  }
+  for (const [field, cmd] of [['test.command', t.command], ['test.harness', t.harness], ['test.checker', t.checker], ['test.build', t.build], ['test.run', t.run]] as const) {
+    const cmd0 = cmd?.[0] ?? '';
+    if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0)) {
+      problems.push({ file: FILE, field, message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
+    }
   }
   if (problems.length) return { config: null, problems };
   const wallMs = y.test.limits.wall;
@@ -278,7 +396,8 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       submissionsPerHour: y.submissions_per_hour ?? null,
       counts: y.counts,
       test: {
-        command: y.test.command,
+        mode: t.harness ? 'harness' : t.cases ? 'io' : 'legacy',
+        command: t.harness ?? t.command ?? [],
         limits: {
           wallMs,
           cpuSeconds: Math.max(1, Math.ceil((y.test.limits.cpu ?? wallMs) / 1000)),
@@ -286,6 +405,24 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
           outputBytes: y.test.limits.output,
           processes: y.test.limits.processes,
         },
+        studentLimits: {
+          wallMs: t.student_limits.wall,
+          cpuSeconds: Math.max(1, Math.ceil((t.student_limits.cpu ?? t.student_limits.wall) / 1000)),
+          memoryBytes: t.student_limits.memory,
+          outputBytes: t.student_limits.output,
+          processes: t.student_limits.processes,
+        },
+        maxCalls: t.max_calls,
+        io: t.cases
+          ? {
+              build: t.build ?? null,
+              keep: t.keep ?? (t.build && t.run?.[0]?.startsWith('./') ? [t.run[0].slice(2)] : []),
+              run: t.run!,
+              compare: t.compare,
+              checker: t.checker ?? null,
+              cases: t.cases.map((c) => ({ name: c.name, stdin: c.stdin, args: c.args, expected: c.expected ?? null, points: c.points, visibility: c.visibility ?? null })),
+            }
+          : null,
       },
       generator: {
         limits: {

@@ -3,16 +3,18 @@ import path from 'node:path';
 import { isStaffRole, requireLecturer, requireStaff, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
 import { courseOr404, type Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
+import { readForm } from '../../lib/body.js';
 import { formatDateTime } from '../../lib/views.js';
+import { confirmSelfCheck, getSelfCheck } from '../autotest/self-check-store.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { listEnrolled } from '../accounts/users.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
-import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from './config.js';
+import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
-import { currentOr404, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
+import { currentOr404, getVersion, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
 /** Uploads and unpacked archives in progress; what a crash leaves here is swept at start-up. */
@@ -284,6 +286,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       isStaffView: true,
       ...dates(version.config, course, deps.clock.now()),
       hasGenerator: version.manifest.some((e) => e.path === 'generate'),
+      testMode: testPlanOf(version.config).mode,
       folderProblems: problemsFor(course.slug, assignment.slug),
       versions: listVersions(deps.db, assignment.id).map((v) => ({
         number: v.number,
@@ -294,6 +297,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
         hash: v.contentHash.slice(0, 12),
         files: v.manifest.length,
         variants: perVersion.get(v.number) ?? 0,
+        check: getSelfCheck(deps.db, v.id),
       })),
       students: listEnrolled(deps.db, course.slug, 'student'),
       variants: variants.map((v) => ({ ...v, created: when(v.createdAt, course), paramsText: truncate(JSON.stringify(v.params), 160) })),
@@ -328,7 +332,18 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     const user = requireLecturer(ctx, course.slug, 'change the current version');
     const { assignment } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const n = Number(ctx.params.number);
-    const v = Number.isInteger(n) && n > 0 ? setCurrentVersion(deps.db, assignment.id, n) : undefined;
+    const target = Number.isInteger(n) && n > 0 ? getVersionByNumber(deps.db, assignment.id, n) : undefined;
+    if (!target) throw new UserError(404, 'There is no such version.');
+    // A version whose self-check found a way to fool it becomes current only on purpose.
+    const check = getSelfCheck(deps.db, target.id);
+    if (check?.warning && check.confirmedAt === null) {
+      const form = await readForm(ctx);
+      if (form.confirm !== 'yes') {
+        throw new UserError(422, `The self-check of version ${n} found problems (${check.message ?? 'see the staff page'}). Tick "make it current anyway" to confirm.`);
+      }
+      confirmSelfCheck(deps.db, target.id, user.email, deps.clock.now());
+    }
+    const v = setCurrentVersion(deps.db, assignment.id, n);
     if (!v) throw new UserError(404, 'There is no such version.');
     ctx.state.log.info({ course: course.slug, slug: assignment.slug, version: v.number, by: user.email }, 'assignment version made current');
     ctx.redirect(`/courses/${course.slug}/assignments/${assignment.slug}/staff?done=current&v=${v.number}`);

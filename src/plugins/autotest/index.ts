@@ -5,6 +5,7 @@ import { gradingFor } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
+import { startSelfChecks } from './self-check.js';
 import { workerCommand } from './worker-command.js';
 import { sweepLeftoverSandboxes } from '../../lib/sandbox/sweep.js';
 
@@ -85,18 +86,22 @@ const autotest: Plugin = {
 
   async start(deps) {
     const grading = gradingFor(deps);
+    const stopSelfChecks = deps.config.selfCheck ? startSelfChecks(deps) : async () => undefined;
     if (deps.config.queue !== 'sqlite') {
       // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
       // which are abandoned; the dispatcher recovers them itself.
       const { startRedisDispatcher } = await import('./redis-dispatcher.js');
       const dispatcher = startRedisDispatcher(deps, grading);
-      return () => dispatcher.stop();
+      return async () => {
+        await stopSelfChecks();
+        await dispatcher.stop();
+      };
     }
     // Sandboxes of a server that died (kill -9, a crash) go before their jobs run again.
     await sweepLeftoverSandboxes(deps.log);
     const recovered = grading.queue.recoverAbandoned();
     if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
-    if (deps.config.graders === 0) return async () => undefined;
+    if (deps.config.graders === 0) return stopSelfChecks;
     const owner = processOwner('web');
     const pool = startPool(deps, grading.queue, grading.events, { concurrency: deps.config.graders, owner, leaseMs: LEASE_MS, pollMs: POLL_MS });
     grading.setDispatcher({
@@ -120,6 +125,7 @@ const autotest: Plugin = {
     const unsubscribe = deps.lifecycle.onClosing(() => void pool.stop(0));
     return async () => {
       unsubscribe();
+      await stopSelfChecks();
       clearInterval(sweeper);
       grading.setDispatcher(null);
       // Running jobs are handed back at once (not counted as attempts) rather than finished: the

@@ -1,6 +1,7 @@
 import type { Visibility } from '../assignments/config.js';
 import type { SubmissionStatus } from './grading.js';
 import { visibleTests, type TestOutcome } from './results.js';
+import type { TamperFlag } from './tamper.js';
 
 export interface Viewer {
   staff: boolean;
@@ -31,6 +32,8 @@ export interface PresentedStatus {
     tests: TestOutcome[];
     hiddenTests: number;
     problem: string | null;
+    /** Staff only; always empty for students (a sign for staff to look at, not an accusation). */
+    tamper: TamperFlag[];
     durationMs: number;
     at: number;
   };
@@ -63,6 +66,7 @@ export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback
       tests,
       hiddenTests: r.tests.length - tests.length,
       problem: viewer.staff ? r.problem : null,
+      tamper: viewer.staff ? r.tamper : [],
       durationMs: r.durationMs,
       at: r.createdAt,
     },

@@ -54,6 +54,8 @@ export interface GradingPayload {
   limits: JobSpec['limits'];
   points: number;
   defaultVisibility: Grade['tests'][number]['visibility'];
+  /** How to grade (harness, declarative I/O); absent from older servers' payloads: legacy. */
+  plan?: JobSpec['plan'];
 }
 
 /** BullMQ job return value. */

@@ -299,6 +299,7 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
           limits: spec.limits,
           points: spec.points,
           defaultVisibility: spec.defaultVisibility,
+          ...(spec.plan ? { plan: spec.plan } : {}),
         };
       } catch (err) {
         if (err instanceof JobSpecError) {

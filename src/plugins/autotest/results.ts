@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { SandboxResult } from '../../lib/sandbox/types.js';
+import type { TamperFlag } from './tamper.js';
 
 export type RunStatus = 'passed' | 'failed' | 'timeout' | 'memory' | 'output_limit' | 'crashed' | 'error';
 export type Visibility = 'visible' | 'after_due_date' | 'hidden';
@@ -25,6 +26,8 @@ export interface Grade {
   tests: TestOutcome[];
   /** What went wrong, for the lecturer only. */
   problem: string | null;
+  /** Signs of student code reaching outside its sandbox, for staff only (see tamper.ts). */
+  tamper?: TamperFlag[];
 }
 
 export interface InterpretOptions {

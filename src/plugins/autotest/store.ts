@@ -1,6 +1,7 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Grade, RunStatus, TestOutcome } from './results.js';
+import type { TamperFlag } from './tamper.js';
 
 export interface StoredResult {
   id: number;
@@ -16,6 +17,8 @@ export interface StoredResult {
   durationMs: number;
   worker: string | null;
   createdAt: number;
+  /** Staff only. */
+  tamper: TamperFlag[];
 }
 
 interface ResultRow {
@@ -32,6 +35,7 @@ interface ResultRow {
   duration_ms: number;
   worker: string | null;
   created_at: number;
+  tamper: string | null;
 }
 
 function toResult(r: ResultRow): StoredResult {
@@ -49,14 +53,15 @@ function toResult(r: ResultRow): StoredResult {
     durationMs: r.duration_ms,
     worker: r.worker,
     createdAt: r.created_at,
+    tamper: r.tamper ? (JSON.parse(r.tamper) as TamperFlag[]) : [],
   };
 }
 
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
-      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at)
-       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at)
+      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at, tamper)
+       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at, :tamper)
        ON CONFLICT (job_id) DO NOTHING`,
     ),
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
@@ -78,6 +83,15 @@ function statements(db: Db) {
          JOIN submissions s ON s.id = r.submission_id
          JOIN assignments a ON a.id = s.assignment_id
         WHERE a.course = :course AND r.gradable = 0
+          AND r.id = (SELECT max(id) FROM results WHERE submission_id = r.submission_id)
+        ORDER BY r.id DESC LIMIT :limit`,
+    ),
+    tampered: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; status: RunStatus; tamper: string; at: number }>(
+      `SELECT r.submission_id, s.user_id, s.number, a.slug, r.status, r.tamper, r.created_at AS at
+         FROM results r
+         JOIN submissions s ON s.id = r.submission_id
+         JOIN assignments a ON a.id = s.assignment_id
+        WHERE a.course = :course AND r.tamper IS NOT NULL
           AND r.id = (SELECT max(id) FROM results WHERE submission_id = r.submission_id)
         ORDER BY r.id DESC LIMIT :limit`,
     ),
@@ -110,6 +124,7 @@ export function insertResult(db: Db, r: { jobId: number; submissionId: number; g
       duration_ms: Math.round(r.durationMs),
       worker: r.worker,
       created_at: r.at,
+      tamper: r.grade.tamper?.length ? JSON.stringify(r.grade.tamper) : null,
     }).changes === 1
   );
 }
@@ -179,19 +194,24 @@ export interface AttentionRun {
   userId: number;
   number: number;
   slug: string;
-  /** result: the latest result could not grade; job: the latest job gave up (error). */
-  kind: 'result' | 'job';
+  /** result: the latest result could not grade; job: the latest job gave up (error); tamper: student code tried to reach outside its sandbox. */
+  kind: 'result' | 'job' | 'tamper';
   status: string;
   problem: string | null;
   at: number | null;
 }
 
-/** Test runs in a course whose latest outcome is "could not be graded" or a job that gave up. */
+/** Test runs in a course whose latest outcome is "could not be graded", a job that gave up, or a run with tamper signs. */
 export function runsNeedingAttention(db: Db, course: string, limit = 50): AttentionRun[] {
   const s = sql(db);
   const out = new Map<number, AttentionRun>();
   for (const r of s.ungradable.all({ course, limit })) {
     out.set(r.submission_id, { submissionId: r.submission_id, userId: r.user_id, number: r.number, slug: r.slug, kind: 'result', status: r.status, problem: r.problem, at: r.at });
+  }
+  for (const r of s.tampered.all({ course, limit })) {
+    if (out.has(r.submission_id)) continue;
+    const flags = JSON.parse(r.tamper) as TamperFlag[];
+    out.set(r.submission_id, { submissionId: r.submission_id, userId: r.user_id, number: r.number, slug: r.slug, kind: 'tamper', status: r.status, problem: flags.map((f) => f.detail).join('; '), at: r.at });
   }
   for (const j of s.failedJobs.all({ course, limit })) {
     if (!out.has(j.submission_id)) out.set(j.submission_id, { submissionId: j.submission_id, userId: j.user_id, number: j.number, slug: j.slug, kind: 'job', status: 'error', problem: j.error, at: j.at });

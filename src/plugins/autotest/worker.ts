@@ -169,10 +169,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       await chmod(dir, 0o755);
       const files = path.join(dir, 'files');
       await writeTree(files, p.files);
-      const inputs: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
-      if (p.tests.length) inputs.push({ from: await testsFor(p), to: 'tests' });
-      log.info({ jobId: p.jobId, bullJob: job.id }, 'grading');
-      const outcome = await runPrepared(sandbox, p, inputs, controller.signal);
+      const submission: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
+      const tests = p.tests.length ? await testsFor(p) : null;
+      log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy' }, 'grading');
+      // The same trust model as the local pool: the plan travels with the payload.
+      const outcome = await runPrepared(sandbox, p, { submission, tests }, controller.signal);
       if (controller.signal.aborted) {
         // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
         await job.moveToWait(token);

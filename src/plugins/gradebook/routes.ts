@@ -14,6 +14,7 @@ import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
+import { selfCheckWarnings } from '../autotest/self-check-store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
@@ -95,6 +96,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       if (!names.has(id)) names.set(id, findUserById(deps.db, id)?.name ?? `user ${id}`);
       return names.get(id)!;
     };
+    const selfChecks = selfCheckWarnings(deps.db, course.slug);
     const attention = runsNeedingAttention(deps.db, course.slug, 30).map((a) => ({ ...a, who: nameOf(a.userId), when: a.at === null ? '' : when(a.at, course), problem: (a.problem ?? '').split('\n')[0]!.slice(0, 200) }));
     const stats = grading().queue.stats();
     const dispatcher = grading().dispatcher()?.describe() ?? null;
@@ -110,6 +112,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       generatorFailures,
       attention,
       disk: await diskLine(deps.config.dataDir, deps.config.diskReserveMb),
+      selfChecks,
     };
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {

@@ -7,7 +7,7 @@ import copy
 import json
 import sys
 
-sys.path.insert(0, ".")
+sys.path.insert(0, ".")  # the work dir: stats.py (the submission) beside this driver
 request = json.load(sys.stdin)
 out = {"results": [], "uses_statistics": False, "import_error": None}
 try:

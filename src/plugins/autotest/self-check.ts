@@ -1,0 +1,116 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Deps } from '../../plugin.js';
+import { getAssignmentById, getVersion, listVersions, materialiseVersion, readBlob, setCurrentVersion, type Version } from '../assignments/store.js';
+import { asText, renderText } from '../assignments/render.js';
+import { runGenerator } from '../assignments/variants.js';
+import { hostileSubmissions } from './hostile.js';
+import { planFor } from './plan.js';
+import { runPrepared } from './runner.js';
+import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, type SelfCheckEntry } from './self-check-store.js';
+
+const STUDENT = { id: 'self-check', name: 'Self Check' };
+
+/**
+ * Runs a bundle version against its reference solution (solution/, when shipped; text files are
+ * templates over the parameters, like starter/) and the built-in hostile submissions, exactly as
+ * a student's submission would be graded. A hostile one scoring above zero, or the reference
+ * below full marks, is a warning.
+ */
+export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, version: Version, signal?: AbortSignal): Promise<{ entries: SelfCheckEntry[]; warning: boolean; message: string | null }> {
+  const generated = await runGenerator(deps, version, 'self-check', STUDENT);
+  if (!generated.ok) return { entries: [], warning: true, message: `the generator failed: ${generated.message}` };
+  const params = generated.params;
+  const plan = planFor(version.config, params, STUDENT);
+  const bundleDir = await materialiseVersion(deps, version);
+  const tests = version.manifest.some((e) => e.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
+  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: 1, defaultVisibility: version.config.feedback.tests, plan };
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'lectern-selfcheck-'));
+  const entries: SelfCheckEntry[] = [];
+  try {
+    const grade = async (name: string, kind: SelfCheckEntry['kind'], files: Record<string, Buffer | string>, note: string) => {
+      const dir = await mkdtemp(path.join(scratch, 's-'));
+      const submission = [];
+      for (const [file, content] of Object.entries(files)) {
+        const host = path.join(dir, file.replace(/\//g, '_'));
+        await writeFile(host, content, { mode: 0o644 });
+        submission.push({ from: host, to: file });
+      }
+      const out = await runPrepared(deps.sandbox, spec, { submission, tests }, signal);
+      const g = out.grade;
+      const full = g.gradable && g.score !== null && g.maxScore !== null && g.score >= g.maxScore;
+      const ok = kind === 'reference' ? full : !g.gradable || (g.score ?? 0) === 0;
+      entries.push({ name, kind, status: g.status, score: g.score, maxScore: g.maxScore, gradable: g.gradable, tamper: (g.tamper ?? []).map((f) => f.detail), ok, note: kind === 'reference' && !g.gradable ? (g.problem ?? '').slice(0, 500) : note });
+    };
+    const solution = version.manifest.filter((e) => e.path.startsWith('solution/'));
+    if (solution.length) {
+      const files: Record<string, Buffer | string> = {};
+      for (const e of solution) {
+        const data = await readBlob(deps, e.sha256);
+        const text = asText(data);
+        files[e.path.slice('solution/'.length)] = text === null ? data : renderText(text, { params, student: STUDENT }, undefined, e.path);
+      }
+      await grade('reference solution (solution/)', 'reference', files, 'must get full marks');
+    }
+    for (const h of hostileSubmissions(version.config.files)) {
+      if (signal?.aborted) break;
+      await grade(h.name, 'hostile', { [h.file]: h.source }, h.tries);
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  const bad = entries.filter((e) => !e.ok);
+  const message = bad.length
+    ? bad.map((e) => (e.kind === 'reference' ? `the reference solution scored ${e.score ?? 'nothing'} of ${e.maxScore ?? '?'}` : `the hostile submission "${e.name}" scored ${e.score} of ${e.maxScore}`)).join('; ')
+    : null;
+  return { entries, warning: bad.length > 0, message };
+}
+
+/**
+ * The background loop: checks each new version once, newest first, one at a time. A version that
+ * warns and was made current by its import goes back to the version before it until a lecturer
+ * confirms it (on its staff page).
+ */
+export function startSelfChecks(deps: Deps): () => Promise<void> {
+  const controller = new AbortController();
+  forgetRunningSelfChecks(deps.db);
+  let running: Promise<void> | null = null;
+  const once = async () => {
+    for (;;) {
+      if (controller.signal.aborted) return;
+      const versionId = claimNextSelfCheck(deps.db, deps.clock.now());
+      if (versionId === null) return;
+      const version = getVersion(deps.db, versionId);
+      if (!version) continue;
+      try {
+        const r = await selfCheckVersion(deps, version, controller.signal);
+        if (controller.signal.aborted) return;
+        let heldBackFor: number | null = null;
+        const assignment = getAssignmentById(deps.db, version.assignmentId);
+        if (r.warning && assignment?.currentVersionId === version.id) {
+          const previous = listVersions(deps.db, assignment.id).find((v) => v.number < version.number);
+          if (previous && setCurrentVersion(deps.db, assignment.id, previous.number)) heldBackFor = previous.number;
+        }
+        finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor, now: deps.clock.now() });
+        deps.log.info({ versionId, warning: r.warning, heldBackFor }, 'bundle self-check finished');
+      } catch (err) {
+        deps.log.warn({ err, versionId }, 'bundle self-check failed');
+        finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message: (err as Error).message, heldBackFor: null, now: deps.clock.now() });
+      }
+    }
+  };
+  const tick = () => {
+    running ??= once().finally(() => {
+      running = null;
+    });
+  };
+  tick();
+  const timer = setInterval(tick, 3_000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    controller.abort();
+    await running?.catch(() => undefined);
+  };
+}

@@ -1,0 +1,38 @@
+import type { SandboxResult } from '../../lib/sandbox/types.js';
+
+/**
+ * What a run could observe of student code reaching outside its sandbox. Shown to staff (on the
+ * submission and the dashboard), never to the student: a sign to look at, not a verdict.
+ */
+export type TamperKind = 'results_file' | 'processes_left' | 'legacy_results';
+
+export interface TamperFlag {
+  kind: TamperKind;
+  detail: string;
+}
+
+/** The names a results file goes by in the formats Lectern reads: written by student code, they are a forgery attempt. */
+export const RESULT_FILE_NAMES = ['results.json', 'results/results.json'];
+
+/** Flags from one student sandbox run (`requested`: the files its caller asked back). */
+export function studentRunFlags(run: SandboxResult, what: string, requested: ReadonlySet<string>): TamperFlag[] {
+  const flags: TamperFlag[] = [];
+  for (const name of RESULT_FILE_NAMES) {
+    if (run.files[name] !== undefined && !requested.has(name)) flags.push({ kind: 'results_file', detail: `${what} wrote ${name}, which nothing reads` });
+  }
+  if (run.leftProcesses) flags.push({ kind: 'processes_left', detail: `${what} left ${run.leftProcesses} process${run.leftProcesses === 1 ? '' : 'es'} running after it ended (killed)` });
+  return flags;
+}
+
+/** One flag per kind and detail, at most `cap` of them (a harness calling 200 times need not say it 200 times). */
+export function mergeFlags(flags: TamperFlag[], cap = 20): TamperFlag[] {
+  const seen = new Set<string>();
+  const out: TamperFlag[] = [];
+  for (const f of flags) {
+    const key = `${f.kind}\0${f.detail}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (out.length < cap) out.push(f);
+  }
+  return out;
+}
