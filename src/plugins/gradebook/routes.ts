@@ -12,6 +12,7 @@ import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
+import { openRegradesInCourse } from '../review/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
@@ -107,6 +108,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       sandbox: deps.sandbox.describe(),
       generatorFailures,
       attention,
+      regrades: openRegradesInCourse(deps.db, course.slug, 50).map((r) => ({ id: r.id, slug: r.slug, number: r.number, student: r.student, subject: r.subject, at: r.createdAt })),
     };
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
