@@ -102,6 +102,28 @@ export function showBuffer(buf: Buffer, name: string): Shown {
   return { kind: 'text', ...textLines(buf.toString('utf8'), name) };
 }
 
+/**
+ * What was shown of a blob (or a zip entry), kept for the grader's next request: every rubric
+ * click redirects back to the same file, and blobs never change. Bounded by entries.
+ */
+const shownCache = new Map<string, Shown>();
+const SHOWN_CACHE_ENTRIES = 64;
+
+async function cached(key: string, make: () => Promise<Shown | null>): Promise<Shown | null> {
+  const hit = shownCache.get(key);
+  if (hit) {
+    shownCache.delete(key);
+    shownCache.set(key, hit);
+    return hit;
+  }
+  const shown = await make();
+  if (shown && shown.kind !== 'unreadable') {
+    if (shownCache.size >= SHOWN_CACHE_ENTRIES) shownCache.delete(shownCache.keys().next().value!);
+    shownCache.set(key, shown);
+  }
+  return shown;
+}
+
 export function isZipName(name: string): boolean {
   return name.toLowerCase().endsWith('.zip');
 }
@@ -174,7 +196,12 @@ export async function zipEntry(file: string, entryPath: string): Promise<Shown |
  * What to show of a submitted file, or of an entry inside a submitted zip (`entry`). Null when
  * the entry does not exist.
  */
-export async function showFile(blobs: BlobStore, file: SubmissionFile, entry: string | null): Promise<Shown | null> {
+export function showFile(blobs: BlobStore, file: SubmissionFile, entry: string | null): Promise<Shown | null> {
+  // The name is part of the key: it picks the language.
+  return cached(`${file.sha256}\u0000${file.name}\u0000${entry ?? ''}`, () => readShown(blobs, file, entry));
+}
+
+async function readShown(blobs: BlobStore, file: SubmissionFile, entry: string | null): Promise<Shown | null> {
   const where = blobs.path(file.sha256);
   if (entry !== null) {
     if (!isZipName(file.name)) return null;
