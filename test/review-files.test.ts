@@ -91,6 +91,22 @@ describe('binary and long files', () => {
   });
 });
 
+describe('tamper flags', () => {
+  it('are shown to staff when the run row carries them', async () => {
+    const { db } = t.app.deps;
+    // Another part of Lectern records tamper flags on runs; without its column, one is added here.
+    const cols = db.prepare<[], { name: string }>('PRAGMA table_info(results)').all().map((c) => c.name);
+    const col = cols.find((c) => c.startsWith('tamper')) ?? 'tamper_flags';
+    if (!cols.includes(col)) db.exec(`ALTER TABLE results ADD COLUMN ${col} TEXT`);
+    db.prepare(`UPDATE results SET ${col} = ? WHERE submission_id = ?`).run(JSON.stringify(['wrote results.json outside the harness']), zipSub);
+    const body = (await getJson<{ tamper: string[] }>(tutor, view(zipSub))).body;
+    expect(body.tamper.join(' ')).toContain('wrote results.json outside the harness');
+    const html = await (await tutor.fetch(view(zipSub))).text();
+    expect(html).toContain('Tamper flags');
+    expect(await (await student.fetch(`/courses/prog1/submissions/${zipSub}`)).text()).not.toContain('outside the harness');
+  });
+});
+
 describe('tutors_can in course.yaml', () => {
   it('lets tutors change the rubric and release; students still may not', async () => {
     const g = await postJson(tutor, '/courses/prog1/assignments/project/rubric/groups', { title: 'Report', max: '5', scoring: 'positive' });

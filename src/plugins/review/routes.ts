@@ -60,7 +60,7 @@ function autotestOf(deps: Deps, s: Submission) {
 
 /** Tamper flags another part of Lectern may record on a run (a column named tamper*), shown to staff only. */
 function tamperFlags(deps: Deps, submissionId: number): string[] {
-  const row = deps.db.prepare<[number], Record<string, unknown>>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1').get(submissionId);
+  const row = store.latestRunRow(deps.db, submissionId);
   if (!row) return [];
   const out: string[] = [];
   for (const [k, v] of Object.entries(row)) {

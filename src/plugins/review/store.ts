@@ -232,6 +232,8 @@ function statements(db: Db) {
     messages: db.prepare<[number], { id: number; author_name: string | null; staff: number; body: string; created_at: number }>(
       'SELECT m.id, u.name AS author_name, m.staff, m.body, m.created_at FROM review_regrade_messages m LEFT JOIN users u ON u.id = m.author_id WHERE m.regrade_id = ? ORDER BY m.id',
     ),
+    // The latest run's row as it is: columns other plugins add (tamper flags) are read by name.
+    latestRun: db.prepare<[number], Record<string, unknown>>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
     addMessage: db.prepare<{ regradeId: number; authorId: number; staff: number; body: string; at: number }>(
       'INSERT INTO review_regrade_messages (regrade_id, author_id, staff, body, created_at) VALUES (:regradeId, :authorId, :staff, :body, :at)',
     ),
@@ -552,4 +554,9 @@ export function regradeMessages(db: Db, regradeId: number): RegradeMessage[] {
 
 export function addRegradeMessage(db: Db, m: { regradeId: number; authorId: number; staff: boolean; body: string; at: number }): void {
   sql(db).addMessage.run({ regradeId: m.regradeId, authorId: m.authorId, staff: m.staff ? 1 : 0, body: m.body, at: m.at });
+}
+
+/** The latest test run of a submission with every column, or undefined. */
+export function latestRunRow(db: Db, submissionId: number): Record<string, unknown> | undefined {
+  return sql(db).latestRun.get(submissionId);
 }
