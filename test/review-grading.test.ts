@@ -201,6 +201,17 @@ describe('line comments and release', () => {
     expect((await postJson(bo, `/courses/prog1/submissions/${boSub}/regrades`, { subject: `item:${items.magic}`, message: 'please' })).status).toBe(409);
   });
 
+  it('a release for one student shows only them their grade, with the time recorded; it can be withdrawn', async () => {
+    const r = await postJson<{ releasedAt: number }>(lecturer, `${staffView(adaSub)}/release`, { action: 'release' });
+    expect(r.status).toBe(200);
+    expect(r.body.releasedAt).toBe(t.clock.now());
+    expect((await getJson<{ released: boolean }>(ada, `/courses/prog1/submissions/${adaSub}/feedback`)).body.released).toBe(true);
+    expect((await getJson<{ released: boolean }>(bo, `/courses/prog1/submissions/${boSub}/feedback`)).body.released).toBe(false);
+    expect((await postJson(lecturer, `${staffView(adaSub)}/release`, { action: 'withdraw' })).status).toBe(200);
+    expect((await getJson<{ released: boolean }>(ada, `/courses/prog1/submissions/${adaSub}/feedback`)).body.released).toBe(false);
+    expect((await postJson(lecturer, `${staffView(adaSub)}/release`, { action: 'maybe' })).status).toBe(400);
+  });
+
   it('after release the student sees the breakdown, inline comments and applied items, not another student\'s', async () => {
     expect((await postJson(lecturer, '/courses/prog1/assignments/reviewed/release', { action: 'release' })).status).toBe(200);
     const fb = await getJson<{ released: boolean; breakdown: Breakdown; comments: Array<{ html: string; lineStart: number }>; groups: Array<{ title: string; items: Array<{ title: string }> }> }>(
