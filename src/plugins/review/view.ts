@@ -42,12 +42,20 @@ export interface FileEntryView {
   comments: number;
 }
 
+/** Consecutive lines as ready HTML rows, then the comments under the last of them. */
+export interface LineChunk {
+  rows: string;
+  comments: CommentView[];
+}
+
 export interface ShownFile {
   path: string;
   file: SubmissionFile;
   entry: string | null;
   shown: Shown;
   lines: LineView[];
+  /** The lines as table rows cut where comments go (a 2,000-line file is one string, not 2,000 template loops). */
+  chunks: LineChunk[];
   /** Comments on lines past the end (the file was shorter than the comment said): shown below. */
   orphans: CommentView[];
 }
@@ -115,7 +123,22 @@ export async function shownFile(deps: Deps, files: SubmissionFile[], wanted: str
   } else {
     orphans.push(...mine);
   }
-  return { path, file: target.file, entry: target.entry, shown, lines, orphans };
+  return { path, file: target.file, entry: target.entry, shown, lines, chunks: chunksOf(lines), orphans };
+}
+
+function chunksOf(lines: LineView[]): LineChunk[] {
+  const chunks: LineChunk[] = [];
+  let rows: string[] = [];
+  for (const l of lines) {
+    // l.html is escaped or highlighted (safe); the rest is numbers.
+    rows.push(`<tr id="L${l.n}" class="line${l.commented ? ' commented' : ''}"><td class="ln"><a href="#L${l.n}" data-line="${l.n}" aria-label="Line ${l.n}">${l.n}</a></td><td class="src"><code>${l.html}</code></td></tr>`);
+    if (l.comments.length) {
+      chunks.push({ rows: rows.join('\n'), comments: l.comments });
+      rows = [];
+    }
+  }
+  if (rows.length) chunks.push({ rows: rows.join('\n'), comments: [] });
+  return chunks;
 }
 
 /** The file list: every submitted file, and a shown zip's entries below it. */
