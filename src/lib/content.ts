@@ -16,6 +16,8 @@ export interface Course {
   timezone: string;
   description: string;
   staff: Array<{ email: string; role: StaffRole }>;
+  /** What tutors may do beyond grading (course.yaml `tutors_can`); lecturers always may. */
+  tutorsCan?: Array<'edit_rubric' | 'release'>;
   /** Absolute path of the course folder. */
   dir: string;
 }
@@ -63,6 +65,7 @@ const courseSchema = z.object({
   staff: z
     .array(z.object({ email: z.string().email().transform((e) => e.toLowerCase()), role: z.enum(['lecturer', 'tutor']) }))
     .default([]),
+  tutors_can: z.array(z.enum(['edit_rubric', 'release'])).default([]),
 });
 
 export function formatZodIssues(issues: z.core.$ZodIssue[]): string[] {
@@ -83,8 +86,8 @@ function loadCourse(dir: string, fallbackSlug: string): Course {
   if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(slug)) {
     throw new ContentError(file, `folder name "${fallbackSlug}" is not a usable course id; set "slug:" in course.yaml`);
   }
-  const { slug: _ignored, ...rest } = parsed.data;
-  return { ...rest, slug, dir };
+  const { slug: _ignored, tutors_can: tutorsCan, ...rest } = parsed.data;
+  return { ...rest, tutorsCan, slug, dir };
 }
 
 /**

@@ -63,9 +63,9 @@ export class BrowserRun {
   }
 
   /** A fresh context (own cookies; `state` carries a signed-in session over) and its first page. */
-  async open(kind: 'phone' | 'desktop', options: { javaScript?: boolean; state?: BrowserContext } = {}): Promise<Page> {
+  async open(kind: 'phone' | 'desktop', options: { javaScript?: boolean; state?: BrowserContext; viewport?: { width: number; height: number } } = {}): Promise<Page> {
     const context = await this.browser.newContext({
-      viewport: kind === 'phone' ? PHONE : DESKTOP,
+      viewport: options.viewport ?? (kind === 'phone' ? PHONE : DESKTOP),
       ...(kind === 'phone' ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
       javaScriptEnabled: options.javaScript ?? true,
       acceptDownloads: true,

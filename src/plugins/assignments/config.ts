@@ -1,5 +1,6 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { gradingSchema, normaliseGrading, type GradingConfig } from '../review/config.js';
 
 /** One thing wrong with a bundle, for the lecturer: which file, which field, what to do. */
 export interface Problem {
@@ -111,6 +112,8 @@ export interface AssignmentConfig {
     /** The total score. */
     score: Visibility;
   };
+  /** Final-score rule, rubric and regrade window (the review plugin's); absent in versions stored before it. */
+  grading?: GradingConfig;
 }
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -303,6 +306,7 @@ const schema = z.strictObject({
       score: visibility.default('visible'),
     })
     .default({ tests: 'visible', output: 'visible', score: 'visible' }),
+  grading: gradingSchema,
 });
 
 const FILE = 'assignment.yaml';
@@ -432,6 +436,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
         },
       },
       feedback: y.feedback,
+      grading: normaliseGrading(y.grading),
     },
   };
 }

@@ -7,6 +7,8 @@ export interface Viewer {
   staff: boolean;
   /** The student's own deadline has passed (after_due_date feedback opens). */
   afterDeadline: boolean;
+  /** Staff released the student's grades (review's isPublished): after_published feedback opens. */
+  published?: boolean;
 }
 
 export interface Feedback {

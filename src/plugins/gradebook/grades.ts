@@ -1,7 +1,7 @@
 import type { Db } from '../../db/open.js';
 import type { Current } from '../assignments/store.js';
 import { resultSummaries, pendingSubmissions, type ResultSummary } from '../autotest/store.js';
-import { penalised } from '../submissions/deadline.js';
+import { finalScorer } from '../review/grading.js';
 import { assignmentSubmissions, listExtensions, type Submission } from '../submissions/store.js';
 
 export interface Student {
@@ -18,7 +18,7 @@ export interface ScoredSubmission {
   /** The latest gradable result: the one whose score counts. */
   graded: ResultSummary | null;
   pending: boolean;
-  /** The graded score after the submission's late penalty; null when not graded. */
+  /** The final score (review's finalScore: the assignment's rule, late penalty once); null when not graded. */
   final: number | null;
   maxScore: number | null;
   /** final as a percentage of maxScore (0..100), for the histogram. */
@@ -56,11 +56,13 @@ export function assignmentGrades(db: Db, current: Current, students: Student[]):
   const pending = pendingSubmissions(db, assignment.id);
   const extensions = new Map(listExtensions(db, assignment.id).map((e) => [e.userId, e.untilAt]));
   const byUser = new Map<number, ScoredSubmission[]>();
+  const score = finalScorer(db, current);
   for (const s of assignmentSubmissions(db, assignment.id)) {
     const r = results.get(s.id);
     const graded = r?.gradable ?? null;
-    const final = graded && graded.score !== null ? penalised(graded.score, s.penaltyPct) : null;
-    const maxScore = graded?.maxScore ?? null;
+    const breakdown = score(s, graded);
+    const final = breakdown.final;
+    const maxScore = breakdown.max ?? graded?.maxScore ?? null;
     const scored: ScoredSubmission = { submission: s, latest: r?.latest ?? null, graded, pending: pending.has(s.id), final, maxScore, percent: percentOf(final, maxScore) };
     const list = byUser.get(s.userId);
     if (list) list.push(scored);

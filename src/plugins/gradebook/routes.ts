@@ -15,6 +15,7 @@ import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
 import { selfCheckWarnings } from '../autotest/self-check-store.js';
+import { openRegradesInCourse } from '../review/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
@@ -113,6 +114,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       attention,
       disk: await diskLine(deps.config.dataDir, deps.config.diskReserveMb),
       selfChecks,
+      regrades: openRegradesInCourse(deps.db, course.slug, 50).map((r) => ({ id: r.id, slug: r.slug, number: r.number, student: r.student, subject: r.subject, at: r.createdAt })),
     };
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {

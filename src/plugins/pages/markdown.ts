@@ -179,3 +179,13 @@ export function createCommentMarkdown(): MarkdownIt {
   };
   return md;
 }
+
+/**
+ * A whole source file as highlighted HTML (the code views of the review plugin), with the same
+ * highlighter and the same common languages as comments; null when `language` is not one of them.
+ */
+export function highlightSource(code: string, language: string): string | null {
+  const hljs = highlighter();
+  if (!language || !common.has(language.toLowerCase()) || !hljs.getLanguage(language)) return null;
+  return hljs.highlight(code, { language, ignoreIllegals: true }).value;
+}

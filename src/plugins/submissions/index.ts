@@ -6,6 +6,8 @@ import type { AppContext, Deps, Plugin } from '../../plugin.js';
 import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
 import { gradingFor } from '../autotest/grading.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
+import { isPublished } from '../review/grading.js';
+import { reviewSummary } from '../review/summary.js';
 import { rulesOf, timing } from './deadline.js';
 import { receiveSubmission } from './intake.js';
 import { blobReferenced, extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
@@ -39,7 +41,8 @@ export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
   const ext = extensionFor(deps.db, v.assignment.id, v.submission.userId);
   const t = timing(rulesOf(config), deps.clock.now(), ext);
   const afterDeadline = t.state === 'closed' || ((t.state === 'late' || t.state === 'grace') && deps.clock.now() > t.deadlineAt);
-  return presentStatus(gradingFor(deps).status(v.submission.id), { staff: v.staff, afterDeadline }, config.feedback, v.submission.penaltyPct);
+  const published = isPublished(deps.db, v.assignment.id, v.submission.userId);
+  return presentStatus(gradingFor(deps).status(v.submission.id), { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct);
 }
 
 function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>) {
@@ -125,6 +128,7 @@ const submissions: Plugin = {
         files,
         status,
         staff: v.staff,
+        review: reviewSummary(deps, currentVersion(deps.db, v.assignment.course, v.assignment.slug) ?? v, v.submission, v.staff, ctx.params.course!),
       });
     });
 
