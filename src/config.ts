@@ -52,6 +52,10 @@ export interface Config {
   redisPayloadBytes: number;
   /** Run student code without bubblewrap. Never for real students. */
   unsafeSandbox: boolean;
+  /** Bearer token that opens /metrics to any peer; '' = loopback only (and only without a proxy). */
+  metricsToken: string;
+  /** `lectern worker`: port of its own /metrics on loopback (0 = none). */
+  workerMetricsPort: number;
   oidc: OidcProviderConfig[];
 }
 
@@ -134,6 +138,13 @@ function workerName(env: Env): string {
   return name;
 }
 
+function metricsToken(env: Env): string {
+  const token = str(env, 'LECTERN_METRICS_TOKEN', '').trim();
+  // A short token could be guessed by anyone who can reach the port.
+  if (token !== '' && !/^[\x21-\x7e]{24,}$/.test(token)) throw new ConfigError('LECTERN_METRICS_TOKEN', 'use at least 24 printable characters without spaces (e.g. openssl rand -hex 24)');
+  return token;
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = str(env, 'NODE_ENV', 'production');
   if (!['production', 'development', 'test'].includes(nodeEnv)) {
@@ -185,6 +196,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     redisSyncMs: int(env, 'LECTERN_REDIS_SYNC_MS', 2_000, 50, 600_000),
     redisPayloadBytes: int(env, 'LECTERN_REDIS_PAYLOAD_BYTES', 64 * 1024 ** 2, 1024, 512 * 1024 ** 2),
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
+    metricsToken: metricsToken(env),
+    workerMetricsPort: int(env, 'LECTERN_WORKER_METRICS_PORT', 0, 0, 65535),
     oidc: parseOidc(env),
   };
   return Object.freeze(config);

@@ -25,6 +25,8 @@ export interface Grading {
   setDispatcher(d: Dispatcher | null): void;
   dispatcher(): Dispatcher | null;
   status(submissionId: number): SubmissionStatus;
+  /** Live-status streams open in this process (for metrics and the benchmarks). */
+  liveStreams: { open: number };
 }
 
 export interface SubmissionStatus {
@@ -58,6 +60,7 @@ export function gradingFor(deps: Pick<Deps, 'db' | 'clock'>): Grading {
       dispatcher = d;
     },
     dispatcher: () => dispatcher,
+    liveStreams: { open: 0 },
     status(submissionId) {
       const job = queue.latestFor(submissionId);
       return { state: job?.state ?? 'none', position: job ? queue.position(job) : null, result: latestResult(deps.db, submissionId), jobId: job?.id ?? null };
