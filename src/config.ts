@@ -56,6 +56,8 @@ export interface Config {
   metricsToken: string;
   /** `lectern worker`: port of its own /metrics on loopback (0 = none). */
   workerMetricsPort: number;
+  /** The dashboard warns when a coming deadline's burst would keep a student waiting longer than this for a result (minutes). */
+  forecastTargetMinutes: number;
   oidc: OidcProviderConfig[];
 }
 
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
     metricsToken: metricsToken(env),
     workerMetricsPort: int(env, 'LECTERN_WORKER_METRICS_PORT', 0, 0, 65535),
+    forecastTargetMinutes: int(env, 'LECTERN_FORECAST_TARGET_MINUTES', 10, 1, 1440),
     oidc: parseOidc(env),
   };
   return Object.freeze(config);

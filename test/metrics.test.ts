@@ -57,6 +57,8 @@ describe('the Prometheus endpoint during a grading burst', () => {
     expect(sample(text, 'lectern_queue_jobs{state="queued"}')).toBe(BURST);
     expect(sample(text, 'lectern_queue_jobs{state="running"}')).toBe(0);
     expect(sample(text, 'lectern_queue_oldest_age_seconds')).toBe(90);
+    // No run recorded yet: no forecast rather than a made-up one.
+    expect(sample(text, 'lectern_queue_drain_forecast_seconds')).toBeUndefined();
 
     // A student watching the last submission live.
     const stream = await student.fetch(`/courses/prog1/submissions/${ids.at(-1)}/events`);
@@ -88,6 +90,7 @@ describe('the Prometheus endpoint during a grading burst', () => {
     text = await scrape();
     expect(sample(text, 'lectern_queue_jobs{state="queued"}')).toBe(0);
     expect(sample(text, 'lectern_live_streams')).toBe(0);
+    expect(sample(text, 'lectern_queue_drain_forecast_seconds')).toBe(0);
     expect(sample(text, 'lectern_grading_jobs_total{course="prog1",assignment="burst",outcome="graded"}')).toBe(BURST);
     expect(sample(text, 'lectern_sandbox_verdicts_total{status="passed"}')).toBe(BURST);
     expect(sample(text, 'lectern_grading_job_duration_seconds_count{course="prog1",assignment="burst"}')).toBe(BURST);

@@ -14,6 +14,8 @@ export const RESULTS_FILE_CAP = 1024 * 1024;
 export interface RunOutcome {
   grade: Grade;
   durationMs: number;
+  /** CPU time of the run's processes (absent when nothing ran). */
+  cpuMs?: number;
   /** True when the failure was ours (sandbox, missing bundle), so the job may be retried. */
   infrastructure: boolean;
 }
@@ -94,5 +96,5 @@ export async function runPrepared(
     ...(signal ? { signal } : {}),
   });
   const grade = interpretRun(run, run.files['results.json'], { points: spec.points, outputCap: OUTPUT_CAP, defaultVisibility: spec.defaultVisibility });
-  return { grade, durationMs: run.wallMs || Date.now() - started, infrastructure: run.status === 'error' };
+  return { grade, durationMs: run.wallMs || Date.now() - started, cpuMs: run.cpuMs, infrastructure: run.status === 'error' };
 }

@@ -30,6 +30,7 @@ interface ResultRow {
   tests: string;
   problem: string | null;
   duration_ms: number;
+  cpu_ms?: number | null;
   worker: string | null;
   created_at: number;
 }
@@ -55,8 +56,8 @@ function toResult(r: ResultRow): StoredResult {
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
-      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at)
-       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at)
+      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, cpu_ms, worker, created_at)
+       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :cpu_ms, :worker, :created_at)
        ON CONFLICT (job_id) DO NOTHING`,
     ),
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
@@ -95,7 +96,7 @@ function statements(db: Db) {
 const sql = preparedFor(statements);
 
 /** Records a job's result; false when one exists already (a job is recorded once). */
-export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; worker: string | null; at: number }): boolean {
+export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; cpuMs?: number | undefined; worker: string | null; at: number }): boolean {
   return (
     sql(db).insert.run({
       job_id: r.jobId,
@@ -108,6 +109,7 @@ export function insertResult(db: Db, r: { jobId: number; submissionId: number; g
       tests: JSON.stringify(r.grade.tests),
       problem: r.grade.problem,
       duration_ms: Math.round(r.durationMs),
+      cpu_ms: r.cpuMs === undefined ? null : Math.round(r.cpuMs),
       worker: r.worker,
       created_at: r.at,
     }).changes === 1

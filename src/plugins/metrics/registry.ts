@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Db } from '../../db/open.js';
 import { databasePath } from '../../db/open.js';
 import type { Deps, RequestObserver } from '../../plugin.js';
+import { currentPlan } from '../autotest/forecast.js';
 import { gradingFor } from '../autotest/grading.js';
 
 /**
@@ -134,6 +135,17 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
     collect() {
       const s = grading.queue.stats();
       this.set(s.oldestQueuedAt === null ? 0 : Math.max(0, deps.clock.now() - s.oldestQueuedAt) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'lectern_queue_drain_forecast_seconds',
+    help: 'Forecast time until every queued and running job is done, from recorded run times and the graders available (absent without history).',
+    registers,
+    collect() {
+      const s = grading.queue.stats();
+      const drainAt = s.queued + s.running === 0 ? deps.clock.now() : currentPlan(deps).drainAt;
+      this.reset();
+      if (drainAt !== null) this.set(Math.max(0, drainAt - deps.clock.now()) / 1000);
     },
   });
   new Gauge({
