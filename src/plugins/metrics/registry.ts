@@ -139,13 +139,13 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
   });
   new Gauge({
     name: 'lectern_queue_drain_forecast_seconds',
-    help: 'Forecast time until every queued and running job is done, from recorded run times and the graders available (absent without history).',
+    help: 'Forecast time until every queued and running job is done, from recorded run times and the graders available (NaN without any run history).',
     registers,
     collect() {
       const s = grading.queue.stats();
       const drainAt = s.queued + s.running === 0 ? deps.clock.now() : currentPlan(deps).drainAt;
-      this.reset();
-      if (drainAt !== null) this.set(Math.max(0, drainAt - deps.clock.now()) / 1000);
+      // NaN, not 0, without history: "unknown" must not read as "empty".
+      this.set(drainAt === null ? Number.NaN : Math.max(0, drainAt - deps.clock.now()) / 1000);
     },
   });
   new Gauge({
