@@ -5,6 +5,7 @@ import { databasePath } from '../../db/open.js';
 import type { Deps, RequestObserver } from '../../plugin.js';
 import { currentPlan } from '../autotest/forecast.js';
 import { gradingFor } from '../autotest/grading.js';
+import { requestMetrics } from './requests.js';
 
 /**
  * One Prometheus registry per app (tests build many apps in one process). Request figures are
@@ -18,11 +19,8 @@ export interface Metrics {
   observe: RequestObserver;
 }
 
-const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const JOB_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900];
 const TURNAROUND_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
-/** Methods outside this set (Node accepts a few dozen) share one label. */
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Results read per statement while catching up after a long pause between scrapes. */
 const RESULTS_PAGE = 5_000;
 
@@ -68,22 +66,11 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
-  const requests = new Counter({ name: 'lectern_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status.', labelNames: ['method', 'route', 'status'] as const, registers });
-  const latency = new Histogram({ name: 'lectern_http_request_duration_seconds', help: 'Time from receiving a request to the end of its response, by method and route pattern.', labelNames: ['method', 'route'] as const, buckets: HTTP_BUCKETS, registers });
-  // Label children are looked up once per key: hashing label objects on every request would cost more than the counting.
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
-  const latencyChildren = new Map<string, ReturnType<typeof latency.labels>>();
-  const observe: RequestObserver = (methodIn, route, status, seconds) => {
-    const method = METHODS.has(methodIn) ? methodIn : 'other';
-    const key = `${method} ${route}`;
-    let h = latencyChildren.get(key);
-    if (!h) latencyChildren.set(key, (h = latency.labels(method, route)));
-    h.observe(seconds);
-    const ckey = `${key} ${status}`;
-    let c = requestChildren.get(ckey);
-    if (!c) requestChildren.set(ckey, (c = requests.labels(method, route, String(status))));
-    c.inc();
-  };
+  const http = requestMetrics();
+  // Custom metrics (see requests.ts) satisfy what the registry reads, not prom-client's class types.
+  registry.registerMetric(http.counter as unknown as Parameters<Registry['registerMetric']>[0]);
+  registry.registerMetric(http.histogram as unknown as Parameters<Registry['registerMetric']>[0]);
+  const observe = http.observe;
 
   const sql = statements(deps.db);
   const grading = gradingFor(deps);
