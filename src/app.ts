@@ -70,7 +70,8 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   });
   koa.silent = true;
 
-  koa.use(requestLog(log));
+  const observers = plugins.flatMap((p) => (p.observeRequests ? [p.observeRequests({ ...deps, log: log.child({ plugin: p.name }) })] : []));
+  koa.use(requestLog(log, observers));
   // During a drain, keep-alive connections are told to close so they cannot hold the drain open.
   koa.use(async (ctx, next) => {
     await next();

@@ -69,6 +69,12 @@ export interface Config {
   unsafeSandbox: boolean;
   /** Self-check each imported bundle version in the background (reference solution, hostile submissions). */
   selfCheck: boolean;
+  /** Bearer token that opens /metrics to any peer; '' = loopback only (and only without a proxy). */
+  metricsToken: string;
+  /** `lectern worker`: port of its own /metrics on loopback (0 = none). */
+  workerMetricsPort: number;
+  /** The dashboard warns when a coming deadline's burst would keep a student waiting longer than this for a result (minutes). */
+  forecastTargetMinutes: number;
   oidc: OidcProviderConfig[];
 }
 
@@ -166,6 +172,13 @@ function workerName(env: Env): string {
   return name;
 }
 
+function metricsToken(env: Env): string {
+  const token = str(env, 'LECTERN_METRICS_TOKEN', '').trim();
+  // A short token could be guessed by anyone who can reach the port.
+  if (token !== '' && !/^[\x21-\x7e]{24,}$/.test(token)) throw new ConfigError('LECTERN_METRICS_TOKEN', 'use at least 24 printable characters without spaces (e.g. openssl rand -hex 24)');
+  return token;
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = str(env, 'NODE_ENV', 'production');
   if (!['production', 'development', 'test'].includes(nodeEnv)) {
@@ -225,6 +238,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
     // Off by default under test: a test that wants it turns it on (it runs sandboxes in the background).
     selfCheck: bool(env, 'LECTERN_SELF_CHECK', env.NODE_ENV !== 'test'),
+    metricsToken: metricsToken(env),
+    workerMetricsPort: int(env, 'LECTERN_WORKER_METRICS_PORT', 0, 0, 65535),
+    forecastTargetMinutes: int(env, 'LECTERN_FORECAST_TARGET_MINUTES', 10, 1, 1440),
     oidc: parseOidc(env),
   };
   return Object.freeze(config);

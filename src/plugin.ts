@@ -55,6 +55,13 @@ export interface Command {
   run(args: string[], deps: Deps): Promise<number>;
 }
 
+/**
+ * Told of every finished request by the core request log, with the route pattern that matched
+ * ("/courses/:course/submissions/:id", "/static/*", "(unmatched)"), never the raw URL. Runs on
+ * every request: keep it cheap.
+ */
+export type RequestObserver = (method: string, route: string, status: number, seconds: number) => void;
+
 export interface Plugin {
   /** Folder name = views/<name> = log tag. */
   name: string;
@@ -64,4 +71,6 @@ export interface Plugin {
   /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
   start?(deps: Deps): Promise<() => Promise<void>>;
   commands?: Record<string, Command>;
+  /** Called once per app: a function told of every finished request (metrics). */
+  observeRequests?(deps: Deps): RequestObserver;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import type { Logger } from '../lib/logger.js';
-import type { AppContext, AppMiddleware, AppState } from '../plugin.js';
+import type { AppContext, AppMiddleware, AppState, RequestObserver } from '../plugin.js';
 
 /**
  * ctx.state of every request. Its logger is made on first use: building a pino child serialises
@@ -76,8 +76,22 @@ function loggedUrl(url: string): string {
   return url.startsWith('/signup/') ? url.replace(/^\/signup\/[^/?#]*/, '/signup/[redacted]') : url;
 }
 
+/**
+ * The route a request matched, as registered ("/courses/:course/submissions/:id"): a bounded set
+ * of labels whatever URLs clients send. The router sets _matchedRoute; static files and the
+ * health check are answered before it.
+ */
+export function routeLabel(ctx: AppContext): string {
+  const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+  if (matched !== undefined) return String(matched);
+  const p = ctx.path;
+  if (p.startsWith('/static/')) return '/static/*';
+  if (p === '/healthz') return p;
+  return '(unmatched)';
+}
+
 /** Gives every request an id (sent back as X-Request-Id) and logs one line when it ends. */
-export function requestLog(log: Logger): AppMiddleware {
+export function requestLog(log: Logger, observers: RequestObserver[] = []): AppMiddleware {
   const closing = closingLogger(log);
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
@@ -88,6 +102,10 @@ export function requestLog(log: Logger): AppMiddleware {
     // A response emits 'close' once, after 'finish' or when the client went away first.
     ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (observers.length) {
+        const route = routeLabel(ctx);
+        for (const observe of observers) observe(ctx.method, route, ctx.status, ms / 1000);
+      }
       state.info(
         { req: undefined, method: ctx.method, url: loggedUrl(ctx.originalUrl), status: ctx.status, ms: Math.round(ms * 10) / 10, peer: ctx.req.socket.remoteAddress, user: ctx.state.user?.id },
         'request',

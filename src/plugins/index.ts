@@ -3,6 +3,7 @@ import accounts from './accounts/index.js';
 import assignments from './assignments/index.js';
 import autotest from './autotest/index.js';
 import gradebook from './gradebook/index.js';
+import metrics from './metrics/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
 import review from './review/index.js';
@@ -13,4 +14,4 @@ import submissions from './submissions/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, accounts, assignments, submissions, autotest, review, gradebook, pages];
+export const plugins: Plugin[] = [restart, metrics, accounts, assignments, submissions, autotest, review, gradebook, pages];

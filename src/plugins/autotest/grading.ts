@@ -25,6 +25,10 @@ export interface Grading {
   setDispatcher(d: Dispatcher | null): void;
   dispatcher(): Dispatcher | null;
   status(submissionId: number): SubmissionStatus;
+  /** Live-status streams open in this process (for metrics and the benchmarks). */
+  liveStreams: { open: number };
+  /** The queue plan of src/plugins/autotest/forecast.ts, kept briefly. */
+  forecastCache: { version: string; second: number; plan: unknown } | null;
 }
 
 export interface SubmissionStatus {
@@ -58,6 +62,8 @@ export function gradingFor(deps: Pick<Deps, 'db' | 'clock'>): Grading {
       dispatcher = d;
     },
     dispatcher: () => dispatcher,
+    liveStreams: { open: 0 },
+    forecastCache: null,
     status(submissionId) {
       const job = queue.latestFor(submissionId);
       return { state: job?.state ?? 'none', position: job ? queue.position(job) : null, result: latestResult(deps.db, submissionId), jobId: job?.id ?? null };

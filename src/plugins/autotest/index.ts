@@ -41,9 +41,11 @@ const autotest: Plugin = {
 
       let last = '';
       let ended = false;
+      grading.liveStreams.open++;
       const end = () => {
         if (ended) return;
         ended = true;
+        grading.liveStreams.open--;
         clearInterval(poll);
         grading.events.off('job', onJob);
         unsubscribe();

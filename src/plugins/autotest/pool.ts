@@ -36,7 +36,7 @@ export interface Pool {
 export function recordOutcome(deps: Pick<Deps, 'db' | 'clock'>, queue: JobQueue, job: Job, owner: string, outcome: RunOutcome, worker: string): boolean {
   return deps.db.transaction(() => {
     if (!queue.finish(job.id, owner, outcome.grade.gradable || !outcome.infrastructure ? 'done' : 'error', outcome.grade.problem)) return false;
-    return insertResult(deps.db, { jobId: job.id, submissionId: job.submissionId, grade: outcome.grade, durationMs: outcome.durationMs, worker, at: deps.clock.now() });
+    return insertResult(deps.db, { jobId: job.id, submissionId: job.submissionId, grade: outcome.grade, durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, worker, at: deps.clock.now() });
   })();
 }
 
@@ -100,7 +100,7 @@ export function startPool(deps: Deps, queue: JobQueue, events: EventEmitter, opt
         const next = queue.fail(job, options.owner, outcome.grade.problem ?? 'infrastructure failure');
         log.warn({ jobId: job.id, attempt: job.attempts, next, problem: outcome.grade.problem?.split('\n')[0] }, 'grading run failed');
         if (next === 'error') {
-          insertResult(deps.db, { jobId: job.id, submissionId: job.submissionId, grade: outcome.grade, durationMs: outcome.durationMs, worker: options.owner, at: deps.clock.now() });
+          insertResult(deps.db, { jobId: job.id, submissionId: job.submissionId, grade: outcome.grade, durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, worker: options.owner, at: deps.clock.now() });
           emit(job, 'error');
         } else {
           emit(job, 'queued');

@@ -1,5 +1,6 @@
 import type { Visibility } from '../assignments/config.js';
 import type { SubmissionStatus } from './grading.js';
+import { durationText } from './forecast.js';
 import { visibleTests, type TestOutcome } from './results.js';
 import type { TamperFlag } from './tamper.js';
 
@@ -20,6 +21,8 @@ export interface Feedback {
 export interface PresentedStatus {
   state: SubmissionStatus['state'];
   position: number | null;
+  /** While waiting: when the result is expected (src/plugins/autotest/forecast.ts); null without history. */
+  eta: { ms: number; text: string } | null;
   /** A re-run is queued or running while an older result is shown. */
   rerunning: boolean;
   result: null | {
@@ -46,16 +49,18 @@ function shown(v: Visibility, viewer: Viewer): boolean {
 }
 
 /** What a viewer may see of a submission's grading: staff see everything, students by the bundle's feedback rules. */
-export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback: Feedback, penaltyPct: number): PresentedStatus {
+export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback: Feedback, penaltyPct: number, etaMs: number | null = null): PresentedStatus {
   const r = status.result;
   const waiting = status.state === 'queued' || status.state === 'running';
-  if (!r) return { state: status.state, position: status.position, rerunning: false, result: null };
+  const eta = waiting && etaMs !== null ? { ms: etaMs, text: durationText(etaMs) } : null;
+  if (!r) return { state: status.state, position: status.position, eta, rerunning: false, result: null };
   const tests = visibleTests(r.tests, viewer);
   const scoreShown = shown(feedback.score, viewer);
   const final = r.score === null ? null : Math.round(r.score * (1 - penaltyPct / 100) * 1000) / 1000;
   return {
     state: waiting ? status.state : r.gradable ? 'done' : 'error',
     position: status.position,
+    eta,
     rerunning: waiting,
     result: {
       status: scoreShown || !r.gradable ? r.status : 'submitted',

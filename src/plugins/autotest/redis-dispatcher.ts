@@ -116,7 +116,7 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
       const owner = job.leaseOwner;
       if (ret.outcome.infrastructure) {
         const next = grading.queue.fail(job, owner, ret.outcome.grade.problem ?? 'infrastructure failure');
-        if (next === 'error') insertResult(deps.db, { jobId, submissionId: job.submissionId, grade: ret.outcome.grade, durationMs: ret.outcome.durationMs, worker: ret.worker, at: deps.clock.now() });
+        if (next === 'error') insertResult(deps.db, { jobId, submissionId: job.submissionId, grade: ret.outcome.grade, durationMs: ret.outcome.durationMs, cpuMs: ret.outcome.cpuMs, worker: ret.worker, at: deps.clock.now() });
         else sql.unforward.run({ id: jobId });
         return next;
       }

@@ -18,6 +18,8 @@ export const RESULTS_FILE_CAP = 1024 * 1024;
 export interface RunOutcome {
   grade: Grade;
   durationMs: number;
+  /** CPU time of the run's processes (absent when nothing ran). */
+  cpuMs?: number;
   /** True when the failure was ours (sandbox, missing bundle), so the job may be retried. */
   infrastructure: boolean;
 }
@@ -136,7 +138,7 @@ async function runLegacy(sandbox: Sandbox, spec: Pick<JobSpec, 'command' | 'limi
       problem: grade.problem,
     };
   }
-  return { grade: { ...grade, tamper }, durationMs: run.wallMs || Date.now() - started, infrastructure: run.status === 'error' };
+  return { grade: { ...grade, tamper }, durationMs: run.wallMs || Date.now() - started, cpuMs: run.cpuMs, infrastructure: run.status === 'error' };
 }
 
 function declaredMax(file: Buffer | undefined): number | null {

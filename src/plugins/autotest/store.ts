@@ -33,6 +33,7 @@ interface ResultRow {
   tests: string;
   problem: string | null;
   duration_ms: number;
+  cpu_ms?: number | null;
   worker: string | null;
   created_at: number;
   tamper: string | null;
@@ -60,8 +61,8 @@ function toResult(r: ResultRow): StoredResult {
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
-      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at, tamper)
-       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at, :tamper)
+      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, cpu_ms, worker, created_at, tamper)
+       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :cpu_ms, :worker, :created_at, :tamper)
        ON CONFLICT (job_id) DO NOTHING`,
     ),
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
@@ -109,7 +110,7 @@ function statements(db: Db) {
 const sql = preparedFor(statements);
 
 /** Records a job's result; false when one exists already (a job is recorded once). */
-export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; worker: string | null; at: number }): boolean {
+export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; cpuMs?: number | undefined; worker: string | null; at: number }): boolean {
   return (
     sql(db).insert.run({
       job_id: r.jobId,
@@ -122,6 +123,7 @@ export function insertResult(db: Db, r: { jobId: number; submissionId: number; g
       tests: JSON.stringify(r.grade.tests),
       problem: r.grade.problem,
       duration_ms: Math.round(r.durationMs),
+      cpu_ms: r.cpuMs === undefined ? null : Math.round(r.cpuMs),
       worker: r.worker,
       created_at: r.at,
       tamper: r.grade.tamper?.length ? JSON.stringify(r.grade.tamper) : null,

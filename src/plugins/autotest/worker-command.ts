@@ -4,6 +4,7 @@ import type { Config } from '../../config.js';
 import { createLogger } from '../../lib/logger.js';
 import { createSandbox, sandboxAvailable } from '../../lib/sandbox/index.js';
 import type { Command } from '../../plugin.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { describeUrl } from './redis-common.js';
 
 function say(line: string): void {
@@ -36,7 +37,13 @@ export async function runWorker(config: Config, args: string[]): Promise<number>
   // BullMQ and its Redis client load only here: other commands and the web server in sqlite mode
   // never pay for them.
   const { startWorker } = await import('./worker.js');
-  const worker = await startWorker({ config, log, sandbox, cacheDir });
+  let metrics: WorkerMetrics | undefined;
+  if (config.workerMetricsPort) {
+    const { startWorkerMetrics } = await import('../metrics/worker-metrics.js');
+    metrics = await startWorkerMetrics({ host: config.host, port: config.workerMetricsPort, token: config.metricsToken, worker: config.workerName, log });
+    log.info({ url: metrics.url }, 'worker metrics served');
+  }
+  const worker = await startWorker({ config, log, sandbox, cacheDir, ...(metrics ? { metrics } : {}) });
   log.info({ worker: worker.id, redis: describeUrl(config.queue), concurrency: config.workerConcurrency, sandbox: sandbox.describe() }, 'worker started');
   say(`Lectern worker ${worker.id}: ${config.workerConcurrency} at a time, jobs from ${describeUrl(config.queue)}`);
   return new Promise<number>((resolve) => {
@@ -52,7 +59,8 @@ export async function runWorker(config: Config, args: string[]): Promise<number>
       }, config.drainMs + 15_000);
       hard.unref();
       void worker.stop(config.drainMs).then(
-        () => {
+        async () => {
+          await metrics?.stop();
           log.info('worker stopped');
           log.flush();
           resolve(0);

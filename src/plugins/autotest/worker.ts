@@ -33,6 +33,8 @@ export interface WorkerDeps {
   sandbox: Sandbox;
   /** Where files of running jobs and unpacked tests/ folders live on this machine. */
   cacheDir: string;
+  /** Told of each run (the worker's own /metrics), when it serves them. */
+  metrics?: { jobStarted(): void; jobFinished(status: string, seconds: number): void };
 }
 
 export interface RunningWorker {
@@ -163,6 +165,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     const controller = new AbortController();
     active.set(job.id!, controller);
     running++;
+    deps.metrics?.jobStarted();
+    // A run that never produced an outcome (bad payload, Redis lost a file) counts as error.
+    let verdict = 'error';
+    const started = Date.now();
     void beat();
     const dir = await mkdtemp(path.join(jobsDir, `${p.jobId}-`));
     try {
@@ -176,16 +182,19 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       const outcome = await runPrepared(sandbox, p, { submission, tests }, controller.signal);
       if (controller.signal.aborted) {
         // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
+        verdict = 'handed_back';
         await job.moveToWait(token);
         log.info({ jobId: p.jobId }, 'job handed back at shutdown');
         throw new WaitingError();
       }
       jobsDone++;
+      verdict = outcome.grade.status;
       log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs }, 'graded');
       return { outcome, worker: id };
     } finally {
       active.delete(job.id!);
       running--;
+      deps.metrics?.jobFinished(verdict, (Date.now() - started) / 1000);
       await rm(dir, { recursive: true, force: true });
       void beat();
     }

@@ -11,6 +11,7 @@ import { findMember } from '../accounts/members.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, listAssignments, type Current } from '../assignments/store.js';
 import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
+import { currentPlan, deadlineForecasts, durationText } from '../autotest/forecast.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
@@ -58,6 +59,9 @@ const NOTICES: Record<string, (q: AppContext['query']) => string> = {
   nothing: () => 'There was nothing to re-run: no submissions matched.',
 };
 
+/** Coming deadlines the dashboard forecasts. */
+const FORECAST_HORIZON_MS = 14 * 86_400_000;
+
 export function registerRoutes(router: AppRouter, deps: Deps): void {
   const grading = () => gradingFor(deps);
 
@@ -67,8 +71,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const { isLecturer } = requireStaff(ctx, course.slug);
     const now = deps.clock.now();
     const enrolled = listEnrolled(deps.db, course.slug, 'student').length;
+    const current = listAssignments(deps.db, course.slug);
     const generatorFailures: Array<{ slug: string; title: string; who: string; message: string; at: string; version: number }> = [];
-    const assignments = listAssignments(deps.db, course.slug).map(({ assignment, version }) => {
+    const assignments = current.map(({ assignment, version }) => {
       const counts = submissionCounts(deps.db, assignment.id);
       const state = assignmentState(version.config, now);
       // A failed generator run matters while that student still has no variant.
@@ -101,11 +106,26 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const attention = runsNeedingAttention(deps.db, course.slug, 30).map((a) => ({ ...a, who: nameOf(a.userId), when: a.at === null ? '' : when(a.at, course), problem: (a.problem ?? '').split('\n')[0]!.slice(0, 200) }));
     const stats = grading().queue.stats();
     const dispatcher = grading().dispatcher()?.describe() ?? null;
+    const drainAt = currentPlan(deps).drainAt;
+    const forecast = deadlineForecasts(deps, {
+      course: course.slug,
+      students: enrolled,
+      assignments: current.map(({ assignment, version }) => ({ id: assignment.id, slug: assignment.slug, title: version.config.title, deadlineAt: version.config.deadlineAt })),
+      horizonMs: FORECAST_HORIZON_MS,
+      targetMs: deps.config.forecastTargetMinutes * 60_000,
+    }).map((f) => ({ ...f, deadline: when(f.deadlineAt, course), worstWait: Number.isFinite(f.worstWaitMs) ? durationText(f.worstWaitMs) : null, target: durationText(f.targetMs), run: durationText(f.runMs) }));
     const data = {
       course: { slug: course.slug, title: course.title, timezone: course.timezone },
       enrolled,
       assignments,
-      queue: { queued: stats.queued, running: stats.running, oldestQueuedAt: stats.oldestQueuedAt, oldestAgeMs: stats.oldestQueuedAt === null ? null : now - stats.oldestQueuedAt },
+      queue: {
+        queued: stats.queued,
+        running: stats.running,
+        oldestQueuedAt: stats.oldestQueuedAt,
+        oldestAgeMs: stats.oldestQueuedAt === null ? null : now - stats.oldestQueuedAt,
+        drainMs: drainAt === null || stats.queued + stats.running === 0 ? null : Math.max(0, drainAt - now),
+      },
+      forecast,
       grading: dispatcher,
       workers: listWorkers(deps).map((w) => ({ host: w.host, id: w.id, pid: w.pid, concurrency: w.concurrency, running: w.running, jobsDone: w.jobsDone, lastSeen: w.lastSeen, lastSeenText: when(w.lastSeen, course), alive: w.alive })),
       unsafeSandbox: deps.sandbox.unsafe,
@@ -127,6 +147,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       isLecturer,
       isStaffView: true,
       oldestAge: data.queue.oldestAgeMs === null ? null : age(data.queue.oldestAgeMs),
+      drainText: data.queue.drainMs === null ? null : durationText(data.queue.drainMs),
     });
   });
 

@@ -5,6 +5,7 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, Deps, Plugin } from '../../plugin.js';
 import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
 import { gradingFor } from '../autotest/grading.js';
+import { jobEta } from '../autotest/forecast.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
 import { isPublished } from '../review/grading.js';
 import { reviewSummary } from '../review/summary.js';
@@ -42,7 +43,9 @@ export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
   const t = timing(rulesOf(config), deps.clock.now(), ext);
   const afterDeadline = t.state === 'closed' || ((t.state === 'late' || t.state === 'grace') && deps.clock.now() > t.deadlineAt);
   const published = isPublished(deps.db, v.assignment.id, v.submission.userId);
-  return presentStatus(gradingFor(deps).status(v.submission.id), { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct);
+  const status = gradingFor(deps).status(v.submission.id);
+  const waiting = status.state === 'queued' || status.state === 'running';
+  return presentStatus(status, { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct, waiting ? jobEta(deps, status.jobId) : null);
 }
 
 function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>) {

@@ -51,6 +51,10 @@ function toSubmission(r: SubmissionRow): Submission {
 
 function statements(db: Db) {
   return {
+    arrivals: db.prepare<{ assignmentId: number; before: number; after: number }, number>(
+      `SELECT submitted_at - deadline_at FROM submissions
+        WHERE assignment_id = :assignmentId AND submitted_at - deadline_at BETWEEN -:before AND :after`,
+    ),
     byId: db.prepare<[number], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
     byNumber: db.prepare<{ assignmentId: number; userId: number; number: number }, SubmissionRow>(
       'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId AND number = :number',
@@ -189,6 +193,11 @@ export function deleteExtension(db: Db, assignmentId: number, userId: number): b
 /** Re-records how late a submission was, when staff move the student's deadline afterwards. */
 export function setLateness(db: Db, submissionId: number, l: { deadlineAt: number; lateMinutes: number; penaltyPct: number }): void {
   sql(db).setLateness.run({ id: submissionId, ...l });
+}
+
+/** When an assignment's submissions arrived relative to each student's own deadline (ms; negative = before), within a window. */
+export function arrivalsAroundDeadline(db: Db, assignmentId: number, beforeMs: number, afterMs: number): number[] {
+  return sql(db).arrivals.pluck().all({ assignmentId, before: beforeMs, after: afterMs });
 }
 
 export function submissionCounts(db: Db, assignmentId: number): { submissions: number; students: number; last: number | null } {

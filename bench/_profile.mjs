@@ -1,0 +1,72 @@
+// Where a request's CPU goes: the server under `node --cpu-prof` while autocannon loads one
+// target, then the profile's self time summed by function and by package, per request.
+//
+//   npm run build && node bench/_profile.mjs static|page|rendered|home [seconds]
+//
+// BENCH_ENTRY=cli.js profiles the unbundled modules (readable file names); the default is the
+// bundle that production runs.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadTest, prepareData, ROOT, signIn, startServer, tempDir } from './_lib.mjs';
+
+const which = process.argv[2] ?? 'page';
+const seconds = Number(process.argv[3] ?? 8);
+const profDir = tempDir('lectern-prof-');
+const { dataDir, students } = await prepareData(1);
+const server = await startServer(
+  {
+    LECTERN_DATA: dataDir,
+    LECTERN_CONTENT: path.join(ROOT, 'examples/course'),
+    LECTERN_GRADERS: '0',
+    LECTERN_LOG_LEVEL: 'info',
+    ...(which === 'rendered' ? { LECTERN_PAGE_CACHE_MB: '0' } : {}),
+  },
+  { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
+);
+let requests = 0;
+try {
+  const client = await signIn(server.url, students[0].email, students[0].password);
+  const page = await fetch(`${server.url}/courses/prog1/your-assignments`, { headers: { cookie: client.cookie() } });
+  await page.text();
+  const home = await (await fetch(`${server.url}/`)).text();
+  const css = /\/static\/css\/lectern\.[0-9a-f]{10}\.css/.exec(home)[0];
+  const target = { static: [css, {}], page: ['/courses/prog1/your-assignments', { cookie: client.cookie() }], rendered: ['/courses/prog1/your-assignments', { cookie: client.cookie() }], home: ['/', {}] }[which];
+  const r = await loadTest(server.url + target[0], { connections: 20, seconds, headers: target[1], pid: server.pid });
+  requests = r.requests;
+  console.log(`${which}: ${Math.round(r.requestsPerSecond)} req/s, ${Math.round(r.cpuUsPerRequest)} us CPU/request (profiler on)`);
+} finally {
+  await server.stop();
+}
+
+const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+const prof = JSON.parse(readFileSync(path.join(profDir, file), 'utf8'));
+// Only the load's samples: start-up (module compilation) and most of the shutdown stay out.
+const dt = new Map();
+const from = prof.endTime - (seconds + 0.5) * 1e6;
+let at = prof.startTime;
+for (let i = 0; i < prof.samples.length; i++) {
+  at += prof.timeDeltas[i] ?? 0;
+  if (at < from) continue;
+  dt.set(prof.samples[i], (dt.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+}
+const byFn = new Map();
+const byPkg = new Map();
+let total = 0;
+for (const n of prof.nodes) {
+  const us = dt.get(n.id) ?? 0;
+  if (!us) continue;
+  const { functionName, url, lineNumber } = n.callFrame;
+  if (functionName === '(idle)' || functionName === '(program)') continue;
+  total += us;
+  const where = url ? `${url.replace(/^.*\/(node_modules\/)?/, '')}:${lineNumber + 1}` : '';
+  const key = `${functionName || '(anonymous)'} ${where}`;
+  byFn.set(key, (byFn.get(key) ?? 0) + us);
+  const pkg = url.includes('node_modules/') ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : url.startsWith('node:') ? 'node:' + url.slice(5).split('/')[0] : url ? path.basename(url) : functionName;
+  byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + us);
+}
+const per = (us) => (us / Math.max(1, requests)).toFixed(2);
+console.log(`busy ${(total / 1e6).toFixed(2)} s over ${requests} requests: ${per(total)} us/request sampled`);
+console.log('by package/file (us per request):');
+for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${per(us).padStart(8)}  ${k}`);
+console.log('by function (us per request, self time):');
+for (const [k, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${per(us).padStart(8)}  ${k}`);
