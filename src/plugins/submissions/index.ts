@@ -8,7 +8,11 @@ import { gradingFor } from '../autotest/grading.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
 import { rulesOf, timing } from './deadline.js';
 import { receiveSubmission } from './intake.js';
-import { blobReferenced, extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
+import { blobReferenced, extensionFor, extensionInfo, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
+import { ownsSubmission } from './owner.js';
+import { findUserById } from '../accounts/users.js';
+import { getTeam, teamOf } from '../teams/store.js';
+import { teamConfig } from '../teams/rules.js';
 
 export interface VisibleSubmission {
   submission: Submission;
@@ -26,7 +30,7 @@ export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, i
   const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
   const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
   const staff = isStaffRole(roleIn(ctx, course));
-  if (!submission || !assignment || assignment.course !== course || (submission.userId !== user.id && !staff)) {
+  if (!submission || !assignment || assignment.course !== course || (!staff && !ownsSubmission(deps.db, submission.id, user.id))) {
     throw new UserError(404, 'There is no such submission.');
   }
   const version = getVersion(deps.db, submission.versionId)!;
@@ -42,10 +46,16 @@ export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
   return presentStatus(gradingFor(deps).status(v.submission.id), { staff: v.staff, afterDeadline }, config.feedback, v.submission.penaltyPct);
 }
 
-function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>) {
+/** Who handed a submission in, and for which team: the receipt names them. */
+function submittedBy(deps: Deps, s: Submission): { id: number; name: string; team: string | null } {
+  return { id: s.userId, name: findUserById(deps.db, s.userId)?.name ?? `user ${s.userId}`, team: s.teamId === null ? null : (getTeam(deps.db, s.teamId)?.name ?? null) };
+}
+
+function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>, by?: { id: number; name: string; team: string | null }) {
   return {
     id: s.id,
     number: s.number,
+    ...(by ? { submittedBy: { id: by.id, name: by.name }, team: by.team } : {}),
     submittedAt: new Date(s.submittedAt).toISOString(),
     lateMinutes: s.lateMinutes,
     penaltyPct: s.penaltyPct,
@@ -72,14 +82,16 @@ const submissions: Plugin = {
     router.get(base, async (ctx) => {
       const { user, course, role, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
       const config = current.version.config;
-      const ext = extensionFor(deps.db, current.assignment.id, user.id);
+      const extInfo = extensionInfo(deps.db, current.assignment.id, user.id);
+      const ext = extInfo?.untilAt ?? null;
       const t = timing(rulesOf(config), deps.clock.now(), ext);
+      const team = teamConfig(config) ? (teamOf(deps.db, current.assignment.id, user.id) ?? null) : null;
       const list = studentSubmissions(deps.db, current.assignment.id, user.id).map((s) => {
         const v = { submission: s, assignment: current.assignment, version: getVersion(deps.db, s.versionId)!, staff: isStaffRole(role) };
-        return { submission: s, status: statusFor(deps, v) };
+        return { submission: s, status: statusFor(deps, v), by: submittedBy(deps, s) };
       });
       if (wantsJson(ctx)) {
-        ctx.body = { submissions: list.map((l) => ({ ...receiptJson(course.slug, l.submission, submissionFiles(deps.db, l.submission.id)), status: l.status })) };
+        ctx.body = { submissions: list.map((l) => ({ ...receiptJson(course.slug, l.submission, submissionFiles(deps.db, l.submission.id), l.by), status: l.status })) };
         return;
       }
       ctx.render('submissions/index.njk', {
@@ -88,6 +100,9 @@ const submissions: Plugin = {
         config,
         timing: t,
         extension: ext,
+        extensionInfo: extInfo,
+        teamAssignment: teamConfig(config),
+        team,
         list,
         counts: config.counts,
         accept: config.files.join(','),
@@ -98,7 +113,7 @@ const submissions: Plugin = {
       const { user, course, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
       const receipt = await receiveSubmission(ctx, deps, current, user);
       ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
-      const body = receiptJson(course.slug, receipt.submission, receipt.files);
+      const body = receiptJson(course.slug, receipt.submission, receipt.files, submittedBy(deps, receipt.submission));
       if (wantsJson(ctx)) {
         ctx.status = 201;
         ctx.set('Location', body.url);
@@ -114,7 +129,7 @@ const submissions: Plugin = {
       const status = statusFor(deps, v);
       const files = submissionFiles(deps.db, v.submission.id);
       if (wantsJson(ctx)) {
-        ctx.body = { ...receiptJson(ctx.params.course!, v.submission, files), status };
+        ctx.body = { ...receiptJson(ctx.params.course!, v.submission, files, submittedBy(deps, v.submission)), status };
         return;
       }
       ctx.render('submissions/show.njk', {
@@ -124,6 +139,7 @@ const submissions: Plugin = {
         submission: v.submission,
         files,
         status,
+        by: submittedBy(deps, v.submission),
         staff: v.staff,
       });
     });
