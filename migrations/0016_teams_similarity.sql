@@ -65,7 +65,7 @@ CREATE INDEX team_variants_version ON team_variants (version_id);
 
 -- A team's submission: user_id stays the member who handed it in (the receipt names them).
 ALTER TABLE submissions ADD COLUMN team_id INTEGER REFERENCES teams (id);
-CREATE INDEX submissions_team ON submissions (team_id) WHERE team_id IS NOT NULL;
+CREATE INDEX submissions_team ON submissions (team_id);
 
 -- Whose a submission is: the submitter alone, or the team's members at that moment. Changing a
 -- team later never moves past work to the newcomers or away from those who left.

@@ -6,6 +6,7 @@ import gradebook from './gradebook/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
 import submissions from './submissions/index.js';
+import similarity from './similarity/index.js';
 import teams from './teams/index.js';
 
 /**
@@ -13,4 +14,4 @@ import teams from './teams/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, accounts, assignments, submissions, autotest, gradebook, teams, pages];
+export const plugins: Plugin[] = [restart, accounts, assignments, submissions, autotest, gradebook, teams, similarity, pages];
