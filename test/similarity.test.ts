@@ -237,12 +237,16 @@ int main(int argc, char *argv[])
     const check = await lecturer.post(`/courses/prog1/assignments/caesar/similarity/${id}/pairs/1/evidence`, {}, { headers: json });
     expect(check.status).toBe(202);
     const until = Date.now() + 240_000;
-    let evidence: { state: string; flagged: boolean; summary: string; runs: Array<{ code: number; paramsOf: number; score: number | null }> } | null = null;
+    type EvidenceJson = { state: string; flagged: boolean; summary: string; runs: Array<{ code: number; paramsOf: number; score: number | null }> };
+    let evidence: EvidenceJson;
     for (;;) {
       const res = await lecturer.fetch(`/courses/prog1/assignments/caesar/similarity/${id}/pairs/1`, { headers: json });
-      evidence = ((await res.json()) as { evidence: typeof evidence }).evidence;
-      if (evidence && (evidence.state === 'done' || evidence.state === 'failed')) break;
-      if (Date.now() > until) throw new Error(`variant check not finished: ${JSON.stringify(evidence)}`);
+      const got = ((await res.json()) as { evidence: EvidenceJson | null }).evidence;
+      if (got && (got.state === 'done' || got.state === 'failed')) {
+        evidence = got;
+        break;
+      }
+      if (Date.now() > until) throw new Error(`variant check not finished: ${JSON.stringify(got)}`);
       await new Promise((r) => setTimeout(r, 300));
     }
     expect(evidence.state).toBe('done');
