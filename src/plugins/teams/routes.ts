@@ -95,6 +95,7 @@ export function registerTeamRoutes(router: AppRouter, deps: Deps): void {
   /** Student actions: allowed when the assignment lets students form teams. */
   async function studentAction(ctx: AppContext, act: (c: ReturnType<typeof studentContext>, form: Record<string, string>) => string) {
     const c = studentContext(ctx);
+    if (c.staff) throw new UserError(403, 'Staff are in no team: make and change teams on the Teams page of the assignment.');
     if (c.current.team.formedBy !== 'students') throw new UserError(403, 'Teams for this assignment are made by the lecturer.');
     const form = await readForm(ctx);
     const done = deps.db.transaction(() => act(c, form)).immediate();
