@@ -8,10 +8,12 @@ import pages from './pages/index.js';
 import restart from './restart/index.js';
 import review from './review/index.js';
 import submissions from './submissions/index.js';
+import similarity from './similarity/index.js';
+import teams from './teams/index.js';
 
 /**
  * The one registry. Order matters: middleware runs in this order, routes are matched in this
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, metrics, accounts, assignments, submissions, autotest, review, gradebook, pages];
+export const plugins: Plugin[] = [restart, metrics, accounts, assignments, submissions, autotest, review, gradebook, teams, similarity, pages];

@@ -100,6 +100,8 @@ export interface AssignmentConfig {
   /** Null: no limit. */
   submissionsPerHour: number | null;
   counts: 'last' | 'best';
+  /** A team assignment: team sizes and who may form teams (the lecturer always may). Null: everyone alone. */
+  team: { min: number; max: number; formedBy: 'students' | 'lecturer' } | null;
   test: TestConfig;
   generator: {
     limits: { wallMs: number; cpuSeconds: number; memoryBytes: number };
@@ -241,6 +243,13 @@ const schema = z.strictObject({
   max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
   submissions_per_hour: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
   counts: z.enum(['last', 'best'], { error: 'must be "last" or "best"' }).default('last'),
+  team: z
+    .strictObject({
+      min: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(50, 'must be at most 50').default(1),
+      max: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(2, 'must be at least 2 (a team of one is no team)').max(50, 'must be at most 50'),
+      formed_by: z.enum(['students', 'lecturer'], { error: 'must be "students" or "lecturer"' }).default('students'),
+    })
+    .optional(),
   test: z.strictObject(
     {
       command: argv('[/usr/bin/python3, tests/run.py]').optional(),
@@ -382,6 +391,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       problems.push({ file: FILE, field, message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
     }
   }
+  if (y.team && y.team.min > y.team.max) problems.push({ file: FILE, field: 'team.min', message: `must not be more than team.max (${y.team.max})` });
   if (problems.length) return { config: null, problems };
   const wallMs = y.test.limits.wall;
   return {
@@ -399,6 +409,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       maxFiles: y.max_files,
       submissionsPerHour: y.submissions_per_hour ?? null,
       counts: y.counts,
+      team: y.team ? { min: y.team.min, max: y.team.max, formedBy: y.team.formed_by } : null,
       test: {
         mode: t.harness ? 'harness' : t.cases ? 'io' : 'legacy',
         command: t.harness ?? t.command ?? [],

@@ -182,7 +182,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     const { user, isStaff } = member(ctx, course);
     const { assignment, version: current } = currentOr404(deps.db, course.slug, ctx.params.slug);
     const now = deps.clock.now();
-    const base = { course, slug: assignment.slug, isStaff, isStaffView: isStaff, ...dates(current.config, course, now) };
+    const base = { course, slug: assignment.slug, isStaff, isStaffView: isStaff, teamRules: current.config.team ?? null, ...dates(current.config, course, now) };
     if (!isStaff && current.config.opensAt !== null && now < current.config.opensAt) {
       ctx.render('assignments/statement.njk', { ...base, notOpen: true, starter: [] });
       return;

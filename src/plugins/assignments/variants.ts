@@ -4,6 +4,7 @@ import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { parseShebang } from './bundle.js';
+import { teamOf } from '../teams/store.js';
 import { currentVersion, getVersion, materialiseVersion, readBlob, versionFile, type Assignment, type Version } from './store.js';
 
 /** The student as a generator and a template see them. */
@@ -111,6 +112,13 @@ function statements(db: Db) {
          LEFT JOIN users u ON u.id = r.user_id
         WHERE r.assignment_id = :assignment_id ORDER BY r.id DESC LIMIT :limit`,
     ),
+    getTeam: db.prepare<{ team_id: number }, Pick<VariantRow, 'version_id' | 'seed' | 'params' | 'created_at'> & { assignment_id: number }>(
+      'SELECT assignment_id, version_id, seed, params, created_at FROM team_variants WHERE team_id = :team_id',
+    ),
+    insertTeam: db.prepare<{ team_id: number; assignment_id: number; version_id: number; seed: string; params: string; now: number }>(
+      `INSERT INTO team_variants (team_id, assignment_id, version_id, seed, params, created_at)
+       VALUES (:team_id, :assignment_id, :version_id, :seed, :params, :now) ON CONFLICT (team_id) DO NOTHING`,
+    ),
     secretGet: db.prepare<{ key: string }, { value: string }>('SELECT value FROM settings WHERE key = :key'),
     secretPut: db.prepare<{ key: string; value: string }>('INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)'),
   };
@@ -199,7 +207,7 @@ function variantRow(assignment: Assignment, version: Version, userId: number, st
   return { assignment_id: assignment.id, version_id: version.id, user_id: userId, key: student.id, name: student.name, seed, params: JSON.stringify(params), now };
 }
 
-function toVariant(db: Db, row: VariantRow): Variant {
+function toVariant(db: Db, row: Pick<VariantRow, 'assignment_id' | 'version_id' | 'seed' | 'params' | 'created_at'>): Variant {
   return {
     assignmentId: row.assignment_id,
     versionId: row.version_id,
@@ -290,29 +298,45 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   const current = currentVersion(deps.db, req.course, req.slug);
   if (!current) return null;
   const { assignment, version } = current;
-  const existing = findVariant(deps.db, assignment.id, req.user.id);
+  // A team has one variant, seeded by the team: every member sees the same numbers.
+  const team = teamOf(deps.db, assignment.id, req.user.id);
+  const holder = team
+    ? {
+        key: `${assignment.id}:team:${team.id}`,
+        student: { id: `team-${team.id}`, name: team.name },
+        find: () => findTeamVariant(deps.db, team.id),
+        insert: (seed: string, params: unknown) =>
+          sql(deps.db).insertTeam.run({ team_id: team.id, assignment_id: assignment.id, version_id: version.id, seed, params: JSON.stringify(params), now: deps.clock.now() }),
+      }
+    : {
+        key: `${assignment.id}:${req.user.id}`,
+        student: studentOf(req.user),
+        find: () => findVariant(deps.db, assignment.id, req.user.id),
+        insert: (seed: string, params: unknown) => sql(deps.db).insert.run(variantRow(assignment, version, req.user.id, studentOf(req.user), seed, params, deps.clock.now())),
+      };
+  const existing = holder.find();
   if (existing) return existing;
-  const key = `${assignment.id}:${req.user.id}`;
+  const key = holder.key;
   const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
   const running = inflight.get(key);
   if (running) return running;
   const work = (async (): Promise<Variant | null> => {
     const failed = recentFailures.get(key);
     if (failed && failed.versionId === version.id && deps.clock.now() - failed.at < FAILURE_BACKOFF_MS) return null;
-    const student = studentOf(req.user);
+    const student = holder.student;
     const seed = deriveSeed(courseSecret(deps.db, req.course), req.slug, student.id);
     const outcome = await runGenerator(deps, version, seed, student);
     if (!outcome.ok) {
       recentFailures.set(key, { at: deps.clock.now(), versionId: version.id });
       if (recentFailures.size > 10_000) recentFailures.clear();
-      deps.log.warn({ course: req.course, slug: req.slug, userId: req.user.id, version: version.number, status: outcome.status, reason: outcome.message }, 'variant generator failed');
+      deps.log.warn({ course: req.course, slug: req.slug, userId: req.user.id, team: team?.id, version: version.number, status: outcome.status, reason: outcome.message }, 'variant generator failed');
       logRun(deps, { assignment, version, userId: req.user.id, seed, outcome: 'failed', actor: null }, outcome);
       return null;
     }
     recentFailures.delete(key);
-    sql(deps.db).insert.run(variantRow(assignment, version, req.user.id, student, seed, outcome.params, deps.clock.now()));
-    const stored = findVariant(deps.db, assignment.id, req.user.id)!;
-    deps.log.info({ course: req.course, slug: req.slug, userId: req.user.id, version: stored.version }, 'variant created');
+    holder.insert(seed, outcome.params);
+    const stored = holder.find()!;
+    deps.log.info({ course: req.course, slug: req.slug, userId: req.user.id, team: team?.id, version: stored.version }, 'variant created');
     return stored;
   })();
   inflight.set(key, work);
@@ -321,6 +345,17 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   } finally {
     inflight.delete(key);
   }
+}
+
+/** A team's stored variant, without making one. */
+export function findTeamVariant(db: Db, teamId: number): Variant | undefined {
+  const row = sql(db).getTeam.get({ team_id: teamId });
+  return row ? toVariant(db, row) : undefined;
+}
+
+/** The parameters a submission is tested with: its team's variant, or its submitter's. */
+export function variantForSubmission(db: Db, submission: { assignmentId: number; userId: number; teamId: number | null }): Variant | undefined {
+  return submission.teamId !== null ? findTeamVariant(db, submission.teamId) : findVariant(db, submission.assignmentId, submission.userId);
 }
 
 export type RegenerateResult = { ok: true; variant: Variant; previous: Variant | undefined } | { ok: false; outcome: Extract<GeneratorOutcome, { ok: false }> };

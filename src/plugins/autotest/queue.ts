@@ -112,10 +112,11 @@ export function createJobQueue(db: Db, clock: Clock) {
     `INSERT INTO jobs (submission_id, version_id, state, priority, attempts, max_attempts, enqueued_at, not_before, reason, batch)
      VALUES (:submissionId, :versionId, 'queued', :priority, 0, :maxAttempts, :now, :now, :reason, :batch)`,
   );
-  const supersede = db.prepare<{ assignmentId: number; userId: number; keep: number; priority: number }>(
+  const supersede = db.prepare<{ assignmentId: number; userId: number; teamId: number | null; keep: number; priority: number }>(
     `UPDATE jobs SET priority = :priority
       WHERE state = 'queued' AND reason = 'submission' AND id <> :keep AND priority > :priority
-        AND submission_id IN (SELECT id FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId)`,
+        AND submission_id IN (SELECT id FROM submissions WHERE assignment_id = :assignmentId
+              AND CASE WHEN :teamId IS NULL THEN user_id = :userId AND team_id IS NULL ELSE team_id = :teamId END)`,
   );
   const claimOne = db.prepare<{ owner: string; now: number; leaseUntil: number; alone: number }, JobRow>(
     // A job suspected of bringing the server down (crashes > 0) is taken only by a grader with
@@ -187,9 +188,9 @@ export function createJobQueue(db: Db, clock: Clock) {
       });
       return Number(info.lastInsertRowid);
     },
-    /** A newer submission by the same student moves their older queued ones to the back. */
-    supersedeOlder(assignmentId: number, userId: number, keepJobId: number): number {
-      return supersede.run({ assignmentId, userId, keep: keepJobId, priority: PRIORITY.superseded }).changes;
+    /** A newer submission by the same student (or team: one queue slot) moves their older queued ones to the back. */
+    supersedeOlder(assignmentId: number, userId: number, keepJobId: number, teamId: number | null = null): number {
+      return supersede.run({ assignmentId, userId, teamId, keep: keepJobId, priority: PRIORITY.superseded }).changes;
     },
     /**
      * Leases the best queued job (or the given one). `alone`: this grader runs nothing else, so

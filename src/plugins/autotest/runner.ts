@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
 import type { Deps } from '../../plugin.js';
 import { getAssignmentById, getVersion, materialiseVersion } from '../assignments/store.js';
-import { findVariant } from '../assignments/variants.js';
+import { variantForSubmission } from '../assignments/variants.js';
 import { getSubmission, submissionFiles } from '../submissions/store.js';
 import type { Job } from './queue.js';
 import { runHarness, type RunInputs } from './harness.js';
@@ -49,7 +49,7 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
   if (!version) throw new JobSpecError(`bundle version ${job.versionId} is missing`);
   const assignment = getAssignmentById(deps.db, version.assignmentId);
   if (!assignment) throw new JobSpecError(`assignment ${version.assignmentId} is missing`);
-  const variant = findVariant(deps.db, assignment.id, submission.userId);
+  const variant = variantForSubmission(deps.db, submission);
   if (!variant) throw new JobSpecError(`the student's variant of ${assignment.slug} is missing`);
   let plan: GradingPlan;
   try {

@@ -2,7 +2,10 @@ import type { Db } from '../../db/open.js';
 import type { Current } from '../assignments/store.js';
 import { resultSummaries, pendingSubmissions, type ResultSummary } from '../autotest/store.js';
 import { finalScorer } from '../review/grading.js';
-import { assignmentSubmissions, listExtensions, type Submission } from '../submissions/store.js';
+import { penalised } from '../submissions/deadline.js';
+import { assignmentSubmissions, extensionFor, listExtensions, type Submission } from '../submissions/store.js';
+import { ownersOfAssignment } from '../submissions/owner.js';
+import { listTeams } from '../teams/store.js';
 
 export interface Student {
   id: number;
@@ -37,6 +40,8 @@ export interface StudentGrade {
   /** What a "re-run counted" touches: the counted submission, else the newest one. */
   rerunTarget: ScoredSubmission | null;
   extensionUntil: number | null;
+  /** The student's team for this assignment now, if any. */
+  team: { id: number; name: string } | null;
 }
 
 function percentOf(final: number | null, max: number | null): number | null {
@@ -57,19 +62,26 @@ export function assignmentGrades(db: Db, current: Current, students: Student[]):
   const extensions = new Map(listExtensions(db, assignment.id).map((e) => [e.userId, e.untilAt]));
   const byUser = new Map<number, ScoredSubmission[]>();
   const score = finalScorer(db, current);
-  for (const s of assignmentSubmissions(db, assignment.id)) {
+  // A team's submission counts for every member it was handed in for (owner.ts).
+  const owners = ownersOfAssignment(db, assignment.id);
+  const teamOfUser = new Map<number, { id: number; name: string }>();
+  for (const t of listTeams(db, assignment.id)) for (const m of t.members) teamOfUser.set(m.userId, { id: t.id, name: t.name });
+  const subs = assignmentSubmissions(db, assignment.id).sort((a, b) => a.submittedAt - b.submittedAt || a.id - b.id);
+  for (const s of subs) {
     const r = results.get(s.id);
     const graded = r?.gradable ?? null;
     const breakdown = score(s, graded);
     const final = breakdown.final;
     const maxScore = breakdown.max ?? graded?.maxScore ?? null;
     const scored: ScoredSubmission = { submission: s, latest: r?.latest ?? null, graded, pending: pending.has(s.id), final, maxScore, percent: percentOf(final, maxScore) };
-    const list = byUser.get(s.userId);
-    if (list) list.push(scored);
-    else byUser.set(s.userId, [scored]);
+    for (const userId of owners.get(s.id) ?? [s.userId]) {
+      const list = byUser.get(userId);
+      if (list) list.push(scored);
+      else byUser.set(userId, [scored]);
+    }
   }
   return students.map((student) => {
-    // assignmentSubmissions orders by number within a student.
+    // In the order handed in, so the newest is last.
     const list = byUser.get(student.id) ?? [];
     const graded = list.filter((s) => s.final !== null);
     const latest = list.at(-1) ?? null;
@@ -83,7 +95,8 @@ export function assignmentGrades(db: Db, current: Current, students: Student[]):
       best,
       counted,
       rerunTarget: counted ?? latest,
-      extensionUntil: extensions.get(student.id) ?? null,
+      extensionUntil: teamOfUser.has(student.id) ? extensionFor(db, assignment.id, student.id) : (extensions.get(student.id) ?? null),
+      team: teamOfUser.get(student.id) ?? null,
     };
   });
 }

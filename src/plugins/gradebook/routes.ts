@@ -196,6 +196,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
         counted: row(g.counted),
         rerun: g.rerunTarget ? { id: g.rerunTarget.submission.id, number: g.rerunTarget.submission.number } : null,
         extension: g.extensionUntil === null ? null : when(g.extensionUntil, course),
+        team: g.team,
       })),
       graded: grades.filter((g) => g.counted).length,
       batches: recentBatches(deps.db, assignment.id).map((b) => ({ ...b, created: when(b.createdAt, course), finished: b.progress.queued + b.progress.running === 0 })),
@@ -303,7 +304,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     } else if (scope === 'counted') {
       subs = assignmentGrades(deps.db, current, studentsOf(deps, course))
         .map((g: StudentGrade) => g.rerunTarget?.submission)
-        .filter((s) => s !== undefined);
+        .filter((s) => s !== undefined)
+        // A team's counted submission is every member's: run it once.
+        .filter((s, i, all) => all.findIndex((x) => x.id === s.id) === i);
       target = `${assignment.slug} / counted submissions`;
     } else {
       subs = assignmentSubmissions(deps.db, assignment.id);

@@ -11,7 +11,11 @@ import { isPublished } from '../review/grading.js';
 import { reviewSummary } from '../review/summary.js';
 import { rulesOf, timing } from './deadline.js';
 import { receiveSubmission } from './intake.js';
-import { blobReferenced, extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
+import { blobReferenced, extensionFor, extensionInfo, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
+import { ownsSubmission } from './owner.js';
+import { findUserById } from '../accounts/users.js';
+import { getTeam, teamOf } from '../teams/store.js';
+import { teamConfig } from '../teams/rules.js';
 
 export interface VisibleSubmission {
   submission: Submission;
@@ -29,7 +33,7 @@ export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, i
   const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
   const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
   const staff = isStaffRole(roleIn(ctx, course));
-  if (!submission || !assignment || assignment.course !== course || (submission.userId !== user.id && !staff)) {
+  if (!submission || !assignment || assignment.course !== course || (!staff && !ownsSubmission(deps.db, submission.id, user.id))) {
     throw new UserError(404, 'There is no such submission.');
   }
   const version = getVersion(deps.db, submission.versionId)!;
@@ -48,10 +52,16 @@ export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
   return presentStatus(status, { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct, waiting ? jobEta(deps, status.jobId) : null);
 }
 
-function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>) {
+/** Who handed a submission in, and for which team: the receipt names them. */
+function submittedBy(deps: Deps, s: Submission): { id: number; name: string; team: string | null } {
+  return { id: s.userId, name: findUserById(deps.db, s.userId)?.name ?? `user ${s.userId}`, team: s.teamId === null ? null : (getTeam(deps.db, s.teamId)?.name ?? null) };
+}
+
+function receiptJson(course: string, s: Submission, files: Array<{ name: string; sha256: string; size: number }>, by?: { id: number; name: string; team: string | null }) {
   return {
     id: s.id,
     number: s.number,
+    ...(by ? { submittedBy: { id: by.id, name: by.name }, team: by.team } : {}),
     submittedAt: new Date(s.submittedAt).toISOString(),
     lateMinutes: s.lateMinutes,
     penaltyPct: s.penaltyPct,
@@ -78,14 +88,16 @@ const submissions: Plugin = {
     router.get(base, async (ctx) => {
       const { user, course, role, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
       const config = current.version.config;
-      const ext = extensionFor(deps.db, current.assignment.id, user.id);
+      const extInfo = extensionInfo(deps.db, current.assignment.id, user.id);
+      const ext = extInfo?.untilAt ?? null;
       const t = timing(rulesOf(config), deps.clock.now(), ext);
+      const team = teamConfig(config) ? (teamOf(deps.db, current.assignment.id, user.id) ?? null) : null;
       const list = studentSubmissions(deps.db, current.assignment.id, user.id).map((s) => {
         const v = { submission: s, assignment: current.assignment, version: getVersion(deps.db, s.versionId)!, staff: isStaffRole(role) };
-        return { submission: s, status: statusFor(deps, v) };
+        return { submission: s, status: statusFor(deps, v), by: submittedBy(deps, s) };
       });
       if (wantsJson(ctx)) {
-        ctx.body = { submissions: list.map((l) => ({ ...receiptJson(course.slug, l.submission, submissionFiles(deps.db, l.submission.id)), status: l.status })) };
+        ctx.body = { submissions: list.map((l) => ({ ...receiptJson(course.slug, l.submission, submissionFiles(deps.db, l.submission.id), l.by), status: l.status })) };
         return;
       }
       ctx.render('submissions/index.njk', {
@@ -94,6 +106,9 @@ const submissions: Plugin = {
         config,
         timing: t,
         extension: ext,
+        extensionInfo: extInfo,
+        teamAssignment: teamConfig(config),
+        team,
         list,
         counts: config.counts,
         accept: config.files.join(','),
@@ -104,7 +119,7 @@ const submissions: Plugin = {
       const { user, course, current } = assignmentFor(ctx, ctx.params.course!, ctx.params.slug!);
       const receipt = await receiveSubmission(ctx, deps, current, user);
       ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
-      const body = receiptJson(course.slug, receipt.submission, receipt.files);
+      const body = receiptJson(course.slug, receipt.submission, receipt.files, submittedBy(deps, receipt.submission));
       if (wantsJson(ctx)) {
         ctx.status = 201;
         ctx.set('Location', body.url);
@@ -120,7 +135,7 @@ const submissions: Plugin = {
       const status = statusFor(deps, v);
       const files = submissionFiles(deps.db, v.submission.id);
       if (wantsJson(ctx)) {
-        ctx.body = { ...receiptJson(ctx.params.course!, v.submission, files), status };
+        ctx.body = { ...receiptJson(ctx.params.course!, v.submission, files, submittedBy(deps, v.submission)), status };
         return;
       }
       ctx.render('submissions/show.njk', {
@@ -130,6 +145,7 @@ const submissions: Plugin = {
         submission: v.submission,
         files,
         status,
+        by: submittedBy(deps, v.submission),
         staff: v.staff,
         review: reviewSummary(deps, currentVersion(deps.db, v.assignment.course, v.assignment.slug) ?? v, v.submission, v.staff, ctx.params.course!),
       });

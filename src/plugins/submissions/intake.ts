@@ -14,6 +14,7 @@ import { ensureVariant } from '../assignments/variants.js';
 import { gradingFor } from '../autotest/grading.js';
 import { timing, rulesOf } from './deadline.js';
 import { extensionFor, insertSubmission, submissionsSince, type Submission, type SubmissionFile } from './store.js';
+import { checkTeamMaySubmit } from '../teams/rules.js';
 import { discard, receiveMultipart, safeFileName, type ReceivedFile } from './upload.js';
 
 const HOUR = 3_600_000;
@@ -55,6 +56,7 @@ function checkRate(deps: Deps, current: Current, userId: number, now: number): v
 export function checkCanSubmit(deps: Deps, current: Current, userId: number): { deadlineAt: number; lateMinutes: number; penaltyPct: number } {
   const config = current.version.config;
   const now = deps.clock.now();
+  checkTeamMaySubmit(deps.db, config, current.assignment.id, userId);
   const t = timing(rulesOf(config), now, extensionFor(deps.db, current.assignment.id, userId));
   if (t.state === 'not_open') throw new UserError(403, `This assignment opens for submissions at ${new Date(t.opensAt).toISOString()}.`);
   if (t.state === 'closed') throw new UserError(403, `This assignment closed for submissions at ${new Date(t.closedAt).toISOString()}; nothing more is accepted.`);
@@ -180,7 +182,7 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
         files: stored,
       });
       const jobId = grading.enqueue(submission.id, current.version.id);
-      grading.queue.supersedeOlder(current.assignment.id, userId, jobId);
+      grading.queue.supersedeOlder(current.assignment.id, userId, jobId, submission.teamId);
       return { submission, files: stored.sort((a, b) => a.name.localeCompare(b.name)), jobId };
     }).immediate());
     markCommitted(ctx.req);

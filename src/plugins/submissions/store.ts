@@ -1,11 +1,16 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
+import { teamOf } from '../teams/store.js';
+import { ownerFor, type Owner } from './owner.js';
 
 export interface Submission {
   id: number;
   assignmentId: number;
   versionId: number;
+  /** Who handed it in (the receipt names them); see owner.ts for whose it is. */
   userId: number;
+  /** The team it was handed in for, or null. */
+  teamId: number | null;
   number: number;
   submittedAt: number;
   deadlineAt: number;
@@ -25,6 +30,7 @@ interface SubmissionRow {
   assignment_id: number;
   version_id: number;
   user_id: number;
+  team_id: number | null;
   number: number;
   submitted_at: number;
   deadline_at: number;
@@ -39,6 +45,7 @@ function toSubmission(r: SubmissionRow): Submission {
     assignmentId: r.assignment_id,
     versionId: r.version_id,
     userId: r.user_id,
+    teamId: r.team_id,
     number: r.number,
     submittedAt: r.submitted_at,
     deadlineAt: r.deadline_at,
@@ -59,21 +66,30 @@ function statements(db: Db) {
     byNumber: db.prepare<{ assignmentId: number; userId: number; number: number }, SubmissionRow>(
       'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId AND number = :number',
     ),
+    // A student's history: every submission they were an owner of (alone or in the team at the time).
     forStudent: db.prepare<{ assignmentId: number; userId: number }, SubmissionRow>(
-      'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId ORDER BY number DESC',
+      `SELECT s.* FROM submission_members m JOIN submissions s ON s.id = m.submission_id
+        WHERE m.user_id = :userId AND s.assignment_id = :assignmentId ORDER BY s.number DESC, s.id DESC`,
     ),
     forAssignment: db.prepare<{ assignmentId: number }, SubmissionRow>('SELECT * FROM submissions WHERE assignment_id = :assignmentId ORDER BY user_id, number'),
-    nextNumber: db.prepare<{ assignmentId: number; userId: number }, { n: number }>(
-      'SELECT coalesce(max(number), 0) + 1 AS n FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId',
+    // Numbers continue from the highest any owner has seen, so that every member's history reads
+    // in order without repeats (and the submitter's own numbers stay unique).
+    nextNumber: db.prepare<{ assignmentId: number; userId: number; members: string }, { n: number }>(
+      `SELECT coalesce(max(number), 0) + 1 AS n FROM submissions
+        WHERE assignment_id = :assignmentId AND (user_id = :userId OR id IN (
+          SELECT submission_id FROM submission_members WHERE user_id IN (SELECT value FROM json_each(:members))))`,
     ),
-    countSince: db.prepare<{ assignmentId: number; userId: number; since: number }, { n: number; oldest: number | null }>(
+    // Rate limits count per owner: a team shares one allowance, whoever submits.
+    countSince: db.prepare<{ assignmentId: number; userId: number; teamId: number | null; since: number }, { n: number; oldest: number | null }>(
       `SELECT count(*) AS n, min(submitted_at) AS oldest FROM submissions
-        WHERE assignment_id = :assignmentId AND user_id = :userId AND submitted_at > :since`,
+        WHERE assignment_id = :assignmentId AND submitted_at > :since
+          AND CASE WHEN :teamId IS NULL THEN user_id = :userId AND team_id IS NULL ELSE team_id = :teamId END`,
     ),
     insert: db.prepare<Omit<SubmissionRow, 'id'>>(
-      `INSERT INTO submissions (assignment_id, version_id, user_id, number, submitted_at, deadline_at, late_minutes, penalty_pct, total_bytes)
-       VALUES (:assignment_id, :version_id, :user_id, :number, :submitted_at, :deadline_at, :late_minutes, :penalty_pct, :total_bytes)`,
+      `INSERT INTO submissions (assignment_id, version_id, user_id, team_id, number, submitted_at, deadline_at, late_minutes, penalty_pct, total_bytes)
+       VALUES (:assignment_id, :version_id, :user_id, :team_id, :number, :submitted_at, :deadline_at, :late_minutes, :penalty_pct, :total_bytes)`,
     ),
+    insertMember: db.prepare<{ submissionId: number; userId: number }>('INSERT INTO submission_members (submission_id, user_id) VALUES (:submissionId, :userId)'),
     insertFile: db.prepare<{ submissionId: number; name: string; sha256: string; size: number }>(
       'INSERT INTO submission_files (submission_id, name, sha256, size) VALUES (:submissionId, :name, :sha256, :size)',
     ),
@@ -128,12 +144,47 @@ export function blobReferenced(db: Db, sha256: string): boolean {
   return sql(db).blobUsed.get(sha256) !== undefined;
 }
 
+/** Where a deadline comes from: the student's own extension, their team's, or a team-mate's. */
+export interface ExtensionInfo {
+  untilAt: number;
+  source: 'own' | 'team' | 'member';
+  /** The team-mate whose extension it is (source member). */
+  memberName: string | null;
+}
+
+/**
+ * The extension that applies to a student now. In a team the most generous of the team's own
+ * extension and every member's wins, so that the team has one deadline.
+ */
+export function extensionInfo(db: Db, assignmentId: number, userId: number): ExtensionInfo | null {
+  const q = sql(db);
+  const own = q.extension.get({ assignmentId, userId })?.until_at ?? null;
+  let best: ExtensionInfo | null = own === null ? null : { untilAt: own, source: 'own', memberName: null };
+  const team = teamOf(db, assignmentId, userId);
+  if (team) {
+    if (team.extensionUntil !== null && (!best || team.extensionUntil > best.untilAt)) best = { untilAt: team.extensionUntil, source: 'team', memberName: null };
+    for (const m of team.members) {
+      if (m.userId === userId) continue;
+      const e = q.extension.get({ assignmentId, userId: m.userId })?.until_at ?? null;
+      if (e !== null && (!best || e > best.untilAt)) best = { untilAt: e, source: 'member', memberName: m.name };
+    }
+  }
+  return best;
+}
+
 export function extensionFor(db: Db, assignmentId: number, userId: number): number | null {
+  return extensionInfo(db, assignmentId, userId)?.untilAt ?? null;
+}
+
+/** The student's own extension row alone (what staff granted to this person). */
+export function ownExtension(db: Db, assignmentId: number, userId: number): number | null {
   return sql(db).extension.get({ assignmentId, userId })?.until_at ?? null;
 }
 
+/** Submissions by the user's current owner (their team, or themselves alone) since `since`. */
 export function submissionsSince(db: Db, assignmentId: number, userId: number, since: number): { count: number; oldest: number | null } {
-  const r = sql(db).countSince.get({ assignmentId, userId, since });
+  const owner = ownerFor(db, assignmentId, userId);
+  const r = sql(db).countSince.get({ assignmentId, userId, teamId: owner.teamId, since });
   return { count: r?.n ?? 0, oldest: r?.oldest ?? null };
 }
 
@@ -146,16 +197,24 @@ export interface NewSubmission {
   lateMinutes: number;
   penaltyPct: number;
   files: SubmissionFile[];
+  /** Whose it is; by default resolved here, inside the inserting transaction (ownerFor). */
+  owner?: Owner;
 }
 
-/** Writes the submission and its files; call inside the transaction that also enqueues its job. */
+/**
+ * Writes the submission, its files and its owners (the submitter's team as it is now, or the
+ * submitter); call inside the transaction that also enqueues its job.
+ */
 export function insertSubmission(db: Db, s: NewSubmission): Submission {
   const q = sql(db);
-  const number = q.nextNumber.get({ assignmentId: s.assignmentId, userId: s.userId })?.n ?? 1;
+  const owner = s.owner ?? ownerFor(db, s.assignmentId, s.userId);
+  const members = owner.members.includes(s.userId) ? owner.members : [...owner.members, s.userId];
+  const number = q.nextNumber.get({ assignmentId: s.assignmentId, userId: s.userId, members: JSON.stringify(members) })?.n ?? 1;
   const row: Omit<SubmissionRow, 'id'> = {
     assignment_id: s.assignmentId,
     version_id: s.versionId,
     user_id: s.userId,
+    team_id: owner.teamId,
     number,
     submitted_at: s.submittedAt,
     deadline_at: s.deadlineAt,
@@ -165,6 +224,7 @@ export function insertSubmission(db: Db, s: NewSubmission): Submission {
   };
   const id = Number(q.insert.run(row).lastInsertRowid);
   for (const f of s.files) q.insertFile.run({ submissionId: id, ...f });
+  for (const userId of members) q.insertMember.run({ submissionId: id, userId });
   return toSubmission({ id, ...row });
 }
 

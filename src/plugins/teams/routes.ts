@@ -1,0 +1,299 @@
+import { parse } from 'csv-parse/sync';
+import { wantsJson } from '../../middleware/errors.js';
+import { isStaffRole, requireLecturer, requireStaff, requireUser, roleIn } from '../../lib/auth.js';
+import { readForm } from '../../lib/body.js';
+import { courseOr404, type Course } from '../../lib/content.js';
+import { UserError } from '../../lib/errors.js';
+import type { AppContext as BaseContext, AppRouter, Deps } from '../../plugin.js';
+
+type AppContext = BaseContext & { params: Record<string, string | undefined> };
+import { listEnrolled, normaliseEmail, type EnrolledUser } from '../accounts/users.js';
+import { currentOr404, type Current } from '../assignments/store.js';
+import { recordAudit } from '../gradebook/audit.js';
+import { repriceSubmissions } from '../gradebook/extensions.js';
+import { zonedToInstant } from '../gradebook/zoned.js';
+import { assignmentSubmissions } from '../submissions/store.js';
+import { teamConfig } from './rules.js';
+import {
+  addMember,
+  createTeam,
+  deleteInvite,
+  findTeamByName,
+  getInvite,
+  getTeam,
+  invitesFor,
+  invitesOfTeam,
+  inviteToTeam,
+  listTeams,
+  removeMember,
+  setTeamExtension,
+  teamEvents,
+  teamHasSubmissions,
+  teamOf,
+  type Team,
+} from './store.js';
+
+const MAX_CSV_BYTES = 256 * 1024;
+
+function teamAssignment(deps: Deps, course: string, slug: string | undefined): Current & { team: NonNullable<ReturnType<typeof teamConfig>> } {
+  const current = currentOr404(deps.db, course, slug);
+  const team = teamConfig(current.version.config);
+  if (!team) throw new UserError(404, 'This assignment is not a team assignment.');
+  return { ...current, team };
+}
+
+/** An enrolled student of the course by e-mail address or student id; a 422 naming the field otherwise. */
+function studentByKey(students: EnrolledUser[], key: string, field: string): EnrolledUser {
+  const k = key.trim();
+  if (!k) throw new UserError(422, `${field}: give an e-mail address or a student id.`);
+  const email = k.includes('@') ? normaliseEmail(k) : null;
+  const s = students.find((u) => (email !== null ? u.email === email : u.studentId !== null && u.studentId === k));
+  if (!s) throw new UserError(422, `${field}: no student of this course has the ${email !== null ? 'e-mail address' : 'student id'} "${k.slice(0, 100)}".`);
+  return s;
+}
+
+function idParam(text: string | undefined, what: string): number {
+  if (!/^\d{1,12}$/.test(text ?? '')) throw new UserError(404, `There is no such ${what}.`);
+  return Number(text);
+}
+
+export function registerTeamRoutes(router: AppRouter, deps: Deps): void {
+  const base = '/courses/:course/assignments/:slug';
+
+  // ---- students: the team page ----
+  function studentContext(ctx: AppContext) {
+    const user = requireUser(ctx);
+    const course = courseOr404(deps.content, ctx.params.course);
+    const role = roleIn(ctx, course.slug);
+    if (!role) throw new UserError(404, 'There is no such assignment.');
+    const current = teamAssignment(deps, course.slug, ctx.params.slug);
+    return { user, course, current, staff: isStaffRole(role) };
+  }
+
+  function studentPage(ctx: AppContext, course: Course, current: ReturnType<typeof teamAssignment>, userId: number, extra: Record<string, unknown> = {}) {
+    const team = teamOf(deps.db, current.assignment.id, userId) ?? null;
+    const data = {
+      team,
+      invites: invitesFor(deps.db, current.assignment.id, userId),
+      sent: team ? invitesOfTeam(deps.db, team.id) : [],
+      rules: current.team,
+      locked: team ? teamHasSubmissions(deps.db, team.id) : false,
+    };
+    if (wantsJson(ctx)) {
+      ctx.body = data;
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.render('teams/team.njk', { course, slug: current.assignment.slug, title: current.version.config.title, ...data, ...extra });
+  }
+
+  router.get(`${base}/team`, async (ctx) => {
+    const { user, course, current } = studentContext(ctx);
+    studentPage(ctx, course, current, user.id);
+  });
+
+  /** Student actions: allowed when the assignment lets students form teams. */
+  async function studentAction(ctx: AppContext, act: (c: ReturnType<typeof studentContext>, form: Record<string, string>) => string) {
+    const c = studentContext(ctx);
+    if (c.staff) throw new UserError(403, 'Staff are in no team: make and change teams on the Teams page of the assignment.');
+    if (c.current.team.formedBy !== 'students') throw new UserError(403, 'Teams for this assignment are made by the lecturer.');
+    const form = await readForm(ctx);
+    const done = deps.db.transaction(() => act(c, form)).immediate();
+    ctx.state.log.info({ course: c.course.slug, slug: c.current.assignment.slug, user: c.user.id, done }, 'team changed');
+    if (wantsJson(ctx)) {
+      ctx.body = { done, team: teamOf(deps.db, c.current.assignment.id, c.user.id) ?? null };
+      return;
+    }
+    ctx.redirect(`/courses/${c.course.slug}/assignments/${c.current.assignment.slug}/team?done=${done}`);
+  }
+
+  router.post(`${base}/team`, (ctx) =>
+    studentAction(ctx, ({ user, current }, form) => {
+      const mine = teamOf(deps.db, current.assignment.id, user.id);
+      if (mine) throw new UserError(409, `You are already in team "${mine.name}"; leave it first.`);
+      const team = createTeam(deps.db, { assignmentId: current.assignment.id, name: form.name ?? '', now: deps.clock.now(), actor: { label: user.email } });
+      addMember(deps.db, { team, userId: user.id, userName: user.name, max: current.team.max, now: deps.clock.now(), actor: { label: user.email }, event: 'joined' });
+      return 'created';
+    }),
+  );
+
+  router.post(`${base}/team/invite`, (ctx) =>
+    studentAction(ctx, ({ user, course, current }, form) => {
+      const team = teamOf(deps.db, current.assignment.id, user.id);
+      if (!team) throw new UserError(409, 'Make a team first, then invite others to it.');
+      const pending = invitesOfTeam(deps.db, team.id).length;
+      if (team.members.length + pending >= current.team.max) throw new UserError(409, `Your team would have more than ${current.team.max} members with the invitations already sent.`);
+      const invitee = studentByKey(listEnrolled(deps.db, course.slug, 'student'), form.who ?? '', 'who');
+      if (invitee.id === user.id) throw new UserError(422, 'who: you are already in your team.');
+      inviteToTeam(deps.db, { team, userId: invitee.id, userName: invitee.name, by: user.id, now: deps.clock.now() });
+      return 'invited';
+    }),
+  );
+
+  router.post(`${base}/team/invites/:invite/accept`, (ctx) =>
+    studentAction(ctx, ({ user, current }) => {
+      const invite = getInvite(deps.db, idParam(ctx.params.invite, 'invitation'));
+      const team = invite && invite.userId === user.id ? getTeam(deps.db, invite.teamId) : undefined;
+      if (!invite || !team || team.assignmentId !== current.assignment.id) throw new UserError(404, 'There is no such invitation.');
+      addMember(deps.db, { team, userId: user.id, userName: user.name, max: current.team.max, now: deps.clock.now(), actor: { label: user.email }, event: 'joined' });
+      return 'joined';
+    }),
+  );
+
+  router.post(`${base}/team/invites/:invite/decline`, (ctx) =>
+    studentAction(ctx, ({ user, current }) => {
+      const invite = getInvite(deps.db, idParam(ctx.params.invite, 'invitation'));
+      const team = invite ? getTeam(deps.db, invite.teamId) : undefined;
+      // The invitee declines, or a member of the inviting team withdraws it.
+      const mayAct = invite && team && team.assignmentId === current.assignment.id && (invite.userId === user.id || team.members.some((m) => m.userId === user.id));
+      if (!invite || !mayAct) throw new UserError(404, 'There is no such invitation.');
+      deleteInvite(deps.db, invite.id);
+      return 'declined';
+    }),
+  );
+
+  router.post(`${base}/team/leave`, (ctx) =>
+    studentAction(ctx, ({ user, current }) => {
+      const team = teamOf(deps.db, current.assignment.id, user.id);
+      if (!team) throw new UserError(409, 'You are not in a team for this assignment.');
+      if (teamHasSubmissions(deps.db, team.id)) throw new UserError(409, `Team "${team.name}" has handed in work, so members can no longer leave on their own; ask your lecturer.`);
+      removeMember(deps.db, { team, userId: user.id, now: deps.clock.now(), actor: { label: user.email }, event: 'left' });
+      return 'left';
+    }),
+  );
+
+  // ---- staff: every team of an assignment ----
+  function staffPage(ctx: AppContext, course: Course, current: ReturnType<typeof teamAssignment>, extra: Record<string, unknown> = {}) {
+    const { isLecturer } = requireStaff(ctx, course.slug);
+    const teams = listTeams(deps.db, current.assignment.id);
+    const inTeam = new Set(teams.flatMap((t) => t.members.map((m) => m.userId)));
+    const students = listEnrolled(deps.db, course.slug, 'student');
+    const data = {
+      rules: current.team,
+      teams: teams.map((t) => ({ ...t, locked: teamHasSubmissions(deps.db, t.id), history: teamEvents(deps.db, t.id) })),
+      unassigned: students.filter((s) => !inTeam.has(s.id)).map((s) => ({ id: s.id, name: s.name, email: s.email, studentId: s.studentId })),
+    };
+    ctx.set('Cache-Control', 'no-store');
+    if (wantsJson(ctx) && !extra.error) {
+      ctx.body = data;
+      return;
+    }
+    ctx.render('teams/staff.njk', { course, slug: current.assignment.slug, title: current.version.config.title, isLecturer, isStaffView: true, ...data, ...extra });
+  }
+
+  router.get(`${base}/teams`, async (ctx) => {
+    const course = courseOr404(deps.content, ctx.params.course);
+    requireStaff(ctx, course.slug);
+    staffPage(ctx, course, teamAssignment(deps, course.slug, ctx.params.slug));
+  });
+
+  /** Lecturer actions on teams: audited inside the transaction that makes the change. */
+  async function lecturerAction(ctx: AppContext, what: string, act: (c: { course: Course; current: ReturnType<typeof teamAssignment>; actor: ReturnType<typeof requireLecturer>; form: Record<string, string> }) => { done: string; details: Record<string, unknown> }) {
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, what);
+    const current = teamAssignment(deps, course.slug, ctx.params.slug);
+    const form = await readForm(ctx, MAX_CSV_BYTES + 4096);
+    ctx.state.audited = true;
+    const result = deps.db
+      .transaction(() => {
+        const r = act({ course, current, actor, form });
+        recordAudit(deps.db, { at: deps.clock.now(), actor, course: course.slug, action: `team.${r.done}`, target: `${current.assignment.slug} / teams`, details: r.details });
+        return r;
+      })
+      .immediate();
+    ctx.state.log.info({ course: course.slug, slug: current.assignment.slug, by: actor.email, done: result.done }, 'teams changed by staff');
+    if (wantsJson(ctx)) {
+      ctx.body = { done: result.done, ...result.details };
+      return;
+    }
+    ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/teams?done=${result.done}`);
+  }
+
+  function teamParam(ctx: AppContext, current: Current): Team {
+    const team = getTeam(deps.db, idParam(ctx.params.team, 'team'));
+    if (!team || team.assignmentId !== current.assignment.id) throw new UserError(404, 'There is no such team.');
+    return team;
+  }
+
+  router.post(`${base}/teams/import`, (ctx) =>
+    lecturerAction(ctx, 'make teams', ({ course, current, actor }) => {
+      const form = ctx.state.parsedForm as Record<string, string[]>;
+      const text = form.csv?.at(-1) ?? '';
+      if (!text.trim()) throw new UserError(422, 'csv: paste lines of "team, e-mail or student id".');
+      if (Buffer.byteLength(text) > MAX_CSV_BYTES) throw new UserError(413, `csv: at most ${MAX_CSV_BYTES / 1024} KiB.`);
+      let records: string[][];
+      try {
+        records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as string[][];
+      } catch (err) {
+        throw new UserError(422, `csv: not valid CSV (${(err as Error).message.split('\n')[0]}).`);
+      }
+      if (records[0] && /^team$/i.test(records[0][0] ?? '')) records = records.slice(1);
+      const students = listEnrolled(deps.db, course.slug, 'student');
+      const problems: string[] = [];
+      let added = 0;
+      let created = 0;
+      const now = deps.clock.now();
+      records.forEach((r, i) => {
+        const line = i + 1;
+        try {
+          const [name = '', key = ''] = r;
+          const student = studentByKey(students, key, `line ${line}`);
+          let team = findTeamByName(deps.db, current.assignment.id, name);
+          if (!team) {
+            team = createTeam(deps.db, { assignmentId: current.assignment.id, name, now, actor: { label: actor.email } });
+            created += 1;
+          }
+          if (team.members.some((m) => m.userId === student.id)) return;
+          const other = teamOf(deps.db, current.assignment.id, student.id);
+          if (other) throw new UserError(409, `line ${line}: ${student.name} is already in team "${other.name}".`);
+          addMember(deps.db, { team, userId: student.id, userName: student.name, max: current.team.max, now, actor: { label: actor.email }, event: 'added' });
+          added += 1;
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          problems.push(err.message.startsWith('line ') ? err.message : `line ${line}: ${err.message}`);
+        }
+      });
+      // All or nothing: a half-applied class list is worse than none.
+      if (problems.length) throw new UserError(422, `Nothing was changed. ${problems.slice(0, 20).join(' ')}${problems.length > 20 ? ` (and ${problems.length - 20} more)` : ''}`, { problems });
+      return { done: 'imported', details: { teamsCreated: created, membersAdded: added } };
+    }),
+  );
+
+  router.post(`${base}/teams`, (ctx) =>
+    lecturerAction(ctx, 'make teams', ({ current, actor, form }) => {
+      const team = createTeam(deps.db, { assignmentId: current.assignment.id, name: form.name ?? '', now: deps.clock.now(), actor: { label: actor.email } });
+      return { done: 'created', details: { team: team.name } };
+    }),
+  );
+
+  router.post(`${base}/teams/:team/members`, (ctx) =>
+    lecturerAction(ctx, 'change teams', ({ course, current, actor, form }) => {
+      const team = teamParam(ctx, current);
+      const student = studentByKey(listEnrolled(deps.db, course.slug, 'student'), form.who ?? '', 'who');
+      addMember(deps.db, { team, userId: student.id, userName: student.name, max: current.team.max, now: deps.clock.now(), actor: { label: actor.email }, event: 'added' });
+      return { done: 'added', details: { team: team.name, userId: student.id, email: student.email } };
+    }),
+  );
+
+  router.post(`${base}/teams/:team/members/:user/remove`, (ctx) =>
+    lecturerAction(ctx, 'change teams', ({ current, actor }) => {
+      const team = teamParam(ctx, current);
+      const userId = idParam(ctx.params.user, 'member');
+      const r = removeMember(deps.db, { team, userId, now: deps.clock.now(), actor: { label: actor.email }, event: 'removed' });
+      return { done: 'removed', details: { team: team.name, userId, teamDeleted: r.deleted } };
+    }),
+  );
+
+  router.post(`${base}/teams/:team/extension`, (ctx) =>
+    lecturerAction(ctx, 'grant extensions', ({ course, current, actor, form }) => {
+      const team = teamParam(ctx, current);
+      const clear = form.clear === '1';
+      const until = clear ? null : zonedToInstant(form.until ?? '', course.timezone);
+      if (!clear && (until === null || until <= current.version.config.deadlineAt)) throw new UserError(422, `until: give a date and time after the deadline (${course.timezone}).`);
+      setTeamExtension(deps.db, team.id, until, actor.email, deps.clock.now());
+      const subs = assignmentSubmissions(deps.db, current.assignment.id).filter((s) => s.teamId === team.id);
+      const repriced = repriceSubmissions(deps, current.assignment.id, subs, until);
+      return { done: clear ? 'extension_revoked' : 'extended', details: { team: team.name, until: until === null ? null : new Date(until).toISOString(), repricedSubmissions: repriced } };
+    }),
+  );
+}
