@@ -27,6 +27,8 @@ export interface Config {
   proxy: boolean;
   /** Public base URL (for links in e-mails, OIDC redirects); derived from host:port when unset. */
   publicUrl: string;
+  /** Whether the operator set LECTERN_PUBLIC_URL (false: derived from host and port). */
+  publicUrlSet: boolean;
   logLevel: string;
   /** How long a drain may take before connections are cut (ms). */
   drainMs: number;
@@ -172,6 +174,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     contentDir: path.resolve(cwd, str(env, 'LECTERN_CONTENT', 'examples/course')),
     proxy: bool(env, 'LECTERN_PROXY', false),
     publicUrl,
+    publicUrlSet: publicUrlRaw !== '',
     logLevel,
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
     pageCacheMb: int(env, 'LECTERN_PAGE_CACHE_MB', 16, 0, 4096),

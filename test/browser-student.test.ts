@@ -10,7 +10,7 @@ import { createUser, enrol } from '../src/plugins/accounts/users.js';
 import { renderText } from '../src/plugins/assignments/render.js';
 import { currentVersion } from '../src/plugins/assignments/store.js';
 import { findVariant } from '../src/plugins/assignments/variants.js';
-import { auditPage, BrowserRun, scratch } from './helpers/browser.js';
+import { auditPage, axeAudit, BrowserRun, scratch } from './helpers/browser.js';
 import { Agent, ROOT } from './helpers/index.js';
 import { demoContentOpenNow, startServerProcess, writeSlowAssignment, type ServerProcess } from './helpers/server-process.js';
 import { upload, type StatusJson } from './helpers/submit.js';
@@ -255,7 +255,10 @@ describe('student journey in a real browser', () => {
       <label for="ok">Named</label><input id="ok"><input id="bare" name="bare"><input type="hidden" name="h">
       <p style="color:#999;background:#fff">pale text</p><p style="color:#000;opacity:.3">faded text</p>
       <button style="color:#fff;background:#6fa8ff">Light button</button><button></button>
-      <div style="width:600px">too wide</div><button type="button">Script only</button><a href="#">Nowhere</a></body></html>`);
+      <div style="width:600px">too wide</div><button type="button">Script only</button><a href="#">Nowhere</a>
+      <div style="overflow-x:auto;width:200px"><table id="squeezed"><tr><td><span>${'long output '.repeat(40)}</span></td><td>Points</td></tr></table></div>
+      <div style="overflow-x:auto;width:200px" data-wide><table><tr><td>${'meant to scroll '.repeat(40)}</td></tr></table></div>
+      <div style="overflow:auto;width:100px"><span style="display:inline-block;width:400px">unreachable</span></div></body></html>`);
     const found = await auditPage(page, { phone: true });
     expect(found.some((f) => f.includes('form control without a label') && f.includes('#bare'))).toBe(true);
     expect(found.some((f) => f.includes('#ok'))).toBe(false);
@@ -263,7 +266,12 @@ describe('student journey in a real browser', () => {
     expect(found.some((f) => f.includes('faded text'))).toBe(true);
     expect(found.some((f) => f.includes('Light button'))).toBe(true);
     expect(found.some((f) => f.includes('button without an accessible name'))).toBe(true);
-    expect(found.some((f) => f.startsWith('scrolls sideways at 375 px'))).toBe(true);
+    expect(found.some((f) => f.startsWith('scrolls sideways at 390 px'))).toBe(true);
+    expect(found.filter((f) => f.startsWith('wider than its container'))).toHaveLength(2);
+    expect(found.some((f) => f.startsWith('wider than its container') && f.includes('<table#squeezed>'))).toBe(true);
+    const axe = await axeAudit(page);
+    expect(axe.some((f) => f.includes('scrollable-region-focusable'))).toBe(true);
+    expect(axe.some((f) => f.includes('button-name'))).toBe(true);
     expect(found.some((f) => f.startsWith('button that needs JavaScript') && f.includes('Script only'))).toBe(true);
     expect(found.some((f) => f.startsWith('link that needs JavaScript') && f.includes('Nowhere'))).toBe(true);
     await page.context().close();

@@ -210,7 +210,7 @@ describe('rendering', () => {
     t = await createTestApp();
     const student = await signIn(t);
     const code = await student.get('/courses/prog1/code/');
-    expect(code.text).toContain('<pre><code class="hljs language-c"><span class="hljs-meta">#<span class="hljs-keyword">include</span>');
+    expect(code.text).toContain('<pre tabindex="0"><code class="hljs language-c"><span class="hljs-meta">#<span class="hljs-keyword">include</span>');
     expect(code.text).toContain('<code class="hljs language-python"><span class="hljs-keyword">import</span> sys');
     // A tag inside a code block is personal too, and raw blocks keep braces as written.
     expect(code.text).toContain(`./caesar --author <span class="hljs-string">&quot;${student.user.name}&quot;</span>`);
@@ -508,7 +508,7 @@ describe('view as', () => {
       expect(text).toContain('<h1>Hello, Ann Anders!</h1>');
       expect(text).toContain('Your student id is <strong>S-1001</strong>.');
       expect(text).toContain(`Your shift is <strong>${ann.id * 10}</strong>`);
-      expect(text).toContain('<pre><code>Hi &lt;b&gt;\n</code></pre>');
+      expect(text).toContain('<pre tabindex="0"><code>Hi &lt;b&gt;\n</code></pre>');
       expect(text).toContain('variant(&quot;stats&quot;) is empty');
       // Navigation is the student's, and keeps the view.
       expect(navTitles(text)).not.toContain('Notes for tutors');

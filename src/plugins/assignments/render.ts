@@ -1,5 +1,6 @@
 import MarkdownIt from 'markdown-it';
 import nunjucks from 'nunjucks';
+import { focusableCode } from '../../lib/focusable-code.js';
 
 /**
  * Statements and starter files are nunjucks templates over the variant's parameters. Rendering
@@ -11,6 +12,7 @@ import nunjucks from 'nunjucks';
 const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false, trimBlocks: false, lstripBlocks: false });
 
 const md = new MarkdownIt({ html: false, linkify: true, typographer: false });
+focusableCode(md);
 
 export interface TemplateStudent {
   id: string;
