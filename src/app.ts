@@ -48,7 +48,9 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       isStaffView = course !== undefined && isStaffRole(this.state.roleIn?.(decodeURIComponent(course)) ?? null);
     }
     const nav = navigation(this.path, deps.content.courses, this.state.user, this.state.roleIn);
-    const html = views.render(template, { ...this.state, path: this.path, nav, ...vars, isStaffView });
+    // Sign-up lands on the course page, which says the password is set.
+    const welcome = this.query.welcome === '1' && this.state.user && vars.flash === undefined ? { flash: { kind: 'ok', message: 'Your password is set. Welcome!' } } : {};
+    const html = views.render(template, { ...this.state, path: this.path, siteNav: nav, ...vars, ...welcome, isStaffView });
     this.type = 'html';
     this.body = html;
   };

@@ -221,7 +221,7 @@ describe('rendering', () => {
     const math = await student.get('/courses/prog1/math');
     const body = /<div class="page-body">([\s\S]*?)<\/div>\s*<nav class="prev-next"/.exec(math.text)![1]!;
     expect(body).toContain('<math xmlns="http://www.w3.org/1998/Math/MathML"><semantics><mrow><mfrac>');
-    expect(body).toContain('<div class="math-display"><span class="katex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block">');
+    expect(body).toContain('<div class="math-display" data-wide tabindex="0"><span class="katex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block">');
     expect(body).toContain('A dollar amount like $5 or $10 stays text');
     expect(body).toMatch(/<code class="math-error" title="KaTeX parse error:[^"]*">\$\\frac\{1\}\{\$<\/code>/);
     expect(body).not.toMatch(/\sstyle=/);

@@ -211,7 +211,7 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
     // region marked as meant to scroll (data-wide: a gradebook with a column per assignment) and
     // code blocks may; code blocks are made keyboard-reachable (axe checks that).
     for (const el of document.querySelectorAll('body *')) {
-      if (!visible(el) || el.tagName === 'PRE' || el.closest('[data-wide]')) continue;
+      if (!visible(el) || el.closest('pre, [data-wide]')) continue;
       const s = getComputedStyle(el);
       if (s.overflowX === 'visible') continue;
       if (el.scrollWidth <= el.clientWidth + 1) continue;
