@@ -34,6 +34,8 @@ export class BrowserRun {
   readonly problems: string[] = [];
   private readonly expected: Expected[] = [];
   private readonly contexts: BrowserContext[] = [];
+  /** Contexts without JavaScript, where axe (which waits on timers) cannot run. */
+  private readonly scriptless = new WeakSet<BrowserContext>();
   private readonly failed: Array<{ url: string; text: string; aborted: boolean }> = [];
   private readonly downloads = new Set<string>();
   private readonly pending: Array<Promise<void>> = [];
@@ -73,6 +75,7 @@ export class BrowserRun {
       ...(options.state ? { storageState: await options.state.storageState() } : {}),
     });
     this.contexts.push(context);
+    if (options.javaScript === false) this.scriptless.add(context);
     const label = `${kind}${options.javaScript === false ? ', no JavaScript' : ''}`;
     context.on('console', (msg) => {
       if (msg.type() !== 'error') return;
@@ -90,6 +93,18 @@ export class BrowserRun {
       const failure = req.failure()?.errorText ?? 'failed';
       // EventSource.close() (live.js, once the result is in) aborts its own open stream.
       if (failure === 'net::ERR_ABORTED' && req.resourceType() === 'eventsource') return;
+      // A script's poll cut short because its page navigated away (the lecturer leaves a page that
+      // polls re-run progress) ended with the page it belonged to.
+      if (failure === 'net::ERR_ABORTED' && (req.resourceType() === 'fetch' || req.resourceType() === 'xhr')) {
+        const from = req.headers().referer;
+        let now: string | undefined;
+        try {
+          now = req.frame().url();
+        } catch {
+          now = undefined;
+        }
+        if (from && now !== from) return;
+      }
       const entry = { url: req.url(), text: `request failed (${label}): ${req.method()} ${req.url()} (${req.resourceType()}): ${failure}`, aborted: failure === 'net::ERR_ABORTED' };
       this.failed.push(entry);
       // A script's request whose answer had already arrived is reported aborted when the page it
@@ -126,7 +141,7 @@ export class BrowserRun {
     this.count += 1;
     const file = path.join(this.screenshots, `${String(this.count).padStart(2, '0')}-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
-    const found = [...(await auditPage(page, audit)), ...(await axeAudit(page))];
+    const found = [...(await auditPage(page, audit)), ...(this.scriptless.has(page.context()) ? [] : await axeAudit(page))];
     if (found.length) this.problems.push(...found.map((f) => `${name} (${page.url()}): ${f}`));
     await this.assertClean(name);
     return file;
