@@ -12,6 +12,7 @@ import { requestLog } from './middleware/request-log.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
 import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
+import { navigation } from './lib/nav.js';
 
 /** How long idle keep-alive connections may still send one more request once a drain begins. */
 const IDLE_GRACE_MS = 100;
@@ -52,7 +53,10 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       const course = /^\/courses\/([^/]+)/.exec(this.path)?.[1];
       isStaffView = course !== undefined && isStaffRole(this.state.roleIn?.(decodeURIComponent(course)) ?? null);
     }
-    const html = views.render(template, { ...this.state, path: this.path, ...vars, isStaffView });
+    const nav = navigation(this.path, deps.content.courses, this.state.user, this.state.roleIn);
+    // Sign-up lands on the course page, which says the password is set.
+    const welcome = this.query.welcome === '1' && this.state.user && vars.flash === undefined ? { flash: { kind: 'ok', message: 'Your password is set. Welcome!' } } : {};
+    const html = views.render(template, { ...this.state, path: this.path, siteNav: nav, ...vars, ...welcome, isStaffView });
     this.type = 'html';
     this.body = html;
   };

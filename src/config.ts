@@ -40,6 +40,8 @@ export interface Config {
   maxConnectionsPerAddress: number;
   /** Public base URL (for links in e-mails, OIDC redirects); derived from host:port when unset. */
   publicUrl: string;
+  /** Whether the operator set LECTERN_PUBLIC_URL (false: derived from host and port). */
+  publicUrlSet: boolean;
   logLevel: string;
   /** How long a drain may take before connections are cut (ms). */
   drainMs: number;
@@ -222,6 +224,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     bodyIdleMs: int(env, 'LECTERN_BODY_IDLE_MS', 60_000, 1_000, 3_600_000),
     maxConnectionsPerAddress: int(env, 'LECTERN_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     publicUrl,
+    publicUrlSet: publicUrlRaw !== '',
     logLevel,
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
     pageCacheMb: int(env, 'LECTERN_PAGE_CACHE_MB', 16, 0, 4096),

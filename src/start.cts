@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `lectern` executable. It runs dist/lectern.cjs, the whole server bundled into one file
  * (see build/bundle.ts), from V8's code cache when there is a valid one beside it.

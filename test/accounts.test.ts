@@ -345,10 +345,11 @@ describe('sign-up links', () => {
     expect(mismatch.status).toBe(422);
     const done = await agent.post(link.path, { password: 'grace hopper password', confirm: 'grace hopper password' });
     expect(done.status).toBe(302);
-    expect(done.headers.get('location')).toBe('/account?done=welcome');
-    const { text: account } = await agent.get('/account?done=welcome');
+    expect(done.headers.get('location')).toBe('/courses/prog1/?welcome=1');
+    const { text: course } = await agent.get('/courses/prog1/?welcome=1');
+    expect(course).toContain('Your password is set');
+    const { text: account } = await agent.get('/account');
     expect(account).toContain('Grace Hopper');
-    expect(account).toContain('Your password is set');
 
     const again = await t.agent().get(link.path);
     expect(again.res.status).toBe(410);

@@ -195,7 +195,7 @@ describe('lecturer journey in a real browser', () => {
     expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same document');
     await run.step(page, 'rerun-done');
     // And one submission on its own, from its row.
-    await page.getByRole('button', { name: /^Re-run the tests of submission 1 of Ann Right$/ }).click();
+    await page.getByRole('button', { name: "Re-run #1: the tests of Ann Right's submission 1", exact: true }).click();
     await page.waitForURL(/\/students\?done=rerun&jobs=1#batch-/);
 
     // 5. The histogram, drawn on the server: Ann at 100 %, Ben lower.
@@ -261,5 +261,43 @@ describe('lecturer journey in a real browser', () => {
     expect(log).toContain(lecturer.email);
     await run.step(audit, 'audit-log');
     await run.assertClean();
-  }, 90_000);
+  }, 240_000);
+
+  it('reaches every staff page from sign-in by the navigation alone, at desktop and phone width', async () => {
+    for (const kind of ['desktop', 'phone'] as const) {
+      const page = await run.open(kind);
+      await signIn(page, lecturer, '/');
+      const site = page.getByRole('navigation', { name: 'Site' });
+      // Only the courses the lecturer belongs to: the demo site has one.
+      expect(await site.locator('a[href^="/courses/"]').count()).toBe(1);
+      await site.locator('a[href="/courses/prog1/"]').click();
+      await page.waitForURL(`${base}/courses/prog1/`);
+      const course = page.getByRole('navigation', { name: 'Course', exact: true });
+      for (const [label, url] of [
+        ['Dashboard', '/courses/prog1/dashboard'],
+        ['Gradebook', '/courses/prog1/gradebook'],
+        ['Roster', '/courses/prog1/roster'],
+        ['New assignment', '/courses/prog1/assignments/new'],
+        ['Assignments', '/courses/prog1/assignments/'],
+      ] as const) {
+        await course.getByRole('link', { name: label, exact: true }).click();
+        await page.waitForURL(base + url);
+        expect(await course.getByRole('link', { name: label, exact: true }).getAttribute('aria-current')).toBe('page');
+        await run.step(page, `nav-${kind}-${label.toLowerCase().replace(/ /g, '-')}`, { phone: kind === 'phone' });
+      }
+      // The assignment's staff pages from the assignments list.
+      await page.getByRole('link', { name: /staff|Versions and variants/i }).first().click();
+      await page.waitForURL(/\/courses\/prog1\/assignments\/[^/]+\/staff$/);
+      // No audit log for a lecturer who is not the administrator.
+      expect(await site.getByRole('link', { name: 'Audit log' }).count()).toBe(0);
+      await page.context().close();
+    }
+    const admin2 = await run.open('desktop');
+    await signIn(admin2, admin, '/');
+    await admin2.getByRole('navigation', { name: 'Site' }).getByRole('link', { name: 'Audit log' }).click();
+    await admin2.waitForURL(`${base}/admin/audit`);
+    await run.step(admin2, 'nav-admin-audit');
+    await admin2.context().close();
+    await run.assertClean();
+  }, 240_000);
 });

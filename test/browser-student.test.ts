@@ -10,7 +10,7 @@ import { createUser, enrol } from '../src/plugins/accounts/users.js';
 import { renderText } from '../src/plugins/assignments/render.js';
 import { currentVersion } from '../src/plugins/assignments/store.js';
 import { findVariant } from '../src/plugins/assignments/variants.js';
-import { auditPage, BrowserRun, scratch } from './helpers/browser.js';
+import { auditPage, axeAudit, BrowserRun, scratch } from './helpers/browser.js';
 import { Agent, ROOT } from './helpers/index.js';
 import { demoContentOpenNow, startServerProcess, writeSlowAssignment, type ServerProcess } from './helpers/server-process.js';
 import { upload, type StatusJson } from './helpers/submit.js';
@@ -132,6 +132,17 @@ async function handIn(page: Page, file: Buffer, expected: RegExp): Promise<{ pro
 }
 const progressSeen: number[] = [];
 
+/** A result's Result and Points headers lie within the screen and within the table's own box. */
+async function expectColumnsInView(page: Page): Promise<void> {
+  const width = page.viewportSize()!.width;
+  for (const name of ['Result', 'Points']) {
+    const header = page.locator('table.tests th', { hasText: name });
+    const box = (await header.boundingBox())!;
+    const wrap = (await page.locator('table.tests').locator('xpath=..').boundingBox())!;
+    expect(box.x + box.width, `${name} column at ${width} px`).toBeLessThanOrEqual(Math.min(width, wrap.x + wrap.width) + 1);
+  }
+}
+
 describe('student journey in a real browser', () => {
   it('signs up, reads their page, downloads the starter, hands in wrong then right, sees the history', async () => {
     // 1. The sign-up link from the lecturer's e-mail, opened on a phone.
@@ -142,8 +153,10 @@ describe('student journey in a real browser', () => {
     await phone.getByLabel('New password').fill(student.password);
     await phone.getByLabel('The same password again').fill(student.password);
     await phone.getByRole('button', { name: 'Set password and sign in' }).click();
-    await phone.waitForURL(/\/account\?done=welcome$/);
-    expect(await phone.locator('main').innerText()).toContain(student.email);
+    await phone.waitForURL(`${base}/courses/prog1/?welcome=1`);
+    expect(await phone.locator('[role=status]').innerText()).toContain('Your password is set');
+    // Every page offers the student's way to their assignments.
+    expect(await phone.getByRole('navigation', { name: 'Course' }).getByRole('link', { name: 'Assignments' }).getAttribute('href')).toBe('/courses/prog1/assignments/');
     await run.step(phone, 'welcome-phone', { phone: true });
     await phone.getByRole('button', { name: 'Sign out' }).click();
     await phone.waitForURL(`${base}/`);
@@ -210,6 +223,19 @@ describe('student journey in a real browser', () => {
     expect(scores.some(([s, max]) => s! < max!)).toBe(true);
     await run.step(page, 'history');
 
+    // 6b. A wrong stats solution: each failing test prints long lines, which must wrap inside
+    // their cell so that the Result and Points columns stay on screen.
+    await page.goto(`${base}/courses/prog1/assignments/stats/submissions`);
+    await page.locator('#files').setInputFiles({ name: 'stats.py', mimeType: 'text/x-python', buffer: readFileSync(path.join(ROOT, 'examples/solutions/stats-wrong/stats.py')) });
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.waitForURL(/\/courses\/prog1\/submissions\/\d+$/);
+    await expect.poll(() => page.locator('#live-status').innerText(), { timeout: 60_000, interval: 200 }).toMatch(/Some tests failed/);
+    const failing = new URL(page.url()).pathname;
+    const longest = Math.max(...(await page.locator('table.tests pre.output').allInnerTexts()).flatMap((t) => t.split('\n').map((l) => l.length)));
+    expect(longest).toBeGreaterThan(100);
+    await expectColumnsInView(page);
+    await run.step(page, 'failing-result-long-output');
+
     // 7. The same pages on a phone: readable without sideways scrolling.
     run.expect(404, /\/courses\/prog1\/assignments\/no-such-thing\/$/);
     const small = await run.open('phone', { state: page.context() });
@@ -225,8 +251,10 @@ describe('student journey in a real browser', () => {
       ['phone-receipt', new URL(right.receipt).pathname],
       ['phone-account', '/account'],
       ['phone-not-found', '/courses/prog1/assignments/no-such-thing/'],
+      ['phone-failing-result', failing],
     ] as const) {
       await small.goto(base + url);
+      if (url === failing) await expectColumnsInView(small);
       await run.step(small, name, { phone: true });
     }
     await small.context().close();
@@ -247,7 +275,7 @@ describe('student journey in a real browser', () => {
     expect(await plain.locator('#live-status').innerText()).toMatch(/All tests passed/);
     await run.step(plain, 'no-js-result');
     await run.assertClean();
-  }, 90_000);
+  }, 240_000);
 
   it('the page audit reports missing labels, weak contrast, sideways scrolling and script-only controls', async () => {
     const page = await run.open('phone');
@@ -255,7 +283,10 @@ describe('student journey in a real browser', () => {
       <label for="ok">Named</label><input id="ok"><input id="bare" name="bare"><input type="hidden" name="h">
       <p style="color:#999;background:#fff">pale text</p><p style="color:#000;opacity:.3">faded text</p>
       <button style="color:#fff;background:#6fa8ff">Light button</button><button></button>
-      <div style="width:600px">too wide</div><button type="button">Script only</button><a href="#">Nowhere</a></body></html>`);
+      <div style="width:600px">too wide</div><button type="button">Script only</button><a href="#">Nowhere</a>
+      <div style="overflow-x:auto;width:200px"><table id="squeezed"><tr><td><span style="white-space:nowrap">${'long output '.repeat(40)}</span></td><td>Points</td></tr></table></div>
+      <div style="overflow-x:auto;width:200px" data-wide><table><tr><td>${'meant to scroll '.repeat(40)}</td></tr></table></div>
+      <div style="overflow:auto;width:100px"><span style="display:inline-block;width:400px">unreachable</span></div></body></html>`);
     const found = await auditPage(page, { phone: true });
     expect(found.some((f) => f.includes('form control without a label') && f.includes('#bare'))).toBe(true);
     expect(found.some((f) => f.includes('#ok'))).toBe(false);
@@ -263,7 +294,12 @@ describe('student journey in a real browser', () => {
     expect(found.some((f) => f.includes('faded text'))).toBe(true);
     expect(found.some((f) => f.includes('Light button'))).toBe(true);
     expect(found.some((f) => f.includes('button without an accessible name'))).toBe(true);
-    expect(found.some((f) => f.startsWith('scrolls sideways at 375 px'))).toBe(true);
+    expect(found.some((f) => f.startsWith('scrolls sideways at 390 px'))).toBe(true);
+    expect(found.filter((f) => f.startsWith('wider than its container'))).toHaveLength(2);
+    expect(found.some((f) => f.startsWith('wider than its container') && f.includes('<table#squeezed>'))).toBe(true);
+    const axe = await axeAudit(page);
+    expect(axe.some((f) => f.includes('scrollable-region-focusable'))).toBe(true);
+    expect(axe.some((f) => f.includes('button-name'))).toBe(true);
     expect(found.some((f) => f.startsWith('button that needs JavaScript') && f.includes('Script only'))).toBe(true);
     expect(found.some((f) => f.startsWith('link that needs JavaScript') && f.includes('Nowhere'))).toBe(true);
     await page.context().close();

@@ -53,7 +53,7 @@ describe('code highlighting', () => {
     expect(html).toContain('<code class="hljs language-haskell">');
     expect(html).toMatch(/<span class="hljs-[a-z]+">main<\/span>|<span class="hljs-title[^"]*">main<\/span>/);
     expect(html).toContain('<code class="hljs language-python"><span class="hljs-built_in">print</span>');
-    expect(html).toMatch(/<pre><code class="language-no-such-language">plain text\n<\/code><\/pre>/);
+    expect(html).toMatch(/<pre tabindex="0"><code class="language-no-such-language">plain text\n<\/code><\/pre>/);
   });
 
   it('comments highlight the common languages only', async () => {
@@ -65,6 +65,6 @@ describe('code highlighting', () => {
     expect(post.status).toBe(302);
     const { text } = await student.get('/courses/prog1/syllabus');
     expect(text).toContain('<code class="hljs language-python"><span class="hljs-built_in">print</span>');
-    expect(text).toContain('<pre><code class="language-haskell">main = putStrLn &quot;x&quot;\n</code></pre>');
+    expect(text).toContain('<pre tabindex="0"><code class="language-haskell">main = putStrLn &quot;x&quot;\n</code></pre>');
   });
 });

@@ -210,7 +210,7 @@ describe('rendering', () => {
     t = await createTestApp();
     const student = await signIn(t);
     const code = await student.get('/courses/prog1/code/');
-    expect(code.text).toContain('<pre><code class="hljs language-c"><span class="hljs-meta">#<span class="hljs-keyword">include</span>');
+    expect(code.text).toContain('<pre tabindex="0"><code class="hljs language-c"><span class="hljs-meta">#<span class="hljs-keyword">include</span>');
     expect(code.text).toContain('<code class="hljs language-python"><span class="hljs-keyword">import</span> sys');
     // A tag inside a code block is personal too, and raw blocks keep braces as written.
     expect(code.text).toContain(`./caesar --author <span class="hljs-string">&quot;${student.user.name}&quot;</span>`);
@@ -221,7 +221,7 @@ describe('rendering', () => {
     const math = await student.get('/courses/prog1/math');
     const body = /<div class="page-body">([\s\S]*?)<\/div>\s*<nav class="prev-next"/.exec(math.text)![1]!;
     expect(body).toContain('<math xmlns="http://www.w3.org/1998/Math/MathML"><semantics><mrow><mfrac>');
-    expect(body).toContain('<div class="math-display"><span class="katex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block">');
+    expect(body).toContain('<div class="math-display" data-wide tabindex="0"><span class="katex"><math xmlns="http://www.w3.org/1998/Math/MathML" display="block">');
     expect(body).toContain('A dollar amount like $5 or $10 stays text');
     expect(body).toMatch(/<code class="math-error" title="KaTeX parse error:[^"]*">\$\\frac\{1\}\{\$<\/code>/);
     expect(body).not.toMatch(/\sstyle=/);
@@ -508,7 +508,7 @@ describe('view as', () => {
       expect(text).toContain('<h1>Hello, Ann Anders!</h1>');
       expect(text).toContain('Your student id is <strong>S-1001</strong>.');
       expect(text).toContain(`Your shift is <strong>${ann.id * 10}</strong>`);
-      expect(text).toContain('<pre><code>Hi &lt;b&gt;\n</code></pre>');
+      expect(text).toContain('<pre tabindex="0"><code>Hi &lt;b&gt;\n</code></pre>');
       expect(text).toContain('variant(&quot;stats&quot;) is empty');
       // Navigation is the student's, and keeps the view.
       expect(navTitles(text)).not.toContain('Notes for tutors');

@@ -9,7 +9,7 @@
  *   BullMQ, the archive and multipart parsers): bundled, they would be parsed at every start.
  */
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 
@@ -37,3 +37,5 @@ await build({
 // start.cjs wraps the source in a function, where a #! line is a syntax error.
 const source = readFileSync(outfile, 'utf8');
 if (source.startsWith('#!')) writeFileSync(outfile, source.slice(source.indexOf('\n') + 1));
+// The `lectern` command (package.json "bin"): tsc keeps start.cts's #! line but not an executable bit.
+chmodSync(path.join(PROJECT_ROOT, 'dist', 'start.cjs'), 0o755);

@@ -21,6 +21,7 @@ export function createViews(options: ViewOptions = {}): Views {
   const env = new nunjucks.Environment(loader, { autoescape: true, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true });
   env.addGlobal('asset', options.assetUrl ?? ((f: string) => `/static/${f}`));
   env.addFilter('datetime', (ms: unknown, tz?: string) => formatDateTime(ms, tz ?? options.timezone ?? 'UTC'));
+  env.addFilter('iso', (ms: unknown) => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : ''));
   env.addFilter('json', (v: unknown) => new nunjucks.runtime.SafeString(JSON.stringify(v).replace(/</g, '\\u003c')));
   return {
     env,

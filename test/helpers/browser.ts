@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, tempDir } from './index.js';
@@ -10,8 +11,8 @@ import { ROOT, tempDir } from './index.js';
  * page (labels, contrast, phone width) and fails the test on anything recorded so far.
  */
 export const CHROMIUM = '/usr/bin/chromium';
-export const PHONE = { width: 375, height: 740 } as const;
-export const DESKTOP = { width: 1280, height: 900 } as const;
+export const PHONE = { width: 390, height: 844 } as const;
+export const DESKTOP = { width: 1280, height: 800 } as const;
 
 export function chromiumArgs(): string[] {
   const args = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-gpu', '--disable-dev-shm-usage'];
@@ -33,6 +34,8 @@ export class BrowserRun {
   readonly problems: string[] = [];
   private readonly expected: Expected[] = [];
   private readonly contexts: BrowserContext[] = [];
+  /** Contexts without JavaScript, where axe (which waits on timers) cannot run. */
+  private readonly scriptless = new WeakSet<BrowserContext>();
   private readonly failed: Array<{ url: string; text: string; aborted: boolean }> = [];
   private readonly downloads = new Set<string>();
   private readonly pending: Array<Promise<void>> = [];
@@ -72,6 +75,7 @@ export class BrowserRun {
       ...(options.state ? { storageState: await options.state.storageState() } : {}),
     });
     this.contexts.push(context);
+    if (options.javaScript === false) this.scriptless.add(context);
     const label = `${kind}${options.javaScript === false ? ', no JavaScript' : ''}`;
     context.on('console', (msg) => {
       if (msg.type() !== 'error') return;
@@ -89,6 +93,18 @@ export class BrowserRun {
       const failure = req.failure()?.errorText ?? 'failed';
       // EventSource.close() (live.js, once the result is in) aborts its own open stream.
       if (failure === 'net::ERR_ABORTED' && req.resourceType() === 'eventsource') return;
+      // A script's poll cut short because its page navigated away (the lecturer leaves a page that
+      // polls re-run progress) ended with the page it belonged to.
+      if (failure === 'net::ERR_ABORTED' && (req.resourceType() === 'fetch' || req.resourceType() === 'xhr')) {
+        const from = req.headers().referer;
+        let now: string | undefined;
+        try {
+          now = req.frame().url();
+        } catch {
+          now = undefined;
+        }
+        if (from && now !== from) return;
+      }
       const entry = { url: req.url(), text: `request failed (${label}): ${req.method()} ${req.url()} (${req.resourceType()}): ${failure}`, aborted: failure === 'net::ERR_ABORTED' };
       this.failed.push(entry);
       // A script's request whose answer had already arrived is reported aborted when the page it
@@ -125,7 +141,7 @@ export class BrowserRun {
     this.count += 1;
     const file = path.join(this.screenshots, `${String(this.count).padStart(2, '0')}-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
-    const found = await auditPage(page, audit);
+    const found = [...(await auditPage(page, audit)), ...(this.scriptless.has(page.context()) ? [] : await axeAudit(page))];
     if (found.length) this.problems.push(...found.map((f) => `${name} (${page.url()}): ${f}`));
     await this.assertClean(name);
     return file;
@@ -140,7 +156,7 @@ export class BrowserRun {
 /**
  * What a person with a screen reader, a phone, weaker eyes or no JavaScript needs from every page:
  * form controls with labels, buttons with names, buttons and links that work without a script, no
- * sideways scrolling at 375 px, and WCAG AA contrast (4.5:1, 3:1 for large text) for every visible
+ * sideways scrolling at phone width, no element wider than the region that scrolls it, and WCAG AA contrast (4.5:1, 3:1 for large text) for every visible
  * text, measured from the computed styles.
  */
 export async function auditPage(page: Page, options: AuditOptions = {}): Promise<string[]> {
@@ -203,6 +219,21 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
           .map(describe);
         problems.push(`scrolls sideways at ${viewport} px (content is ${width} px wide): ${wide.join(', ')}`);
       }
+    }
+
+    // Wider than its container, at any width: a region that scrolls or clips sideways hides what
+    // does not fit (a long line of output pushing a table's Result column out of view). Only a
+    // region marked as meant to scroll (data-wide: a gradebook with a column per assignment) and
+    // code blocks may; code blocks are made keyboard-reachable (axe checks that).
+    for (const el of document.querySelectorAll('body *')) {
+      if (!visible(el) || el.closest('pre, [data-wide]')) continue;
+      const s = getComputedStyle(el);
+      if (s.overflowX === 'visible') continue;
+      if (el.scrollWidth <= el.clientWidth + 1) continue;
+      const box = el.getBoundingClientRect();
+      const inside = [...el.querySelectorAll('*')].filter((c) => visible(c) && c.getBoundingClientRect().right > box.right + 1);
+      const outermost = inside.filter((c) => !inside.includes(c.parentElement!)).slice(0, 3).map(describe);
+      problems.push(`wider than its container (${el.scrollWidth} px in ${el.clientWidth} px): ${describe(el)} holds ${outermost.join(', ')}`);
     }
 
     // Contrast.
@@ -291,6 +322,25 @@ export async function auditPage(page: Page, options: AuditOptions = {}): Promise
     }
     return problems;
   }, options.phone ?? false);
+}
+
+let axeSource: string | undefined;
+
+/**
+ * axe-core, a checker nobody here wrote, on the page as it is: every serious or critical finding
+ * (WCAG A/AA and best practice) with the elements concerned. Evaluated through the DevTools
+ * protocol, so the page's Content-Security-Policy stays as served.
+ */
+export async function axeAudit(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  const loaded = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe === 'object');
+  if (!loaded) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `axe ${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
 }
 
 /** Temp folders of one test file, removed at the end. */

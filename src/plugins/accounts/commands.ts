@@ -22,7 +22,11 @@ function warnLocalLinks(deps: Deps, count: number): void {
   if (!count) return;
   const host = new URL(deps.config.publicUrl).hostname;
   if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') {
-    err(`lectern: note: the links point at ${deps.config.publicUrl}; set LECTERN_PUBLIC_URL to the address students use.`);
+    err(
+      deps.config.publicUrlSet
+        ? `lectern: note: the links point at ${deps.config.publicUrl} (LECTERN_PUBLIC_URL), a loopback address: only this machine can open them.`
+        : `lectern: note: the links point at ${deps.config.publicUrl}; set LECTERN_PUBLIC_URL to the address students use.`,
+    );
   }
 }
 

@@ -167,6 +167,8 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     if (won) throw signupFailure(won);
     startSession(ctx, deps, { ...invitee, claimedVia: found.via });
     ctx.state.log.info({ userId: invitee.id }, 'signed up');
-    ctx.redirect('/account?done=welcome');
+    // Straight to the course they were invited to (its page greets them), not to a password form.
+    const course = enrolmentsOf(deps.db, invitee.id).find((e) => deps.content.course(e.course))?.course;
+    ctx.redirect(course ? `/courses/${encodeURIComponent(course)}/?welcome=1` : '/account?done=welcome');
   });
 }

@@ -4,6 +4,7 @@ import type { Token } from 'markdown-it';
 import nunjucks from 'nunjucks';
 // Not in nunjucks' public typings: the step between parsing and compiling (see compileStatement).
 import transformer from 'nunjucks/src/transformer.js';
+import { focusableCode } from '../../lib/focusable-code.js';
 
 /**
  * Statements and starter files are nunjucks templates over the variant's parameters. Rendering
@@ -21,6 +22,7 @@ import transformer from 'nunjucks/src/transformer.js';
 const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false, trimBlocks: false, lstripBlocks: false });
 
 const md = new MarkdownIt({ html: false, linkify: true, typographer: false });
+focusableCode(md);
 
 export interface TemplateStudent {
   id: string;

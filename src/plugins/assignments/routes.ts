@@ -53,6 +53,7 @@ function dates(config: AssignmentConfig, course: Course, now: number) {
     title: config.title,
     opens: when(config.opensAt, course),
     deadline: when(config.deadlineAt, course),
+    deadlineAt: config.deadlineAt,
     lateText: lateText(config, course),
     state: s.state,
     stateText: s.text,

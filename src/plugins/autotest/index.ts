@@ -108,7 +108,7 @@ const autotest: Plugin = {
     const pool = startPool(deps, grading.queue, grading.events, { concurrency: deps.config.graders, owner, leaseMs: LEASE_MS, pollMs: POLL_MS });
     grading.setDispatcher({
       notify: () => pool.wake(),
-      describe: () => ({ mode: 'local', delayed: false, detail: `${deps.config.graders} grader${deps.config.graders === 1 ? '' : 's'} on this machine (${deps.sandbox.describe()})` }),
+      describe: () => ({ mode: 'local', delayed: false, detail: `${deps.config.graders} grader${deps.config.graders === 1 ? '' : 's'} on this machine` }),
     });
     // Leases of graders that died elsewhere (another process on this box) come back periodically.
     const sweeper = setInterval(() => {

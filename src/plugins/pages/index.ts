@@ -171,7 +171,8 @@ const pages: Plugin = {
       // A visitor without a session has no version yet: the cache needs one (a signed-in reader's
       // was taken by the session middleware).
       const version = requestVersion(ctx.state) ?? (user || staff || draft || !rendered.enabled ? undefined : cache.check());
-      const cacheKey = !staff && !draft && version !== undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
+      // The one-time welcome notice after sign-up (app.ts) is not kept.
+      const cacheKey = !staff && !draft && version !== undefined && ctx.query.welcome === undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
       const pageVersion = entry?.version ?? null;
       if (cacheKey !== null) {
         const hit = rendered.get(cacheKey, version!, lib, pageVersion, now);

@@ -4,6 +4,7 @@ import type { MarkdownIt, Token } from 'markdown-it';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { mathPlugin, mathReady, type MathOptions } from './math.js';
+import { focusableCode } from '../../lib/focusable-code.js';
 
 /**
  * The two markdown dialects: course pages (written by staff) and comments (written by anyone
@@ -162,6 +163,7 @@ export function createPageMarkdown(options: MathOptions = {}): MarkdownIt {
   md.disable('replacements');
   md.use(mathPlugin, options);
   alignClasses(md);
+  focusableCode(md);
   contentLinks(md);
   return md;
 }
@@ -172,6 +174,7 @@ export function createCommentMarkdown(): MarkdownIt {
   md.disable(['image']);
   md.use(mathPlugin);
   alignClasses(md);
+  focusableCode(md);
   const defaultLinkOpen = md.renderer.rules.link_open ?? ((tokens, idx, opts, _env, self) => self.renderToken(tokens, idx, opts));
   md.renderer.rules.link_open = (tokens, idx, opts, env, self) => {
     tokens[idx]!.attrSet('rel', 'nofollow noopener noreferrer ugc');

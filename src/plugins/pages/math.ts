@@ -149,6 +149,7 @@ export function mathPlugin(md: MarkdownIt, options: MathOptions = {}): void {
   md.renderer.rules.math_block = (tokens, idx) => {
     const tex = tokens[idx]!.content;
     options.check?.(tex);
-    return `<div class="math-display">${renderMath(tex, true)}</div>\n`;
+    // A wide formula scrolls in its own box, which a keyboard can reach.
+    return `<div class="math-display" data-wide tabindex="0">${renderMath(tex, true)}</div>\n`;
   };
 }
