@@ -2,7 +2,6 @@ import type { Db } from '../../db/open.js';
 import type { Current } from '../assignments/store.js';
 import { resultSummaries, pendingSubmissions, type ResultSummary } from '../autotest/store.js';
 import { finalScorer } from '../review/grading.js';
-import { penalised } from '../submissions/deadline.js';
 import { assignmentSubmissions, extensionFor, listExtensions, type Submission } from '../submissions/store.js';
 import { ownersOfAssignment } from '../submissions/owner.js';
 import { listTeams } from '../teams/store.js';
