@@ -47,8 +47,10 @@ esac
       ],
     },
     fraction: { score: 0.5 },
-    range: { score: 12, max_score: 10 },
+    extra: { score: 12, max_score: 10 },
     negative: { tests: [{ name: 't', score: -1, max_score: 1 }] },
+    pl: { score: 0.25, message: 'compiled with warnings', tests: [{ name: 'a', points: 1, max_points: 4, message: 'off by one' }] },
+    plungradable: { gradable: false, message: 'caesar.c does not compile: expected ;', output: 'gcc: error' },
     ungradable: { score: 0, gradable: false },
     wrongtype: { score: 'ten', max_score: 10 },
   };
@@ -80,10 +82,12 @@ describe('grading the demo assignments in the real sandbox', () => {
   it('a correct C solution passes with full marks; a wrong one fails', async () => {
     const good = await submit(student, 'caesar', 'caesar.c', await personal(t, student, 'caesar', 'caesar/caesar.c'));
     const bad = await submit(student, 'caesar', 'caesar.c', await personal(t, student, 'caesar', 'caesar-wrong/caesar.c'));
-    const g = await waitForResult(student, 'prog1', good);
+    // The demo has hidden tests, so the student sees the tests but not the total: staff see it.
+    expect((await waitForResult(student, 'prog1', good)).result).toMatchObject({ status: 'submitted', scoreHiddenWhy: 'hidden_tests', gradable: true });
+    const g = await waitForResult(tutor, 'prog1', good);
     expect(g.result).toMatchObject({ status: 'passed', gradable: true });
     expect(g.result!.score).toBe(g.result!.maxScore);
-    const b = await waitForResult(student, 'prog1', bad);
+    const b = await waitForResult(tutor, 'prog1', bad);
     expect(b.result).toMatchObject({ status: 'failed', gradable: true });
     expect(b.result!.score).toBeLessThan(b.result!.maxScore!);
     expect(b.result!.tests.some((x) => x.status === 'failed')).toBe(true);
@@ -92,8 +96,8 @@ describe('grading the demo assignments in the real sandbox', () => {
   it('a correct Python solution passes; a wrong one fails', async () => {
     const good = await submit(student, 'stats', 'stats.py', solution('stats/stats.py'));
     const bad = await submit(student, 'stats', 'stats.py', solution('stats-wrong/stats.py'));
-    expect((await waitForResult(student, 'prog1', good)).result).toMatchObject({ status: 'passed', gradable: true });
-    expect((await waitForResult(student, 'prog1', bad)).result).toMatchObject({ status: 'failed', gradable: true });
+    expect((await waitForResult(tutor, 'prog1', good)).result).toMatchObject({ status: 'passed', gradable: true });
+    expect((await waitForResult(tutor, 'prog1', bad)).result).toMatchObject({ status: 'failed', gradable: true });
   });
 });
 
@@ -101,9 +105,11 @@ describe('results.json', () => {
   it('a valid file: scores summed, hidden and after-due tests kept from the student but shown to staff', async () => {
     const id = await submit(student, 'rj', 'answer.txt', 'valid');
     const s = await waitForResult(student, 'prog1', id);
-    expect(s.result).toMatchObject({ status: 'failed', score: 7, maxScore: 10, output: 'Well done', hiddenTests: 2 });
+    // The total would give away the points of the hidden tests: it is hidden too (as on Gradescope).
+    expect(s.result).toMatchObject({ status: 'submitted', score: null, maxScore: null, scoreHidden: true, scoreHiddenWhy: 'hidden_tests', output: 'Well done', hiddenTests: 2 });
     expect(s.result!.tests.map((x) => x.name)).toEqual(['visible one']);
     const staff = await waitForResult(tutor, 'prog1', id);
+    expect(staff.result).toMatchObject({ status: 'failed', score: 7, maxScore: 10 });
     expect(staff.result!.tests.map((x) => x.name)).toEqual(['visible one', 'later one', 'secret one']);
     // Test output is text, escaped on the page.
     const page = await student.get(`/courses/prog1/submissions/${id}`);
@@ -130,6 +136,23 @@ describe('results.json', () => {
     expect(s.result).toMatchObject({ score: 0.5, maxScore: 1, gradable: true });
   });
 
+  it('PrairieLearn points and messages reach the student; gradable: false is not counted and says why', async () => {
+    const s = await waitForResult(student, 'prog1', await submit(student, 'rj', 'answer.txt', 'pl'));
+    expect(s.result).toMatchObject({ score: 1, maxScore: 4, gradable: true, message: 'compiled with warnings' });
+    expect(s.result!.tests[0]).toMatchObject({ name: 'a', score: 1, maxScore: 4, message: 'off by one' });
+    const id = await submit(student, 'rj', 'answer.txt', 'plungradable');
+    const u = await waitForResult(student, 'prog1', id);
+    expect(u.result).toMatchObject({ status: 'error', gradable: false, score: null, message: 'caesar.c does not compile: expected ;' });
+    const page = await student.get(`/courses/prog1/submissions/${id}`);
+    expect(page.text).toContain('caesar.c does not compile: expected ;');
+    expect(page.text).toContain('gcc: error');
+  });
+
+  it('extra credit: a score above the maximum is kept', async () => {
+    const s = await waitForResult(student, 'prog1', await submit(student, 'rj', 'answer.txt', 'extra'));
+    expect(s.result).toMatchObject({ status: 'passed', score: 12, maxScore: 10, gradable: true });
+  });
+
   it('no results file: exit code 0 is full marks, anything else zero, with the output tail', async () => {
     const pass = await waitForResult(student, 'prog1', await submit(student, 'rj', 'answer.txt', 'exit0'));
     expect(pass.result).toMatchObject({ status: 'passed', score: 1, maxScore: 1 });
@@ -139,7 +162,7 @@ describe('results.json', () => {
     expect(fail.result!.output).toContain('not fine');
   });
 
-  it.each(['malformed', 'range', 'negative', 'ungradable', 'wrongtype'])('a %s results file cannot be graded: an error for staff, not counted against the student', async (mode) => {
+  it.each(['malformed', 'negative', 'ungradable', 'wrongtype'])('a %s results file cannot be graded: an error for staff, not counted against the student', async (mode) => {
     const id = await submit(student, 'rj', 'answer.txt', mode);
     const s = await waitForResult(student, 'prog1', id);
     expect(s.result).toMatchObject({ status: 'error', gradable: false, score: null, problem: null });
@@ -171,7 +194,8 @@ describe('live status', () => {
     expect(events.at(-1)!.event).toBe('end');
     const last = events.filter((e) => e.event === 'status').at(-1)!;
     expect(last.data.state).toBe('done');
-    expect(last.data.html).toContain('score 7 / 10');
+    expect(last.data.html).toContain('the total is shown once every test is');
+    expect(last.data.html).not.toContain('/ 10');
   });
 
   it('the submission page works without JavaScript and carries the event URL', async () => {

@@ -43,6 +43,8 @@ export function writeShellAssignment(courseDir: string, slug: string, a: ShellAs
       ...(a.submissionsPerHour ? [`submissions_per_hour: ${a.submissionsPerHour}`] : []),
       `counts: ${a.counts ?? 'last'}`,
       'test:',
+      // These fixtures grade by exit code unless their script writes results.json.
+      '  grade_by: exit_code',
       '  command: [/bin/sh, tests/run.sh]',
       '  limits:',
       `    wall: ${a.wall}`,

@@ -138,6 +138,27 @@ function rootLayoutArgs(): string[] {
   return args;
 }
 
+/** Top-level names of a custom root that the sandbox provides itself or that must stay out. */
+const ROOT_SKIP = new Set(['proc', 'dev', 'sys', 'tmp', 'run', 'work', 'autograder', 'grade', '.in', 'lost+found']);
+const rootArgsCache = new Map<string, string[]>();
+
+async function customRootArgs(root: string): Promise<string[]> {
+  const cached = rootArgsCache.get(root);
+  if (cached) return cached;
+  const args: string[] = [];
+  for (const entry of (await fs.readdir(root, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (ROOT_SKIP.has(entry.name)) continue;
+    const full = path.join(root, entry.name);
+    if (entry.isSymbolicLink()) args.push('--symlink', await fs.readlink(full), `/${entry.name}`);
+    else if (entry.isDirectory()) args.push('--ro-bind', full, `/${entry.name}`);
+  }
+  if (!args.includes('/usr')) throw new Error(`${root} is not a root filesystem (it has no /usr)`);
+  // Roots are immutable once built (a new spec is a new folder), so the list never goes stale.
+  if (rootArgsCache.size > 256) rootArgsCache.clear();
+  rootArgsCache.set(root, args);
+  return args;
+}
+
 const ETC_FILES: Record<string, string> = {
   passwd:
     'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
@@ -149,6 +170,12 @@ const ETC_FILES: Record<string, string> = {
 };
 /** Host files that programs need and that say nothing about the host beyond its distribution. */
 const HOST_ETC = ['/etc/ld.so.cache', '/etc/localtime', '/etc/alternatives'];
+/**
+ * Host /etc folders that Debian's toolchains link into from /usr and cannot start without (the
+ * JDK's conf/security/java.security and friends point into /etc/java-NN-openjdk); they hold
+ * configuration only, no secrets.
+ */
+const HOST_ETC_DIRS = ['/etc/java-17-openjdk', '/etc/java-21-openjdk', '/etc/java-25-openjdk', '/etc/ssl/certs', '/etc/python3', '/etc/perl'];
 
 /** Runs left behind by a process that died mid-run are removed after this long. */
 const STALE_RUN_MS = 24 * 3600 * 1000;
@@ -189,6 +216,8 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 
 const SAFE_REL = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A work dir is one new folder under / (Gradescope's /autograder, PrairieLearn's /grade), never a system one. */
+const WORK_DIR = /^\/(?!(?:usr|bin|sbin|lib|lib32|lib64|libx32|etc|proc|dev|tmp|sys|run|var|root|boot|\.in)$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 function relPath(p: string): string | null {
   if (typeof p !== 'string' || !SAFE_REL.test(p) || p.length > 1024) return null;
@@ -220,6 +249,14 @@ function validate(req: SandboxRequest): string | null {
     if (!(name in DEFAULT_LIMITS)) return `unknown limit "${name}"`;
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return `limit ${name} must be a positive number`;
+  }
+  if (req.workDir !== undefined && !WORK_DIR.test(req.workDir)) return `work dir "${String(req.workDir)}" must be a folder like /work, directly under / and not a system folder`;
+  if (req.root !== undefined && (typeof req.root !== 'string' || !path.isAbsolute(req.root))) return 'root must be an absolute host path';
+  for (const b of req.binds ?? []) {
+    if (typeof b.from !== 'string' || !path.isAbsolute(b.from)) return `bind "${String(b.from)}" must be an absolute host path`;
+    if (typeof b.to !== 'string' || !path.isAbsolute(b.to) || b.to.split('/').includes('..') || /^\/(proc|dev|tmp|\.in)(\/|$)/.test(b.to) || b.to === (req.workDir ?? '/work') || b.to.startsWith(`${req.workDir ?? '/work'}/`)) {
+      return `bind target "${String(b.to)}" must be an absolute path outside /proc, /dev, /tmp and the work dir`;
+    }
   }
   if (req.collectBytes !== undefined && !(typeof req.collectBytes === 'number' && req.collectBytes >= 0)) return 'collectBytes must be a number of bytes';
   return null;
@@ -453,17 +490,26 @@ class HostSandbox implements Sandbox {
       '--gid', '1000',
       '--hostname', 'sandbox',
       '--info-fd', '4',
-      '--ro-bind', '/usr', '/usr',
-      ...this.layout,
     ];
+    const work = request.workDir ?? '/work';
+    if (request.root) {
+      // The assignment's own root filesystem (its environment), read-only, instead of the host's:
+      // its top-level folders one by one on bwrap's root, so that the mount points this sandbox
+      // adds (/work, /tmp, /.in...) need not exist in it.
+      args.push(...(await customRootArgs(request.root)));
+    } else {
+      args.push('--ro-bind', '/usr', '/usr', ...this.layout);
+      for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
+    }
     for (const name of Object.keys(ETC_FILES)) args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
-    for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
+    if (!request.root) for (const dir of HOST_ETC_DIRS) args.push('--ro-bind-try', dir, dir);
+    for (const b of request.binds ?? []) args.push('--ro-bind', b.from, b.to);
     const size = (bytes: number) => (info.hasSize ? ['--size', String(Math.max(4096, Math.floor(bytes)))] : []);
     // bwrap's /dev and its root are tmpfs owned by the sandbox user: writable and unbounded
     // unless remounted read-only (done below, once everything is in place).
     args.push('--proc', '/proc', '--dev', '/dev', ...size(limits.workDirBytes), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
     args.push(...size(limits.workDirBytes), '--tmpfs', '/tmp');
-    args.push(...size(limits.workDirBytes), '--tmpfs', '/work');
+    args.push(...size(limits.workDirBytes), '--tmpfs', work);
 
     const copies: string[][] = [];
     const inputs = request.inputs ?? [];
@@ -473,7 +519,7 @@ class HostSandbox implements Sandbox {
       await fs.mkdir(stageDir);
       await this.stage(request, stageDir);
       args.push('--ro-bind', stageDir, '/.in/stage');
-      copies.push(['/.in/stage/.', '/work']);
+      copies.push(['/.in/stage/.', work]);
     } else {
       const dirs = new Set<string>();
       for (const [i, input] of inputs.entries()) {
@@ -482,14 +528,14 @@ class HostSandbox implements Sandbox {
         args.push('--ro-bind', input.from, `/.in/${i}`);
         if (isDir) {
           if (to !== '.') addDirs(dirs, to);
-          copies.push([`/.in/${i}/.`, to === '.' ? '/work' : `/work/${to}`]);
+          copies.push([`/.in/${i}/.`, to === '.' ? work : `${work}/${to}`]);
         } else {
           if (to === '.') throw new Error(`input ${input.from} is a file: give it a file name inside the work dir`);
           addDirs(dirs, path.posix.dirname(to));
-          copies.push([`/.in/${i}`, `/work/${to}`]);
+          copies.push([`/.in/${i}`, `${work}/${to}`]);
         }
       }
-      for (const d of [...dirs].sort()) args.push('--dir', `/work/${d}`);
+      for (const d of [...dirs].sort()) args.push('--dir', `${work}/${d}`);
       if (files.length && runDir) {
         const fileDir = path.join(runDir, 'files');
         await fs.mkdir(fileDir);
@@ -499,12 +545,12 @@ class HostSandbox implements Sandbox {
           await fs.writeFile(target, content);
         }
         args.push('--ro-bind', fileDir, '/.in/files');
-        copies.push(['/.in/files/.', '/work']);
+        copies.push(['/.in/files/.', work]);
       }
     }
     if (runDir && this.runAs) await chownTree(runDir, this.runAs);
-    args.push('--remount-ro', '/', '--chdir', '/work');
-    const env = this.envList(request, '/work');
+    args.push('--remount-ro', '/', '--chdir', work);
+    const env = this.envList(request, work);
     const memoryByCgroup = cg !== null && this.cgroup.ok && this.cgroup.support.controllers.includes('memory');
     args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env, memoryByCgroup));
     if (!cg) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true };

@@ -39,6 +39,16 @@ export interface SandboxRequest {
   /** Relative paths in the work dir to read back after the run (each capped by `collectBytes`). */
   collect?: string[];
   collectBytes?: number;
+  /** Where the writable work dir is mounted and the command starts (default /work). */
+  workDir?: string;
+  /**
+   * A host folder used read-only as the whole root filesystem (an assignment's environment)
+   * instead of the host's /usr. Lectern's /etc files, /proc, /dev, /tmp and the work dir are
+   * still mounted over it.
+   */
+  root?: string;
+  /** Extra host paths bound read-only into the sandbox (absolute targets outside the work dir). */
+  binds?: Array<{ from: string; to: string }>;
   /** Aborts the run (killing the sandbox); the result then has status "error". */
   signal?: AbortSignal;
 }

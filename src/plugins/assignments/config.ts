@@ -13,7 +13,25 @@ export function formatProblem(p: Problem): string {
   return p.field ? `${p.file}: ${p.field}: ${p.message}` : `${p.file}: ${p.message}`;
 }
 
-export type Visibility = 'visible' | 'after_due_date' | 'hidden';
+export type Visibility = 'visible' | 'after_due_date' | 'after_published' | 'hidden';
+
+/**
+ * Where a run finds its files, as the autograder expects them: Lectern's own (the submission,
+ * tests/ and params.json in /work), Gradescope's (/autograder/source, /autograder/submission,
+ * /autograder/results/results.json) or PrairieLearn's external grader (/grade/tests,
+ * /grade/student, /grade/data/data.json, /grade/results/results.json).
+ */
+export type Layout = 'lectern' | 'gradescope' | 'prairielearn';
+
+/** What the assignment's sandboxes run on instead of the host's /usr (see environments). */
+export interface EnvironmentSpec {
+  debian: string[];
+  python: string[];
+  /** A bundle path of an OCI image archive (docker save / podman save output). */
+  oci: string | null;
+  /** A bundle path: a script run once as root inside the new root when it is built (Gradescope's setup.sh). */
+  setup: string | null;
+}
 
 /** The normalised assignment.yaml: times in epoch ms, durations in ms, sizes in bytes. */
 export interface AssignmentConfig {
@@ -39,10 +57,20 @@ export interface AssignmentConfig {
   /** Null: no limit. */
   submissionsPerHour: number | null;
   counts: 'last' | 'best';
+  /** The assignment's points: the maximum when the results name none. Null: from the results (or 1). */
+  points: number | null;
+  layout: Layout;
   test: {
     command: string[];
-    limits: { wallMs: number; cpuSeconds: number; memoryBytes: number; outputBytes: number; processes: number };
+    limits: { wallMs: number; cpuSeconds: number; memoryBytes: number; outputBytes: number; processes: number; workDirBytes: number };
+    /** results: a run without a results file could not be graded. exit_code: exit 0 earns the points. */
+    gradeBy: 'results' | 'exit_code';
   };
+  /** Extra environment variables of every run (the sandbox's environment is otherwise empty). */
+  env: Record<string, string>;
+  /** Caps on the bundle itself (files, bytes), above the defaults for bundles that carry libraries. */
+  bundle: { maxFiles: number; maxBytes: number };
+  environment: EnvironmentSpec | null;
   generator: {
     limits: { wallMs: number; cpuSeconds: number; memoryBytes: number };
   };
@@ -55,6 +83,15 @@ export interface AssignmentConfig {
     score: Visibility;
   };
 }
+
+/** Bundle caps: the defaults, and the most an assignment.yaml may raise them to. */
+export const DEFAULT_BUNDLE_FILES = 2000;
+export const DEFAULT_BUNDLE_BYTES = 100 * 1024 ** 2;
+export const MAX_BUNDLE_FILES = 20_000;
+export const MAX_BUNDLE_BYTES = 1024 ** 3;
+export const DEFAULT_WORK_DIR_BYTES = 128 * 1024 ** 2;
+/** Variables the sandbox sets itself. */
+const RESERVED_ENV = new Set(['HOME', 'PWD']);
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)$/i;
@@ -140,7 +177,7 @@ export function describeBytes(n: number): string {
   return `${n} bytes`;
 }
 
-const visibility = z.enum(['visible', 'after_due_date', 'hidden'], { error: 'must be visible, after_due_date or hidden' });
+const visibility = z.enum(['visible', 'after_due_date', 'after_published', 'hidden'], { error: 'must be visible, after_due_date, after_published or hidden' });
 
 const filePattern = z
   .string({ error: 'must be a file name or glob' })
@@ -166,8 +203,33 @@ const schema = z.strictObject({
   max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
   submissions_per_hour: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
   counts: z.enum(['last', 'best'], { error: 'must be "last" or "best"' }).default('last'),
+  points: z.number({ error: 'must be a number of points' }).positive('must be more than 0').max(100_000, 'must be at most 100000').optional(),
+  layout: z.enum(['lectern', 'gradescope', 'prairielearn'], { error: 'must be lectern, gradescope or prairielearn' }).optional(),
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'names must be letters, digits and _ (not starting with a digit)'),
+      z.union([z.string().max(4096).refine((v) => !v.includes('\0'), 'must not hold a NUL byte'), z.number(), z.boolean()], { error: 'must be a string, number or true/false' }),
+      { error: 'must be a mapping of NAME: value' },
+    )
+    .refine((e) => Object.keys(e).length <= 64, 'at most 64 variables')
+    .default({}),
+  bundle: z
+    .strictObject({
+      max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(MAX_BUNDLE_FILES, `must be at most ${MAX_BUNDLE_FILES}`).optional(),
+      max_size: size(MAX_BUNDLE_BYTES, '300MB').optional(),
+    })
+    .default({}),
+  environment: z
+    .strictObject({
+      debian: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally =version)'), { error: 'must be a list of Debian package names' }).max(500, 'at most 500 packages').default([]),
+      python: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]*$/, 'must be a requirement like numpy or numpy>=1.24'), { error: 'must be a list of requirements' }).max(200, 'at most 200 requirements').default([]),
+      oci: filePattern.optional(),
+      setup: filePattern.optional(),
+    })
+    .optional(),
   test: z.strictObject(
     {
+      grade_by: z.enum(['results', 'exit_code'], { error: 'must be "results" (the results file grades) or "exit_code" (exit 0 earns the points)' }).default('results'),
       command: z.array(z.string({ error: 'each argument must be a string' }).min(1, 'an argument must not be empty'), { error: 'must be a list of arguments (argv), like [/usr/bin/python3, tests/run.py]' }).min(1, 'must not be empty'),
       limits: z
         .strictObject({
@@ -176,8 +238,9 @@ const schema = z.strictObject({
           memory: size(8 * 1024 ** 3, '512MB', 16 * 1024 ** 2).default(512 * 1024 ** 2),
           output: size(64 * 1024 ** 2, '1MB', 1024).default(1024 ** 2),
           processes: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096').default(64),
+          work_dir: size(4 * 1024 ** 3, '256MB', 16 * 1024 ** 2).default(DEFAULT_WORK_DIR_BYTES),
         })
-        .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64 }),
+        .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64, work_dir: DEFAULT_WORK_DIR_BYTES }),
     },
     { error: 'is required: the test command and its limits' },
   ),
@@ -204,6 +267,8 @@ const FILE = 'assignment.yaml';
 
 /** Programs a sandboxed command can name by absolute path. */
 export const SANDBOX_SYSTEM_DIRS = /^\/(usr|bin|sbin)\//;
+/** Where each layout puts the bundle's files: a command may start there too. */
+export const LAYOUT_DIRS: Record<Layout, RegExp> = { lectern: /^\/work\//, gradescope: /^\/autograder\//, prairielearn: /^\/grade\// };
 
 function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
   const out: Problem[] = [];
@@ -256,9 +321,16 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
     }
     if (hardCloseAt < deadlineAt + y.grace) problems.push({ file: FILE, field: 'late.hard_close', message: 'must not be before the deadline plus grace' });
   }
+  const layout = y.layout ?? 'lectern';
   const cmd0 = y.test.command[0] ?? '';
-  if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0)) {
+  // With its own environment the root is the assignment's: any absolute path may exist there.
+  if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0) && !LAYOUT_DIRS[layout].test(cmd0) && !y.environment) {
     problems.push({ file: FILE, field: 'test.command', message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(y.env)) {
+    if (RESERVED_ENV.has(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'is set by the sandbox and cannot be changed' });
+    env[k] = String(v);
   }
   if (problems.length) return { config: null, problems };
   const wallMs = y.test.limits.wall;
@@ -277,7 +349,15 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       maxFiles: y.max_files,
       submissionsPerHour: y.submissions_per_hour ?? null,
       counts: y.counts,
+      points: y.points ?? null,
+      layout,
+      env,
+      bundle: { maxFiles: y.bundle.max_files ?? DEFAULT_BUNDLE_FILES, maxBytes: y.bundle.max_size ?? DEFAULT_BUNDLE_BYTES },
+      environment: y.environment
+        ? { debian: [...new Set(y.environment.debian)].sort(), python: [...new Set(y.environment.python)].sort(), oci: y.environment.oci ?? null, setup: y.environment.setup ?? null }
+        : null,
       test: {
+        gradeBy: y.test.grade_by,
         command: y.test.command,
         limits: {
           wallMs,
@@ -285,6 +365,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
           memoryBytes: y.test.limits.memory,
           outputBytes: y.test.limits.output,
           processes: y.test.limits.processes,
+          workDirBytes: y.test.limits.work_dir,
         },
       },
       generator: {

@@ -6,7 +6,7 @@ import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
-import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
+import { ArchiveError, BUNDLE_ARCHIVE_LIMITS, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
 import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
@@ -143,7 +143,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     let slug = fixedSlug ?? (upload.fields.slug ?? '').trim();
     try {
       try {
-        await extractArchive(upload.file, work, DEFAULT_ARCHIVE_LIMITS);
+        await extractArchive(upload.file, work, BUNDLE_ARCHIVE_LIMITS);
       } catch (err) {
         if (err instanceof ArchiveError) return { ok: false, problems: [`${upload.filename || 'the upload'}: ${err.message}`], slug };
         throw err;

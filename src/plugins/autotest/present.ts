@@ -1,17 +1,27 @@
 import type { Visibility } from '../assignments/config.js';
 import type { SubmissionStatus } from './grading.js';
-import { visibleTests, type TestOutcome } from './results.js';
+import { renderOutput } from './output-format.js';
+import { isVisible, visibleTests, type LeaderboardEntry, type ResultImage, type TestOutcome } from './results.js';
 
 export interface Viewer {
   staff: boolean;
   /** The student's own deadline has passed (after_due_date feedback opens). */
   afterDeadline: boolean;
+  /** Staff have published this assignment's grades (after_published feedback opens). */
+  published?: boolean;
 }
 
 export interface Feedback {
   tests: Visibility;
   output: Visibility;
   score: Visibility;
+}
+
+export interface PresentedTest extends Omit<TestOutcome, 'extraData'> {
+  /** The output as safe HTML in its format. */
+  outputHtml: string;
+  /** Staff only. */
+  extraData?: unknown;
 }
 
 export interface PresentedStatus {
@@ -27,17 +37,26 @@ export interface PresentedStatus {
     /** Score after the late penalty (when shown). */
     finalScore: number | null;
     scoreHidden: boolean;
+    /** Why the score is hidden: the feedback rules, or tests the viewer may not see yet (their points would give them away). */
+    scoreHiddenWhy: 'feedback' | 'hidden_tests' | null;
     output: string | null;
-    tests: TestOutcome[];
+    outputHtml: string | null;
+    /** PrairieLearn's message (also why a submission could not be graded) and format errors. */
+    message: string;
+    formatErrors: string[];
+    images: ResultImage[];
+    tests: PresentedTest[];
     hiddenTests: number;
+    /** The harness's own output, when results.json's stdout_visibility lets the viewer see it. */
+    stdout: string | null;
+    leaderboard: LeaderboardEntry[];
+    executionTime: number | null;
+    /** Staff only. */
+    extraData?: unknown;
     problem: string | null;
     durationMs: number;
     at: number;
   };
-}
-
-function shown(v: Visibility, viewer: Viewer): boolean {
-  return viewer.staff || v === 'visible' || (v === 'after_due_date' && viewer.afterDeadline);
 }
 
 /** What a viewer may see of a submission's grading: staff see everything, students by the bundle's feedback rules. */
@@ -45,9 +64,15 @@ export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback
   const r = status.result;
   const waiting = status.state === 'queued' || status.state === 'running';
   if (!r) return { state: status.state, position: status.position, rerunning: false, result: null };
+  const d = r.details;
   const tests = visibleTests(r.tests, viewer);
-  const scoreShown = shown(feedback.score, viewer);
+  const hiddenTests = r.tests.length - tests.length;
+  // Gradescope's rule: while some tests are hidden from the student, so is the total they make up.
+  const hiddenPoints = hiddenTests > 0 && r.tests.some((t) => !isVisible(t.visibility, viewer) && (t.score !== null || t.maxScore !== null));
+  const feedbackShown = isVisible(feedback.score, viewer);
+  const scoreShown = feedbackShown && !hiddenPoints;
   const final = r.score === null ? null : Math.round(r.score * (1 - penaltyPct / 100) * 1000) / 1000;
+  const outputShown = isVisible(feedback.output, viewer);
   return {
     state: waiting ? status.state : r.gradable ? 'done' : 'error',
     position: status.position,
@@ -59,9 +84,18 @@ export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback
       maxScore: scoreShown ? r.maxScore : null,
       finalScore: scoreShown ? final : null,
       scoreHidden: !scoreShown,
-      output: shown(feedback.output, viewer) ? r.output : null,
-      tests,
-      hiddenTests: r.tests.length - tests.length,
+      scoreHiddenWhy: scoreShown ? null : feedbackShown ? 'hidden_tests' : 'feedback',
+      output: outputShown ? r.output : null,
+      outputHtml: outputShown ? renderOutput(r.output, d.outputFormat) : null,
+      message: d.message,
+      formatErrors: d.formatErrors,
+      images: d.images,
+      tests: tests.map(({ extraData, ...t }) => ({ ...t, outputHtml: renderOutput(t.output, t.outputFormat), ...(viewer.staff ? { extraData } : {}) })),
+      hiddenTests,
+      stdout: d.stdout && isVisible(d.stdoutVisibility, viewer) ? d.stdout : null,
+      leaderboard: d.leaderboard,
+      executionTime: d.executionTime,
+      ...(viewer.staff ? { extraData: d.extraData } : {}),
       problem: viewer.staff ? r.problem : null,
       durationMs: r.durationMs,
       at: r.createdAt,

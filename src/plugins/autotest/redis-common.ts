@@ -33,7 +33,7 @@ export const BULL_OWNER = 'bullmq/';
 export const bullOwner = (worker: string | undefined) => `${BULL_OWNER}${worker || 'unknown'}`;
 
 export interface PayloadFile {
-  /** Relative path: a submission file name, or a path under tests/. */
+  /** Relative path: a submission file name, or a bundle path the layout needs (tests/... for Lectern's). */
   path: string;
   sha256: string;
   size: number;
@@ -54,6 +54,8 @@ export interface GradingPayload {
   limits: JobSpec['limits'];
   points: number;
   defaultVisibility: Grade['tests'][number]['visibility'];
+  /** The layout, grading rule, env and environment of the run (absent from older servers). */
+  run?: JobSpec['run'];
 }
 
 /** BullMQ job return value. */

@@ -1,11 +1,14 @@
-import path from 'node:path';
 import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
 import type { Deps } from '../../plugin.js';
-import { getAssignmentById, getVersion, materialiseVersion } from '../assignments/store.js';
+import { getAssignmentById, getVersion, materialiseVersion, type Version } from '../assignments/store.js';
+import { DEFAULT_WORK_DIR_BYTES } from '../assignments/config.js';
+import { environmentHashOf, environmentRoot } from '../environments/environments.js';
 import { findVariant } from '../assignments/variants.js';
 import { getSubmission, submissionFiles } from '../submissions/store.js';
 import type { Job } from './queue.js';
-import { interpretRun, type Grade } from './results.js';
+import { planLayout } from './layouts.js';
+import { interpretRun, type Grade, type ResultsFormat } from './results.js';
+import type { Layout } from '../assignments/config.js';
 
 /** Caps of what is kept and shown: long outputs are cut, the tail is what matters. */
 export const OUTPUT_CAP = 16 * 1024;
@@ -30,6 +33,24 @@ export interface JobSpec {
   limits: { wallMs: number; cpuSeconds: number; memoryBytes: number; outputBytes: number; processes: number };
   points: number;
   defaultVisibility: Grade['tests'][number]['visibility'];
+  /** How the bundle's autograder expects to be run and read (absent in jobs from older servers: Lectern's own). */
+  run?: RunSettings;
+}
+
+export interface RunSettings {
+  layout: Layout;
+  gradeBy: 'results' | 'exit_code';
+  /** The assignment's points (null: from the results). */
+  points: number | null;
+  env: Record<string, string>;
+  workDirBytes: number;
+  /** Which bundle paths exist (for the layout). */
+  paths: string[];
+  title: string;
+  deadlineAt: number;
+  submittedAt: number;
+  /** The assignment's environment (its hash), or null for the host's /usr. */
+  environment: string | null;
 }
 
 export class JobSpecError extends Error {}
@@ -51,8 +72,24 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
     params: variant.params,
     command: version.config.test.command,
     limits: version.config.test.limits,
-    points: 1,
+    points: version.config.points ?? 1,
     defaultVisibility: version.config.feedback.tests,
+    run: runSettings(version.config, version.manifest.map((e) => e.path), submission.submittedAt, environmentHashOf(version.config, version.manifest)),
+  };
+}
+
+export function runSettings(config: Version['config'], paths: string[], submittedAt: number, environment: string | null): RunSettings {
+  return {
+    layout: config.layout ?? 'lectern',
+    gradeBy: config.test.gradeBy ?? 'exit_code',
+    points: config.points ?? null,
+    env: config.env ?? {},
+    workDirBytes: config.test.limits.workDirBytes ?? DEFAULT_WORK_DIR_BYTES,
+    paths,
+    title: config.title,
+    deadlineAt: config.deadlineAt,
+    submittedAt,
+    environment,
   };
 }
 
@@ -64,13 +101,8 @@ export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'con
   const version = getVersion(deps.db, spec.versionId);
   if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
   const bundleDir = await materialiseVersion(deps, version);
-  const hasTests = version.manifest.some((e) => e.path.startsWith('tests/'));
-  return runPrepared(
-    deps.sandbox,
-    spec,
-    [...spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), ...(hasTests ? [{ from: path.join(bundleDir, 'tests'), to: 'tests' }] : [])],
-    signal,
-  );
+  const root = spec.run?.environment ? await environmentRoot(deps.config.dataDir, spec.run.environment) : null;
+  return runPrepared(deps.sandbox, spec, { submission: spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), bundleDir, root }, signal);
 }
 
 /**
@@ -79,20 +111,42 @@ export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'con
  */
 export async function runPrepared(
   sandbox: Sandbox,
-  spec: Pick<JobSpec, 'command' | 'limits' | 'params' | 'points' | 'defaultVisibility'>,
-  inputs: SandboxInput[],
+  spec: Pick<JobSpec, 'jobId' | 'submissionId' | 'command' | 'limits' | 'params' | 'points' | 'defaultVisibility' | 'run'>,
+  where: { submission: SandboxInput[]; bundleDir: string | null; root: string | null },
   signal?: AbortSignal,
 ): Promise<RunOutcome> {
   const started = Date.now();
+  // Jobs queued by an older server carry no settings: they ran Lectern's layout and graded by exit code.
+  const settings = spec.run;
+  const layout = settings?.layout ?? 'lectern';
+  const paths = settings?.paths ?? [];
+  const has = (p: string) => (p.endsWith('/') ? paths.some((x) => x.startsWith(p)) : paths.includes(p)) || (!settings && p === 'tests/');
+  const plan = planLayout(layout, {
+    submission: where.submission,
+    bundleDir: where.bundleDir,
+    has,
+    params: spec.params,
+    meta: { submissionId: spec.submissionId, title: settings?.title, deadlineAt: settings?.deadlineAt, submittedAt: settings?.submittedAt },
+  });
   const run = await sandbox.run({
     command: spec.command,
-    inputs,
-    files: { 'params.json': JSON.stringify(spec.params, null, 2) },
-    limits: spec.limits,
-    collect: ['results.json'],
+    inputs: plan.inputs,
+    files: plan.files,
+    workDir: plan.workDir,
+    ...(where.root ? { root: where.root } : {}),
+    env: settings?.env ?? {},
+    limits: { ...spec.limits, ...(settings ? { workDirBytes: settings.workDirBytes } : {}) },
+    collect: [plan.results],
     collectBytes: RESULTS_FILE_CAP,
     ...(signal ? { signal } : {}),
   });
-  const grade = interpretRun(run, run.files['results.json'], { points: spec.points, outputCap: OUTPUT_CAP, defaultVisibility: spec.defaultVisibility });
+  const format: ResultsFormat = layout === 'gradescope' ? 'gradescope' : layout === 'prairielearn' ? 'prairielearn' : 'auto';
+  const grade = interpretRun(run, run.files[plan.results], {
+    points: settings ? settings.points : spec.points,
+    outputCap: OUTPUT_CAP,
+    defaultVisibility: spec.defaultVisibility,
+    gradeBy: settings?.gradeBy ?? 'exit_code',
+    format,
+  });
   return { grade, durationMs: run.wallMs || Date.now() - started, infrastructure: run.status === 'error' };
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
-import type { Grade, RunStatus, TestOutcome } from './results.js';
+import { NO_DETAILS, gradeDetails, normaliseTest, type Grade, type GradeDetails, type RunStatus, type TestOutcome } from './results.js';
 
 export interface StoredResult {
   id: number;
@@ -16,6 +16,7 @@ export interface StoredResult {
   durationMs: number;
   worker: string | null;
   createdAt: number;
+  details: GradeDetails;
 }
 
 interface ResultRow {
@@ -32,6 +33,12 @@ interface ResultRow {
   duration_ms: number;
   worker: string | null;
   created_at: number;
+  details: string;
+}
+
+function parseDetails(text: string): GradeDetails {
+  const d = JSON.parse(text) as Partial<GradeDetails>;
+  return { ...NO_DETAILS, ...d };
 }
 
 function toResult(r: ResultRow): StoredResult {
@@ -44,19 +51,20 @@ function toResult(r: ResultRow): StoredResult {
     maxScore: r.max_score,
     gradable: r.gradable === 1,
     output: r.output,
-    tests: JSON.parse(r.tests) as TestOutcome[],
+    tests: (JSON.parse(r.tests) as Array<Partial<TestOutcome> & { name: string }>).map(normaliseTest),
     problem: r.problem,
     durationMs: r.duration_ms,
     worker: r.worker,
     createdAt: r.created_at,
+    details: parseDetails(r.details),
   };
 }
 
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
-      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at)
-       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at)
+      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, worker, created_at, details)
+       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :worker, :created_at, :details)
        ON CONFLICT (job_id) DO NOTHING`,
     ),
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
@@ -110,6 +118,7 @@ export function insertResult(db: Db, r: { jobId: number; submissionId: number; g
       duration_ms: Math.round(r.durationMs),
       worker: r.worker,
       created_at: r.at,
+      details: JSON.stringify(gradeDetails(r.grade)),
     }).changes === 1
   );
 }

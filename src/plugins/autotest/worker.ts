@@ -21,6 +21,7 @@ import {
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
 import { runPrepared } from './runner.js';
+import { environmentRoot } from '../environments/environments.js';
 
 /**
  * `lectern worker`: takes grading jobs from Redis, runs them in this machine's sandbox and hands
@@ -127,10 +128,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     if (pending) return pending;
     const work = (async () => {
       try {
-        await stat(path.join(dir, 'tests'));
+        await stat(dir);
         const now = new Date();
         await utimes(dir, now, now);
-        return path.join(dir, 'tests');
+        return dir;
       } catch {
         // Not unpacked yet.
       }
@@ -147,7 +148,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
-      return path.join(dir, 'tests');
+      return dir;
     })();
     unpacking.set(dir, work);
     try {
@@ -169,10 +170,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       await chmod(dir, 0o755);
       const files = path.join(dir, 'files');
       await writeTree(files, p.files);
-      const inputs: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
-      if (p.tests.length) inputs.push({ from: await testsFor(p), to: 'tests' });
+      const submission: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
+      const bundleDir = p.tests.length ? await testsFor(p) : null;
+      const root = p.run?.environment ? await environmentRoot(deps.cacheDir, p.run.environment) : null;
       log.info({ jobId: p.jobId, bullJob: job.id }, 'grading');
-      const outcome = await runPrepared(sandbox, p, inputs, controller.signal);
+      const outcome = await runPrepared(sandbox, p, { submission, bundleDir, root }, controller.signal);
       if (controller.signal.aborted) {
         // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
         await job.moveToWait(token);
