@@ -205,3 +205,11 @@ describe('no results file', () => {
     expect(grade('[1,2]').gradable).toBe(false);
   });
 });
+
+describe('feedback.total_with_hidden_tests', () => {
+  it('visible: the lecturer shows the total although some tests stay hidden', () => {
+    const g = interpretRun(run(), Buffer.from(JSON.stringify({ tests: [{ name: 'a', score: 1, max_score: 1 }, { name: 'h', score: 2, max_score: 2, visibility: 'hidden' }] })), opts);
+    const r = presentStatus({ state: 'done', position: null, result: stored(g), jobId: 1 }, { staff: false, afterDeadline: false }, { ...visibleFeedback, totalWithHiddenTests: 'visible' }, 0).result!;
+    expect(r).toMatchObject({ score: 3, maxScore: 3, hiddenTests: 1 });
+  });
+});

@@ -81,6 +81,11 @@ export interface AssignmentConfig {
     output: Visibility;
     /** The total score. */
     score: Visibility;
+    /**
+     * hidden (Gradescope's rule): while some tests are hidden from a student, so is the total
+     * they are part of. visible: the lecturer shows the total anyway.
+     */
+    totalWithHiddenTests: 'hidden' | 'visible';
   };
 }
 
@@ -222,7 +227,7 @@ const schema = z.strictObject({
   environment: z
     .strictObject({
       debian: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally =version)'), { error: 'must be a list of Debian package names' }).max(500, 'at most 500 packages').default([]),
-      python: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]*$/, 'must be a requirement like numpy or numpy>=1.24'), { error: 'must be a list of requirements' }).max(200, 'at most 200 requirements').default([]),
+      python: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._\-[\],<>=!~ ]*$/, 'must be a requirement like numpy or numpy>=1.24'), { error: 'must be a list of requirements' }).max(200, 'at most 200 requirements').default([]),
       oci: filePattern.optional(),
       setup: filePattern.optional(),
     })
@@ -259,8 +264,9 @@ const schema = z.strictObject({
       tests: visibility.default('visible'),
       output: visibility.default('visible'),
       score: visibility.default('visible'),
+      total_with_hidden_tests: z.enum(['hidden', 'visible'], { error: 'must be hidden (the default) or visible' }).default('hidden'),
     })
-    .default({ tests: 'visible', output: 'visible', score: 'visible' }),
+    .default({ tests: 'visible', output: 'visible', score: 'visible', total_with_hidden_tests: 'hidden' }),
 });
 
 const FILE = 'assignment.yaml';
@@ -375,7 +381,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
           memoryBytes: y.generator.limits.memory,
         },
       },
-      feedback: y.feedback,
+      feedback: { tests: y.feedback.tests, output: y.feedback.output, score: y.feedback.score, totalWithHiddenTests: y.feedback.total_with_hidden_tests },
     },
   };
 }

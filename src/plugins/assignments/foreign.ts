@@ -50,7 +50,7 @@ function titleOf(slug: string): string {
 
 /** The file names a PrairieLearn question asks for (pl-file-upload file-names, pl-file-editor file-name). */
 async function prairieLearnFiles(dir: string): Promise<string[]> {
-  let html = '';
+  let html: string;
   try {
     html = await readFile(path.join(dir, 'question.html'), 'utf8');
   } catch {

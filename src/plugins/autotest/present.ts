@@ -15,6 +15,8 @@ export interface Feedback {
   tests: Visibility;
   output: Visibility;
   score: Visibility;
+  /** Absent in versions imported before it existed: Gradescope's rule (hidden). */
+  totalWithHiddenTests?: 'hidden' | 'visible';
 }
 
 export interface PresentedTest extends Omit<TestOutcome, 'extraData'> {
@@ -68,7 +70,7 @@ export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback
   const tests = visibleTests(r.tests, viewer);
   const hiddenTests = r.tests.length - tests.length;
   // Gradescope's rule: while some tests are hidden from the student, so is the total they make up.
-  const hiddenPoints = hiddenTests > 0 && r.tests.some((t) => !isVisible(t.visibility, viewer) && (t.score !== null || t.maxScore !== null));
+  const hiddenPoints = feedback.totalWithHiddenTests !== 'visible' && hiddenTests > 0 && r.tests.some((t) => !isVisible(t.visibility, viewer) && (t.score !== null || t.maxScore !== null));
   const feedbackShown = isVisible(feedback.score, viewer);
   const scoreShown = feedbackShown && !hiddenPoints;
   const final = r.score === null ? null : Math.round(r.score * (1 - penaltyPct / 100) * 1000) / 1000;
