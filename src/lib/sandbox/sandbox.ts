@@ -289,8 +289,8 @@ function emptyResult(status: SandboxStatus, message: string, wallMs = 0): Sandbo
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
 
-/** Messages runtimes print when an allocation fails under RLIMIT_AS. */
-const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError/i;
+/** Messages runtimes print when an allocation fails under RLIMIT_DATA. */
+const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError|insufficient memory for the Java Runtime/i;
 
 type KillReason = 'timeout' | 'output_limit' | 'aborted';
 
@@ -343,7 +343,7 @@ class HostSandbox implements Sandbox {
     if (this.mode.kind === 'refuse') return `sandbox disabled: ${MISSING_BWRAP}`;
     const limits = this.cgroup.ok
       ? `limits: cgroup v2 per run under ${this.cgroup.support.parent} (${this.cgroup.support.controllers.join(', ')}) and rlimits (CPU, processes, file size, open files, no core), wall clock and output counted by the server`
-      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as address space), wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
+      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as private writable data per process), wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
     const user = this.runAs ? `; runs as host uid ${this.runAs.uid}` : '';
     if (this.mode.kind === 'unsafe') {
       return `UNSAFE development sandbox: bubblewrap is missing and LECTERN_UNSAFE_SANDBOX is set, so code runs on this host without isolation (no namespaces, work dir not size-limited); ${limits}${user}`;
@@ -425,8 +425,9 @@ class HostSandbox implements Sandbox {
     const collect = (request.collect ?? []).map((c) => relPath(c)!);
     return [
       String(Math.max(1, Math.ceil(limits.cpuSeconds))),
-      // With memory.max on the whole sandbox the address-space limit would only break programs
-      // that reserve more than they use (JVMs, Go, sanitizers).
+      // RLIMIT_DATA (private writable memory), not RLIMIT_AS: address space that is only reserved
+      // (PROT_NONE, as JVMs, Go and sanitizers do) is not counted. With memory.max on the whole
+      // sandbox neither is needed.
       memoryByCgroup ? 'unlimited' : String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
       String(Math.max(1, Math.floor(limits.fileSizeBytes / 1024))),
       String(Math.max(8, Math.floor(limits.openFiles))),
@@ -846,15 +847,15 @@ function classify(args: {
       return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by SIGXFSZ: a file grew past the limit of ${limits.fileSizeBytes} bytes` };
     }
     if (OUT_OF_MEMORY.test(stderr.slice(-4096))) {
-      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: `killed by ${name} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: `killed by ${name} after an allocation failed (memory limit ${limits.memoryBytes} bytes of data)` };
     }
     const hint = name === 'SIGSEGV' || name === 'SIGBUS' || name === 'SIGABRT'
-      ? ` (under the address-space limit of ${limits.memoryBytes} bytes a failed allocation can also end this way)`
+      ? ` (under the data limit of ${limits.memoryBytes} bytes a failed allocation can also end this way)`
       : '';
     return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by ${name}${hint}` };
   }
   if (code !== 0 && OUT_OF_MEMORY.test(stderr.slice(-4096))) {
-    return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+    return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of data)` };
   }
   if (code === 0) return { status: 'ok', exitCode: 0, signal: null, cpuMs };
   const full = /No space left on device/.test(stderr.slice(-4096))

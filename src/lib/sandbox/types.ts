@@ -6,7 +6,7 @@ export interface SandboxLimits {
   wallMs: number;
   /** CPU seconds (RLIMIT_CPU and cgroup cpu when delegated). */
   cpuSeconds: number;
-  /** Memory (cgroup memory.max when delegated, else RLIMIT_AS). */
+  /** Memory (cgroup memory.max when delegated, else RLIMIT_DATA per process: reserved address space is not counted). */
   memoryBytes: number;
   /** Processes/threads (RLIMIT_NPROC inside the user namespace, cgroup pids.max). */
   processes: number;

@@ -212,9 +212,9 @@ const schema = z.strictObject({
   layout: z.enum(['lectern', 'gradescope', 'prairielearn'], { error: 'must be lectern, gradescope or prairielearn' }).optional(),
   env: z
     .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'names must be letters, digits and _ (not starting with a digit)'),
+      z.string(),
       z.union([z.string().max(4096).refine((v) => !v.includes('\0'), 'must not hold a NUL byte'), z.number(), z.boolean()], { error: 'must be a string, number or true/false' }),
-      { error: 'must be a mapping of NAME: value' },
+      { error: (issue) => (issue.code === 'invalid_type' ? 'must be a mapping of NAME: value' : undefined) },
     )
     .refine((e) => Object.keys(e).length <= 64, 'at most 64 variables')
     .default({}),
@@ -335,7 +335,8 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
   }
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(y.env)) {
-    if (RESERVED_ENV.has(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'is set by the sandbox and cannot be changed' });
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'names must be letters, digits and _ (not starting with a digit)' });
+    else if (RESERVED_ENV.has(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'is set by the sandbox and cannot be changed' });
     env[k] = String(v);
   }
   if (problems.length) return { config: null, problems };
