@@ -2,6 +2,7 @@ import type { Plugin } from '../plugin.js';
 import accounts from './accounts/index.js';
 import assignments from './assignments/index.js';
 import autotest from './autotest/index.js';
+import environments from './environments/index.js';
 import gradebook from './gradebook/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
@@ -12,4 +13,4 @@ import submissions from './submissions/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, accounts, assignments, submissions, autotest, gradebook, pages];
+export const plugins: Plugin[] = [restart, accounts, assignments, environments, submissions, autotest, gradebook, pages];

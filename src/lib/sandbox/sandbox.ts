@@ -138,8 +138,11 @@ function rootLayoutArgs(): string[] {
   return args;
 }
 
-/** Top-level names of a custom root that the sandbox provides itself or that must stay out. */
-const ROOT_SKIP = new Set(['proc', 'dev', 'sys', 'tmp', 'run', 'work', 'autograder', 'grade', '.in', 'lost+found']);
+/**
+ * Top-level folders of a custom root the sandbox binds (the rest, /boot, /home, /root, /srv...,
+ * hold nothing a program needs); its symlinks (/bin -> usr/bin on Debian) are recreated.
+ */
+const ROOT_DIRS = new Set(['usr', 'etc', 'var', 'opt']);
 const rootArgsCache = new Map<string, string[]>();
 
 async function customRootArgs(root: string): Promise<string[]> {
@@ -147,10 +150,11 @@ async function customRootArgs(root: string): Promise<string[]> {
   if (cached) return cached;
   const args: string[] = [];
   for (const entry of (await fs.readdir(root, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (ROOT_SKIP.has(entry.name)) continue;
     const full = path.join(root, entry.name);
-    if (entry.isSymbolicLink()) args.push('--symlink', await fs.readlink(full), `/${entry.name}`);
-    else if (entry.isDirectory()) args.push('--ro-bind', full, `/${entry.name}`);
+    if (entry.isSymbolicLink()) {
+      const target = await fs.readlink(full);
+      if (!target.startsWith('/') && !target.split('/').includes('..')) args.push('--symlink', target, `/${entry.name}`);
+    } else if (entry.isDirectory() && ROOT_DIRS.has(entry.name)) args.push('--ro-bind', full, `/${entry.name}`);
   }
   if (!args.includes('/usr')) throw new Error(`${root} is not a root filesystem (it has no /usr)`);
   // Roots are immutable once built (a new spec is a new folder), so the list never goes stale.

@@ -11,6 +11,7 @@ import { describeBytes, describeMs, formatProblem, type AssignmentConfig } from 
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
+import { environmentStatus } from '../environments/routes.js';
 import { currentOr404, getVersion, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
@@ -283,6 +284,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       isStaffView: true,
       ...dates(version.config, course, deps.clock.now()),
       hasGenerator: version.manifest.some((e) => e.path === 'generate'),
+      environment: environmentStatus(deps, version),
       folderProblems: problemsFor(course.slug, assignment.slug),
       versions: listVersions(deps.db, assignment.id).map((v) => ({
         number: v.number,

@@ -6,6 +6,7 @@ import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
 import { adoptForeignBundle } from './foreign.js';
+import { kickEnvironments } from '../environments/manager.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
@@ -283,7 +284,10 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
     return { outcome: 'created', assignmentId: a.id, versionId };
   }).immediate();
 
-  return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version: getVersion(db, result.versionId)! };
+  const version = getVersion(db, result.versionId)!;
+  // A new environment starts building now rather than at the first submission.
+  if (version.config.environment) kickEnvironments(db);
+  return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version };
 }
 
 /** One file of a version, or undefined. */

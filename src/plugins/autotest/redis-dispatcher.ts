@@ -281,7 +281,9 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
         if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
         const files: PayloadFile[] = spec.files.map((f) => ({ path: f.name, sha256: f.sha256, size: f.size, mode: 0o644 }));
         const layout = spec.run?.layout ?? 'lectern';
-        const tests: PayloadFile[] = version.manifest.filter((e) => layoutNeeds(layout, e.path)).map((e) => ({ path: e.path, sha256: e.sha256, size: e.size, mode: e.mode }));
+        // Remote workers build the environment themselves: they get the files its build reads.
+        const envInputs = new Set(Object.keys(spec.run?.environmentSpec?.inputs ?? {}));
+        const tests: PayloadFile[] = version.manifest.filter((e) => layoutNeeds(layout, e.path) || envInputs.has(e.path)).map((e) => ({ path: e.path, sha256: e.sha256, size: e.size, mode: e.mode }));
         const bytes = [...files, ...tests].reduce((n, f) => n + f.size, 0);
         if (bytes > deps.config.redisPayloadBytes) {
           throw new JobSpecError(

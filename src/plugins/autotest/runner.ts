@@ -2,7 +2,8 @@ import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
 import type { Deps } from '../../plugin.js';
 import { getAssignmentById, getVersion, materialiseVersion, type Version } from '../assignments/store.js';
 import { DEFAULT_WORK_DIR_BYTES } from '../assignments/config.js';
-import { environmentHashOf, environmentRoot } from '../environments/environments.js';
+import { environmentHashOf, normaliseSpec, type NormalisedSpec } from '../environments/environments.js';
+import { waitForEnvironment } from '../environments/manager.js';
 import { findVariant } from '../assignments/variants.js';
 import { getSubmission, submissionFiles } from '../submissions/store.js';
 import type { Job } from './queue.js';
@@ -51,6 +52,9 @@ export interface RunSettings {
   submittedAt: number;
   /** The assignment's environment (its hash), or null for the host's /usr. */
   environment: string | null;
+  /** What a remote worker needs to build the environment itself (its hash must match). */
+  environmentSpec?: NormalisedSpec | null;
+  environmentSetup?: string | null;
 }
 
 export class JobSpecError extends Error {}
@@ -74,7 +78,11 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
     limits: version.config.test.limits,
     points: version.config.points ?? 1,
     defaultVisibility: version.config.feedback.tests,
-    run: runSettings(version.config, version.manifest.map((e) => e.path), submission.submittedAt, environmentHashOf(version.config, version.manifest)),
+    run: {
+      ...runSettings(version.config, version.manifest.map((e) => e.path), submission.submittedAt, environmentHashOf(version.config, version.manifest)),
+      environmentSpec: version.config.environment ? normaliseSpec(version.config.environment, version.manifest) : null,
+      environmentSetup: version.config.environment?.setup ?? null,
+    },
   };
 }
 
@@ -97,11 +105,11 @@ export function runSettings(config: Version['config'], paths: string[], submitte
  * Runs one job in the sandbox: the submission's files at the top of the work dir, the bundle's
  * tests/ beside them and the student's params.json, then reads results.json.
  */
-export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, spec: JobSpec, signal?: AbortSignal): Promise<RunOutcome> {
+export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config' | 'clock'>, spec: JobSpec, signal?: AbortSignal): Promise<RunOutcome> {
   const version = getVersion(deps.db, spec.versionId);
   if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
   const bundleDir = await materialiseVersion(deps, version);
-  const root = spec.run?.environment ? await environmentRoot(deps.config.dataDir, spec.run.environment) : null;
+  const root = await waitForEnvironment(deps, version, signal);
   return runPrepared(deps.sandbox, spec, { submission: spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), bundleDir, root }, signal);
 }
 

@@ -20,8 +20,10 @@ import {
   type WorkerBeat,
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
-import { runPrepared } from './runner.js';
-import { environmentRoot } from '../environments/environments.js';
+import { runPrepared, type RunOutcome } from './runner.js';
+import { environmentRoot, environmentsDir, specHash } from '../environments/environments.js';
+import { BuildError, buildEnvironment } from '../environments/builder.js';
+import { errorGrade } from './results.js';
 
 /**
  * `lectern worker`: takes grading jobs from Redis, runs them in this machine's sandbox and hands
@@ -158,6 +160,29 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     }
   }
 
+  /** The job's environment, built here by its hash the first time (one build per hash at a time). */
+  const building = new Map<string, Promise<string>>();
+  async function environmentFor(run: NonNullable<GradingPayload['run']>, bundleDir: string | null): Promise<string> {
+    const hash = run.environment!;
+    try {
+      return await environmentRoot(deps.cacheDir, hash);
+    } catch {
+      // Not built on this machine yet.
+    }
+    if (!run.environmentSpec || specHash(run.environmentSpec) !== hash) throw new PayloadError('the job names an environment without the spec it is built from');
+    let pending = building.get(hash);
+    if (!pending) {
+      pending = (async () => {
+        log.info({ hash }, 'building an environment for grading');
+        await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined });
+        return environmentRoot(deps.cacheDir, hash);
+      })();
+      building.set(hash, pending);
+      void pending.finally(() => building.delete(hash)).catch(() => undefined);
+    }
+    return pending;
+  }
+
   async function processJob(job: BullJob<GradingPayload, GradingReturn>, token?: string): Promise<GradingReturn> {
     const p = job.data;
     if (p?.v !== 1) throw new PayloadError(`unknown job payload version ${String(p?.v)}: update this worker`);
@@ -172,9 +197,18 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       await writeTree(files, p.files);
       const submission: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
       const bundleDir = p.tests.length ? await testsFor(p) : null;
-      const root = p.run?.environment ? await environmentRoot(deps.cacheDir, p.run.environment) : null;
+      let root: string | null = null;
+      let envFailure: string | null = null;
+      try {
+        root = p.run?.environment ? await environmentFor(p.run, bundleDir) : null;
+      } catch (err) {
+        if (!(err instanceof BuildError)) throw err;
+        envFailure = `the assignment's environment could not be built on a grading worker: ${err.message}`;
+      }
       log.info({ jobId: p.jobId, bullJob: job.id }, 'grading');
-      const outcome = await runPrepared(sandbox, p, { submission, bundleDir, root }, controller.signal);
+      const outcome: RunOutcome = envFailure
+        ? { grade: errorGrade(envFailure), durationMs: 0, infrastructure: false }
+        : await runPrepared(sandbox, p, { submission, bundleDir, root }, controller.signal);
       if (controller.signal.aborted) {
         // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
         await job.moveToWait(token);
