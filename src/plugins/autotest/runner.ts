@@ -3,7 +3,7 @@ import type { Deps } from '../../plugin.js';
 import { getAssignmentById, getVersion, materialiseVersion, type Version } from '../assignments/store.js';
 import { DEFAULT_WORK_DIR_BYTES } from '../assignments/config.js';
 import { environmentHashOf, normaliseSpec, type NormalisedSpec } from '../environments/environments.js';
-import { waitForEnvironment } from '../environments/manager.js';
+import { useEnvironment } from '../environments/manager.js';
 import { findVariant } from '../assignments/variants.js';
 import { getSubmission, submissionFiles } from '../submissions/store.js';
 import type { Job } from './queue.js';
@@ -109,8 +109,12 @@ export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'con
   const version = getVersion(deps.db, spec.versionId);
   if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
   const bundleDir = await materialiseVersion(deps, version);
-  const root = await waitForEnvironment(deps, version, signal);
-  return runPrepared(deps.sandbox, spec, { submission: spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), bundleDir, root }, signal);
+  const env = await useEnvironment(deps, version, signal);
+  try {
+    return await runPrepared(deps.sandbox, spec, { submission: spec.files.map((f) => ({ from: deps.blobs.path(f.sha256), to: f.name })), bundleDir, root: env?.root ?? null }, signal);
+  } finally {
+    env?.release();
+  }
 }
 
 /**

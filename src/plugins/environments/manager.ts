@@ -15,8 +15,10 @@ export function kickEnvironments(db: Db): void {
   kicks.get(db)?.();
 }
 
-/** Versions that asked for an environment (a job of a version that is no longer current): built and kept too. */
+/** Versions that asked for an environment that is not built (a job of a version that is no longer current): what to build it from. */
 const requesters = new WeakMap<Db, Map<string, Version>>();
+/** Environments runs are using right now: never collected under them. */
+const inUse = new WeakMap<Db, Map<string, number>>();
 const MAX_WAIT_MS = 60 * 60_000;
 
 /** The environment a version needs, asked for when it is not known yet. Null: the host's /usr. */
@@ -91,7 +93,7 @@ export function startEnvironments(deps: Deps): () => Promise<void> {
 
   async function collectGarbage(keep: Map<string, Version>): Promise<void> {
     for (const row of listEnvironments(deps.db)) {
-      if (keep.has(row.hash) || requesters.get(deps.db)?.has(row.hash) || row.state === 'building' || row.state === 'queued') continue;
+      if (keep.has(row.hash) || (inUse.get(deps.db)?.get(row.hash) ?? 0) > 0 || row.state === 'building' || row.state === 'queued') continue;
       await rm(path.join(dir, row.hash), { recursive: true, force: true });
       removeEnvironment(deps.db, row.hash);
       log.info({ hash: row.hash }, 'environment no current version uses: removed');
@@ -109,6 +111,7 @@ export function startEnvironments(deps: Deps): () => Promise<void> {
         const row = claimNext(deps.db, deps.clock.now());
         if (row) {
           await buildOne(row, want.get(row.hash) ?? versionFor(deps, row.hash));
+          requesters.get(deps.db)?.delete(row.hash);
           continue;
         }
         await collectGarbage(want);
@@ -158,7 +161,32 @@ function versionFor(deps: Pick<Deps, 'db'>, hash: string): Version | undefined {
  * The root a job runs in, once its environment is built (the job keeps its grader and its lease
  * meanwhile). A failed build makes the job "could not be graded" with the build's error.
  */
-export async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<string | null> {
+export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+  const env = version.config.environment;
+  if (!env) return null;
+  const hash = specHash(normaliseSpec(env, version.manifest));
+  let counts = inUse.get(deps.db);
+  if (!counts) inUse.set(deps.db, (counts = new Map()));
+  const mine = counts;
+  mine.set(hash, (mine.get(hash) ?? 0) + 1);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    const n = (mine.get(hash) ?? 1) - 1;
+    if (n > 0) mine.set(hash, n);
+    else mine.delete(hash);
+  };
+  try {
+    const root = await waitForEnvironment(deps, version, signal);
+    return { root: root!, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<string | null> {
   const need = requireEnvironment(deps, version);
   if (!need) return null;
   const until = Date.now() + MAX_WAIT_MS;
