@@ -42,7 +42,8 @@ export interface JobSpec {
 
 export class JobSpecError extends Error {}
 
-export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
+/** `params` replaces the student's own parameters (the similarity report's variant-aware check); the plan is made from them too. */
+export function jobSpec(deps: Pick<Deps, 'db'>, job: Job, params?: Record<string, unknown>): JobSpec {
   const submission = getSubmission(deps.db, job.submissionId);
   if (!submission) throw new JobSpecError(`submission ${job.submissionId} is missing`);
   const version = getVersion(deps.db, job.versionId);
@@ -53,7 +54,7 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
   if (!variant) throw new JobSpecError(`the student's variant of ${assignment.slug} is missing`);
   let plan: GradingPlan;
   try {
-    plan = planFor(version.config, variant.params, { id: String(submission.userId), name: '' });
+    plan = planFor(version.config, params ?? variant.params, { id: String(submission.userId), name: '' });
   } catch (err) {
     if (err instanceof PlanError) throw new JobSpecError(err.message);
     throw err;
@@ -64,7 +65,7 @@ export function jobSpec(deps: Pick<Deps, 'db'>, job: Job): JobSpec {
     submissionId: submission.id,
     files: submissionFiles(deps.db, submission.id),
     versionId: version.id,
-    params: variant.params,
+    params: params ?? variant.params,
     command: version.config.test.command,
     limits: version.config.test.limits,
     points: 1,

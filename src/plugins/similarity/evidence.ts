@@ -32,7 +32,7 @@ async function runAgainst(deps: Deps, code: number, paramsOf: number, signal: Ab
   if (!sub || !other || !variant) return { code, paramsOf, status: 'error', score: null, maxScore: null, gradable: false };
   // The autotest runner's own entry point, with the classmate's parameters in place of the student's.
   const job = { id: 0, submissionId: sub.id, versionId: sub.versionId } as Job;
-  const spec = { ...jobSpec(deps, job), params: variant.params };
+  const spec = jobSpec(deps, job, variant.params);
   await whenQueueIdle(deps, signal);
   const out = await runSpec(deps, spec, signal);
   return { code, paramsOf, status: out.grade.status, score: out.grade.score, maxScore: out.grade.maxScore, gradable: out.grade.gradable };
