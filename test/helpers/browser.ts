@@ -93,6 +93,9 @@ export class BrowserRun {
       const failure = req.failure()?.errorText ?? 'failed';
       // EventSource.close() (live.js, once the result is in) aborts its own open stream.
       if (failure === 'net::ERR_ABORTED' && req.resourceType() === 'eventsource') return;
+      // The browser's own favicon fetch (type "other") is cancelled when a key press or click
+      // navigates before it finished: nothing a reader would see is missing.
+      if (failure === 'net::ERR_ABORTED' && req.resourceType() === 'other' && /\/favicon\.[0-9a-f]+\.svg$/.test(new URL(req.url()).pathname)) return;
       // A script's poll cut short because its page navigated away (the lecturer leaves a page that
       // polls re-run progress) ended with the page it belonged to.
       if (failure === 'net::ERR_ABORTED' && (req.resourceType() === 'fetch' || req.resourceType() === 'xhr')) {
