@@ -254,7 +254,9 @@ describe('LECTERN_WORKERS=2 on the service manager socket (fd 3)', () => {
       command: process.execPath,
       args: [CLI, 'serve'],
       cwd: ROOT,
-      env: { NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: path.join(ROOT, 'examples/course'), LECTERN_DRAIN_MS: '5000', LECTERN_GRADERS: '0', LECTERN_WORKERS: '2' },
+      // The primary's children are counted as its workers: no background bundle self-check (its
+      // sandboxes are children of the primary too) in a test of sockets.
+      env: { NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: path.join(ROOT, 'examples/course'), LECTERN_DRAIN_MS: '5000', LECTERN_GRADERS: '0', LECTERN_WORKERS: '2', LECTERN_SELF_CHECK: 'off' },
     });
     cleanups.push(() => sup.stop());
     const primary1 = await sup.started(1);
