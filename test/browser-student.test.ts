@@ -132,14 +132,24 @@ async function handIn(page: Page, file: Buffer, expected: RegExp): Promise<{ pro
 }
 const progressSeen: number[] = [];
 
-/** A result's Result and Points headers lie within the screen and within the table's own box. */
+/**
+ * A result's Result and Points headers lie within the screen and within the table's own box.
+ * Measured in one evaluate: the live status may re-render the table between two separate
+ * locator calls, which would measure a detached element.
+ */
 async function expectColumnsInView(page: Page): Promise<void> {
   const width = page.viewportSize()!.width;
+  await page.locator('table.tests').waitFor({ state: 'visible' });
+  const boxes = await page.evaluate(() => {
+    const table = document.querySelector('table.tests')!;
+    const wrap = table.parentElement!.getBoundingClientRect();
+    const headers = [...table.querySelectorAll('th')].map((th) => ({ name: th.textContent!.trim(), right: th.getBoundingClientRect().right }));
+    return { wrapRight: wrap.right, headers };
+  });
   for (const name of ['Result', 'Points']) {
-    const header = page.locator('table.tests th', { hasText: name });
-    const box = (await header.boundingBox())!;
-    const wrap = (await page.locator('table.tests').locator('xpath=..').boundingBox())!;
-    expect(box.x + box.width, `${name} column at ${width} px`).toBeLessThanOrEqual(Math.min(width, wrap.x + wrap.width) + 1);
+    const header = boxes.headers.find((h) => h.name === name);
+    expect(header, `${name} header`).toBeTruthy();
+    expect(header!.right, `${name} column at ${width} px`).toBeLessThanOrEqual(Math.min(width, boxes.wrapRight) + 1);
   }
 }
 
