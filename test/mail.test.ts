@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { copyDemoContent, writeShellAssignment } from './helpers/content.js';
 import { createTestApp, tempDir, type TestApp } from './helpers/index.js';
 import { makeUser, signInAs, TEST_PASSWORD, uniqueEmail } from './helpers/accounts.js';
 import { freePort } from './helpers/ports.js';
@@ -236,5 +238,35 @@ describe('mail: the outbox', () => {
     expect(outbox(t)[0]!.last_error).toContain('550');
     const { text } = await lect.get('/courses/prog1/mail');
     expect(text).toContain('1 failed');
+  });
+});
+
+describe('mail: team invitations', () => {
+  it('mails an invitation to the invited student once, with the team page to accept it', async () => {
+    inbox = await startSmtp();
+    const dir = copyDemoContent();
+    const assignment = writeShellAssignment(dir, 'pair', { title: 'Pair work', opens: '2026-09-01T00:00:00Z', deadline: '2026-12-01T00:00:00Z', script: 'true\n', wall: '10s' });
+    appendFileSync(path.join(assignment, 'assignment.yaml'), 'team:\n  min: 2\n  max: 3\n');
+    t = await createTestApp({ config: { contentDir: dir, publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port) } });
+    const alice = await signInAs(t, makeUser(t, { name: 'Alice Owl', studentId: 's-alice' }));
+    const bob = makeUser(t, { name: 'Bob Owl', studentId: 's-bob' });
+    const base = '/courses/prog1/assignments/pair';
+    await alice.get(`${base}/team`);
+    expect((await alice.post(`${base}/team`, { name: 'Owls' })).status).toBe(302);
+    expect((await alice.post(`${base}/team/invite`, { who: 's-bob' })).status).toBe(302);
+    // Asked again: still one invitation, one message.
+    expect((await alice.post(`${base}/team/invite`, { who: 's-bob' })).status).toBe(302);
+    const [mail] = await inbox.waitFor(1);
+    expect(inbox.recipients[0]).toEqual([bob.email]);
+    expect(mail!.subject).toBe('Alice Owl invites you to the team "Owls" (Pair work)');
+    const url = linkIn(mail!, `${PUBLIC_URL}/courses/`);
+    expect(url).toBe(`${PUBLIC_URL}${base}/team`);
+    const b = await signInAs(t, bob);
+    const { text } = await b.get(url.slice(PUBLIC_URL.length));
+    expect(text).toContain('Owls');
+    await until(() => outbox(t!).every((r) => r.status === 'sent'), 'the invitation to be sent');
+    expect(outbox(t).map((r) => r.kind)).toEqual(['team-invite']);
+    const { text: mailPage } = await (await lecturer(t)).get('/courses/prog1/mail');
+    expect(mailPage).toContain(bob.email);
   });
 });
