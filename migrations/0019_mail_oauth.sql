@@ -50,3 +50,11 @@ CREATE INDEX password_reset_requests_address ON password_reset_requests (address
 ALTER TABLE oidc_identities ADD COLUMN linked_by TEXT CHECK (linked_by IN ('email', 'account'));
 -- A sign-in started from the account page to connect a provider to the signed-in user.
 ALTER TABLE oidc_transactions ADD COLUMN link_user_id INTEGER;
+
+-- "Your result is in": off unless the student turns it on (account page).
+ALTER TABLE users ADD COLUMN mail_results INTEGER NOT NULL DEFAULT 0;
+-- How far the mail plugin has looked at results (the highest result id already considered).
+CREATE TABLE mail_watermarks (
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) STRICT;

@@ -7,6 +7,7 @@ import { createTestApp, tempDir, type TestApp } from './helpers/index.js';
 import { makeUser, signInAs, TEST_PASSWORD, uniqueEmail } from './helpers/accounts.js';
 import { freePort } from './helpers/ports.js';
 import { linkIn, mailConfig, startSmtp, until, type Inbox } from './helpers/smtp.js';
+import { upload, waitForResult } from './helpers/submit.js';
 
 /**
  * Mail over a real SMTP server on loopback (smtp-server, read back with mailparser): sign-up links
@@ -268,5 +269,37 @@ describe('mail: team invitations', () => {
     expect(outbox(t).map((r) => r.kind)).toEqual(['team-invite']);
     const { text: mailPage } = await (await lecturer(t)).get('/courses/prog1/mail');
     expect(mailPage).toContain(bob.email);
+  });
+});
+
+describe('mail: your result is in', () => {
+  it('mails a student who asked for it when a result is in, and nobody else', async () => {
+    inbox = await startSmtp();
+    const dir = copyDemoContent();
+    writeShellAssignment(dir, 'echo', { title: 'Echo', opens: '2026-09-01T00:00:00Z', deadline: '2026-12-01T00:00:00Z', script: 'grep -q ok answer.txt\n', wall: '20s' });
+    t = await createTestApp({ config: { contentDir: dir, publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port), graders: 1 } });
+    const ann = await signInAs(t, makeUser(t, { name: 'Ann Notified' }));
+    const ben = await signInAs(t, makeUser(t, { name: 'Ben Quiet' }));
+    const { text: account } = await ann.get('/account');
+    expect(account).toContain('E-mail me when a result is in');
+    expect((await ann.post('/account/mail', { results: 'on' })).headers.get('location')).toBe('/account?done=mail-on');
+    expect((await ann.get('/account')).text).toContain('Stop these e-mails');
+    expect((await ann.post('/account/mail', { results: 'maybe' })).status).toBe(400);
+
+    await ben.get('/courses/prog1/assignments/echo/submissions');
+    const benReceipt = (await (await upload(ben, 'prog1', 'echo', [{ name: 'answer.txt', content: 'ok\n' }])).json()) as { id: number };
+    await waitForResult(ben, 'prog1', benReceipt.id);
+    await ann.get('/courses/prog1/assignments/echo/submissions');
+    const annReceipt = (await (await upload(ann, 'prog1', 'echo', [{ name: 'answer.txt', content: 'no\n' }])).json()) as { id: number };
+    await waitForResult(ann, 'prog1', annReceipt.id);
+    const [mail] = await inbox.waitFor(1);
+    await until(() => outbox(t!).every((r) => r.status === 'sent'), 'the result mail to be sent');
+    // Results are looked at in order: Ben's came first and made no message.
+    expect(inbox.messages).toHaveLength(1);
+    expect(inbox.recipients[0]).toEqual([ann.user.email]);
+    expect(mail!.subject).toBe('Your result for Echo is in (submission 1)');
+    expect(linkIn(mail!, `${PUBLIC_URL}/courses/`)).toBe(`${PUBLIC_URL}/courses/prog1/submissions/${annReceipt.id}`);
+    expect(mail!.text).not.toMatch(/score|points/i);
+    expect((await ann.post('/account/mail', { results: 'off' })).headers.get('location')).toBe('/account?done=mail-off');
   });
 });

@@ -7,7 +7,7 @@ import { hashPassword, MAX_PASSWORD, needsRehash, passwordProblem, verifyPasswor
 import { addressKey, blockedMessage, createLoginLimiter } from './rate-limit.js';
 import { connectedProviders } from './oauth.js';
 import { lookupSignupToken, useSignupTokens } from './signup.js';
-import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setPasswordHash, toCurrentUser } from './users.js';
+import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setMailResults, setPasswordHash, toCurrentUser } from './users.js';
 import { formError, safeNext } from './util.js';
 
 /** One message for an unknown address and a wrong password: the form must not reveal who has an account. */
@@ -18,6 +18,8 @@ const ACCOUNT_NOTICES: Record<string, string> = {
   welcome: 'Your password is set. Welcome!',
   reset: 'Your new password is set. Other devices have been signed out.',
   connected: 'The sign-in provider is connected to your account.',
+  'mail-on': 'You will get an e-mail when a result of your submissions is in.',
+  'mail-off': 'You will no longer get an e-mail when a result is in.',
 };
 
 /** Every sign-in provider, OpenID Connect and plain OAuth 2.0, for the sign-in and account pages. */
@@ -86,7 +88,8 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     const connected = connectedProviders(deps, user.id);
     ctx.set('Cache-Control', 'no-store');
     ctx.render('accounts/account.njk', {
-      account: { ...user, hasPassword: !!row?.password_hash },
+      account: { ...user, hasPassword: !!row?.password_hash, mailResults: row?.mail_results === 1 },
+      mailOn: deps.config.mail !== null,
       courses: courses.map((e) => ({ slug: e.course.slug, title: e.course.title, role: ctx.state.roleIn?.(e.course.slug) ?? e.role })),
       providers: providers(deps),
       oauth: deps.config.oauth.map((p) => {
@@ -99,6 +102,14 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
   }
 
   router.get('/account', (ctx) => renderAccount(ctx));
+
+  router.post('/account/mail', async (ctx) => {
+    const user = requireUser(ctx);
+    const form = await readForm(ctx);
+    if (form.results !== 'on' && form.results !== 'off') throw new UserError(400, 'results: choose on or off.');
+    setMailResults(deps.db, user.id, form.results === 'on');
+    ctx.redirect(`/account?done=mail-${form.results}`);
+  });
 
   router.post('/account/password', async (ctx) => {
     const user = requireUser(ctx);

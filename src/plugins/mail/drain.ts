@@ -31,7 +31,8 @@ function describe(err: unknown): string {
   return [e.code, e.responseCode, e.response ?? e.message].filter((x) => x !== undefined && x !== '').join(' ');
 }
 
-export function startDrainer(deps: Deps, config: MailConfig): () => Promise<void> {
+/** `beforeRound` runs at the start of every round (queues messages made from other plugins' data). */
+export function startDrainer(deps: Deps, config: MailConfig, beforeRound?: () => void): () => Promise<void> {
   const log = deps.log;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -85,6 +86,12 @@ export function startDrainer(deps: Deps, config: MailConfig): () => Promise<void
   }
 
   async function drain(): Promise<void> {
+    try {
+      beforeRound?.();
+    } catch (err) {
+      // A busy database: the next round looks again, from the same place.
+      log.warn({ err }, 'could not queue result notifications');
+    }
     while (!stopped) {
       let row: OutboxRow | undefined;
       try {

@@ -1,5 +1,7 @@
 import type { Plugin } from '../../plugin.js';
 import { startDrainer } from './drain.js';
+import { createMailer } from './mailer.js';
+import { notifyResults } from './notify.js';
 import { mailRoutes } from './routes.js';
 
 /**
@@ -14,7 +16,8 @@ const mail: Plugin = {
   async start(deps) {
     const config = deps.config.mail;
     if (!config) return async () => undefined;
-    return startDrainer(deps, config);
+    const mailer = createMailer(deps);
+    return startDrainer(deps, config, () => notifyResults(deps, mailer));
   },
 };
 

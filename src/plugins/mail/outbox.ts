@@ -53,6 +53,8 @@ function statements(db: Db) {
     ofCourse: db.prepare<{ course: string; limit: number }, OutboxRow>('SELECT * FROM mail_outbox WHERE course = :course ORDER BY id DESC LIMIT :limit'),
     all: db.prepare<{ limit: number }, OutboxRow>('SELECT * FROM mail_outbox ORDER BY id DESC LIMIT :limit'),
     countsOfCourse: db.prepare<{ course: string }, { status: MailStatus; n: number }>('SELECT status, count(*) AS n FROM mail_outbox WHERE course = :course GROUP BY status'),
+    watermark: db.prepare<{ name: string }, { value: number }>('SELECT value FROM mail_watermarks WHERE name = :name'),
+    setWatermark: db.prepare<{ name: string; value: number }>('INSERT INTO mail_watermarks (name, value) VALUES (:name, :value) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
     countsAll: db.prepare<[], { status: MailStatus; n: number }>('SELECT status, count(*) AS n FROM mail_outbox GROUP BY status'),
   };
 }
@@ -96,4 +98,12 @@ export function outboxCounts(db: Db, course: string | null): Record<MailStatus, 
   const counts: Record<MailStatus, number> = { queued: 0, sending: 0, sent: 0, failed: 0 };
   for (const r of course === null ? sql(db).countsAll.all() : sql(db).countsOfCourse.all({ course })) counts[r.status] = r.n;
   return counts;
+}
+
+export function getWatermark(db: Db, name: string): number | null {
+  return sql(db).watermark.get({ name })?.value ?? null;
+}
+
+export function setWatermark(db: Db, name: string, value: number): void {
+  sql(db).setWatermark.run({ name, value });
 }
