@@ -49,7 +49,6 @@ function statements(db: Db) {
     sent: db.prepare<{ id: number; now: number }>(`UPDATE mail_outbox SET status = 'sent', sent_at = :now, body = '', lease_until = NULL, last_error = NULL WHERE id = :id`),
     retry: db.prepare<{ id: number; at: number; error: string }>(`UPDATE mail_outbox SET status = 'queued', next_attempt_at = :at, lease_until = NULL, last_error = :error WHERE id = :id`),
     failed: db.prepare<{ id: number; error: string }>(`UPDATE mail_outbox SET status = 'failed', body = '', lease_until = NULL, last_error = :error WHERE id = :id`),
-    nextDue: db.prepare<[], { at: number | null }>(`SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) AS at FROM mail_outbox WHERE status IN ('queued', 'sending')`),
     ofCourse: db.prepare<{ course: string; limit: number }, OutboxRow>('SELECT * FROM mail_outbox WHERE course = :course ORDER BY id DESC LIMIT :limit'),
     all: db.prepare<{ limit: number }, OutboxRow>('SELECT * FROM mail_outbox ORDER BY id DESC LIMIT :limit'),
     countsOfCourse: db.prepare<{ course: string }, { status: MailStatus; n: number }>('SELECT status, count(*) AS n FROM mail_outbox WHERE course = :course GROUP BY status'),
@@ -83,11 +82,6 @@ export function markRetry(db: Db, id: number, at: number, error: string): void {
 
 export function markFailed(db: Db, id: number, error: string): void {
   sql(db).failed.run({ id, error: error.slice(0, 500) });
-}
-
-/** When the next message falls due (null: nothing waiting). */
-export function nextDueAt(db: Db): number | null {
-  return sql(db).nextDue.get()?.at ?? null;
 }
 
 export function listOutbox(db: Db, course: string | null, limit = 200): OutboxRow[] {
