@@ -229,6 +229,21 @@ describe('mail: the outbox', () => {
     expect(inbox.recipients.flat().sort()).toEqual([...emails].sort());
   });
 
+  it('logs in to a server that wants it; a refused login is retried, not given up', async () => {
+    inbox = await startSmtp({ auth: { user: 'lectern', pass: 'right secret' } });
+    t = await createTestApp({ config: { publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port, { user: 'lectern', password: 'wrong secret' }) } });
+    const lect = await importRoster(t, [uniqueEmail('k')]);
+    expect((await lect.post('/courses/prog1/roster/mail-links', {})).status).toBe(302);
+    await until(() => outbox(t!)[0]?.attempts === 1 && outbox(t!)[0]?.status === 'queued', 'a refused login');
+    expect(outbox(t)[0]!.last_error).toMatch(/EAUTH|535/);
+    await t.close();
+    t = await createTestApp({ config: { publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port, { user: 'lectern', password: 'right secret' }) } });
+    const lect2 = await importRoster(t, [uniqueEmail('l')]);
+    expect((await lect2.post('/courses/prog1/roster/mail-links', {})).status).toBe(302);
+    await inbox.waitFor(1);
+    await until(() => outbox(t!)[0]?.status === 'sent', 'the message sent after logging in');
+  });
+
   it('gives up on an address the server refuses for good, and says so to the lecturer', async () => {
     inbox = await startSmtp({ refuse: (a) => a.startsWith('gone') });
     t = await createTestApp({ config: { publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port, { maxAttempts: 5 }) } });
