@@ -71,6 +71,13 @@ describe('mail: sign-up links', () => {
     const { text } = await lect.get('/courses/prog1/mail');
     expect(text).toContain('3 sent');
     expect(text).toContain(emails[1]);
+    // The site's whole outbox: the administrator only.
+    expect((await lect.fetch('/admin/mail')).status).toBe(404);
+    const admin = await signInAs(t, makeUser(t, { role: null, admin: true }));
+    const { res: adminPage, text: all } = await admin.get('/admin/mail');
+    expect(adminPage.status).toBe(200);
+    expect(all).toContain('3 sent');
+    expect(all).toContain('href="/admin/mail"');
   });
 
   it('mails one student their link again, and only to a student of this course without a password', async () => {
