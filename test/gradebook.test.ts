@@ -371,7 +371,15 @@ describe('audit log', () => {
 
     const html = await admin.get('/admin/audit');
     expect(html.text).toContain('Older entries');
-    expect(html.text).toContain('<code>export.gradebook_csv</code>');
+    // In words: the action said as a phrase, the details as labelled values, no JSON or codes on screen.
+    expect(html.text).toContain('<td data-action="export.gradebook_csv">downloaded the gradebook as CSV</td>');
+    const older = html.text + (await admin.get(`/admin/audit?before=${page1.next}`)).text;
+    expect(older).toContain('granted an extension');
+    expect(older).toContain('removed someone from the roster');
+    expect(older).toContain(`<span class="muted">student:</span> ${gone.email}`);
+    expect(older).not.toContain('&quot;fields&quot;');
+    expect(html.text).not.toMatch(/>\s*\{&quot;|>\s*\{"/);
+    expect(html.text).not.toContain('>export.gradebook_csv<');
     expect((await admin.get('/admin/audit?course=prog1')).res.status).toBe(200);
     expect((await admin.fetch('/admin/audit?before=abc')).status).toBe(400);
 

@@ -19,6 +19,7 @@ import { selfCheckWarnings } from '../autotest/self-check-store.js';
 import { openRegradesInCourse } from '../review/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
+import { auditDetails, auditPhrase } from './audit-words.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
 import { age, assignmentState, lateness, points, when } from './format.js';
 import { assignmentGrades, totalOf, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
@@ -439,7 +440,10 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       return;
     }
     ctx.render('gradebook/audit.njk', {
-      entries: page.map((e) => ({ ...e, when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, deps.content.course(e.course)?.timezone ?? 'UTC') : '', detailsText: JSON.stringify(e.details) })),
+      entries: page.map((e) => {
+        const zone = (e.course ? deps.content.course(e.course)?.timezone : undefined) ?? 'UTC';
+        return { ...e, when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, zone) : '', phrase: auditPhrase(e.action), lines: auditDetails(e, zone) };
+      }),
       next: more ? page.at(-1)!.id : null,
       first: !beforeText,
       course: courseQ ?? '',
