@@ -114,10 +114,10 @@ async function newBundleVersion(): Promise<string> {
 
 /** "2026-12-08T23:59" plus whole days, as the datetime-local field wants it. */
 function plusDays(local: string, days: number): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local);
-  if (!m) throw new Error(`not a datetime-local value: ${local}`);
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2})$/.exec(local);
+  if (!m) throw new Error(`not a "YYYY-MM-DD HH:MM" value: ${local}`);
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days, Number(m[4]), Number(m[5])));
-  return d.toISOString().slice(0, 16);
+  return d.toISOString().slice(0, 16).replace('T', ' ');
 }
 
 async function signIn(page: Page, who: { email: string; password: string }, next: string): Promise<void> {

@@ -129,6 +129,9 @@ describe('time zone of the extension form', () => {
     expect(zonedToInstant('2026-10-25T02:30', 'Europe/Stockholm')).toBe(Date.parse('2026-10-25T02:30:00+01:00'));
     for (const bad of ['', '2026-02-30T10:00', '2026-10-20', '2026-10-20T24:00', 'tomorrow']) expect(zonedToInstant(bad, 'UTC'), bad).toBeNull();
     expect(instantToZoned(DEADLINE, 'Europe/Stockholm')).toBe('2027-06-15T23:59');
+    // What the text field shows and what a person types: the page's 24-hour form, whatever the browser's locale.
+    expect(instantToZoned(DEADLINE, 'Europe/Stockholm', ' ')).toBe('2027-06-15 23:59');
+    expect(zonedToInstant('2027-06-15 23:59', 'Europe/Stockholm')).toBe(DEADLINE);
   });
 });
 

@@ -180,7 +180,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       version: version.number,
       counts: config.counts,
       deadline: when(config.deadlineAt, course),
-      deadlineLocal: instantToZoned(config.deadlineAt, course.timezone),
+      deadlineLocal: instantToZoned(config.deadlineAt, course.timezone, ' '),
       state: assignmentState(config, deps.clock.now()).text,
       isLecturer,
       isStaffView: true,
@@ -203,7 +203,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       batches: recentBatches(deps.db, assignment.id).map((b) => ({ ...b, created: when(b.createdAt, course), finished: b.progress.queued + b.progress.running === 0 })),
       extensionForm: {
         user: selected?.student.id ?? null,
-        until: selected?.extensionUntil ? instantToZoned(selected.extensionUntil, course.timezone) : instantToZoned(config.deadlineAt + 86_400_000, course.timezone),
+        until: instantToZoned(selected?.extensionUntil ?? config.deadlineAt + 86_400_000, course.timezone, ' '),
       },
       ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
       ...extra,
@@ -253,7 +253,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       return fail((err as Error).message);
     }
     const until = zonedToInstant(form.until ?? '', course.timezone);
-    if (until === null) return fail(`until: give the new deadline as a date and time, like ${instantToZoned(current.version.config.deadlineAt, course.timezone).replace('T', ' ')} (${course.timezone}).`);
+    if (until === null) return fail(`until: give the new deadline as a date and time, like ${instantToZoned(current.version.config.deadlineAt, course.timezone, ' ')} (${course.timezone}, 24-hour).`);
     const deadline = current.version.config.deadlineAt;
     if (until <= deadline) return fail(`until: an extension must be later than the deadline everyone has (${when(deadline, course)}).`);
     if (until > deadline + MAX_EXTENSION_MS) return fail('until: an extension can be at most a year past the deadline; check the year.');
