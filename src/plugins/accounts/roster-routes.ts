@@ -6,6 +6,7 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem } from './roster.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
+import { staffOf } from '../courses/rules.js';
 import { findUserById, listEnrolled, unenrol } from './users.js';
 
 /** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
@@ -73,7 +74,7 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     ctx.render('accounts/roster.njk', {
       course,
       students: listEnrolled(deps.db, course.slug),
-      staff: course.staff,
+      staff: staffOf(deps, course),
       linkDays: SIGNUP_TTL_DAYS,
       isStaffView: true,
       ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
