@@ -391,7 +391,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
         version = shownVersion(deps.db, { assignment, version: current }, stored);
         params = stored.params;
         seed = stored.seed;
-        label = `${row.name}'s stored variant (parameters from version ${stored.version}, shown with version ${version.number})`;
+        label = version.number === stored.version ? `${row.name}'s stored variant (version ${stored.version})` : `${row.name}'s stored variant (parameters from version ${stored.version}, shown with version ${version.number})`;
       } else {
         seed = deriveSeed(courseSecret(deps.db, course.slug), assignment.slug, student.id);
         const outcome = await runGenerator(deps, current, seed, student);
