@@ -25,7 +25,8 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 
-const linkIn = (html: string, email: string): string | null => new RegExp(`aria-label="Sign-up link for ${email.replace(/[.+]/g, '\\$&')}"`).test(html) ? /value="(http[^"]+\/signup\/[^"]+)"/.exec(html)![1]! : null;
+const linkIn = (html: string, email: string): string | null =>
+  new RegExp(`aria-label="Sign-up link for ${email.replace(/[.+]/g, '\\$&')}" class="copy-link">(http[^<]+/signup/[^<]+)</textarea>`).exec(html)?.[1] ?? null;
 
 /** Signs in someone appointed on the web, after giving their account a password as the sign-up link would. */
 async function signInAppointed(email: string): Promise<SignedInAgent> {
