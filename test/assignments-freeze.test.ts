@@ -124,7 +124,7 @@ describe('variant freezing and version fixes', () => {
     const staff = (await lena.get('/courses/prog1/assignments/freeze/staff')).text;
     expect(staff).toMatch(/1 opened version 1: see version 2/);
     expect(staff).toContain('Move all 1 to version 3, keeping their parameters');
-    expect(staff).toContain(`aria-label="Move ${ada.user.name} to version 3"`);
+    expect(staff).toContain(`aria-label="Move to version 3: ${ada.user.name}"`);
   });
 
   it('the lecturer decides: a version for new students only, then moving one student forward keeps her numbers', async () => {
