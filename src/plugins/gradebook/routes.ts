@@ -442,7 +442,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     ctx.render('gradebook/audit.njk', {
       entries: page.map((e) => {
         const zone = (e.course ? deps.content.course(e.course)?.timezone : undefined) ?? 'UTC';
-        return { ...e, when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, zone) : '', phrase: auditPhrase(e.action), lines: auditDetails(e, zone) };
+        return { ...e, target: e.target.replace(/^POST /, ''), when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, zone) : '', phrase: auditPhrase(e.action), lines: auditDetails(e, zone) };
       }),
       next: more ? page.at(-1)!.id : null,
       first: !beforeText,
