@@ -47,7 +47,13 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   let closingPromise: Promise<void> | undefined;
   const assets = staticFiles(path.resolve(PUBLIC_DIR), { reload: config.env === 'development' });
   views.env.addGlobal('asset', assets.url);
-  views.env.addGlobal('site', { unsafeSandbox: deps.sandbox.unsafe, courses: deps.content.courses });
+  views.env.addGlobal('site', {
+    unsafeSandbox: deps.sandbox.unsafe,
+    // Read on each use: courses come and go without a restart (src/lib/content.ts).
+    get courses() {
+      return deps.content.courses;
+    },
+  });
 
   koa.context.render = function render(this: Koa.ParameterizedContext<AppState, AppContextExtras>, template: string, vars: Record<string, unknown> = {}) {
     // In unsafe sandbox mode every page a course's staff sees carries the warning, not only theirs.

@@ -100,6 +100,16 @@ describe('bundle validation', () => {
     expect(stats.config?.test.command).toEqual(['/usr/bin/python3', 'tests/harness.py']);
   });
 
+  it('takes files: as one name when it is a plain string, and tells a wrong type from a missing field', async () => {
+    const one = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('files: [hello.txt]', 'files: hello.txt') }));
+    expect(one.problems.map(formatProblem)).toEqual([]);
+    expect(one.config?.files).toEqual(['hello.txt']);
+    const wrong = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('title: Hello', 'title: [Hello]').replace('files: [hello.txt]', 'files: { a: 1 }') }));
+    expect(wrong.problems.map(formatProblem)).toEqual(['assignment.yaml: title: must be a string', 'assignment.yaml: files: must be a file name or glob, or a list of them']);
+    const missing = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('files: [hello.txt]\n', '') }));
+    expect(missing.problems.map(formatProblem)).toEqual(['assignment.yaml: files: is required']);
+  });
+
   it('reports every problem at once, each with its file and field', async () => {
     const dir = bundleDir({
       'assignment.yaml': `title: ""

@@ -7,6 +7,7 @@ import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { createMailer } from '../mail/mailer.js';
 import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem, type SignupLink } from './roster.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
+import { staffOf } from '../courses/rules.js';
 import { findUserById, listEnrolled, unenrol } from './users.js';
 
 /** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
@@ -99,7 +100,7 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     ctx.render('accounts/roster.njk', {
       course,
       students: listEnrolled(deps.db, course.slug),
-      staff: course.staff,
+      staff: staffOf(deps, course),
       linkDays: SIGNUP_TTL_DAYS,
       mailOn: mailer.enabled,
       isStaffView: true,

@@ -4,6 +4,7 @@ import type { Deps, Plugin } from '../../plugin.js';
 import { setVariantResolver } from '../pages/variant-hook.js';
 import { assignmentCommand } from './cli.js';
 import { formatProblem } from './config.js';
+import { registerFreezeRoutes } from './freeze-routes.js';
 import { registerRoutes, uploadTmpDir, type FolderProblems } from './routes.js';
 import { importBundle, SLUG } from './store.js';
 import { ensureVariant } from './variants.js';
@@ -84,6 +85,7 @@ const assignments: Plugin = {
   name: 'assignments',
   routes(router, deps) {
     registerRoutes(router, deps, problemsOf(deps));
+    registerFreezeRoutes(router, deps);
     setVariantResolver((d, req) => ensureVariant(d, req));
   },
   async start(deps) {

@@ -14,7 +14,9 @@ import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentCo
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
-import { currentOr404, getVersion, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
+import { currentOr404, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
+import { reachView } from './freeze-routes.js';
+import { shownVersion } from './freeze.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 
 /** Uploads and unpacked archives in progress; what a crash leaves here is swept at start-up. */
@@ -195,8 +197,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       ctx.set('Retry-After', '60');
       return;
     }
-    // The statement and starter files come from the version the variant was made with.
-    const version = getVersion(deps.db, variant.versionId)!;
+    // The student's frozen parameters, rendered by the version freeze.ts says they see.
+    const version = shownVersion(deps.db, { assignment, version: current }, variant);
     const tctx: TemplateContext = { params: variant.params, student: studentOf(user) };
     const html = await statementHtml(version, tctx);
     if (html === null) {
@@ -206,6 +208,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     }
     ctx.render('assignments/statement.njk', {
       ...base,
+      title: version.config.title,
       statementHtml: html,
       starter: starterEntries(version).map((e) => ({ name: e.path.slice('starter/'.length), urlPath: e.path.slice('starter/'.length).split('/').map(encodeURIComponent).join('/'), size: describeBytes(e.size) })),
     });
@@ -230,7 +233,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     if (!isStaff && current.config.opensAt !== null && deps.clock.now() < current.config.opensAt) throw new UserError(404, 'This assignment is not open yet.');
     const variant = await ensureVariant(deps, { course: course.slug, slug: assignment.slug, user });
     if (!variant) throw new UserError(409, 'Your version of this assignment is not available yet. Try again later.');
-    const version = getVersion(deps.db, variant.versionId)!;
+    const version = shownVersion(deps.db, { assignment, version: current }, variant);
     return { course, assignment, version, tctx: { params: variant.params, student: studentOf(user) } satisfies TemplateContext };
   }
 
@@ -279,6 +282,9 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       switched: `The bundle is identical to version ${vq}, which is current again.`,
       current: `Version ${vq} is now current.`,
       regenerated: 'The variant was regenerated.',
+      'reach-everyone': `Version ${vq} now reaches everyone: students who opened an earlier version see it with their own parameters.`,
+      'reach-new': `Version ${vq} now reaches new students only: those who opened an earlier version stay on it until you move them forward.`,
+      moved: `${typeof ctx.query.n === 'string' && /^\d{1,9}$/.test(ctx.query.n) ? ctx.query.n : 0} variant(s) moved to version ${vq}, keeping their parameters.`,
     };
     ctx.render('assignments/staff.njk', {
       course,
@@ -301,6 +307,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
         check: getSelfCheck(deps.db, v.id),
       })),
       students: listEnrolled(deps.db, course.slug, 'student'),
+      ...reachView(deps.db, current, perVersion, variants),
       variants: variants.map((v) => ({ ...v, created: when(v.createdAt, course), paramsText: truncate(JSON.stringify(v.params), 160) })),
       runs: listGeneratorRuns(deps.db, assignment.id).map((r) => ({ ...r, created: when(r.createdAt, course) })),
       maxUpload: describeBytes(UPLOAD_LIMIT),
@@ -381,10 +388,10 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       student = studentOf(u);
       const stored = findVariant(deps.db, assignment.id, u.id);
       if (stored) {
-        version = getVersion(deps.db, stored.versionId)!;
+        version = shownVersion(deps.db, { assignment, version: current }, stored);
         params = stored.params;
         seed = stored.seed;
-        label = `${row.name}'s stored variant (version ${stored.version})`;
+        label = version.number === stored.version ? `${row.name}'s stored variant (version ${stored.version})` : `${row.name}'s stored variant (parameters from version ${stored.version}, shown with version ${version.number})`;
       } else {
         seed = deriveSeed(courseSecret(deps.db, course.slug), assignment.slug, student.id);
         const outcome = await runGenerator(deps, current, seed, student);
