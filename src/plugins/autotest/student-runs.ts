@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { RunLimits } from '../assignments/config.js';
 import type { Sandbox, SandboxInput, SandboxResult } from '../../lib/sandbox/types.js';
 import { mergeFlags, studentRunFlags, type TamperFlag } from './tamper.js';
+import { runStudentDirPrefix } from '../../lib/sandbox/sweep-sockets.js';
 
 /** One call for student code: an argv run in a fresh student sandbox. */
 export interface StudentCall {
@@ -192,7 +193,8 @@ export interface RunStudentServer {
  * sandbox. One JSON request per connection, one JSON answer.
  */
 export async function startRunStudentServer(runner: StudentRunner, tmpDir = os.tmpdir()): Promise<RunStudentServer> {
-  const dir = await mkdtemp(path.join(tmpDir, 'lectern-rs-'));
+  // The maker's pid in the name lets a later start-up sweep tell a dead run's dir from a live one.
+  const dir = await mkdtemp(runStudentDirPrefix(tmpDir));
   // The harness may run as another host user (nobody, when the server is root): it needs to pass
   // through the dir and write to the socket; nobody else can list the dir.
   await chmod(dir, 0o711);
