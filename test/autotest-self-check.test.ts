@@ -8,6 +8,7 @@ import { createSandbox } from '../src/lib/sandbox/index.js';
 import type { Sandbox } from '../src/lib/sandbox/types.js';
 import { memoryLogger } from '../src/lib/logger.js';
 import { makeZip, type ArchiveEntry } from './helpers/archives.js';
+import { freePort } from './helpers/ports.js';
 import { getSelfCheck, type SelfCheck } from '../src/plugins/autotest/self-check-store.js';
 import { signIn, type SignedInAgent } from './helpers/accounts.js';
 import { copyDemoContent } from './helpers/content.js';
@@ -198,7 +199,32 @@ describe('where the self-check runs', () => {
     }
   }, 120_000);
 
-  it('is skipped, visibly, where grading runs on remote workers', () => {
+  it('is skipped, visibly, by a web server whose grading runs on remote workers: no sandbox, nothing waits', async () => {
+    let runs = 0;
+    const real = createSandbox({ unsafe: false, log: memoryLogger('warn').log });
+    const counting: Sandbox = { unsafe: real.unsafe, describe: () => real.describe(), run: (req) => ((runs += 1), real.run(req)) };
+    const content = copyDemoContent();
+    // Redis mode; whether Redis answers does not matter to what the web server does with bundles.
+    const web = await createTestApp({ config: { graders: 2, selfCheck: true, queue: `redis://127.0.0.1:${await freePort()}`, contentDir: content }, sandbox: counting });
+    try {
+      const who = await signIn(web, { role: 'lecturer' });
+      const zip = path.join(tempDir('lectern-caesar-'), 'caesar.zip');
+      await makeZip(zip, filesOf(path.join(content, 'assignments', 'caesar'), 'caesar/').map((e) => (e.name === 'caesar/statement.md' ? { ...e, data: `${String(e.data)}\nRemote.\n` } : e)));
+      const r = await upload(who, '/courses/prog1/assignments/caesar/upload', zip);
+      expect(r.headers.get('location')).toBe('/courses/prog1/assignments/caesar/staff?done=created&v=2');
+      const staff = await who.get('/courses/prog1/assignments/caesar/staff');
+      expect(staff.text).toContain('data-self-check-site="remote"');
+      expect(staff.text).toContain('Not checked: no grader here');
+      const v2 = currentVersion(web.app.deps.db, 'prog1', 'caesar')!.version;
+      expect(v2.number).toBe(2);
+      expect(getSelfCheck(web.app.deps.db, v2.id)).toBeNull();
+      expect(runs).toBe(0);
+    } finally {
+      await web.close();
+    }
+  }, 120_000);
+
+  it('is decided by the process\'s configuration', () => {
     expect(selfCheckSite({ selfCheck: true, queue: 'redis://127.0.0.1:6379', graders: 4 })).toBe('remote');
     expect(selfCheckSite({ selfCheck: true, queue: 'sqlite', graders: 0 })).toBe('elsewhere');
     expect(selfCheckSite({ selfCheck: true, queue: 'sqlite', graders: 2 })).toBe('here');
