@@ -39,7 +39,7 @@ async function harnessRun(tmp: string): Promise<{ child: ChildProcess; dir: stri
 
 describe('the start-up sweep of run_student socket dirs', () => {
   it('removes a killed run\'s dir and keeps a live one\'s, named with or without the maker\'s pid', async () => {
-    const tmp = tempDir('lectern-rs-sweep-');
+    const tmp = tempDir('lectern-sweep-');
     const live = await harnessRun(tmp);
     const dead = await harnessRun(tmp);
     expect(path.basename(dead.dir)).toMatch(new RegExp(`^lectern-rs-${dead.child.pid}-`));
@@ -52,8 +52,9 @@ describe('the start-up sweep of run_student socket dirs', () => {
     await new Promise<void>((resolve) => listener.listen(path.join(oldLive, 's'), resolve));
     const oldDead = path.join(tmp, 'lectern-rs-Zz98Yy');
     mkdirSync(oldDead, { mode: 0o711 });
-    const unrelated = path.join(tmp, 'lectern-rsx');
-    mkdirSync(unrelated);
+    // Names that only look alike are someone else's (a test's scratch dir, a user's folder).
+    const unrelated = [path.join(tmp, 'lectern-rsx'), path.join(tmp, 'lectern-rs-sweep-Ab12Cd'), path.join(tmp, 'lectern-rs-12-notours')];
+    for (const d of unrelated) mkdirSync(d);
 
     // The real server starting on this box (its /tmp is `tmp`).
     const data = tempDir('lectern-rs-data-');
@@ -78,7 +79,7 @@ describe('the start-up sweep of run_student socket dirs', () => {
       expect(existsSync(oldDead)).toBe(false);
       expect(existsSync(path.join(live.dir, 's'))).toBe(true);
       expect(existsSync(path.join(oldLive, 's'))).toBe(true);
-      expect(existsSync(unrelated)).toBe(true);
+      for (const d of unrelated) expect(existsSync(d)).toBe(true);
       // The log is written asynchronously: it may follow the "serving" line.
       for (let i = 0; i < 400 && !log.includes('run_student socket dirs left behind'); i++) await new Promise((r) => setTimeout(r, 50));
       expect(log).toMatch(/"removed":2,.*removed run_student socket dirs left behind by a process that died/);

@@ -41,6 +41,9 @@ function listening(socket: string): Promise<boolean> {
   });
 }
 
+/** Exactly what mkdtemp makes of the prefix (six random characters), with or without the pid. */
+const NAME = /^lectern-rs-(?:(\d+)-)?[A-Za-z0-9]{6}$/;
+
 export async function sweepRunStudentDirs(log: Logger, tmpDir: string = os.tmpdir()): Promise<number> {
   let names: string[];
   try {
@@ -51,11 +54,12 @@ export async function sweepRunStudentDirs(log: Logger, tmpDir: string = os.tmpdi
   const uid = process.getuid?.();
   let removed = 0;
   for (const name of names) {
-    if (!name.startsWith(RUN_STUDENT_DIR)) continue;
+    const m = NAME.exec(name);
+    if (!m) continue;
     const dir = path.join(tmpDir, name);
     const st = await fs.lstat(dir).catch(() => null);
     if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-    const pid = /^lectern-rs-(\d+)-/.exec(name)?.[1];
+    const pid = m[1];
     const stale = pid !== undefined ? !alive(Number(pid)) : !(await listening(path.join(dir, 's')));
     if (!stale) continue;
     try {
