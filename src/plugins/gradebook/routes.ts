@@ -15,7 +15,7 @@ import { currentPlan, deadlineForecasts, durationText } from '../autotest/foreca
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
-import { selfCheckWarnings } from '../autotest/self-check-store.js';
+import { selfCheckWarnings, waitingVersions } from '../autotest/self-check-store.js';
 import { openRegradesInCourse } from '../review/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
@@ -135,6 +135,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       attention,
       disk: await diskLine(deps.config.dataDir, deps.config.diskReserveMb),
       selfChecks,
+      waitingVersions: waitingVersions(deps.db, course.slug),
       regrades: openRegradesInCourse(deps.db, course.slug, 50).map((r) => ({ id: r.id, slug: r.slug, number: r.number, student: r.student, subject: r.subject, at: r.createdAt })),
     };
     ctx.set('Cache-Control', 'no-store');
