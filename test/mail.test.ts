@@ -125,6 +125,24 @@ describe('mail: sign-up links', () => {
     const { text: login } = await t.agent().get('/login');
     expect(login).not.toContain('/password/forgot');
   });
+
+  it('mails the sign-up link of a tutor appointed on the course’s settings page, and still shows it once', async () => {
+    inbox = await startSmtp();
+    t = await createTestApp({ config: { publicUrl: PUBLIC_URL, mail: mailConfig(inbox.port), graders: 0 } });
+    const lect = await lecturer(t);
+    await lect.get('/courses/prog1/settings');
+    const email = uniqueEmail('tutor');
+    const res = await lect.post('/courses/prog1/staff', { email, name: 'Tomas Tutor', role: 'tutor' });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('on its way to them by e-mail');
+    const [mail] = await inbox.waitFor(1);
+    expect(inbox.recipients[0]).toEqual([email]);
+    expect(mail!.subject).toBe('Your sign-up link for Programming 1');
+    const link = linkIn(mail!, `${PUBLIC_URL}/signup/`);
+    expect(html).toContain(link);
+    expect((await t.agent().get(link.slice(PUBLIC_URL.length))).res.status).toBe(200);
+  });
 });
 
 describe('mail: password reset', () => {

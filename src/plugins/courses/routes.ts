@@ -5,6 +5,7 @@ import { COURSE_SLUG, courseOr404, isTimeZone, type Course, type StaffRole, type
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { mayVouch } from '../accounts/authority.js';
+import { createMailer, type Mailer } from '../mail/mailer.js';
 import { issueSignupToken, SIGNUP_TTL_DAYS, signupUrl } from '../accounts/signup.js';
 import { createUser, enrol, enrolmentRole, findUserByEmail, findUserById, isEmail, normaliseEmail, unenrol } from '../accounts/users.js';
 import { recordAudit } from '../gradebook/audit.js';
@@ -46,15 +47,18 @@ interface Appointed {
   /** A sign-up link to hand over, for an account without a password the actor may vouch for. */
   link: string | null;
   created: boolean;
+  /** The link was also queued as a message to them (mail is configured). */
+  mailed: boolean;
 }
 
 /**
  * Appoints one person to a course's staff in one transaction with its audit entry: an existing
  * account is enrolled with the role (nothing else about it changes), a new address gets an
- * account of this course without a password and a sign-up link. Mailing the link is left to the
- * mail service; until then it is shown to the person who appointed.
+ * account of this course without a password and a sign-up link, mailed to them in the same
+ * transaction when the site sends mail, and shown once to the person who appointed either way
+ * (a message can be lost in a spam folder; the appointer can hand it over).
  */
-function appoint(deps: Deps, course: Course, actor: CurrentUser, who: { email: string; name: string; role: StaffRole }): Appointed {
+function appoint(deps: Deps, mailer: Mailer, course: Course, actor: CurrentUser, who: { email: string; name: string; role: StaffRole }): Appointed {
   const refusal = appointRefusal(actor, who.role);
   if (refusal) throw new UserError(403, refusal);
   const listed = course.staff.find((s) => s.email === who.email);
@@ -74,12 +78,22 @@ function appoint(deps: Deps, course: Course, actor: CurrentUser, who: { email: s
     }
     enrol(deps.db, { userId: row.id, course: course.slug, role: who.role }, deps.clock);
     let link: string | null = null;
+    let mailed = false;
     if (row.password_hash === null && mayVouch(deps, actor, row, course.slug)) {
-      const { token } = issueSignupToken(deps.db, deps.clock, row.id, { course: course.slug, issuer: actor });
+      const { token, expiresAt } = issueSignupToken(deps.db, deps.clock, row.id, { course: course.slug, issuer: actor });
       link = signupUrl(deps.config.publicUrl, token);
+      const queued = mailer.queue({
+        kind: 'signup',
+        template: 'mail/messages/signup.njk',
+        vars: { name: row.name, email: row.email, url: link, expiresAt, course, issuer: actor.name },
+        to: row.email,
+        userId: row.id,
+        course: course.slug,
+      });
+      mailed = queued !== null;
     }
     recordAudit(deps.db, { at: deps.clock.now(), actor, course: course.slug, action: 'course.staff_add', target: `${course.slug} / ${row.email}`, details: { role: who.role, newAccount: created } });
-    return { email: row.email, name: row.name, role: who.role, link, created };
+    return { email: row.email, name: row.name, role: who.role, link, created, mailed };
   })();
 }
 
@@ -90,6 +104,7 @@ function emailFrom(value: string | undefined, field: string): string {
 }
 
 export function registerCourseRoutes(router: AppRouter, deps: Deps): void {
+  const mailer = createMailer(deps);
   function admin(ctx: AppContext): CurrentUser {
     const user = requireUser(ctx);
     // As the audit log: the page does not exist for anyone else.
@@ -139,7 +154,7 @@ export function registerCourseRoutes(router: AppRouter, deps: Deps): void {
     })();
     deps.content.refresh?.();
     const course = deps.content.course(slug)!;
-    const appointed = [...new Set(lecturers)].map((email) => appoint(deps, course, actor, { email, name: email.split('@')[0]!, role: 'lecturer' }));
+    const appointed = [...new Set(lecturers)].map((email) => appoint(deps, mailer, course, actor, { email, name: email.split('@')[0]!, role: 'lecturer' }));
     ctx.state.audited = true;
     ctx.state.log.info({ course: slug, lecturers: appointed.length, by: actor.email }, 'course created on the web');
     renderAdmin(ctx, { flash: { kind: 'ok', message: `Course "${settings.title}" (${slug}) created. It is live now at /courses/${slug}/.` }, appointed, linkDays: SIGNUP_TTL_DAYS });
@@ -201,7 +216,7 @@ export function registerCourseRoutes(router: AppRouter, deps: Deps): void {
     const form = await readForm(ctx);
     const role = form.role ?? 'tutor';
     if (role !== 'tutor' && role !== 'lecturer') throw new UserError(400, 'role: choose tutor or lecturer.');
-    const appointed = appoint(deps, course, actor, { email: emailFrom(form.email, 'email'), name: text(form, 'name', 200, false), role });
+    const appointed = appoint(deps, mailer, course, actor, { email: emailFrom(form.email, 'email'), name: text(form, 'name', 200, false), role });
     ctx.state.audited = true;
     ctx.state.log.info({ course: course.slug, email: appointed.email, role, newAccount: appointed.created, by: actor.email }, 'staff appointed');
     renderSettings(ctx, course, { flash: { kind: 'ok', message: `${appointed.name} (${appointed.email}) is now ${role === 'tutor' ? 'a tutor' : 'a lecturer'} of this course.` }, appointed: [appointed] });
