@@ -1,11 +1,11 @@
 import type { Db } from '../../db/open.js';
 import type { AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
-import { resultSummaries, type ResultSummary } from '../autotest/store.js';
+import { resultSummaries, resultsOf, type ResultSummary } from '../autotest/store.js';
 import { assignmentSubmissions, type Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
 import { finalScore, groupScore, manualPart, round3, type FinalBreakdown, type Part } from './score.js';
-import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, releasedAt, syncRubric, syncedVersion, type RubricGroup } from './store.js';
+import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, syncRubric, syncedVersion, type RubricGroup } from './store.js';
 
 /** The grading rule of an assignment: its current version's (the rule is the assignment's, not a submission's). */
 export function gradingRule(current: Current): GradingConfig {
@@ -42,6 +42,11 @@ function autotestPart(r: Pick<ResultSummary, 'score' | 'maxScore'> | null | unde
   return r && r.score !== null ? { score: r.score, max: r.maxScore ?? 0 } : null;
 }
 
+/** A submission's latest gradable autotest result (a later run that could not grade takes nothing away), or null. */
+export function gradableResult(db: Db, submissionId: number): Pick<ResultSummary, 'score' | 'maxScore'> | null {
+  return resultsOf(db, submissionId).filter((r) => r.gradable).at(-1) ?? null;
+}
+
 /** One submission's full breakdown (staff see it at once; students once released). */
 export function breakdownOf(db: Db, current: Current, submission: Submission, autotest: Pick<ResultSummary, 'score' | 'maxScore'> | null): { breakdown: FinalBreakdown; groups: GroupView[]; graded: boolean } {
   const rule = gradingRule(current);
@@ -74,17 +79,8 @@ export function finalScorer(db: Db, current: Current): (s: Submission, autotest:
     });
 }
 
-/**
- * Whether a student's manual grades and comments are released (and tests marked
- * `after_published` with them): the time of release, or null.
- */
-export function publishedAt(db: Db, assignmentId: number, userId: number): number | null {
-  return releasedAt(db, assignmentId, userId);
-}
-
-export function isPublished(db: Db, assignmentId: number, userId: number): boolean {
-  return releasedAt(db, assignmentId, userId) !== null;
-}
+/** The release check under the names other plugins already import; its home is release.ts. */
+export { gradesReleased as isPublished, gradesReleasedAt as publishedAt } from './release.js';
 
 export type QueueState = 'ungraded' | 'in_progress' | 'graded';
 

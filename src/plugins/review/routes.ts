@@ -6,12 +6,11 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findUserByEmail, findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, type Current } from '../assignments/store.js';
-import { resultSummaries } from '../autotest/store.js';
 import { recordAudit } from '../gradebook/audit.js';
 import { lateness, points as fmtPoints, when } from '../gradebook/format.js';
 import { statusFor } from '../submissions/index.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from '../submissions/store.js';
-import { gradingRule, breakdownOf, queueEntries, rubricOf, type QueueState } from './grading.js';
+import { gradingRule, breakdownOf, gradableResult, queueEntries, rubricOf, type QueueState } from './grading.js';
 import { diffSubmissions } from './diff.js';
 import { keyOf } from './config.js';
 import { renderMarkdown } from './markdown.js';
@@ -19,6 +18,7 @@ import { idFrom, loadSubmission, mayDo, pointsFrom, requirePower, textFrom, type
 import * as store from './store.js';
 import { breakdownRows, commentViews, fileTree, shownFile, splitPath } from './view.js';
 import { showFile } from './files.js';
+import { gradesReleasedAt } from './release.js';
 
 const MAX_COMMENT = 10_000;
 const MAX_REASON = 500;
@@ -55,7 +55,7 @@ function staffUrl(course: string, id: number, file?: string | null): string {
 }
 
 function autotestOf(deps: Deps, s: Submission) {
-  return resultSummaries(deps.db, s.assignmentId).get(s.id)?.gradable ?? null;
+  return gradableResult(deps.db, s.id);
 }
 
 /** Tamper flags another part of Lectern may record on a run (a column named tamper*), shown to staff only. */
@@ -128,7 +128,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const shown = await shownFile(deps, files, wanted, comments);
     const status = statusFor(deps, { submission, assignment: current.assignment, version: current.version, staff: true });
     const grade = store.gradeOf(deps.db, submission.id);
-    const releasedAt = store.releasedAt(deps.db, submission.assignmentId, submission.userId);
+    const releasedAt = gradesReleasedAt(deps.db, submission.assignmentId, submission.userId);
     const regrades = store.regradesOf(deps.db, submission.id);
     const ext = extensionFor(deps.db, submission.assignmentId, submission.userId);
     const others = studentSubmissions(deps.db, submission.assignmentId, submission.userId);
@@ -378,7 +378,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       if (changed) audit(deps, ctx, l.course.slug, withdraw ? 'review.release_withdraw' : 'review.release_student', `${l.current.assignment.slug} / user ${l.submission.userId}`, { userId: l.submission.userId });
     })();
     if (wantsJson(ctx)) {
-      ctx.body = { ok: true, releasedAt: store.releasedAt(deps.db, l.current.assignment.id, l.submission.userId) };
+      ctx.body = { ok: true, releasedAt: gradesReleasedAt(deps.db, l.current.assignment.id, l.submission.userId) };
       return;
     }
     ctx.redirect(`${staffUrl(l.course.slug, l.submission.id)}?done=${withdraw ? 'withdrawn' : 'released'}`);
@@ -690,7 +690,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   router.get('/courses/:course/submissions/:id/feedback', async (ctx) => {
     const l = loadSubmission(ctx, deps, { staffOnly: false });
     const { course, submission, current } = l;
-    const releasedAt = store.releasedAt(deps.db, submission.assignmentId, submission.userId);
+    const releasedAt = gradesReleasedAt(deps.db, submission.assignmentId, submission.userId);
     const released = releasedAt !== null;
     const files = submissionFiles(deps.db, submission.id);
     const regrades = store.regradesOf(deps.db, submission.id);
@@ -749,7 +749,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const { course, submission, current, user } = l;
     if (submission.userId !== user.id) throw new UserError(403, 'Only the student who submitted can ask for a regrade.');
     const form = await readForm(ctx);
-    const window = regradeOpen(deps, current, store.releasedAt(deps.db, submission.assignmentId, submission.userId));
+    const window = regradeOpen(deps, current, gradesReleasedAt(deps.db, submission.assignmentId, submission.userId));
     if (!window.open) throw new UserError(409, window.reason);
     const m = /^(item|comment):(\d{1,12})$/.exec(form.subject ?? '');
     if (!m) throw new UserError(400, 'subject: choose the rubric item or comment you are asking about.');
