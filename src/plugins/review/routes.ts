@@ -205,12 +205,14 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const other = getSubmission(deps.db, otherId);
     if (!other || other.assignmentId !== l.submission.assignmentId || other.userId !== l.submission.userId) throw new UserError(404, 'against: there is no such submission of this student.');
     const [older, newer] = other.number < l.submission.number ? [other, l.submission] : [l.submission, other];
-    const diffs = await diffSubmissions(deps.blobs, submissionFiles(deps.db, older.id), submissionFiles(deps.db, newer.id));
+    const { files: diffs, truncatedZips } = await diffSubmissions(deps.blobs, submissionFiles(deps.db, older.id), submissionFiles(deps.db, newer.id));
+    ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
-      ctx.body = { older: older.id, newer: newer.id, files: diffs.map((d) => ({ name: d.name, change: d.change, added: d.added, removed: d.removed })) };
+      ctx.body = { older: older.id, newer: newer.id, truncatedZips, files: diffs.map((d) => ({ name: d.name, change: d.change, added: d.added, removed: d.removed, shownLines: d.lines.length, cut: d.cut, note: d.note })) };
       return;
     }
-    ctx.render('review/diff.njk', { isStaffView: true, course: l.course, title: l.current.version.config.title, submission: l.submission, older, newer, diffs });
+    const changed = diffs.filter((d) => d.change !== 'same');
+    ctx.render('review/diff.njk', { isStaffView: true, course: l.course, title: l.current.version.config.title, submission: l.submission, older, newer, diffs: changed, unchanged: diffs.length - changed.length, truncatedZips });
   });
 
   /** Every grading action: staff of the course, on a submission of the course; audited. */
