@@ -1,8 +1,7 @@
 import type { Db } from '../../db/open.js';
-import type { AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
-import { resultSummaries, resultsOf, type ResultSummary } from '../autotest/store.js';
-import { assignmentSubmissions, type Submission } from '../submissions/store.js';
+import { resultsOf, type ResultSummary } from '../autotest/store.js';
+import type { Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
 import { finalScore, groupScore, manualPart, round3, type FinalBreakdown, type Part } from './score.js';
 import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, syncRubric, syncedVersion, type RubricGroup } from './store.js';
@@ -81,43 +80,3 @@ export function finalScorer(db: Db, current: Current): (s: Submission, autotest:
 
 /** The release check under the names other plugins already import; its home is release.ts. */
 export { gradesReleased as isPublished, gradesReleasedAt as publishedAt } from './release.js';
-
-export type QueueState = 'ungraded' | 'in_progress' | 'graded';
-
-export interface QueueEntry {
-  userId: number;
-  submission: Submission | null;
-  state: QueueState | null;
-  graderId: number | null;
-}
-
-/**
- * The submission to grade per student: the one that counts under the bundle's `counts` rule
- * among gradable autotest runs (as the gradebook picks it), or the newest submission when the
- * final score is manual only (tests do not decide it) or no run is gradable yet.
- */
-export function gradingTargets(db: Db, current: Current, config: AssignmentConfig = current.version.config): Map<number, Submission> {
-  const rule = gradingOf(config);
-  const results = rule.final === 'manual' ? null : resultSummaries(db, current.assignment.id);
-  const out = new Map<number, { s: Submission; key: number; ranked: boolean }>();
-  for (const s of assignmentSubmissions(db, current.assignment.id)) {
-    const r = results?.get(s.id)?.gradable ?? null;
-    const score = r && r.score !== null ? round3(r.score * (1 - s.penaltyPct / 100)) : null;
-    const prev = out.get(s.userId);
-    // assignmentSubmissions is ordered by number within a student: later wins a tie.
-    if (!prev) out.set(s.userId, { s, key: score ?? -Infinity, ranked: score !== null });
-    else if (score !== null && (!prev.ranked || config.counts === 'last' || score >= prev.key)) out.set(s.userId, { s, key: score, ranked: true });
-    else if (score === null && !prev.ranked) out.set(s.userId, { s, key: -Infinity, ranked: false });
-  }
-  return new Map([...out].map(([u, v]) => [u, v.s]));
-}
-
-export function queueEntries(db: Db, current: Current, studentIds: number[], graders: Map<number, number>): QueueEntry[] {
-  const targets = gradingTargets(db, current);
-  const grades = gradesOfAssignment(db, current.assignment.id);
-  return studentIds.map((userId) => {
-    const submission = targets.get(userId) ?? null;
-    const g = submission ? grades.get(submission.id) : undefined;
-    return { userId, submission, state: submission ? (g ? g.state : 'ungraded') : null, graderId: graders.get(userId) ?? null };
-  });
-}

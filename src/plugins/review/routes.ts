@@ -10,7 +10,8 @@ import { recordAudit } from '../gradebook/audit.js';
 import { lateness, points as fmtPoints, when } from '../gradebook/format.js';
 import { statusFor } from '../submissions/index.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from '../submissions/store.js';
-import { gradingRule, breakdownOf, gradableResult, queueEntries, rubricOf, type QueueState } from './grading.js';
+import { gradingRule, breakdownOf, gradableResult, rubricOf } from './grading.js';
+import { queueEntries, queueTarget, type QueueState } from './queue.js';
 import { diffSubmissions } from './diff.js';
 import { keyOf } from './config.js';
 import { renderMarkdown } from './markdown.js';
@@ -159,8 +160,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     let key = 0;
     const shortcuts = new Map<number, number>();
     for (const g of groups) for (const i of g.group.items) if (!i.retired && key < 9) shortcuts.set(i.id, ++key);
-    const entries = queueEntries(deps.db, current, [submission.userId], store.gradersOf(deps.db, current.assignment.id));
-    const target = entries[0]?.submission?.id === submission.id;
+    const entry = student ? queueEntries(deps.db, current, [{ id: student.id, email: student.email, name: student.name, studentId: student.student_id }], store.gradersOf(deps.db, current.assignment.id))[0] : undefined;
+    const counted = entry?.submission ?? null;
+    const newer = entry?.newer ?? null;
     ctx.render('review/staff.njk', {
       ...flash(ctx),
       isStaffView: true,
@@ -190,7 +192,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       adjustments: adjustments.map((a) => ({ ...a, text: a.points > 0 ? `+${fmtPoints(a.points)}` : fmtPoints(a.points), when: when(a.createdAt, course) })),
       comments,
       grade: grade ? { ...grade, when: when(grade.updatedAt, course) } : null,
-      target,
+      target: counted?.id === submission.id,
+      counted: counted && counted.id !== submission.id ? { id: counted.id, number: counted.number } : null,
+      newer: newer && newer.submission.id !== submission.id ? { id: newer.submission.id, number: newer.submission.number, why: newer.why } : null,
       released: releasedAt === null ? null : when(releasedAt, course),
       mayRelease: mayDo(ctx, course, 'release'),
       mayEditRubric: mayDo(ctx, course, 'edit_rubric'),
@@ -558,7 +562,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   function queueOf(course: Course, current: Current) {
     const students = studentsOf(deps, course);
     const graders = store.gradersOf(deps.db, current.assignment.id);
-    const entries = queueEntries(deps.db, current, students.map((s) => s.id), graders);
+    const entries = queueEntries(deps.db, current, students, graders);
     return { students, entries };
   }
 
@@ -568,6 +572,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const f = queueFilter(ctx, user.id);
     const { students, entries } = queueOf(course, current);
+    const manualDecides = gradingRule(current).final !== 'autotest';
     const staff = staffUsers(deps, course);
     const names = new Map(staff.map((s) => [s.id, s.name]));
     const progress = [...staff, { id: 0, name: 'Not assigned', email: '' }].map((s) => {
@@ -577,12 +582,12 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const rows = entries
       .map((e, i) => ({ ...e, student: students[i]! }))
       .filter((e) => (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId))
-      .filter((e) => (f.state === 'any' ? true : e.state === f.state));
+      .filter((e) => (f.state === 'any' ? true : queueTarget(e, f.state, manualDecides) !== null));
     const releases = store.releasesOf(deps.db, current.assignment.id);
     const whole = releases.find((r) => r.userId === store.WHOLE_ASSIGNMENT);
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
-      ctx.body = { progress, rows: rows.map((r) => ({ userId: r.userId, submission: r.submission?.id ?? null, state: r.state, graderId: r.graderId })), released: whole ? whole.releasedAt : null };
+      ctx.body = { progress, rows: rows.map((r) => ({ userId: r.userId, submission: r.submission?.id ?? null, state: r.state, graderId: r.graderId, newer: r.newer ? { submission: r.newer.submission.id, state: r.newer.state, why: r.newer.why } : null })), released: whole ? whole.releasedAt : null };
       return;
     }
     ctx.render('review/queue.njk', {
@@ -595,7 +600,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       staffList: staff,
       progress,
       filter: f,
-      rows: rows.map((r) => ({ id: r.student.id, name: r.student.name, email: r.student.email, studentId: r.student.studentId, submission: r.submission ? { id: r.submission.id, number: r.submission.number } : null, state: r.state, grader: r.graderId === null ? null : (names.get(r.graderId) ?? `user ${r.graderId}`) })),
+      rows: rows.map((r) => ({ id: r.student.id, name: r.student.name, email: r.student.email, studentId: r.student.studentId, submission: r.submission ? { id: r.submission.id, number: r.submission.number } : null, newer: r.newer ? { id: r.newer.submission.id, number: r.newer.submission.number, why: r.newer.why } : null, state: r.state, grader: r.graderId === null ? null : (names.get(r.graderId) ?? `user ${r.graderId}`) })),
       released: whole ? { when: when(whole.releasedAt, course), by: whole.byName } : null,
       studentReleases: releases.filter((r) => r.userId !== store.WHOLE_ASSIGNMENT).length,
       mayRelease: mayDo(ctx, course, 'release'),
@@ -612,8 +617,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const after = afterText === null ? null : idFrom(afterText, 'after');
     const { entries } = queueOf(course, current);
     const wantedState = f.state === 'any' ? 'ungraded' : f.state;
+    const manualDecides = gradingRule(current).final !== 'autotest';
     const fits = (e: (typeof entries)[number]) =>
-      e.submission !== null && e.state === wantedState && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId);
+      queueTarget(e, wantedState, manualDecides) !== null && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId);
     // The student after the one just graded, wrapping round: every grader walks the list in the same order.
     const start = after === null ? 0 : entries.findIndex((e) => e.userId === after) + 1;
     const ordered = [...entries.slice(start), ...entries.slice(0, start)];
@@ -627,11 +633,12 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/grading?grader=${grader}&done=none`);
       return;
     }
+    const target = queueTarget(next, wantedState, manualDecides)!;
     if (wantsJson(ctx)) {
-      ctx.body = { next: next.submission!.id, userId: next.userId };
+      ctx.body = { next: target.id, userId: next.userId };
       return;
     }
-    ctx.redirect(`${staffUrl(course.slug, next.submission!.id)}?grader=${grader}`);
+    ctx.redirect(`${staffUrl(course.slug, target.id)}?grader=${grader}`);
   });
 
   router.post(`${queueBase}/assign`, async (ctx) => {
