@@ -55,13 +55,15 @@ export function gradingCandidates(db: Db, current: Current, config: AssignmentCo
 
 export function queueEntries(db: Db, current: Current, students: Student[], graders: Map<number, number>): QueueEntry[] {
   const counted = countedSubmissions(db, current, students);
-  const candidates = gradingCandidates(db, current);
+  // Asked only when a student has nothing counted yet (most have, once grading is under way).
+  let candidatesMap: Map<number, Submission> | null = null;
+  const candidate = (userId: number) => (candidatesMap ??= gradingCandidates(db, current)).get(userId);
   const grades = gradesOfAssignment(db, current.assignment.id);
   const manualDecides = gradingOf(current.version.config).final !== 'autotest';
   const stateOf = (s: Submission): QueueState => grades.get(s.id)?.state ?? 'ungraded';
   return students.map((student, i) => {
     const g = counted[i]!;
-    const submission = g.counted?.submission ?? candidates.get(student.id) ?? g.latest?.submission ?? null;
+    const submission = g.counted?.submission ?? candidate(student.id) ?? g.latest?.submission ?? null;
     const latest = g.latest;
     let newer: QueueEntry['newer'] = null;
     if (submission && latest && latest.submission.id !== submission.id && latest.submission.submittedAt >= submission.submittedAt && latest.final === null) {

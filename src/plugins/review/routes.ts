@@ -641,6 +641,31 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     ctx.redirect(`${staffUrl(course.slug, target.id)}?grader=${grader}`);
   });
 
+  // The student before this one in the queue's order, whatever their state: a grader going back
+  // to fix what they just marked graded.
+  router.get(`${queueBase}/prev`, async (ctx) => {
+    const course = courseOr404(deps.content, ctx.params.course);
+    const { user } = requireStaff(ctx, course.slug);
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
+    const f = queueFilter(ctx, user.id);
+    const before = idFrom(typeof ctx.query.before === 'string' ? ctx.query.before : undefined, 'before');
+    const { entries } = queueOf(course, current);
+    const at = entries.findIndex((e) => e.userId === before);
+    const end = at < 0 ? entries.length : at;
+    const ordered = [...entries.slice(0, end).reverse(), ...entries.slice(end + 1).reverse()];
+    const prev = ordered.find((e) => e.submission !== null && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId));
+    const grader = encodeURIComponent(f.graderText);
+    if (wantsJson(ctx)) {
+      ctx.body = { prev: prev?.submission?.id ?? null, userId: prev?.userId ?? null };
+      return;
+    }
+    if (!prev) {
+      ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/grading?grader=${grader}&done=none`);
+      return;
+    }
+    ctx.redirect(`${staffUrl(course.slug, prev.submission!.id)}?grader=${grader}`);
+  });
+
   router.post(`${queueBase}/assign`, async (ctx) => {
     const course = courseOr404(deps.content, ctx.params.course);
     requireStaff(ctx, course.slug);
