@@ -19,6 +19,9 @@ import { gradesOfAssignment } from './store.js';
 
 export type QueueState = 'ungraded' | 'in_progress' | 'graded';
 
+/** A newer submission waiting only for staff: "next ungraded" goes to it. */
+const NOT_GRADED = 'not graded yet';
+
 export interface QueueEntry {
   userId: number;
   submission: Submission | null;
@@ -59,7 +62,9 @@ export function queueEntries(db: Db, current: Current, students: Student[], grad
   let candidatesMap: Map<number, Submission> | null = null;
   const candidate = (userId: number) => (candidatesMap ??= gradingCandidates(db, current)).get(userId);
   const grades = gradesOfAssignment(db, current.assignment.id);
-  const manualDecides = gradingOf(current.version.config).final !== 'autotest';
+  const final = gradingOf(current.version.config).final;
+  const manualDecides = final !== 'autotest';
+  const usesTests = final !== 'manual';
   const stateOf = (s: Submission): QueueState => grades.get(s.id)?.state ?? 'ungraded';
   return students.map((student, i) => {
     const g = counted[i]!;
@@ -68,7 +73,7 @@ export function queueEntries(db: Db, current: Current, students: Student[], grad
     let newer: QueueEntry['newer'] = null;
     if (submission && latest && latest.submission.id !== submission.id && latest.submission.submittedAt >= submission.submittedAt && latest.final === null) {
       const state = stateOf(latest.submission);
-      const why = latest.pending ? 'waiting for its tests' : manualDecides && state !== 'graded' ? 'not graded yet' : 'no test result that counts';
+      const why = latest.pending ? 'waiting for its tests' : usesTests && latest.graded === null ? 'no test result that counts' : manualDecides && state !== 'graded' ? NOT_GRADED : 'it does not count';
       newer = { submission: latest.submission, state, why };
     }
     return { userId: student.id, submission, state: submission ? stateOf(submission) : null, graderId: graders.get(student.id) ?? null, newer };
@@ -78,6 +83,6 @@ export function queueEntries(db: Db, current: Current, students: Student[], grad
 /** Where "grade the next" takes a grader for this entry, or null when the entry has nothing to grade in that state. */
 export function queueTarget(e: QueueEntry, wanted: QueueState, manualDecides: boolean): Submission | null {
   if (e.submission && e.state === wanted) return e.submission;
-  if (wanted === 'ungraded' && manualDecides && e.newer && e.newer.state !== 'graded') return e.newer.submission;
+  if (wanted === 'ungraded' && manualDecides && e.newer && e.newer.why === NOT_GRADED) return e.newer.submission;
   return null;
 }
