@@ -1,10 +1,11 @@
 import type { Db } from '../../db/open.js';
 import type { AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
-import { resultSummaries, type ResultSummary } from '../autotest/store.js';
-import { assignmentSubmissions, type Submission } from '../submissions/store.js';
+import type { ResultSummary } from '../autotest/store.js';
+import { countedSubmissions } from '../gradebook/grades.js';
+import type { Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
-import { finalScore, groupScore, manualPart, round3, type FinalBreakdown, type Part } from './score.js';
+import { finalScore, groupScore, manualPart, type FinalBreakdown, type Part } from './score.js';
 import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, releasedAt, syncRubric, syncedVersion, type RubricGroup } from './store.js';
 
 /** The grading rule of an assignment: its current version's (the rule is the assignment's, not a submission's). */
@@ -96,24 +97,11 @@ export interface QueueEntry {
 }
 
 /**
- * The submission to grade per student: the one that counts under the bundle's `counts` rule
- * among gradable autotest runs (as the gradebook picks it), or the newest submission when the
- * final score is manual only (tests do not decide it) or no run is gradable yet.
+ * The submission to grade per student: the one the gradebook counts (gradebook/counted.ts, one
+ * rule for both), or the newest while none is in the running yet.
  */
 export function gradingTargets(db: Db, current: Current, config: AssignmentConfig = current.version.config): Map<number, Submission> {
-  const rule = gradingOf(config);
-  const results = rule.final === 'manual' ? null : resultSummaries(db, current.assignment.id);
-  const out = new Map<number, { s: Submission; key: number; ranked: boolean }>();
-  for (const s of assignmentSubmissions(db, current.assignment.id)) {
-    const r = results?.get(s.id)?.gradable ?? null;
-    const score = r && r.score !== null ? round3(r.score * (1 - s.penaltyPct / 100)) : null;
-    const prev = out.get(s.userId);
-    // assignmentSubmissions is ordered by number within a student: later wins a tie.
-    if (!prev) out.set(s.userId, { s, key: score ?? -Infinity, ranked: score !== null });
-    else if (score !== null && (!prev.ranked || config.counts === 'last' || score >= prev.key)) out.set(s.userId, { s, key: score, ranked: true });
-    else if (score === null && !prev.ranked) out.set(s.userId, { s, key: -Infinity, ranked: false });
-  }
-  return new Map([...out].map(([u, v]) => [u, v.s]));
+  return countedSubmissions(db, config === current.version.config ? current : { ...current, version: { ...current.version, config } });
 }
 
 export function queueEntries(db: Db, current: Current, studentIds: number[], graders: Map<number, number>): QueueEntry[] {
