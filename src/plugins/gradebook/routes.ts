@@ -52,7 +52,7 @@ function attachment(name: string): string {
 
 function scoreText(s: ScoredSubmission | null): string {
   if (!s) return '';
-  if (s.final === null) return s.pending ? 'waiting for tests' : s.latest ? 'not graded' : 'no result';
+  if (s.final === null) return s.pending ? 'waiting for tests' : s.ready ? 'needs grading' : s.latest ? 'not graded' : 'no result';
   return s.maxScore !== null ? `${points(s.final)} / ${points(s.maxScore)}` : points(s.final);
 }
 
@@ -175,8 +175,52 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
         late: lateness(s.submission.lateMinutes, s.submission.penaltyPct),
         submitted: when(s.submission.submittedAt, course),
       };
+    // One page of rows, searched, filtered and sorted like the gradebook (book.ts), from the URL.
+    const query = parseBookQuery(ctx.query, [assignment.slug]);
+    const due = config.deadlineAt <= deps.clock.now();
+    const shown = selectRows(
+      grades.map((g) => ({
+        id: g.student.id,
+        name: g.student.name,
+        email: g.student.email,
+        studentId: g.student.studentId,
+        cells: [
+          {
+            slug: assignment.slug,
+            final: g.counted?.final ?? null,
+            fraction: g.counted?.percent ?? null,
+            missing: g.submissions === 0 && due,
+            late: (g.counted?.submission.lateMinutes ?? 0) > 0,
+            needsGrading: g.counted !== null && g.counted.final === null,
+            waiting: g.latest?.pending ?? false,
+            extension: g.extensionUntil !== null,
+            team: g.team?.name ?? null,
+          },
+        ],
+        total: g.counted?.percent ?? null,
+      })),
+      query,
+    );
+    const byId = new Map(grades.map((g) => [g.student.id, g]));
+    const base = `/courses/${course.slug}/assignments/${assignment.slug}/students`;
     ctx.set('Cache-Control', 'no-store');
     ctx.render('gradebook/students.njk', {
+      query,
+      statuses: Object.entries(STATUSES).map(([value, label]) => ({ value, label })),
+      pageSizes: PAGE_SIZES,
+      sortName: bookHref(base, query, { sort: 'name', dir: query.sort === 'name' && query.dir === 'asc' ? 'desc' : 'asc', page: 1 }),
+      sortScore: bookHref(base, query, { sort: assignment.slug, dir: query.sort === assignment.slug && query.dir === 'desc' ? 'asc' : 'desc', page: 1 }),
+      sortAria: { name: query.sort === 'name' ? (query.dir === 'asc' ? 'ascending' : 'descending') : null, score: query.sort === assignment.slug ? (query.dir === 'asc' ? 'ascending' : 'descending') : null },
+      matching: shown.matching,
+      enrolled: grades.length,
+      page: shown.page,
+      pages: shown.pages,
+      shownFrom: (shown.page - 1) * query.per + 1,
+      shownTo: Math.min(shown.page * query.per, shown.matching),
+      prev: shown.page > 1 ? bookHref(base, query, { page: shown.page - 1 }) : null,
+      next: shown.page < shown.pages ? bookHref(base, query, { page: shown.page + 1 }) : null,
+      countsText: countedRuleText(config.counts),
+      students: grades.map((g) => ({ id: g.student.id, name: g.student.name, studentId: g.student.studentId, email: g.student.email })),
       course,
       slug: assignment.slug,
       title: config.title,
@@ -189,7 +233,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       isStaffView: true,
       histogram: histogramSvg(hist, { title: `Scores: ${config.title}`, id: `hist-${assignment.slug}` }),
       hist,
-      rows: grades.map((g) => ({
+      rows: shown.rows.map((b) => byId.get(b.id)!).map((g) => ({
         id: g.student.id,
         name: g.student.name,
         email: g.student.email,
