@@ -46,9 +46,11 @@ CREATE TRIGGER gradebook_entries_result AFTER INSERT ON results WHEN NEW.gradabl
    WHERE submission_id = NEW.submission_id AND (result_id IS NULL OR result_id < NEW.id);
 END;
 
--- A counter per assignment, moved by every change to its entries or results: the gradebook keeps
--- its narrowed candidates in memory until the counter moves (src/plugins/gradebook/store.ts), so
--- a page view after a quiet spell reads ten counters instead of the entries again.
+-- A counter per assignment, moved by every change to what its counted submissions are made of:
+-- entries (submissions, owners, lateness, gradable results), any result (the status shown), jobs
+-- (waiting for tests), and manual grading (grades, applied items, adjustments, the rubric). The
+-- gradebook keeps each assignment's counted submissions in memory until its counter moves
+-- (src/plugins/gradebook/grades.ts), so a page view after a quiet spell reads ten counters.
 CREATE TABLE gradebook_stamps (
   assignment_id INTEGER PRIMARY KEY REFERENCES assignments (id),
   stamp         INTEGER NOT NULL
@@ -71,6 +73,102 @@ CREATE TRIGGER gradebook_stamp_result AFTER INSERT ON results BEGIN
     ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
 END;
 
+CREATE TRIGGER gradebook_stamp_job AFTER INSERT ON jobs BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = NEW.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_job_state AFTER UPDATE OF state ON jobs BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = NEW.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_grade_insert AFTER INSERT ON review_grades BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT NEW.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_group_insert AFTER INSERT ON review_groups BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT NEW.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_item_insert AFTER INSERT ON review_items BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM review_groups WHERE id = NEW.group_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_adjustment_insert AFTER INSERT ON review_adjustments BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = NEW.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_grade_update AFTER UPDATE ON review_grades BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT NEW.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_group_update AFTER UPDATE ON review_groups BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT NEW.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_item_update AFTER UPDATE ON review_items BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM review_groups WHERE id = NEW.group_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_adjustment_update AFTER UPDATE ON review_adjustments BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = NEW.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_grade_delete AFTER DELETE ON review_grades BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT OLD.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_group_delete AFTER DELETE ON review_groups BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT OLD.assignment_id, 1 WHERE true
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_item_delete AFTER DELETE ON review_items BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM review_groups WHERE id = OLD.group_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_adjustment_delete AFTER DELETE ON review_adjustments BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = OLD.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_applied_insert AFTER INSERT ON review_applied BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = NEW.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
+CREATE TRIGGER gradebook_stamp_applied_delete AFTER DELETE ON review_applied BEGIN
+  INSERT INTO gradebook_stamps (assignment_id, stamp)
+    SELECT assignment_id, 1 FROM submissions WHERE id = OLD.submission_id
+    ON CONFLICT (assignment_id) DO UPDATE SET stamp = stamp + 1;
+END;
+
 -- Queued and running jobs by submission: the gradebook's "waiting for tests" per assignment.
 CREATE INDEX jobs_pending_submission ON jobs (submission_id) WHERE state IN ('queued', 'running');
 
@@ -86,3 +184,14 @@ CREATE TABLE gradebook_settings (
   PRIMARY KEY (course, slug)
 ) STRICT;
 CREATE INDEX gradebook_settings_updated_by ON gradebook_settings (updated_by);
+
+-- The dashboard at 1,000 students: per-assignment counts from the index alone, and the runs
+-- needing attention (the latest result could not grade; a job gave up) without scanning every
+-- result and job of the course.
+CREATE INDEX submissions_assignment_user ON submissions (assignment_id, user_id, submitted_at);
+-- The forecast's arrival profile, counted from the index alone.
+CREATE INDEX submissions_arrivals ON submissions (assignment_id, submitted_at, deadline_at);
+-- By id: those lists are newest first, and only these few rows are read.
+CREATE INDEX results_ungradable ON results (id) WHERE gradable = 0;
+CREATE INDEX results_tampered ON results (id) WHERE tamper IS NOT NULL;
+CREATE INDEX jobs_gave_up ON jobs (id) WHERE state = 'error';

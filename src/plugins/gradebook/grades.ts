@@ -7,7 +7,7 @@ import { adjustmentSums, gradesOfAssignment } from '../review/store.js';
 import { extensionFor, listExtensions, type Submission } from '../submissions/store.js';
 import { listTeams } from '../teams/store.js';
 import { bestGradedOf, countedOf } from './counted.js';
-import { countingCandidates, pendingOfAssignment, type CandidateRow, type CeilingKey } from './store.js';
+import { assignmentStamp, countingCandidates, pendingOfAssignment, type CandidateRow, type CeilingKey } from './store.js';
 
 export interface Student {
   id: number;
@@ -84,7 +84,25 @@ function toSubmission(r: CandidateRow): Submission {
  * owner's submissions in SQL to the few that can be any of these; the final scores come from
  * review's finalScore and the choice from counted.ts.
  */
-export function ownerGrades(db: Db, current: Current): Map<number, OwnerGrade> {
+export function ownerGrades(db: Db, current: Current): ReadonlyMap<number, OwnerGrade> {
+  // Read before computing: a change made meanwhile by another process leaves an older stamp on
+  // what is kept, and the next view computes again.
+  const stamp = assignmentStamp(db, current.assignment.id);
+  let cache = kept.get(db);
+  if (!cache) kept.set(db, (cache = new Map()));
+  const hit = cache.get(current.assignment.id);
+  // The rule is the version's, unless a caller asks with another config (review's queue may).
+  const rule = JSON.stringify([current.version.id, current.version.config.counts, current.version.config.grading ?? null]);
+  if (hit && hit.stamp === stamp && hit.rule === rule) return hit.grades;
+  const grades = computeOwnerGrades(db, current);
+  cache.set(current.assignment.id, { stamp, rule, grades });
+  return grades;
+}
+
+/** Per database handle (several apps in one test process each get their own), by assignment id; never mutated. */
+const kept = new WeakMap<Db, Map<number, { stamp: number; rule: string; grades: ReadonlyMap<number, OwnerGrade> }>>();
+
+function computeOwnerGrades(db: Db, current: Current): Map<number, OwnerGrade> {
   const { assignment, version } = current;
   const rule = gradingRule(current);
   const full = manualPart(rubricOf(db, current).map((g) => ({ max: g.max, scoring: 'negative' as const, applied: [] })));

@@ -10,7 +10,7 @@ import { csvField } from '../accounts/roster.js';
 import { findMember } from '../accounts/members.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, listAssignments, type Current } from '../assignments/store.js';
-import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
+import { findVariant, listGeneratorRuns } from '../assignments/variants.js';
 import { currentPlan, deadlineForecasts, durationText } from '../autotest/forecast.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
@@ -80,11 +80,11 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const assignments = current.map(({ assignment, version }) => {
       const counts = submissionCounts(deps.db, assignment.id);
       const state = assignmentState(version.config, now);
-      // A failed generator run matters while that student still has no variant.
-      const haveVariant = new Set(listVariants(deps.db, assignment.id).map((v) => v.userId));
+      // A failed generator run matters while that student still has no variant (looked up for
+      // those few students only: listing every variant costs a page at 1,000 students).
       const seen = new Set<number>();
       for (const r of listGeneratorRuns(deps.db, assignment.id, 50)) {
-        if (r.outcome !== 'failed' || r.userId === null || haveVariant.has(r.userId) || seen.has(r.userId)) continue;
+        if (r.outcome !== 'failed' || r.userId === null || seen.has(r.userId) || findVariant(deps.db, assignment.id, r.userId)) continue;
         seen.add(r.userId);
         generatorFailures.push({ slug: assignment.slug, title: version.config.title, who: r.userName ?? `user ${r.userId}`, message: r.message, at: when(r.createdAt, course), version: r.versionNumber });
       }

@@ -99,33 +99,17 @@ function statements(db: Db) {
 
 const sql = preparedFor(statements);
 
-interface CachedCandidates {
-  stamp: number;
-  args: string;
-  rows: CandidateRow[];
+export function countingCandidates(db: Db, assignmentId: number, key: CeilingKey, reviewed: Iterable<number>): CandidateRow[] {
+  return sql(db).candidates.all({ assignmentId, manual: key.manual ? 1 : 0, ka: key.ka, kf: key.kf, kc: key.kc, reviewed: JSON.stringify([...reviewed]) });
 }
 
-/** Per database handle (several apps in one test process each get their own), by assignment id. */
-const candidateCache = new WeakMap<Db, Map<number, CachedCandidates>>();
-
 /**
- * The narrowed candidates of an assignment, from memory while its stamp (moved by the triggers
- * of migration 0020 on every change to its submissions' entries and results) and the arguments
- * are those they were read with. The stamp is read from the database on every call, so several
- * processes on one database (cluster mode) each see every change.
+ * The assignment's change counter (migration 0020's triggers move it on every change to what its
+ * counted submissions are made of); read from the database each time, so several processes on
+ * one database (cluster mode) each see every change.
  */
-export function countingCandidates(db: Db, assignmentId: number, key: CeilingKey, reviewed: Iterable<number>): CandidateRow[] {
-  const q = sql(db);
-  const params = { assignmentId, manual: key.manual ? 1 : 0, ka: key.ka, kf: key.kf, kc: key.kc, reviewed: JSON.stringify([...reviewed].sort((a, b) => a - b)) };
-  const args = JSON.stringify(params);
-  const stamp = q.stamp.get({ assignmentId })?.stamp ?? 0;
-  let cache = candidateCache.get(db);
-  if (!cache) candidateCache.set(db, (cache = new Map()));
-  const hit = cache.get(assignmentId);
-  if (hit && hit.stamp === stamp && hit.args === args) return hit.rows;
-  const rows = q.candidates.all(params);
-  cache.set(assignmentId, { stamp, args, rows });
-  return rows;
+export function assignmentStamp(db: Db, assignmentId: number): number {
+  return sql(db).stamp.get({ assignmentId })?.stamp ?? 0;
 }
 
 /** Submissions of an assignment with a job queued or running (through the partial index of 0020). */
