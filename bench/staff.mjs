@@ -25,7 +25,12 @@ async function measure(url, cookie, pid) {
   for (let i = 0; i < RUNS + 2; i++) {
     const cpu0 = cpuSeconds(pid);
     const t0 = performance.now();
-    const res = await fetch(url, { headers: { cookie }, redirect: 'manual' });
+    let res;
+    try {
+      res = await fetch(url, { headers: { cookie }, redirect: 'manual' });
+    } catch (err) {
+      throw new Error(`${url}: ${err.message} (${err.cause?.code ?? err.cause?.message ?? 'no cause'})`, { cause: err });
+    }
     const body = await res.arrayBuffer();
     const ms = performance.now() - t0;
     if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
