@@ -144,21 +144,27 @@ describe('scores', () => {
     const text = await res.text();
     expect(text.charCodeAt(0)).not.toBe(0xfeff);
     const rows = parseCsv(text);
-    expect(rows[0]).toEqual(['email', 'student_id', 'name', 'broken', 'caesar', 'fixed', 'stats', 'total']);
-    const byEmail = new Map(rows.slice(1).map((r) => [r[0]!, r]));
+    expect(rows[0]).toEqual(['email', 'student_id', 'name', 'broken', 'caesar', 'fixed', 'stats', 'total_percent']);
+    // Then each assignment's maximum (as its counted submissions are out of) and weight (1 by default).
+    expect(rows[1]!.slice(0, 3)).toEqual(['', '', '(maximum points)']);
+    expect(rows[1]![4]).toBe(String(scores.adaCaesar!.maxScore));
+    expect(rows[2]).toEqual(['', '', '(weight)', '1', '1', '1', '1', '']);
+    const byEmail = new Map(rows.slice(3).map((r) => [r[0]!, r]));
     expect(byEmail.size).toBe(4);
     const num = (n: number) => String(Math.round(n * 1000) / 1000);
+    // The total: the mean of the four assignments' fractions of their maxima, in percent.
+    const pct = (...fractions: number[]) => num((fractions.reduce((a, b) => a + b, 0) / 4) * 100);
 
     const adaCaesar = penalised(scores.adaCaesar!.score!, 20);
-    expect(byEmail.get(ada.user.email)).toEqual([ada.user.email, 's1001', 'Ada Lovelace', '', num(adaCaesar), '', '', num(adaCaesar)]);
+    expect(byEmail.get(ada.user.email)).toEqual([ada.user.email, 's1001', 'Ada Lovelace', '', num(adaCaesar), '', '', pct(adaCaesar / scores.adaCaesar!.maxScore!)]);
     // caesar counts the last graded submission (the wrong one); stats the best (the right one).
     const boCaesar = scores.boCaesarWrong!.score!;
     const boStats = scores.boStatsRight!.score!;
-    expect(byEmail.get('bo.ek@example.org')).toEqual(['bo.ek@example.org', '', 'Bo Ek', '', num(boCaesar), '', num(boStats), num(boCaesar + boStats)]);
-    expect(byEmail.get(asa.user.email)).toEqual([asa.user.email, 's1003', 'Åsa Öberg', '', '', '', num(scores.asaStats!.score!), num(scores.asaStats!.score!)]);
+    expect(byEmail.get('bo.ek@example.org')).toEqual(['bo.ek@example.org', '', 'Bo Ek', '', num(boCaesar), '', num(boStats), pct(boCaesar / scores.boCaesarWrong!.maxScore!, boStats / scores.boStatsRight!.maxScore!)]);
+    expect(byEmail.get(asa.user.email)).toEqual([asa.user.email, 's1003', 'Åsa Öberg', '', '', '', num(scores.asaStats!.score!), pct(scores.asaStats!.score! / scores.asaStats!.maxScore!)]);
     // The newest run could not grade: the one before it counts (counts: last, gradable only).
     // A name and an id that a spreadsheet would run as a formula are neutralised.
-    expect(byEmail.get(di.user.email)).toEqual([di.user.email, "'+46", `'=HYPERLINK("http://x")`, '', '', '7', '', '7']);
+    expect(byEmail.get(di.user.email)).toEqual([di.user.email, "'+46", `'=HYPERLINK("http://x")`, '', '', '7', '', pct(7 / 10)]);
     expect(text).toContain(`"'=HYPERLINK(""http://x"")"`);
 
     const excel = await lecturer.fetch('/courses/prog1/gradebook.csv?excel=1');

@@ -18,6 +18,8 @@ export interface Course {
   staff: Array<{ email: string; role: StaffRole }>;
   /** What tutors may do beyond grading (course.yaml `tutors_can`); lecturers always may. */
   tutorsCan?: Array<'edit_rubric' | 'release'>;
+  /** Per assignment slug: its weight in the gradebook's total and the points it is out of (course.yaml `gradebook`). */
+  gradebook?: { weights: Record<string, number>; max: Record<string, number> };
   /** Absolute path of the course folder (for a course made on the web: where its folder would be). */
   dir: string;
   /** Where its settings come from: its course.yaml, or the web page that made it (see mergeCourses). */
@@ -82,6 +84,12 @@ const courseSchema = z.object({
     .array(z.object({ email: z.string().email().transform((e) => e.toLowerCase()), role: z.enum(['lecturer', 'tutor']) }))
     .default([]),
   tutors_can: z.array(z.enum(['edit_rubric', 'release'])).default([]),
+  gradebook: z
+    .strictObject({
+      weights: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'an assignment id'), z.number().finite().min(0, 'must be at least 0').max(1000, 'must be at most 1000')).default({}),
+      max: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'an assignment id'), z.number().finite().gt(0, 'must be more than 0').max(100_000, 'must be at most 100000')).default({}),
+    })
+    .default({ weights: {}, max: {} }),
 });
 
 export function formatZodIssues(issues: z.core.$ZodIssue[]): string[] {

@@ -3,7 +3,7 @@ import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import { readCache } from '../../db/read-cache.js';
 import type { Deps } from '../../plugin.js';
-import { arrivalsAroundDeadline } from '../submissions/store.js';
+import { arrivalBins } from '../submissions/store.js';
 import { gradingFor } from './grading.js';
 import { listWorkers } from './redis-store.js';
 
@@ -285,12 +285,9 @@ export function busiestProfile(db: Db, past: Array<{ id: number; slug: string; t
   const bins = Math.ceil((PROFILE_BEFORE_MS + PROFILE_AFTER_MS) / PROFILE_BIN_MS);
   for (const a of past) {
     const counts = new Array<number>(bins).fill(0);
-    let lastHour = 0;
-    for (const rel of arrivalsAroundDeadline(db, a.id, PROFILE_BEFORE_MS, PROFILE_AFTER_MS)) {
-      const bin = Math.min(bins - 1, Math.floor((rel + PROFILE_BEFORE_MS) / PROFILE_BIN_MS));
-      counts[bin]! += 1;
-      if (rel > -3600_000 && rel <= 0) lastHour++;
-    }
+    const arrivals = arrivalBins(db, a.id, PROFILE_BEFORE_MS, PROFILE_AFTER_MS, PROFILE_BIN_MS);
+    for (const { bin, n } of arrivals.bins) counts[Math.min(bins - 1, bin)]! += n;
+    const lastHour = arrivals.lastHour;
     if (lastHour === 0 || (best && best.lastHour >= lastHour)) continue;
     best = { lastHour, profile: { slug: a.slug, title: a.title, binMs: PROFILE_BIN_MS, startMs: -PROFILE_BEFORE_MS, perStudent: counts.map((c) => c / students) } };
   }

@@ -81,7 +81,9 @@ function statements(db: Db) {
     ungradable: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; status: RunStatus; problem: string | null; at: number }>(
       `SELECT r.submission_id, s.user_id, s.number, a.slug, r.status, r.problem, r.created_at AS at
          FROM results r
-         JOIN submissions s ON s.id = r.submission_id
+         -- CROSS JOIN keeps the few ungradable results (partial index of 0020) outermost: the
+         -- other order reads every submission of the course.
+         CROSS JOIN submissions s ON s.id = r.submission_id
          JOIN assignments a ON a.id = s.assignment_id
         WHERE a.course = :course AND r.gradable = 0
           AND r.id = (SELECT max(id) FROM results WHERE submission_id = r.submission_id)
@@ -90,7 +92,7 @@ function statements(db: Db) {
     tampered: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; status: RunStatus; tamper: string; at: number }>(
       `SELECT r.submission_id, s.user_id, s.number, a.slug, r.status, r.tamper, r.created_at AS at
          FROM results r
-         JOIN submissions s ON s.id = r.submission_id
+         CROSS JOIN submissions s ON s.id = r.submission_id
          JOIN assignments a ON a.id = s.assignment_id
         WHERE a.course = :course AND r.tamper IS NOT NULL
           AND r.id = (SELECT max(id) FROM results WHERE submission_id = r.submission_id)
@@ -99,7 +101,7 @@ function statements(db: Db) {
     failedJobs: db.prepare<{ course: string; limit: number }, { submission_id: number; user_id: number; number: number; slug: string; error: string | null; at: number | null }>(
       `SELECT j.submission_id, s.user_id, s.number, a.slug, j.last_error AS error, j.finished_at AS at
          FROM jobs j
-         JOIN submissions s ON s.id = j.submission_id
+         CROSS JOIN submissions s ON s.id = j.submission_id
          JOIN assignments a ON a.id = s.assignment_id
         WHERE a.course = :course AND j.state = 'error'
           AND j.id = (SELECT max(id) FROM jobs WHERE submission_id = j.submission_id)

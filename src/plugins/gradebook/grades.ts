@@ -1,10 +1,13 @@
 import type { Db } from '../../db/open.js';
 import type { Current } from '../assignments/store.js';
-import { resultSummaries, pendingSubmissions, type ResultSummary } from '../autotest/store.js';
-import { finalScorer } from '../review/grading.js';
-import { assignmentSubmissions, extensionFor, listExtensions, type Submission } from '../submissions/store.js';
-import { ownersOfAssignment } from '../submissions/owner.js';
+import type { ResultSummary } from '../autotest/store.js';
+import { finalScorer, gradingRule, rubricOf } from '../review/grading.js';
+import { finalScore, manualPart, type Part } from '../review/score.js';
+import { adjustmentSums, gradesOfAssignment } from '../review/store.js';
+import { extensionFor, listExtensions, type Submission } from '../submissions/store.js';
 import { listTeams } from '../teams/store.js';
+import { bestGradedOf, countedOf } from './counted.js';
+import { assignmentStamp, countingCandidates, pendingOfAssignment, type CandidateRow, type CeilingKey } from './store.js';
 
 export interface Student {
   id: number;
@@ -25,6 +28,10 @@ export interface ScoredSubmission {
   maxScore: number | null;
   /** final as a percentage of maxScore (0..100), for the histogram. */
   percent: number | null;
+  /** In the running for counting (counted.ts). */
+  ready: boolean;
+  /** final, or the most it can reach while only staff's part is missing. */
+  ceiling: number | null;
 }
 
 export interface StudentGrade {
@@ -34,7 +41,7 @@ export interface StudentGrade {
   latest: ScoredSubmission | null;
   /** The graded submission with the highest score after penalty (the later one on a tie). */
   best: ScoredSubmission | null;
-  /** The one the bundle's `counts` rule picks among graded submissions. */
+  /** The one that counts (counted.ts); its final is null while it waits for staff. */
   counted: ScoredSubmission | null;
   /** What a "re-run counted" touches: the counted submission, else the newest one. */
   rerunTarget: ScoredSubmission | null;
@@ -43,64 +50,141 @@ export interface StudentGrade {
   team: { id: number; name: string } | null;
 }
 
+interface OwnerGrade {
+  submissions: number;
+  latest: ScoredSubmission | null;
+  best: ScoredSubmission | null;
+  counted: ScoredSubmission | null;
+}
+
 function percentOf(final: number | null, max: number | null): number | null {
   if (final === null || max === null || max <= 0) return null;
   return Math.max(0, Math.min(100, (final / max) * 100));
 }
 
+function toSubmission(r: CandidateRow): Submission {
+  return {
+    id: r.id,
+    assignmentId: r.assignment_id,
+    versionId: r.version_id,
+    userId: r.user_id,
+    teamId: r.team_id,
+    number: r.number,
+    submittedAt: r.submitted_at,
+    deadlineAt: r.deadline_at,
+    lateMinutes: r.late_minutes,
+    penaltyPct: r.penalty_pct,
+    totalBytes: r.total_bytes,
+  };
+}
+
 /**
- * Per student of the list: latest, best and counted submission of one assignment. Only gradable
- * results count (a run that could not grade never costs a student); scores are after the late
- * penalty recorded on each submission; `counts: last` takes the newest graded submission,
- * `counts: best` the highest. Students without submissions are listed with nulls.
+ * Per owner (the submitter, or each member recorded with a team's submission) of an
+ * assignment: the newest, the best graded and the counted submission. The store narrows each
+ * owner's submissions in SQL to the few that can be any of these; the final scores come from
+ * review's finalScore and the choice from counted.ts.
+ */
+export function ownerGrades(db: Db, current: Current): ReadonlyMap<number, OwnerGrade> {
+  // Read before computing: a change made meanwhile by another process leaves an older stamp on
+  // what is kept, and the next view computes again.
+  const stamp = assignmentStamp(db, current.assignment.id);
+  let cache = kept.get(db);
+  if (!cache) kept.set(db, (cache = new Map()));
+  const hit = cache.get(current.assignment.id);
+  // The rule is the version's, unless a caller asks with another config (review's queue may).
+  const rule = JSON.stringify([current.version.id, current.version.config.counts, current.version.config.grading ?? null]);
+  if (hit && hit.stamp === stamp && hit.rule === rule) return hit.grades;
+  const grades = computeOwnerGrades(db, current);
+  cache.set(current.assignment.id, { stamp, rule, grades });
+  return grades;
+}
+
+/** Per database handle (several apps in one test process each get their own), by assignment id; never mutated. */
+const kept = new WeakMap<Db, Map<number, { stamp: number; rule: string; grades: ReadonlyMap<number, OwnerGrade> }>>();
+
+function computeOwnerGrades(db: Db, current: Current): Map<number, OwnerGrade> {
+  const { assignment, version } = current;
+  const rule = gradingRule(current);
+  const full = manualPart(rubricOf(db, current).map((g) => ({ max: g.max, scoring: 'negative' as const, applied: [] })));
+  const adjust = adjustmentSums(db, assignment.id);
+  const reviewed = new Set<number>([...gradesOfAssignment(db, assignment.id).keys(), ...adjust.keys()]);
+  const key: CeilingKey =
+    rule.final === 'autotest'
+      ? { manual: false, ka: 1, kf: 0, kc: 0 }
+      : rule.final === 'both'
+        ? { manual: false, ka: 0, kf: rule.weights.autotest, kc: rule.weights.manual }
+        : { manual: true, ka: 0, kf: 0, kc: full.max };
+  const rows = countingCandidates(db, assignment.id, key, reviewed);
+  const pending = pendingOfAssignment(db, assignment.id);
+  const score = finalScorer(db, current);
+  const scored = new Map<number, ScoredSubmission>();
+  const scoredOf = (r: CandidateRow): ScoredSubmission => {
+    const known = scored.get(r.id);
+    if (known) return known;
+    const submission = toSubmission(r);
+    const graded: ResultSummary | null = r.graded_status === null ? null : { status: r.graded_status, score: r.score, maxScore: r.max_score, gradable: true, createdAt: r.graded_at! };
+    const latest: ResultSummary | null = r.latest_status === null ? null : { status: r.latest_status, score: r.latest_score, maxScore: r.latest_max, gradable: r.latest_gradable === 1, createdAt: r.latest_at! };
+    const breakdown = score(submission, graded);
+    const autotest: Part | null = graded && graded.score !== null ? { score: graded.score, max: graded.maxScore ?? 0 } : null;
+    const ready = rule.final === 'manual' || autotest !== null;
+    const ceiling = breakdown.final ?? (ready ? finalScore(rule, { autotest, manual: full, adjustments: adjust.get(r.id) ?? 0, penaltyPct: r.penalty_pct }).final : null);
+    const maxScore = breakdown.max ?? graded?.maxScore ?? null;
+    const s: ScoredSubmission = { submission, latest, graded, pending: pending.has(r.id), final: breakdown.final, maxScore, percent: percentOf(breakdown.final, maxScore), ready, ceiling };
+    scored.set(r.id, s);
+    return s;
+  };
+  const out = new Map<number, OwnerGrade>();
+  // Rows come ordered by owner, then hand-in order (ids are given in the order the server accepts submissions).
+  let i = 0;
+  while (i < rows.length) {
+    const owner = rows[i]!.owner_id;
+    const list: ScoredSubmission[] = [];
+    let latest: ScoredSubmission | null = null;
+    const n = rows[i]!.n;
+    for (; i < rows.length && rows[i]!.owner_id === owner; i++) {
+      const s = scoredOf(rows[i]!);
+      list.push(s);
+      if (rows[i]!.is_newest) latest = s;
+    }
+    out.set(owner, { submissions: n, latest, best: bestGradedOf(list), counted: countedOf(list, version.config.counts) });
+  }
+  return out;
+}
+
+/**
+ * Per student of the list: latest, best and counted submission of one assignment. Students
+ * without submissions are listed with nulls.
  */
 export function assignmentGrades(db: Db, current: Current, students: Student[]): StudentGrade[] {
-  const { assignment, version } = current;
-  const results = resultSummaries(db, assignment.id);
-  const pending = pendingSubmissions(db, assignment.id);
+  const { assignment } = current;
+  const owners = ownerGrades(db, current);
   const extensions = new Map(listExtensions(db, assignment.id).map((e) => [e.userId, e.untilAt]));
-  const byUser = new Map<number, ScoredSubmission[]>();
-  const score = finalScorer(db, current);
-  // A team's submission counts for every member it was handed in for (owner.ts).
-  const owners = ownersOfAssignment(db, assignment.id);
   const teamOfUser = new Map<number, { id: number; name: string }>();
   for (const t of listTeams(db, assignment.id)) for (const m of t.members) teamOfUser.set(m.userId, { id: t.id, name: t.name });
-  const subs = assignmentSubmissions(db, assignment.id).sort((a, b) => a.submittedAt - b.submittedAt || a.id - b.id);
-  for (const s of subs) {
-    const r = results.get(s.id);
-    const graded = r?.gradable ?? null;
-    const breakdown = score(s, graded);
-    const final = breakdown.final;
-    const maxScore = breakdown.max ?? graded?.maxScore ?? null;
-    const scored: ScoredSubmission = { submission: s, latest: r?.latest ?? null, graded, pending: pending.has(s.id), final, maxScore, percent: percentOf(final, maxScore) };
-    for (const userId of owners.get(s.id) ?? [s.userId]) {
-      const list = byUser.get(userId);
-      if (list) list.push(scored);
-      else byUser.set(userId, [scored]);
-    }
-  }
   return students.map((student) => {
-    // In the order handed in, so the newest is last.
-    const list = byUser.get(student.id) ?? [];
-    const graded = list.filter((s) => s.final !== null);
-    const latest = list.at(-1) ?? null;
-    let best: ScoredSubmission | null = null;
-    for (const s of graded) if (!best || s.final! >= best.final!) best = s;
-    const counted = version.config.counts === 'best' ? best : (graded.at(-1) ?? null);
+    const g = owners.get(student.id);
     return {
       student,
-      submissions: list.length,
-      latest,
-      best,
-      counted,
-      rerunTarget: counted ?? latest,
+      submissions: g?.submissions ?? 0,
+      latest: g?.latest ?? null,
+      best: g?.best ?? null,
+      counted: g?.counted ?? null,
+      rerunTarget: g?.counted ?? g?.latest ?? null,
       extensionUntil: teamOfUser.has(student.id) ? extensionFor(db, assignment.id, student.id) : (extensions.get(student.id) ?? null),
       team: teamOfUser.get(student.id) ?? null,
     };
   });
 }
 
-/** Sum of the counted scores, rounded like penalised() does. */
-export function totalOf(scores: Array<number | null>): number {
-  return Math.round(scores.reduce<number>((t, s) => t + (s ?? 0), 0) * 1000) / 1000;
+/**
+ * The submission staff should grade per owner: the counted one, or the newest while none is in
+ * the running. Review's grading queue asks this, so its target is the gradebook's counted one.
+ */
+export function countedSubmissions(db: Db, current: Current): Map<number, Submission> {
+  const out = new Map<number, Submission>();
+  for (const [owner, g] of ownerGrades(db, current)) {
+    const s = g.counted ?? g.latest;
+    if (s) out.set(owner, s.submission);
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ import { csvField } from '../accounts/roster.js';
 import { findMember } from '../accounts/members.js';
 import { findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, listAssignments, type Current } from '../assignments/store.js';
-import { listGeneratorRuns, listVariants } from '../assignments/variants.js';
+import { findVariant, listGeneratorRuns } from '../assignments/variants.js';
 import { currentPlan, deadlineForecasts, durationText } from '../autotest/forecast.js';
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
@@ -22,7 +22,11 @@ import { auditedCourses, listAudit, recordAudit } from './audit.js';
 import { auditDetails, auditPhrase } from './audit-words.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
 import { age, assignmentState, lateness, points, when } from './format.js';
-import { assignmentGrades, totalOf, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
+import { bookHref, PAGE_SIZES, parseBookQuery, selectRows, STATUSES, type BookCell, type BookRow } from './book.js';
+import { countedRuleText } from './counted.js';
+import { assignmentGrades, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
+import { saveGradebookSetting } from './store.js';
+import { assignmentWeights, TOTAL_RULE_TEXT, weightedTotal } from './weights.js';
 import { binScores, histogramSvg } from './histogram.js';
 import { getBatch, recentBatches, startRerun, type RerunScope } from './reruns.js';
 import { countedSubmissionsZip } from './zip.js';
@@ -49,7 +53,7 @@ function attachment(name: string): string {
 
 function scoreText(s: ScoredSubmission | null): string {
   if (!s) return '';
-  if (s.final === null) return s.pending ? 'waiting for tests' : s.latest ? 'not graded' : 'no result';
+  if (s.final === null) return s.pending ? 'waiting for tests' : s.ready ? 'needs grading' : s.latest ? 'not graded' : 'no result';
   return s.maxScore !== null ? `${points(s.final)} / ${points(s.maxScore)}` : points(s.final);
 }
 
@@ -77,11 +81,11 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const assignments = current.map(({ assignment, version }) => {
       const counts = submissionCounts(deps.db, assignment.id);
       const state = assignmentState(version.config, now);
-      // A failed generator run matters while that student still has no variant.
-      const haveVariant = new Set(listVariants(deps.db, assignment.id).map((v) => v.userId));
+      // A failed generator run matters while that student still has no variant (looked up for
+      // those few students only: listing every variant costs a page at 1,000 students).
       const seen = new Set<number>();
       for (const r of listGeneratorRuns(deps.db, assignment.id, 50)) {
-        if (r.outcome !== 'failed' || r.userId === null || haveVariant.has(r.userId) || seen.has(r.userId)) continue;
+        if (r.outcome !== 'failed' || r.userId === null || seen.has(r.userId) || findVariant(deps.db, assignment.id, r.userId)) continue;
         seen.add(r.userId);
         generatorFailures.push({ slug: assignment.slug, title: version.config.title, who: r.userName ?? `user ${r.userId}`, message: r.message, at: when(r.createdAt, course), version: r.versionNumber });
       }
@@ -173,8 +177,52 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
         late: lateness(s.submission.lateMinutes, s.submission.penaltyPct),
         submitted: when(s.submission.submittedAt, course),
       };
+    // One page of rows, searched, filtered and sorted like the gradebook (book.ts), from the URL.
+    const query = parseBookQuery(ctx.query, [assignment.slug]);
+    const due = config.deadlineAt <= deps.clock.now();
+    const shown = selectRows(
+      grades.map((g) => ({
+        id: g.student.id,
+        name: g.student.name,
+        email: g.student.email,
+        studentId: g.student.studentId,
+        cells: [
+          {
+            slug: assignment.slug,
+            final: g.counted?.final ?? null,
+            fraction: g.counted?.percent ?? null,
+            missing: g.submissions === 0 && due,
+            late: (g.counted?.submission.lateMinutes ?? 0) > 0,
+            needsGrading: g.counted !== null && g.counted.final === null,
+            waiting: g.latest?.pending ?? false,
+            extension: g.extensionUntil !== null,
+            team: g.team?.name ?? null,
+          },
+        ],
+        total: g.counted?.percent ?? null,
+      })),
+      query,
+    );
+    const byId = new Map(grades.map((g) => [g.student.id, g]));
+    const base = `/courses/${course.slug}/assignments/${assignment.slug}/students`;
     ctx.set('Cache-Control', 'no-store');
     ctx.render('gradebook/students.njk', {
+      query,
+      statuses: Object.entries(STATUSES).map(([value, label]) => ({ value, label })),
+      pageSizes: PAGE_SIZES,
+      sortName: bookHref(base, query, { sort: 'name', dir: query.sort === 'name' && query.dir === 'asc' ? 'desc' : 'asc', page: 1 }),
+      sortScore: bookHref(base, query, { sort: assignment.slug, dir: query.sort === assignment.slug && query.dir === 'desc' ? 'asc' : 'desc', page: 1 }),
+      sortAria: { name: query.sort === 'name' ? (query.dir === 'asc' ? 'ascending' : 'descending') : null, score: query.sort === assignment.slug ? (query.dir === 'asc' ? 'ascending' : 'descending') : null },
+      matching: shown.matching,
+      enrolled: grades.length,
+      page: shown.page,
+      pages: shown.pages,
+      shownFrom: (shown.page - 1) * query.per + 1,
+      shownTo: Math.min(shown.page * query.per, shown.matching),
+      prev: shown.page > 1 ? bookHref(base, query, { page: shown.page - 1 }) : null,
+      next: shown.page < shown.pages ? bookHref(base, query, { page: shown.page + 1 }) : null,
+      countsText: countedRuleText(config.counts),
+      students: grades.map((g) => ({ id: g.student.id, name: g.student.name, studentId: g.student.studentId, email: g.student.email })),
       course,
       slug: assignment.slug,
       title: config.title,
@@ -187,7 +235,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       isStaffView: true,
       histogram: histogramSvg(hist, { title: `Scores: ${config.title}`, id: `hist-${assignment.slug}` }),
       hist,
-      rows: grades.map((g) => ({
+      rows: shown.rows.map((b) => byId.get(b.id)!).map((g) => ({
         id: g.student.id,
         name: g.student.name,
         email: g.student.email,
@@ -370,49 +418,180 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   function gradebook(course: Course) {
     const students = studentsOf(deps, course);
     const assignments = listAssignments(deps.db, course.slug);
-    const columns = assignments.map((a) => ({ slug: a.assignment.slug, title: a.version.config.title, counts: a.version.config.counts, grades: assignmentGrades(deps.db, a, students) }));
+    const weights = assignmentWeights(deps.db, course, assignments.map((a) => a.assignment.slug));
+    const now = deps.clock.now();
+    const columns = assignments.map((a) => {
+      const grades = assignmentGrades(deps.db, a, students);
+      const weight = weights.get(a.assignment.slug)!;
+      // The points shown as the maximum: the configured one, else the highest a counted submission is out of.
+      let natural: number | null = null;
+      for (const g of grades) if (g.counted?.maxScore != null && (natural === null || g.counted.maxScore > natural)) natural = g.counted.maxScore;
+      return {
+        slug: a.assignment.slug,
+        title: a.version.config.title,
+        counts: a.version.config.counts,
+        due: a.version.config.deadlineAt <= now,
+        isTeam: a.version.config.team !== null,
+        weight,
+        max: weight.max ?? natural,
+        grades,
+      };
+    });
     const rows = students.map((student, i) => {
-      const cells = columns.map((c) => c.grades[i]!);
-      return { student, cells, total: totalOf(cells.map((g) => g.counted?.final ?? null)) };
+      const grades = columns.map((c) => c.grades[i]!);
+      const total = weightedTotal(
+        grades.map((g, j) => ({ slug: columns[j]!.slug, final: g.counted?.final ?? null, maxScore: g.counted?.maxScore ?? null })),
+        weights,
+      );
+      const cells: BookCell[] = grades.map((g, j) => ({
+        slug: columns[j]!.slug,
+        final: g.counted?.final ?? null,
+        fraction: total.fractions.get(columns[j]!.slug) ?? null,
+        missing: g.submissions === 0 && columns[j]!.due,
+        late: (g.counted?.submission.lateMinutes ?? 0) > 0,
+        needsGrading: g.counted !== null && g.counted.final === null,
+        waiting: g.latest?.pending ?? false,
+        extension: g.extensionUntil !== null,
+        team: g.team?.name ?? null,
+      }));
+      return { book: { id: student.id, name: student.name, email: student.email, studentId: student.studentId, cells, total: total.percent } satisfies BookRow, grades };
     });
     return { columns, rows };
+  }
+
+  function cellText(g: StudentGrade, due: boolean): string {
+    if (g.counted) return g.counted.final === null ? 'needs grading' : scoreText(g.counted);
+    if (g.submissions) return scoreText(g.latest);
+    return due ? 'missing' : '';
   }
 
   router.get('/courses/:course/gradebook', async (ctx) => {
     const course = courseOr404(deps.content, ctx.params.course);
     const { isLecturer } = requireStaff(ctx, course.slug);
     const { columns, rows } = gradebook(course);
+    const query = parseBookQuery(ctx.query, columns.map((c) => c.slug));
+    const selected = selectRows(
+      rows.map((r) => r.book),
+      query,
+    );
+    const byId = new Map(rows.map((r) => [r.book.id, r]));
+    const base = `/courses/${course.slug}/gradebook`;
+    const sortLink = (key: string) => ({
+      href: bookHref(base, query, { sort: key, dir: query.sort === key ? (query.dir === 'asc' ? 'desc' : 'asc') : key === 'name' || key === 'email' || key === 'id' ? 'asc' : 'desc', page: 1 }),
+      aria: query.sort === key ? (query.dir === 'asc' ? 'ascending' : 'descending') : null,
+    });
     ctx.set('Cache-Control', 'no-store');
     ctx.render('gradebook/gradebook.njk', {
       course,
       isLecturer,
       isStaffView: true,
-      columns: columns.map((c) => ({ slug: c.slug, title: c.title, counts: c.counts })),
-      rows: rows.map((r) => ({
-        ...r.student,
-        cells: r.cells.map((g, j) => ({
-          slug: columns[j]!.slug,
-          text: g.counted ? scoreText(g.counted) : g.submissions ? scoreText(g.latest) : '',
-          late: g.counted && g.counted.submission.penaltyPct ? `−${g.counted.submission.penaltyPct} %` : '',
-          extension: g.extensionUntil !== null,
-        })),
-        total: points(r.total),
+      ruleText: TOTAL_RULE_TEXT,
+      query,
+      statuses: Object.entries(STATUSES).map(([value, label]) => ({ value, label })),
+      pageSizes: PAGE_SIZES,
+      sort: { name: sortLink('name'), id: sortLink('id'), total: sortLink('total') },
+      columns: columns.map((c) => ({
+        slug: c.slug,
+        title: c.title,
+        counts: c.counts,
+        countsText: countedRuleText(c.counts),
+        isTeam: c.isTeam,
+        weight: points(c.weight.weight),
+        weightFrom: c.weight.weightFrom,
+        max: c.max === null ? '' : points(c.max),
+        maxInput: c.weight.max === null ? '' : String(c.weight.max),
+        maxFrom: c.weight.maxFrom,
+        sort: sortLink(c.slug),
       })),
+      matching: selected.matching,
+      shownFrom: (selected.page - 1) * query.per + 1,
+      shownTo: Math.min(selected.page * query.per, selected.matching),
+      enrolled: rows.length,
+      page: selected.page,
+      pages: selected.pages,
+      prev: selected.page > 1 ? bookHref(base, query, { page: selected.page - 1 }) : null,
+      next: selected.page < selected.pages ? bookHref(base, query, { page: selected.page + 1 }) : null,
+      csvHref: `/courses/${course.slug}/gradebook.csv`,
+      rows: selected.rows.map((b) => {
+        const r = byId.get(b.id)!;
+        return {
+          id: b.id,
+          name: b.name,
+          email: b.email,
+          studentId: b.studentId,
+          cells: r.grades.map((g, j) => ({
+            slug: columns[j]!.slug,
+            text: cellText(g, columns[j]!.due),
+            late: g.counted && g.counted.submission.penaltyPct ? `−${g.counted.submission.penaltyPct} %` : '',
+            lateOnly: b.cells[j]!.late && !g.counted?.submission.penaltyPct,
+            extension: g.extensionUntil !== null,
+            team: g.team?.name ?? null,
+            needsGrading: b.cells[j]!.needsGrading,
+            missing: b.cells[j]!.missing,
+          })),
+          total: b.total === null ? '' : `${points(b.total)} %`,
+        };
+      }),
+      ...(ctx.query.done === 'weights' ? { flash: { kind: 'ok', message: 'Weights and maxima saved.' } } : {}),
     });
+  });
+
+  router.post('/courses/:course/gradebook/settings', async (ctx) => {
+    const course = courseOr404(deps.content, ctx.params.course);
+    const actor = requireLecturer(ctx, course.slug, 'change weights and maxima');
+    ctx.state.audited = true;
+    const form = await readForm(ctx);
+    const assignments = listAssignments(deps.db, course.slug);
+    const slugs = assignments.map((a) => a.assignment.slug);
+    const weights = assignmentWeights(deps.db, course, slugs);
+    const number = (field: string, text: string | undefined, min: number, max: number, above: boolean): number | null => {
+      const t = (text ?? '').trim().replace(',', '.');
+      if (t === '') return null;
+      const n = Number(t);
+      if (!/^\d{1,6}(\.\d{1,3})?$/.test(t) || !Number.isFinite(n) || (above ? n <= min : n < min) || n > max) {
+        throw new UserError(422, `${field}: give a number ${above ? 'above' : 'from'} ${min} to ${max} (at most three decimals), or leave it empty for the default.`);
+      }
+      return n;
+    };
+    const changes: Array<{ slug: string; weight: number | null; maxPoints: number | null }> = [];
+    for (const slug of slugs) {
+      const w = weights.get(slug)!;
+      // What course.yaml sets stays as the file says: the page shows it and cannot change it.
+      const weight = w.weightFrom === 'course.yaml' ? null : number(`weight-${slug}`, form[`weight-${slug}`], 0, 1000, false);
+      const maxPoints = w.maxFrom === 'course.yaml' ? null : number(`max-${slug}`, form[`max-${slug}`], 0, 100_000, true);
+      changes.push({ slug, weight, maxPoints });
+    }
+    const at = deps.clock.now();
+    deps.db.transaction(() => {
+      for (const c of changes) saveGradebookSetting(deps.db, { course: course.slug, slug: c.slug, weight: c.weight, maxPoints: c.maxPoints, by: actor.id, at });
+      recordAudit(deps.db, { at, actor, course: course.slug, action: 'gradebook.weights', target: `${course.slug} gradebook`, details: { settings: changes } });
+    })();
+    if (wantsJson(ctx)) {
+      ctx.body = { saved: changes };
+      return;
+    }
+    ctx.redirect(`/courses/${course.slug}/gradebook?done=weights#weights`);
   });
 
   router.get('/courses/:course/gradebook.csv', async (ctx) => {
     const course = courseOr404(deps.content, ctx.params.course);
     const actor = requireLecturer(ctx, course.slug, 'export grades');
     const { columns, rows } = gradebook(course);
-    const slugOrder = columns.map((c, j) => ({ slug: c.slug, j })).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
-    const lines = [['email', 'student_id', 'name', ...slugOrder.map((c) => c.slug), 'total'].map(csvField).join(',')];
+    const slugOrder = columns.map((c, j) => ({ slug: c.slug, j, isTeam: c.isTeam })).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+    // Per assignment its score, and for a team assignment the student's team beside it.
+    const header = ['email', 'student_id', 'name', ...slugOrder.flatMap((c) => (c.isTeam ? [c.slug, `${c.slug}_team`] : [c.slug])), 'total_percent'];
+    const lines = [header.map(csvField).join(',')];
+    const meta = (label: string, value: (c: (typeof columns)[number]) => string) =>
+      ['', '', label, ...slugOrder.flatMap((c) => (c.isTeam ? [value(columns[c.j]!), ''] : [value(columns[c.j]!)])), ''].map((v) => csvField(v)).join(',');
+    lines.push(meta('(maximum points)', (c) => (c.max === null ? '' : points(c.max))));
+    lines.push(meta('(weight)', (c) => points(c.weight.weight)));
     for (const r of rows) {
-      lines.push(
-        [r.student.email, r.student.studentId, r.student.name, ...slugOrder.map((c) => (r.cells[c.j]!.counted ? points(r.cells[c.j]!.counted!.final) : '')), points(r.total)]
-          .map((v) => csvField(v))
-          .join(','),
-      );
+      const cells = slugOrder.flatMap((c) => {
+        const g = r.grades[c.j]!;
+        const score = g.counted && g.counted.final !== null ? points(g.counted.final) : '';
+        return c.isTeam ? [score, g.team?.name ?? ''] : [score];
+      });
+      lines.push([r.book.email, r.book.studentId, r.book.name, ...cells, r.book.total === null ? '' : points(r.book.total)].map((v) => csvField(v)).join(','));
     }
     ctx.state.audited = true;
     recordAudit(deps.db, { at: deps.clock.now(), actor, course: course.slug, action: 'export.gradebook_csv', target: `${course.slug} gradebook`, details: { students: rows.length, assignments: slugOrder.map((c) => c.slug) } });
