@@ -68,6 +68,7 @@ function statements(db: Db) {
       `UPDATE self_checks SET state = :state, entries = :entries, warning = :warning, message = :message, held_back_for = :held, finished_at = :now WHERE version_id = :version_id`,
     ),
     forgetRunning: db.prepare(`DELETE FROM self_checks WHERE state = 'running'`),
+    release: db.prepare<[number]>(`DELETE FROM self_checks WHERE version_id = ? AND state = 'running'`),
     confirm: db.prepare<{ version_id: number; by: string; now: number }>('UPDATE self_checks SET confirmed_by = :by, confirmed_at = :now WHERE version_id = :version_id AND confirmed_at IS NULL'),
     warnings: db.prepare<{ course: string }, { version_id: number; number: number; slug: string; message: string | null }>(
       `SELECT c.version_id, v.number, a.slug, c.message FROM self_checks c
@@ -102,6 +103,11 @@ export function claimNextSelfCheck(db: Db, now: number): number | null {
 
 export function finishSelfCheck(db: Db, versionId: number, r: { state: 'done' | 'error'; entries: SelfCheckEntry[]; warning: boolean; message: string | null; heldBackFor: number | null; now: number }): void {
   sql(db).finish.run({ version_id: versionId, state: r.state, entries: JSON.stringify(r.entries), warning: r.warning ? 1 : 0, message: r.message, held: r.heldBackFor, now: r.now });
+}
+
+/** Gives a claimed check back, to be claimed again later (its result could not be stored). */
+export function releaseSelfCheck(db: Db, versionId: number): void {
+  sql(db).release.run(versionId);
 }
 
 /** Checks a previous process left half done are run again. */

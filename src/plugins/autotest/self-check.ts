@@ -8,7 +8,8 @@ import { runGenerator } from '../assignments/variants.js';
 import { hostileSubmissions } from './hostile.js';
 import { planFor } from './plan.js';
 import { runPrepared } from './runner.js';
-import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, type SelfCheckEntry } from './self-check-store.js';
+import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, releaseSelfCheck, type SelfCheckEntry } from './self-check-store.js';
+import { isDatabaseBusy } from '../../lib/unavailable.js';
 
 const STUDENT = { id: 'self-check', name: 'Self Check' };
 
@@ -77,6 +78,32 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
   const controller = new AbortController();
   forgetRunningSelfChecks(deps.db);
   let running: Promise<void> | null = null;
+  /**
+   * Stores a finished check. The database may be locked for a while by another process (a long
+   * import, a backup): a check takes minutes to run, so its result is worth a few tries; after
+   * those the claim is given back and the version is checked again later. Never lets the error
+   * escape: a background loop that throws takes the whole server down.
+   */
+  const store = async (versionId: number, write: () => void): Promise<boolean> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        write();
+        return true;
+      } catch (err) {
+        if (!isDatabaseBusy(err) || attempt >= 10 || controller.signal.aborted) {
+          deps.log.error({ err, versionId, attempt }, 'bundle self-check result could not be stored; it will run again');
+          try {
+            releaseSelfCheck(deps.db, versionId);
+          } catch (releaseErr) {
+            deps.log.warn({ err: releaseErr, versionId }, 'bundle self-check claim not given back; the next start runs it again');
+          }
+          return false;
+        }
+        deps.log.warn({ versionId, attempt }, 'bundle self-check result waits for the database');
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  };
   const once = async () => {
     for (;;) {
       if (controller.signal.aborted) return;
@@ -84,27 +111,40 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
       if (versionId === null) return;
       const version = getVersion(deps.db, versionId);
       if (!version) continue;
+      let r: Awaited<ReturnType<typeof selfCheckVersion>>;
       try {
-        const r = await selfCheckVersion(deps, version, controller.signal);
-        if (controller.signal.aborted) return;
+        r = await selfCheckVersion(deps, version, controller.signal);
+      } catch (err) {
+        deps.log.warn({ err, versionId }, 'bundle self-check failed');
+        const message = (err as Error).message;
+        if (!(await store(versionId, () => finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message, heldBackFor: null, now: deps.clock.now() })))) return;
+        continue;
+      }
+      if (controller.signal.aborted) return;
+      let promoted = false;
+      let waiting = false;
+      const stored = await store(versionId, () => {
         const assignment = getAssignmentById(deps.db, version.assignmentId);
         const serving = assignment?.currentVersionId ? getVersion(deps.db, assignment.currentVersionId) : undefined;
-        const waiting = assignment?.pendingVersionId === version.id;
-        const promoted = deps.db.transaction(() => {
+        waiting = assignment?.pendingVersionId === version.id;
+        promoted = deps.db.transaction(() => {
           finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor: r.warning && waiting && serving ? serving.number : null, now: deps.clock.now() });
           return !r.warning && promotePendingVersion(deps.db, version.id);
         }).immediate();
-        deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
-      } catch (err) {
-        deps.log.warn({ err, versionId }, 'bundle self-check failed');
-        finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message: (err as Error).message, heldBackFor: null, now: deps.clock.now() });
-      }
+      });
+      if (!stored) return;
+      deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
     }
   };
   const tick = () => {
-    running ??= once().finally(() => {
-      running = null;
-    });
+    running ??= once()
+      .catch((err: unknown) => {
+        // A claim or lookup failed (the database locked or full): the next tick tries again.
+        deps.log.warn({ err }, 'bundle self-checks paused');
+      })
+      .finally(() => {
+        running = null;
+      });
   };
   tick();
   const timer = setInterval(tick, 3_000);

@@ -1,6 +1,6 @@
 /**
  * Which submission counts: the one rule the gradebook, its CSV, the students page, the
- * submissions zip, "re-run counted" and review's grading queue all use (review's gradingTargets
+ * submissions zip, "re-run counted" and review's grading queue all use (review's queue.ts
  * asks grades.ts, which asks this).
  *
  * A submission is *in the running* once what the machine decides about it is known: a gradable
