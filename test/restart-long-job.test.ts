@@ -146,7 +146,13 @@ describe('a restart during a long test run (socket activation, real processes)',
     const loader = (async () => {
       while (!stop) {
         try {
-          const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+          // A GET on a kept-alive connection the draining server closes as idle at that moment
+          // is reset; browsers send it again on a new connection, and so does this loader.
+          const get = () => fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+          const r = await get().catch((err: { cause?: { code?: string } }) => {
+            if (['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) return get();
+            throw err;
+          });
           const body = (await r.json()) as { pid: number };
           loads.push({ at: Date.now(), status: r.status, pid: body.pid });
         } catch {
@@ -164,17 +170,21 @@ describe('a restart during a long test run (socket activation, real processes)',
     await loader;
     expect(loads.filter((l) => l.status !== 200)).toEqual([]);
     // What the old process owes the restart is its own exit: it no longer waits for the 8 s test
-    // run. The rest of the gap is the new process starting, which a loaded machine stretches.
-    // The bound is loose for a busy machine.
+    // run. Shown by behaviour, not by a clock: it exited without finishing the job, which the
+    // next process (started only after that exit, here) then graded.
     const exit = await sup.exited(pid1);
     expect(exit).toMatchObject({ code: 0 });
-    expect(exit.at - called, `${JSON.stringify(sup.events)}\n${sup.output()}`).toBeLessThan(3_000);
+    expect(exit.at).toBeGreaterThan(called);
     expect(firstNew.at).toBeGreaterThan(exit.at);
     expect(jobRow(dataDir)).toMatchObject({ crashes: 0 });
 
-    const status = await waitForResult(me, 'prog1', id, 60_000);
+    const status = await waitForResult(me, 'prog1', id, 90_000);
     expect(status.result).toMatchObject({ status: 'passed', gradable: true });
     expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
+    const db = openDatabase(databasePath(dataDir));
+    const workers = db.prepare('SELECT worker FROM results').pluck().all() as string[];
+    db.close();
+    expect(workers).toEqual([expect.stringContaining(`:${firstNew.pid}:`)]);
   });
 
   it('an upload still arriving when the drain ends gets 503 "restarting: not stored"; sent again it is stored once', { timeout: 120_000 }, async () => {
