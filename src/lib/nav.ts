@@ -38,7 +38,7 @@ export function navigation(path: string, courses: readonly Course[], user: Curre
     }
     course = { slug: here.slug, title: here.code || here.title, links };
   }
-  const admin = user?.isAdmin ? [link('/admin/audit', 'Audit log')] : [];
+  const admin = user?.isAdmin ? [link('/admin/audit', 'Audit log'), link('/admin/mail', 'Mail')] : [];
   return { courses: mine.map((c) => ({ ...link(`/courses/${encodeURIComponent(c.slug)}/`, c.code || c.title), slug: c.slug })), course, admin };
 }
 

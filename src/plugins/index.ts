@@ -3,6 +3,7 @@ import accounts from './accounts/index.js';
 import assignments from './assignments/index.js';
 import autotest from './autotest/index.js';
 import gradebook from './gradebook/index.js';
+import mail from './mail/index.js';
 import metrics from './metrics/index.js';
 import pages from './pages/index.js';
 import restart from './restart/index.js';
@@ -16,4 +17,4 @@ import teams from './teams/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, metrics, accounts, assignments, submissions, autotest, review, gradebook, teams, similarity, pages];
+export const plugins: Plugin[] = [restart, metrics, accounts, mail, assignments, submissions, autotest, review, gradebook, teams, similarity, pages];

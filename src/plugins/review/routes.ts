@@ -8,6 +8,7 @@ import { findUserByEmail, findUserById, listEnrolled } from '../accounts/users.j
 import { currentOr404, type Current } from '../assignments/store.js';
 import { resultSummaries } from '../autotest/store.js';
 import { recordAudit } from '../gradebook/audit.js';
+import { createMailer } from '../mail/mailer.js';
 import { lateness, points as fmtPoints, when } from '../gradebook/format.js';
 import { statusFor } from '../submissions/index.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from '../submissions/store.js';
@@ -785,6 +786,22 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     ctx.redirect(`/courses/${course.slug}/regrades/${id}?done=requested`);
   });
 
+  const mailer = createMailer(deps);
+
+  /** Staff answered or closed a regrade request: the student hears of it by mail (when mail is on). */
+  function mailRegradeAnswer(l: ReturnType<typeof loadRegrade>, body: string | null, outcome: string | null): void {
+    const student = findUserById(deps.db, l.regrade.userId);
+    if (!student) return;
+    mailer.queue({
+      kind: 'regrade-answer',
+      template: 'mail/messages/regrade-answer.njk',
+      vars: { name: student.name, staff: l.user.name, title: l.current.version.config.title, course: l.course, body, outcome, url: `${deps.config.publicUrl}/courses/${l.course.slug}/regrades/${l.regrade.id}` },
+      to: student.email,
+      userId: student.id,
+      course: l.course.slug,
+    });
+  }
+
   function loadRegrade(ctx: RouteContext) {
     const user = requireUser(ctx);
     const course = courseOr404(deps.content, ctx.params.course);
@@ -827,6 +844,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     deps.db.transaction(() => {
       store.addRegradeMessage(deps.db, { regradeId: l.regrade.id, authorId: l.user.id, staff: l.staff, body, at: deps.clock.now() });
       if (l.staff) audit(deps, ctx, l.course.slug, 'regrade.reply', `${l.current.assignment.slug} / submission ${l.submission.id}`, { regrade: l.regrade.id });
+      if (l.staff) mailRegradeAnswer(l, body, null);
     })();
     if (wantsJson(ctx)) {
       ctx.body = { ok: true };
@@ -848,6 +866,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       if (body) store.addRegradeMessage(deps.db, { regradeId: l.regrade.id, authorId: l.user.id, staff: true, body, at: now });
       store.closeRegrade(deps.db, { id: l.regrade.id, state: outcome, at: now, by: l.user.id });
       audit(deps, ctx, l.course.slug, `regrade.${outcome}`, `${l.current.assignment.slug} / submission ${l.submission.id}`, { regrade: l.regrade.id });
+      mailRegradeAnswer(l, body || null, outcome);
     })();
     if (wantsJson(ctx)) {
       ctx.body = { ok: true, state: outcome };
