@@ -49,7 +49,7 @@ async function childrenOf(pid: number): Promise<number[] | null> {
   const out: number[] = [];
   for (const tid of tasks) {
     try {
-      for (const c of (await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'latin1')).split(' ')) if (c) out.push(Number(c));
+      for (const c of (await readProcFile(`/proc/${pid}/task/${tid}/children`)).split(' ')) if (c) out.push(Number(c));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(pid)) return (await exists(`/proc/${pid}`)) ? null : [];
     }

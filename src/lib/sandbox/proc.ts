@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 
 /**
- * A small /proc file (stat, status: well under 4 KB) read with one small buffer. fs.readFile
+ * A /proc file (stat, status, children: usually well under 4 KB) read with one small buffer. fs.readFile
  * sizes its buffer by the file, and /proc files report size 0, so it takes 64 KiB for each read:
  * the memory watchdog reads every process's stat 20 times a second while a sandbox runs, which
  * made megabytes of short-lived buffers a second and grew the server's resident memory by the
@@ -13,6 +13,8 @@ export async function readProcFile(file: string): Promise<string> {
   try {
     const buf = Buffer.allocUnsafe(PROC_READ_BYTES);
     const { bytesRead } = await handle.read(buf, 0, PROC_READ_BYTES, 0);
+    // A longer file (a children list of hundreds of pids) is read whole, never cut short.
+    if (bytesRead === PROC_READ_BYTES) return await fs.readFile(file, 'latin1');
     return buf.toString('latin1', 0, bytesRead);
   } finally {
     await handle.close();
