@@ -4,7 +4,11 @@
 //   socket activation  the same loop handed a listening socket, as systemd's lectern.socket does;
 //                      the socket outlives each process and connections wait in its queue.
 // Clients: keep-alive and fresh-connection loops on GET /healthz for a few seconds, a POST /restart
-// (with the token) in the middle. Needs dist/ (npm run build). Writes bench/results/restart.json.
+// (with the token) in the middle. A third run does the socket-activation restart while a long test
+// run (8 s) is grading: the old server hands its job back and the loop starts the next server as
+// soon as the old one stops accepting, so neither the test run nor the drain delays serving; the
+// job is then graded once by the new server. Needs dist/ (npm run build). Writes
+// bench/results/restart.json.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { contentWith, prepareData, signIn } from './_lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
@@ -36,6 +41,19 @@ function alive(pid) {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Seconds since boot, and when a process started on the same scale (Linux: /proc, 100 ticks a second). */
+function uptimeNow() {
+  return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+}
+function startedAtUptime(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+  } catch {
+    return null;
   }
 }
 
@@ -89,8 +107,7 @@ function loggerStandIn(dir) {
   return { program, file };
 }
 
-async function startLoop(mode, dir) {
-  const dataDir = path.join(dir, 'data');
+async function startLoop(mode, dir, { dataDir = path.join(dir, 'data'), content = path.join(ROOT, 'examples/course') } = {}) {
   const logger = loggerStandIn(dir);
   const env = {
     ...process.env,
@@ -99,7 +116,7 @@ async function startLoop(mode, dir) {
     LECTERN_SITE: ROOT,
     LECTERN_LOGGER: logger.program,
     LECTERN_DATA: dataDir,
-    LECTERN_CONTENT: path.join(ROOT, 'examples/course'),
+    LECTERN_CONTENT: content,
     LECTERN_GRADERS: '1',
     LECTERN_LOG_LEVEL: 'warn',
   };
@@ -125,12 +142,50 @@ async function startLoop(mode, dir) {
   return { child, url: `http://127.0.0.1:${port}`, dataDir, logFile: logger.file };
 }
 
-async function runOnce(mode, { clients, afterMs }) {
+/** The job of the long test run: its state, and how many results were recorded for it. */
+async function longJob(dataDir) {
+  const { openDatabase, databasePath } = await import(path.join(ROOT, 'dist/db/open.js'));
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    const job = db.prepare('SELECT id, state, attempts, crashes FROM jobs ORDER BY id DESC LIMIT 1').get();
+    const results = job ? db.prepare('SELECT count(*) AS n FROM results WHERE job_id = ?').get(job.id).n : 0;
+    return { ...job, results };
+  } finally {
+    db.close();
+  }
+}
+
+async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `lectern-bench-restart-${mode}-`));
-  const loop = await startLoop(mode, dir);
+  let prepared = {};
+  let student = null;
+  if (longJobSeconds > 0) {
+    const data = await prepareData(1);
+    student = data.students[0];
+    prepared = { dataDir: data.dataDir, content: contentWith(`sleep ${longJobSeconds}\necho '{"score": 1, "max_score": 1}' > results.json`) };
+  }
+  const loop = await startLoop(mode, dir, prepared);
   const exited = once(loop.child, 'exit');
   try {
     const pid1 = await waitForPid(loop.url);
+    let jobState = null;
+    if (student) {
+      // One upload whose test run is still going when the restart comes.
+      const client = await signIn(loop.url, student.email, student.password);
+      const form = new FormData();
+      form.append('files', new Blob(['long\n']), 'answer.txt');
+      const res = await fetch(`${loop.url}/courses/prog1/assignments/bench/submissions?_csrf=${encodeURIComponent(client.csrf())}`, {
+        method: 'POST',
+        headers: { cookie: client.cookie(), accept: 'application/json' },
+        body: form,
+      });
+      if (res.status !== 201) throw new Error(`the long job's upload answered ${res.status}`);
+      const deadline = Date.now() + 30_000;
+      while ((await longJob(loop.dataDir)).state !== 'running') {
+        if (Date.now() > deadline) throw new Error('the long job never started');
+        await sleep(20);
+      }
+    }
     const token = readFileSync(path.join(loop.dataDir, 'restart.token'), 'utf8').trim();
     const tally = { ok: 0, refused: 0, resets: 0, failed: 0, errors: {}, pids: {} };
     const answeredAt = [];
@@ -174,6 +229,7 @@ async function runOnce(mode, { clients, afterMs }) {
 
     await sleep(1_000);
     const restartAt = performance.now();
+    const restartUptime = uptimeNow();
     let oldGoneAt = null;
     const watcher = setInterval(() => {
       if (oldGoneAt === null && !alive(pid1)) oldGoneAt = performance.now();
@@ -183,10 +239,19 @@ async function runOnce(mode, { clients, afterMs }) {
     const deadline = Date.now() + 30_000;
     while (firstNewAt === null && Date.now() < deadline) await sleep(10);
     if (firstNewAt === null) throw new Error(`no answer from a new process within 30 s; see ${loop.logFile}`);
+    const pid2Start = startedAtUptime(pid2);
     await sleep(afterMs);
     stopping = true;
     await Promise.all(running);
     clearInterval(watcher);
+    if (student) {
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        jobState = await longJob(loop.dataDir);
+        if (jobState.state === 'done' || jobState.state === 'error' || Date.now() > deadline) break;
+        await sleep(100);
+      }
+    }
 
     let stall = 0;
     const sorted = answeredAt.sort((a, b) => a - b);
@@ -200,6 +265,10 @@ async function runOnce(mode, { clients, afterMs }) {
       answered: tally.ok,
       servingAgainMs: Math.round(firstNewAt - restartAt),
       oldProcessGoneMs: oldGoneAt === null ? null : Math.round(oldGoneAt - restartAt),
+      // /proc counts in 10 ms ticks.
+      newProcessStartedMs: pid2Start === null ? null : Math.max(0, Math.round((pid2Start - restartUptime) * 1000)),
+      newProcessStartupMs: pid2Start === null ? null : Math.round(firstNewAt - restartAt - Math.max(0, (pid2Start - restartUptime) * 1000)),
+      longJob: jobState === null ? '-' : `${jobState.state}, ${jobState.results} result(s), attempts ${jobState.attempts}`,
       longestWithoutAnswerMs: Math.round(stall),
       slowestAnsweredMs: Math.round(slowest),
       pids: { old: pid1, new: pid2 },
@@ -212,6 +281,8 @@ async function runOnce(mode, { clients, afterMs }) {
       clearTimeout(timer);
     }
     rmSync(dir, { recursive: true, force: true });
+    if (prepared.dataDir) rmSync(prepared.dataDir, { recursive: true, force: true });
+    if (prepared.content) rmSync(prepared.content, { recursive: true, force: true });
   }
 }
 
@@ -219,6 +290,7 @@ export async function main({ clients = 4, afterMs = 1_500 } = {}) {
   if (!existsSync(path.join(ROOT, 'dist/start.cjs'))) throw new Error('dist/start.cjs is missing: run `npm run build` first');
   const plain = await runOnce('plain', { clients, afterMs });
   const socket = await runOnce('socket', { clients, afterMs });
+  const long = await runOnce('socket', { clients, afterMs, longJobSeconds: 8 });
   const rows = [
     ['refused connections', 'refused'],
     ['failed requests (other errors)', 'failed'],
@@ -226,15 +298,18 @@ export async function main({ clients = 4, afterMs = 1_500 } = {}) {
     ['requests answered', 'answered'],
     ['serving again after the restart call (ms)', 'servingAgainMs'],
     ['old process gone after the restart call (ms)', 'oldProcessGoneMs'],
+    ['new process started after the restart call (ms)', 'newProcessStartedMs'],
+    ['  then its start-up until its first answer (ms)', 'newProcessStartupMs'],
     ['longest time without any answer (ms)', 'longestWithoutAnswerMs'],
     ['slowest answered request (ms)', 'slowestAnsweredMs'],
+    ['the long test run afterwards', 'longJob'],
   ];
   console.log(
     `restart under load: ${clients} keep-alive + ${clients} fresh-connection clients on GET /healthz; ` +
       `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`,
   );
-  console.log(`${'figure'.padEnd(50)}${'plain loop'.padStart(12)}${'socket activation'.padStart(20)}`);
-  for (const [label, key] of rows) console.log(`${label.padEnd(50)}${String(plain[key]).padStart(12)}${String(socket[key]).padStart(20)}`);
+  console.log(`${'figure'.padEnd(50)}${'plain loop'.padStart(12)}${'socket activation'.padStart(20)}${'socket, 8 s job running'.padStart(36)}`);
+  for (const [label, key] of rows) console.log(`${label.padEnd(50)}${String(plain[key]).padStart(12)}${String(socket[key]).padStart(20)}${String(long[key]).padStart(36)}`);
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -243,6 +318,7 @@ export async function main({ clients = 4, afterMs = 1_500 } = {}) {
     clients: { keepAlive: clients, fresh: clients },
     plain,
     socket,
+    socketWithLongJob: long,
     targets: { socketRefused: 0, servingAgainMs: 1_000 },
   };
   const out = path.join(ROOT, 'bench/results');

@@ -80,14 +80,33 @@ export async function main() {
     console.log(`soak: at 10 s          ${row(early)}`);
     console.log(`soak: steady (median of the last third) ${row(steady)}`);
     console.log(`soak: steady RSS / RSS at 10 s = ${(steady.rss / early.rss).toFixed(2)}`);
+    // A bounded server levels off: over the second half, the least-squares slope is near zero.
+    const half = samples.slice(Math.floor(samples.length / 2));
+    const slope = { rss: slopePerMinute(half, 'rss'), heapUsed: slopePerMinute(half, 'heapUsed'), external: slopePerMinute(half, 'external') };
+    console.log(`soak: slope over the second half: RSS ${(slope.rss / MB).toFixed(2)} MB/min, heap used ${(slope.heapUsed / MB).toFixed(2)} MB/min, external ${(slope.external / MB).toFixed(2)} MB/min`);
     const top = [...last.byName].map(([name, size]) => ({ name, size })).sort((a, b) => b.size - a.size).slice(0, 10);
     console.log(`soak: V8 heap at the end ${(last.total / MB).toFixed(1)} MB; largest kinds (self size):`);
     for (const g of top) console.log(`  ${(g.size / 1024).toFixed(0).padStart(8)} KB  ${g.name.slice(0, 80)}`);
-    writeResults('soak', { seconds: elapsed, pagesPerSecond: PAGES_PER_S, views, submissions, failures, at10s: early, steady, heapEndBytes: last.total, heapTop: top, samples });
+    writeResults('soak', { seconds: elapsed, pagesPerSecond: PAGES_PER_S, views, submissions, failures, at10s: early, steady, slopePerMinute: slope, heapEndBytes: last.total, heapTop: top, samples });
   } finally {
     await server.stop();
     rmSync(snapDir, { recursive: true, force: true });
   }
+}
+
+/** Least-squares slope of samples[k] against time, per minute (samples carry their second in `s`). */
+function slopePerMinute(samples, k) {
+  if (samples.length < 2) return 0;
+  const n = samples.length;
+  const mx = samples.reduce((a, x) => a + x.s, 0) / n;
+  const my = samples.reduce((a, x) => a + x[k], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const x of samples) {
+    num += (x.s - mx) * (x[k] - my);
+    den += (x.s - mx) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 60;
 }
 
 /** Asks the server for a heap snapshot (SIGUSR2) and sums the self sizes of its nodes by name. */

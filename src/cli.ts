@@ -6,10 +6,12 @@ import { ConfigError, loadConfig, takeListenFd, type Config } from './config.js'
 import { DatabaseAheadError, loadMigrations, migrate, schemaVersion } from './db/migrate.js';
 import { databasePath, openDatabase } from './db/open.js';
 import { ContentError } from './lib/content.js';
+import { handOver } from './lib/lifecycle.js';
 import { createLogger } from './lib/logger.js';
 import type { Deps } from './plugin.js';
 import { plugins } from './plugins/index.js';
 import { runWorker } from './plugins/autotest/worker-command.js';
+import { RESTART_REASON } from './plugins/restart/index.js';
 import { runPrimary, runWorker as runWebWorker } from './cluster.js';
 import { buildDeps, startServer } from './server.js';
 import { warmCache } from './warm-cache.js';
@@ -71,7 +73,16 @@ async function serve(config: Config): Promise<number> {
     });
     return forever;
   }
-  const running = await startServer(config, { log, listenFd, onShutdownStart: armHardExit, onShutdown: () => exit(exitCode) });
+  const running = await startServer(config, {
+    log,
+    listenFd,
+    onShutdownStart: armHardExit,
+    onShutdown: () => exit(exitCode),
+    onStoppedAccepting(reason) {
+      // Only a restart: on SIGTERM the loop itself is stopping and starts nothing.
+      if (reason === RESTART_REASON && handOver(config.handoffPid)) log.info({ loop: config.handoffPid }, 'stopped accepting: the respawn loop starts the next server while this one drains');
+    },
+  });
   const { app, url } = running;
   process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));
   process.on('SIGINT', () => app.deps.shutdown('SIGINT'));

@@ -92,6 +92,11 @@ export interface Config {
   logLevel: string;
   /** How long a drain may take before connections are cut (ms). */
   drainMs: number;
+  /**
+   * The respawn loop (deploy/webservice) that started this server, told with SIGUSR1 when a
+   * restart has stopped accepting, so it starts the next server while this one drains. 0: none.
+   */
+  handoffPid: number;
   /** Memory for rendered course pages kept for repeat views (src/plugins/pages/render-cache.ts); 0 turns it off. */
   pageCacheMb: number;
   /** Grading concurrency on this machine. */
@@ -411,6 +416,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     publicUrlSet: publicUrlRaw !== '',
     logLevel,
     drainMs: int(env, 'LECTERN_DRAIN_MS', 10_000, 0, 600_000),
+    handoffPid: int(env, 'LECTERN_HANDOFF_PID', 0, 0, 2 ** 22),
     pageCacheMb: int(env, 'LECTERN_PAGE_CACHE_MB', 16, 0, 4096),
     graders: int(env, 'LECTERN_GRADERS', Math.max(1, cpus().length), 0, 256),
     diskReserveMb: int(env, 'LECTERN_DISK_RESERVE_MB', 256, 0, 1_048_576),

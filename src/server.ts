@@ -31,6 +31,8 @@ export interface BuildOptions {
   onShutdownStart?: (reason: string) => void;
   /** Called once the app has closed after deps.shutdown(); the server process exits here. */
   onShutdown?: (reason: string) => void;
+  /** Called as soon as a shutdown has stopped accepting connections, before the drain. */
+  onStoppedAccepting?: (reason: string) => void;
 }
 
 /** config -> data dir -> db (migrated) -> content -> deps. Shared by the server, the CLI and tests. */
@@ -70,7 +72,10 @@ export function buildApp(config: Config, options: BuildOptions = {}): LecternApp
     shutdown(reason) {
       if (!app || app.closing) return;
       options.onShutdownStart?.(reason);
-      void app.close(reason).then(() => options.onShutdown?.(reason));
+      // close() stops accepting before it first waits, so the listening sockets are shut here.
+      const closing = app.close(reason);
+      options.onStoppedAccepting?.(reason);
+      void closing.then(() => options.onShutdown?.(reason));
     },
   };
   try {

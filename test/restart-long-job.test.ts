@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { upload, waitForResult } from './helpers/submit.js';
  */
 
 const CLI = path.join(ROOT, 'dist/start.cjs');
+const WEBSERVICE = path.join(ROOT, 'deploy/webservice');
 const student = { email: 'restart@example.org', name: 'Restart Student', password: 'correct horse battery staple' };
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -61,6 +62,72 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   }
 }
 
+/** Stands in for util-linux logger (no syslog daemon in a test): "-t TAG" lines appended to a file. */
+function fakeLogger(dir: string): { program: string; read(): string } {
+  const file = path.join(dir, 'syslog');
+  const program = path.join(dir, 'logger');
+  writeFileSync(
+    program,
+    `#!/bin/sh\ntag=user\nwhile [ $# -gt 0 ]; do case $1 in -t) tag=$2; shift 2;; *) shift;; esac; done\n` +
+      `while IFS= read -r line || [ -n "$line" ]; do printf '%s: %s\\n' "$tag" "$line"; done >> '${file}'\n`,
+  );
+  chmodSync(program, 0o755);
+  return { program, read: () => (existsSync(file) ? readFileSync(file, 'utf8') : '') };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A GET on a connection of its own (no pooled keep-alive connection to an older server). */
+function freshGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, headers: { connection: 'close' }, timeout: 60_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
+    req.on('error', reject);
+  });
+}
+
+/** An upload that sends its first megabyte of 8 announced and then stalls, holding a drain open. */
+function stalledUpload(url: string, me: Agent): { answer: Promise<{ status: number; retryAfter: string | undefined; body: string }>; cut(): void } {
+  const boundary = 'lecterndrainboundary';
+  const u = new URL(`${url}/courses/prog1/assignments/slow/submissions?_csrf=${encodeURIComponent(me.csrf)}`);
+  const req = http.request(u, {
+    method: 'POST',
+    headers: {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(8 * 1024 * 1024),
+      cookie: [...me.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+      accept: 'application/json',
+    },
+  });
+  const answer = new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+    });
+    req.on('error', reject);
+  });
+  // Handled here too: a test that fails early cuts the upload in its clean-up.
+  answer.catch(() => undefined);
+  req.write(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="answer.txt"\r\nContent-Type: text/plain\r\n\r\n`);
+  req.write(Buffer.alloc(1024 * 1024, 'a'));
+  cleanups.push(() => void req.destroy());
+  return { answer, cut: () => void req.destroy() };
+}
+
 describe('a restart during a long test run (socket activation, real processes)', () => {
   it('the old process exits at once whatever the test run, the page loads never fail; the job is handed back and graded by the next process', { timeout: 120_000 }, async () => {
     const { dataDir } = prepareData(student);
@@ -79,7 +146,13 @@ describe('a restart during a long test run (socket activation, real processes)',
     const loader = (async () => {
       while (!stop) {
         try {
-          const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+          // A GET on a kept-alive connection the draining server closes as idle at that moment
+          // is reset; browsers send it again on a new connection, and so does this loader.
+          const get = () => fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+          const r = await get().catch((err: { cause?: { code?: string } }) => {
+            if (['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(err.cause?.code ?? '')) return get();
+            throw err;
+          });
           const body = (await r.json()) as { pid: number };
           loads.push({ at: Date.now(), status: r.status, pid: body.pid });
         } catch {
@@ -97,17 +170,21 @@ describe('a restart during a long test run (socket activation, real processes)',
     await loader;
     expect(loads.filter((l) => l.status !== 200)).toEqual([]);
     // What the old process owes the restart is its own exit: it no longer waits for the 8 s test
-    // run. The rest of the gap is the new process starting, which a loaded machine stretches.
-    // The bound is loose for a busy machine.
+    // run. Shown by behaviour, not by a clock: it exited without finishing the job, which the
+    // next process (started only after that exit, here) then graded.
     const exit = await sup.exited(pid1);
     expect(exit).toMatchObject({ code: 0 });
-    expect(exit.at - called, `${JSON.stringify(sup.events)}\n${sup.output()}`).toBeLessThan(3_000);
+    expect(exit.at).toBeGreaterThan(called);
     expect(firstNew.at).toBeGreaterThan(exit.at);
     expect(jobRow(dataDir)).toMatchObject({ crashes: 0 });
 
-    const status = await waitForResult(me, 'prog1', id, 60_000);
+    const status = await waitForResult(me, 'prog1', id, 90_000);
     expect(status.result).toMatchObject({ status: 'passed', gradable: true });
     expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
+    const db = openDatabase(databasePath(dataDir));
+    const workers = db.prepare('SELECT worker FROM results').pluck().all() as string[];
+    db.close();
+    expect(workers).toEqual([expect.stringContaining(`:${firstNew.pid}:`)]);
   });
 
   it('an upload still arriving when the drain ends gets 503 "restarting: not stored"; sent again it is stored once', { timeout: 120_000 }, async () => {
@@ -116,30 +193,7 @@ describe('a restart during a long test run (socket activation, real processes)',
     const sup = await supervised(dataDir, content, { LECTERN_DRAIN_MS: '300' });
     const pid1 = await sup.started(1);
     const me = await signedIn(sup.url);
-    const boundary = 'lecterndrainboundary';
-    const u = new URL(`${sup.url}/courses/prog1/assignments/slow/submissions?_csrf=${encodeURIComponent(me.csrf)}`);
-    const answer = new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
-      const req = http.request(u, {
-        method: 'POST',
-        headers: {
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': String(8 * 1024 * 1024),
-          cookie: [...me.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-          accept: 'application/json',
-        },
-      });
-      req.on('response', (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string | undefined, body }));
-      });
-      req.on('error', reject);
-      // The first megabyte, then the student's connection stalls.
-      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="answer.txt"\r\nContent-Type: text/plain\r\n\r\n`);
-      req.write(Buffer.alloc(1024 * 1024, 'a'));
-      cleanups.push(() => void req.destroy());
-    });
+    const { answer } = stalledUpload(sup.url, me);
     const tmp = path.join(dataDir, 'blobs', 'tmp');
     await until('the upload to reach the disk', () => (readdirSync(tmp).length > 0 ? true : undefined));
     const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
@@ -160,5 +214,79 @@ describe('a restart during a long test run (socket activation, real processes)',
     expect(n).toBe(1);
     expect(readdirSync(tmp)).toEqual([]);
     rmSync(content, { recursive: true, force: true });
+  });
+  it('deploy/webservice starts the next server as soon as the old one stops accepting: a request sent right after /restart is answered by the new process while the old one still drains; the job is graded once', { timeout: 180_000 }, async () => {
+    const { dataDir } = prepareData(student);
+    const content = contentWithSlowAssignment(8);
+    const dir = path.dirname(dataDir);
+    const logger = fakeLogger(dataDir);
+    cleanups.push(() => rmSync(content, { recursive: true, force: true }));
+    // The drain may last 60 s: only the handover, not the drain's end, can let the new server in.
+    const sup = await startSocketSupervisor({
+      command: WEBSERVICE,
+      args: [],
+      cwd: dir,
+      env: {
+        NODE_ENV: 'production',
+        LECTERN_ENV_FILE: '/dev/null',
+        LECTERN_SITE: ROOT,
+        LECTERN_LOGGER: logger.program,
+        LECTERN_DATA: dataDir,
+        LECTERN_CONTENT: content,
+        LECTERN_GRADERS: '1',
+        LECTERN_DRAIN_MS: '60000',
+        LECTERN_LOG_LEVEL: 'info',
+      },
+    });
+    cleanups.push(() => sup.stop());
+    const healthz = async (): Promise<number | undefined> => {
+      try {
+        const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        return r.status === 200 ? ((await r.json()) as { pid: number }).pid : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const pid1 = await until('the first server', healthz, 60_000);
+    const me = await signedIn(sup.url);
+    const res = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'long' }]);
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: number };
+    await until('the job to run', () => (jobRow(dataDir).state === 'running' ? true : undefined));
+    // An upload that never finishes keeps the old server's drain open for up to a minute.
+    const stalled = stalledUpload(sup.url, me);
+    await until('the upload to reach the disk', () => (readdirSync(path.join(dataDir, 'blobs', 'tmp')).length > 0 ? true : undefined));
+
+    const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
+    expect((await fetch(`${sup.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } })).status).toBe(202);
+    // Sent on a new connection right after the restart call: answered by the next server,
+    // never refused (keep-alive connections to the old one may still get an answer from it).
+    const first = await freshGet(`${sup.url}/healthz`);
+    expect(first.status).toBe(200);
+    const pid2 = (JSON.parse(first.body) as { pid: number }).pid;
+    const context = () => `${JSON.stringify(sup.events)}\n${sup.output()}\n${logger.read()}`;
+    expect(pid2, context()).not.toBe(pid1);
+    // ... while the old one is still draining (the stalled upload holds it).
+    expect(isRunning(pid1), context()).toBe(true);
+    expect(logger.read()).toMatch(/server handed over after \d+ ms \(restart\): starting the next while it drains/);
+    // A page and a sign-in on the new process while the old one drains.
+    expect((await me.get('/courses/prog1/assignments/slow/')).res.status).toBe(200);
+
+    // The upload cut off by its client ends the old server's drain; the loop reaps it.
+    stalled.cut();
+    await stalled.answer.catch(() => undefined);
+    await until('the old server to exit', () => (isRunning(pid1) ? undefined : true), 60_000);
+    expect(await healthz()).toBe(pid2);
+
+    // The job was handed back at the drain's start and graded once, by the new server.
+    const status = await waitForResult(me, 'prog1', id, 90_000);
+    expect(status.result).toMatchObject({ status: 'passed', gradable: true });
+    expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
+    const db = openDatabase(databasePath(dataDir));
+    const results = db.prepare('SELECT count(*) AS n FROM results WHERE job_id = (SELECT id FROM jobs ORDER BY id DESC LIMIT 1)').get() as { n: number };
+    db.close();
+    expect(results.n).toBe(1);
+    // The loop itself ran on: one start of it, every server a child of it.
+    expect(sup.events.filter((e) => e.event === 'started')).toHaveLength(1);
   });
 });

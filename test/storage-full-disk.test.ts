@@ -181,4 +181,86 @@ describe('a full disk under the data dir (real tmpfs, real server process)', () 
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
   });
+  it('grading through a full disk: a test run finishing on a full disk is kept and recorded once space returns, queued jobs wait without spinning, uploads meanwhile get 503 + Retry-After, nothing is lost', { timeout: 180_000 }, async (ctx) => {
+    const dataDir = mountTmpfs(40);
+    ctx.skip(dataDir === null, 'cannot mount a tmpfs here (needs root)');
+    const db = openDatabase(databasePath(dataDir!));
+    migrate(db);
+    const userId = createUser(db, student, systemClock);
+    enrol(db, { userId, course: 'prog1', role: 'student' }, systemClock);
+    db.close();
+    const content = contentWithSlowAssignment(3);
+    cleanups.push(() => rmSync(content, { recursive: true, force: true }));
+    const server: ServerProcess = await startServerProcess({ LECTERN_DATA: dataDir!, LECTERN_CONTENT: content, LECTERN_GRADERS: '1', LECTERN_DISK_RESERVE_MB: '4' });
+    cleanups.push(() => {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    });
+    const { agent: me } = await login(server.url, student);
+    await me.get('/courses/prog1/assignments/slow/');
+    await me.get('/account');
+    const jobs = () => {
+      const d = openDatabase(databasePath(dataDir!));
+      try {
+        return d.prepare('SELECT j.id, j.state, j.attempts, j.crashes, (SELECT count(*) FROM results r WHERE r.job_id = j.id) AS results FROM jobs j ORDER BY j.id').all() as Array<{ id: number; state: string; attempts: number; crashes: number; results: number }>;
+      } finally {
+        d.close();
+      }
+    };
+    const until = async <T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> => {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const v = probe();
+        if (v !== undefined) return v;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(jobs())}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+
+    // Two submissions: the first runs (3 s), the second waits in the queue behind it.
+    const ids: number[] = [];
+    for (const text of ['first', 'second']) {
+      const res = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: text }]);
+      expect(res.status).toBe(201);
+      ids.push(((await res.json()) as { id: number }).id);
+    }
+    await until('the first job to run', () => (jobs()[0]?.state === 'running' ? true : undefined));
+
+    // The disk fills up while it runs, and stays full well past its end.
+    const filler = fill(dataDir!, 0);
+    const refused = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'while full' }]);
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Long enough for the 3 s run to end and a spinning grader to have re-run it many times.
+    const fullUntil = Date.now() + 8_000;
+    while (Date.now() < fullUntil) {
+      for (const j of jobs()) {
+        // No run twice: a job is taken once (attempts 1 at most), never set aside, never failed.
+        expect(j.attempts, JSON.stringify(jobs())).toBeLessThanOrEqual(1);
+        expect(j.crashes).toBe(0);
+        expect(['queued', 'running', 'done']).toContain(j.state);
+      }
+      expect((await me.fetch('/healthz')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    // Space returns: the finished run's result is recorded (or was, if SQLite had room in its
+    // log), the queued job runs, each once, on the same process.
+    rmSync(filler);
+    for (const id of ids) expect((await waitForResult(me, 'prog1', id, 60_000)).result).toMatchObject({ status: 'passed' });
+    expect(jobs()).toEqual([
+      { id: expect.any(Number), state: 'done', attempts: 1, crashes: 0, results: 1 },
+      { id: expect.any(Number), state: 'done', attempts: 1, crashes: 0, results: 1 },
+    ]);
+    const after = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'after' }]);
+    expect(after.status).toBe(201);
+    const afterId = ((await after.json()) as { id: number }).id;
+    expect((await waitForResult(me, 'prog1', afterId, 60_000)).result).toMatchObject({ status: 'passed' });
+    const d = openDatabase(databasePath(dataDir!));
+    const counts = d.prepare('SELECT (SELECT count(*) FROM submissions) AS s, (SELECT count(*) FROM results) AS r').get();
+    d.close();
+    expect(counts).toEqual({ s: 3, r: 3 });
+    expect(readdirSync(path.join(dataDir!, 'blobs', 'tmp'))).toEqual([]);
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
 });

@@ -50,3 +50,20 @@ export class Lifecycle {
     this.#handlers.clear();
   }
 }
+
+/**
+ * Tells the respawn loop that started this server (deploy/webservice sets LECTERN_HANDOFF_PID to
+ * its own pid) that a restart has stopped accepting: the loop starts the next server at once
+ * instead of waiting for this one's drain and exit, so serving resumes after one start-up
+ * whatever this process still finishes. Only the direct parent is told, so a stray variable
+ * inherited from elsewhere never signals an unrelated process. Returns whether it was told.
+ */
+export function handOver(loopPid: number, parentPid: number = process.ppid): boolean {
+  if (loopPid <= 1 || loopPid !== parentPid) return false;
+  try {
+    process.kill(loopPid, 'SIGUSR1');
+    return true;
+  } catch {
+    return false;
+  }
+}

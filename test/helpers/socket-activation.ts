@@ -124,8 +124,8 @@ export async function startSocketSupervisor(options: {
     url: `http://127.0.0.1:${port}`,
     events,
     output: () => out,
-    started: (n, timeoutMs = 15_000) => waitFor(() => events.filter((e) => e.event === 'started')[n - 1]?.pid, timeoutMs, `start #${n}`),
-    exited: (pid, timeoutMs = 15_000) => waitFor(() => events.find((e) => e.event === 'exited' && e.pid === pid), timeoutMs, `exit of ${pid}`),
+    started: (n, timeoutMs = 60_000) => waitFor(() => events.filter((e) => e.event === 'started')[n - 1]?.pid, timeoutMs, `start #${n}`),
+    exited: (pid, timeoutMs = 60_000) => waitFor(() => events.find((e) => e.event === 'exited' && e.pid === pid), timeoutMs, `exit of ${pid}`),
     async stop() {
       if (holder.exitCode !== null || holder.signalCode !== null) return;
       if (holder.connected) holder.send('stop');

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { readProcFile } from './proc.js';
 
 /**
  * The memory limit for the whole process tree of a run where no cgroup v2 is delegated to us.
@@ -19,7 +20,7 @@ export interface TreeMemoryWatch {
 
 async function ppidOf(pid: string): Promise<[number, number] | null> {
   try {
-    const text = await fs.readFile(`/proc/${pid}/stat`, 'latin1');
+    const text = await readProcFile(`/proc/${pid}/stat`);
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return [Number(pid), Number(fields[1])];
   } catch {
@@ -29,7 +30,7 @@ async function ppidOf(pid: string): Promise<[number, number] | null> {
 
 async function residentBytes(pid: number): Promise<number> {
   try {
-    const text = await fs.readFile(`/proc/${pid}/status`, 'latin1');
+    const text = await readProcFile(`/proc/${pid}/status`);
     const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
@@ -48,7 +49,7 @@ async function childrenOf(pid: number): Promise<number[] | null> {
   const out: number[] = [];
   for (const tid of tasks) {
     try {
-      for (const c of (await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'latin1')).split(' ')) if (c) out.push(Number(c));
+      for (const c of (await readProcFile(`/proc/${pid}/task/${tid}/children`)).split(' ')) if (c) out.push(Number(c));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(pid)) return (await exists(`/proc/${pid}`)) ? null : [];
     }

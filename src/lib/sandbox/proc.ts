@@ -1,5 +1,27 @@
 import fs from 'node:fs/promises';
 
+/**
+ * A /proc file (stat, status, children: usually well under 4 KB) read with one small buffer. fs.readFile
+ * sizes its buffer by the file, and /proc files report size 0, so it takes 64 KiB for each read:
+ * the memory watchdog reads every process's stat 20 times a second while a sandbox runs, which
+ * made megabytes of short-lived buffers a second and grew the server's resident memory by the
+ * space the allocator kept for them (bench/soak.mjs). Below 4 KiB, Buffer.allocUnsafe takes a
+ * slice of its shared pool.
+ */
+export async function readProcFile(file: string): Promise<string> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(PROC_READ_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, PROC_READ_BYTES, 0);
+    // A longer file (a children list of hundreds of pids) is read whole, never cut short.
+    if (bytesRead === PROC_READ_BYTES) return await fs.readFile(file, 'latin1');
+    return buf.toString('latin1', 0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+const PROC_READ_BYTES = 4095;
+
 /** Linux reports times in /proc in clock ticks of 1/100 s on every architecture Node runs on. */
 const TICKS_PER_SECOND = 100;
 
@@ -11,7 +33,7 @@ interface ProcStat {
 
 async function readStat(pid: string): Promise<ProcStat | null> {
   try {
-    const text = await fs.readFile(`/proc/${pid}/stat`, 'latin1');
+    const text = await readProcFile(`/proc/${pid}/stat`);
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     const num = (i: number) => Number(fields[i - 3] ?? 0);
@@ -61,7 +83,7 @@ export interface ProcIdentity {
 /** Start time of a live process; null when it is gone or a zombie (it runs nothing any more). */
 async function liveStartTime(pid: number): Promise<string | null> {
   try {
-    const text = await fs.readFile(`/proc/${pid}/stat`, 'latin1');
+    const text = await readProcFile(`/proc/${pid}/stat`);
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z' || fields[0] === 'X') return null;
     return fields[19] ?? null;

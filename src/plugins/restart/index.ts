@@ -9,6 +9,8 @@ export { isLoopback } from './loopback.js';
 
 export const TOKEN_FILE = 'restart.token';
 export const TOKEN_HEADER = 'x-restart-token';
+/** The shutdown reason of /restart: the CLI hands over to its respawn loop only for this one. */
+export const RESTART_REASON = 'restart requested';
 
 interface RestartState {
   token: string | null;
@@ -113,9 +115,10 @@ const restart: Plugin = {
         }
         state.restarting = true;
         ctx.state.log.info({ peer }, 'restart requested');
-        // 'close' follows 'finish' once the response is out, and also comes when the hook hung up
-        // early: either way the request was authorised, so the restart goes ahead.
-        ctx.res.once('close', () => deps.shutdown('restart requested'));
+        // At once, before the answer: the drain stops accepting first and then waits for the
+        // requests in flight, this one included. So by the time the hook reads 202, every new
+        // connection waits for (or, under deploy/webservice, is already taken by) the next server.
+        deps.shutdown(RESTART_REASON);
       },
     ];
   },
