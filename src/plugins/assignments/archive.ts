@@ -7,6 +7,7 @@ import { createGunzip } from 'node:zlib';
 import type { ReadEntry } from 'tar';
 import type { Entry as ZipEntry, ZipFile } from 'yauzl';
 import { isIgnoredName } from './bundle.js';
+import { MAX_BUNDLE_BYTES, MAX_BUNDLE_FILES } from './config.js';
 
 export interface ArchiveLimits {
   /** Size of the archive file itself. */
@@ -21,6 +22,19 @@ export interface ArchiveLimits {
   /** Below this many uncompressed bytes the ratio is not checked (tiny files compress well). */
   ratioFloorBytes: number;
 }
+
+/**
+ * What an uploaded bundle archive may unpack to: the largest caps an assignment.yaml may ask
+ * for (bundle: max_files, max_size); the bundle's own caps are checked after unpacking.
+ */
+export const BUNDLE_ARCHIVE_LIMITS: ArchiveLimits = {
+  maxArchiveBytes: 50 * 1024 ** 2,
+  maxTotalBytes: MAX_BUNDLE_BYTES,
+  maxFiles: MAX_BUNDLE_FILES,
+  maxDepth: 16,
+  maxRatio: 100,
+  ratioFloorBytes: 1024 ** 2,
+};
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
   maxArchiveBytes: 50 * 1024 ** 2,

@@ -118,9 +118,23 @@ export function parseShebang(firstBytes: Buffer): string[] | null {
   return rest ? [line.slice(0, space), rest] : [line.slice(0, space)];
 }
 
+async function bundleCaps(root: string): Promise<AssignmentConfig['bundle'] | null> {
+  try {
+    const file = path.join(root, 'assignment.yaml');
+    const st = await lstat(file);
+    if (!st.isFile() || st.size > 256 * 1024) return null;
+    const text = asText(await readFile(file));
+    return text === null ? null : (parseAssignmentYaml(text).config?.bundle ?? null);
+  } catch {
+    return null;
+  }
+}
+
 /** Checks a bundle folder as a whole and reports every problem found, each with file and field. */
 export async function validateBundleDir(root: string, limits: BundleLimits = DEFAULT_BUNDLE_LIMITS): Promise<ValidatedBundle> {
-  const { files, problems } = await scanBundleDir(root, limits);
+  // A bundle may raise its own caps (bundle: in assignment.yaml), up to MAX_BUNDLE_*: read them first.
+  const caps = limits === DEFAULT_BUNDLE_LIMITS ? await bundleCaps(root) : null;
+  const { files, problems } = await scanBundleDir(root, caps ? { ...limits, maxFiles: caps.maxFiles, maxTotalBytes: caps.maxBytes } : limits);
   const byPath = new Map(files.map((f) => [f.path, f]));
   let config: AssignmentConfig | null = null;
 
