@@ -71,6 +71,8 @@ describe('a Gradescope autograder zip', () => {
     expect(v.manifest.map((e) => e.path)).toEqual(expect.arrayContaining(['assignment.yaml', 'statement.md', 'run_autograder', 'setup.sh', 'json_runner.py', 'tests/test_calculator.py']));
     const staffPage = await lecturer.get('/courses/prog1/assignments/calc/staff');
     expect(staffPage.res.status).toBe(200);
+    // Gradescope's graders run student code in their own process tree: issue 13's legacy level.
+    expect(staffPage.text).toContain('legacy: student code shares the test sandbox');
   });
 
   it('the unittest JSON runner grades as on Gradescope: weights, numbers, after_due_date, hidden total', async () => {
@@ -81,6 +83,11 @@ describe('a Gradescope autograder zip', () => {
     expect(good.student.result).toMatchObject({ score: null, scoreHiddenWhy: 'hidden_tests', hiddenTests: 1 });
     expect(good.student.result!.stdout).toBeNull();
     expect(good.staff.result!.stdout).toContain('Ran 3 tests');
+    // Every run of such a grader is marked legacy for staff (never for the student).
+    expect(good.staff.result).toMatchObject({ legacy: true, tamper: [] });
+    expect(good.student.result).toMatchObject({ legacy: false });
+    expect((await tutor.get(`/courses/prog1/submissions/${good.id}`)).text).toContain('Legacy run:');
+    expect((await student.get(`/courses/prog1/submissions/${good.id}`)).text).not.toContain('Legacy run:');
 
     const wrong = await grade('calc', 'calculator.py', 'def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    return abs(a * b)\n');
     expect(wrong.staff.result).toMatchObject({ status: 'failed', score: 5, maxScore: 10 });
@@ -120,8 +127,42 @@ describe('a Gradescope autograder zip', () => {
     await makeZip(file, [{ name: 'run_autograder', data: '#!/bin/sh\necho "harness exploded" >&2\nexit 1\n', mode: 0o100755 }]);
     expect((await uploadBundle(lecturer, file, 'broken')).status).toBe(302);
     const r = await grade('broken', 'x.txt', 'anything');
-    expect(r.student.result).toMatchObject({ gradable: false, score: null, status: 'error', problem: null });
+    expect(r.student.result).toMatchObject({ gradable: false, score: null, status: 'error', problem: null, tamper: [] });
     expect(r.staff.result!.problem).toContain('harness exploded');
+    // Student code could have stopped the grader: staff see it among the runs to look at.
+    expect(r.staff.result!.tamper.map((f) => f.kind)).toEqual(['legacy_results']);
+  });
+
+  it('upgraded to the harness model (docs/autograders.md): the same layout, student code only through run_student', async () => {
+    const runAutograder = [
+      '#!/bin/sh',
+      '# The grader stays in /autograder; the student program runs in its own sandbox.',
+      'cd /autograder/source',
+      'printf "5\\n" > in.txt',
+      'got=$(run_student --stdin in.txt -- /bin/sh square.sh)',
+      'seen=$(run_student -- /bin/sh -c "ls /autograder/source /autograder/results 2>&1; cat /autograder/source/secret.txt 2>&1")',
+      'if [ "$got" = "25" ]; then s=1; else s=0; fi',
+      'printf \'{"tests":[{"name":"square(5)","score":%s,"max_score":1,"output":"got %s"}],"extra_data":{"seen":"%s"}}\' "$s" "$got" "$(echo "$seen" | tr -d \'"\\n\')" > /autograder/results/results.json',
+      '',
+    ].join('\n');
+    const yaml = ['title: Square', 'deadline: 2026-12-20T23:59:00+01:00', 'files: [square.sh]', 'layout: gradescope', 'test:', '  harness: [/autograder/run_autograder]', ''].join('\n');
+    const file = path.join(tempDir('lectern-zip-'), 'upgraded.zip');
+    await makeZip(file, [
+      { name: 'assignment.yaml', data: yaml },
+      { name: 'statement.md', data: '# Square\n' },
+      { name: 'run_autograder', data: runAutograder, mode: 0o100755 },
+      { name: 'secret.txt', data: 'hidden-expected-answers' },
+    ]);
+    const res = await uploadBundle(lecturer, file, 'upgraded');
+    expect(res.status, await res.clone().text()).toBe(302);
+    const staffPage = await lecturer.get('/courses/prog1/assignments/upgraded/staff');
+    expect(staffPage.text).toContain('harness: your tests run in their own sandbox');
+    // A student program that tries to read the grader's files and forge its results.
+    const r = await grade('upgraded', 'square.sh', 'read n; echo $((n*n)); echo \'{"score": 99}\' > /autograder/results/results.json 2>/dev/null; true\n');
+    expect(r.staff.result).toMatchObject({ status: 'passed', score: 1, maxScore: 1, gradable: true, legacy: false });
+    const seen = JSON.stringify(r.staff.result!.extraData);
+    expect(seen).not.toContain('hidden-expected-answers');
+    expect(seen).toMatch(/No such file|cannot access/);
   });
 });
 
