@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/index.js';
 import { validateBundleDir } from '../src/plugins/assignments/bundle.js';
 import { formatProblem, parseAssignmentYaml } from '../src/plugins/assignments/config.js';
+import { loadConfig } from '../src/config.js';
 
 const BASE = `title: Libraries
 deadline: 2027-06-15T23:59:00+02:00
@@ -28,6 +29,18 @@ describe('per-assignment caps, env and work dir', () => {
     const raised = await validateBundleDir(bundleWith(`${BASE}bundle:\n  max_files: 3000\n  max_size: 300MB\n`, 2001));
     expect(raised.problems).toEqual([]);
     expect(raised.config!.bundle).toEqual({ maxFiles: 3000, maxBytes: 300 * 1024 ** 2 });
+  });
+
+  it('the operator\'s maxima (LECTERN_BUNDLE_MAX_FILES / _BYTES) bound what a bundle may ask for', async () => {
+    const ceiling = { maxFiles: 2500, maxBytes: 200 * 1024 ** 2 };
+    const asked = await validateBundleDir(bundleWith(`${BASE}bundle:\n  max_files: 3000\n  max_size: 300MB\n`, 10), undefined, ceiling);
+    expect(asked.problems.map(formatProblem)).toEqual([
+      'assignment.yaml: bundle.max_files: must be at most 2500 on this server (LECTERN_BUNDLE_MAX_FILES)',
+      `assignment.yaml: bundle.max_size: must be at most ${200 * 1024 ** 2} bytes on this server (LECTERN_BUNDLE_MAX_BYTES)`,
+    ]);
+    const within = await validateBundleDir(bundleWith(`${BASE}bundle:\n  max_files: 2500\n`, 2001), undefined, ceiling);
+    expect(within.problems).toEqual([]);
+    expect(loadConfig({ LECTERN_BUNDLE_MAX_FILES: '5000', LECTERN_BUNDLE_MAX_BYTES: String(300 * 1024 ** 2) })).toMatchObject({ bundleMaxFiles: 5000, bundleMaxBytes: 300 * 1024 ** 2 });
   });
 
   it('caps cannot go past the server maximum', () => {

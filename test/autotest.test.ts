@@ -5,6 +5,7 @@ import { ROOT, createTestApp, type TestApp } from './helpers/index.js';
 import { signIn, type SignedInAgent } from './helpers/accounts.js';
 import { copyDemoContent, writeShellAssignment } from './helpers/content.js';
 import { upload, waitForResult } from './helpers/submit.js';
+import { postJson } from './helpers/review.js';
 import { ensureVariant } from '../src/plugins/assignments/variants.js';
 import { renderText } from '../src/plugins/assignments/render.js';
 
@@ -48,6 +49,12 @@ esac
       ],
     },
     fraction: { score: 0.5 },
+    published: {
+      tests: [
+        { name: 'now', score: 1, max_score: 1 },
+        { name: 'on release', score: 1, max_score: 1, visibility: 'after_published', output: 'shown when grades are released' },
+      ],
+    },
     extra: { score: 12, max_score: 10 },
     negative: { tests: [{ name: 't', score: -1, max_score: 1 }] },
     pl: { score: 0.25, message: 'compiled with warnings', tests: [{ name: 'a', points: 1, max_points: 4, message: 'off by one' }] },
@@ -56,8 +63,17 @@ esac
     wrongtype: { score: 'ten', max_score: 10 },
   };
   // The same grader, but the results file grades (what imported Gradescope graders do).
-  writeShellAssignment(dir, 'rjr', { title: 'Results required', opens: '2026-09-01T08:00:00+02:00', deadline: '2026-10-15T23:59:00+02:00', wall: '3s', gradeBy: 'results', script: 'echo "no results file"; exit 0\n' });
+  const rjr = writeShellAssignment(dir, 'rjr', {
+    title: 'Results required',
+    opens: '2026-09-01T08:00:00+02:00',
+    deadline: '2026-10-15T23:59:00+02:00',
+    wall: '3s',
+    gradeBy: 'results',
+    totalWithHiddenTests: 'hidden',
+    script: 'if [ "$(cat answer.txt)" = published ]; then cp tests/published.json results.json; else echo "no results file"; fi\n',
+  });
   for (const [name, body] of Object.entries(files)) writeFileSync(path.join(a, 'tests', `${name}.json`), JSON.stringify(body));
+  writeFileSync(path.join(rjr, 'tests', 'published.json'), JSON.stringify(files.published));
   writeFileSync(path.join(a, 'tests', 'malformed.json'), '{"score": 3,');
   return dir;
 }
@@ -131,6 +147,20 @@ describe('results.json', () => {
     } finally {
       t.clock.set(now);
     }
+  });
+
+  it('after_published tests reach the student once staff release the grades (the review plugin\'s release)', async () => {
+    const id = await submit(student, 'rjr', 'answer.txt', 'published');
+    const before = await waitForResult(student, 'prog1', id);
+    expect(before.result!.tests.map((x) => x.name)).toEqual(['now']);
+    expect(before.result).toMatchObject({ hiddenTests: 1 });
+    const lecturer = await signIn(t, { role: 'lecturer' });
+    expect((await postJson(lecturer, '/courses/prog1/assignments/rjr/release', { action: 'release' })).status).toBe(200);
+    const after = await waitForResult(student, 'prog1', id);
+    expect(after.result!.tests.map((x) => x.name)).toEqual(['now', 'on release']);
+    expect(after.result).toMatchObject({ hiddenTests: 0, score: 2, maxScore: 2 });
+    expect((await postJson(lecturer, '/courses/prog1/assignments/rjr/release', { action: 'withdraw' })).status).toBe(200);
+    expect((await waitForResult(student, 'prog1', id)).result!.tests.map((x) => x.name)).toEqual(['now']);
   });
 
   it('a PrairieLearn-style fraction counts as a score out of 1', async () => {

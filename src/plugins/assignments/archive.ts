@@ -24,17 +24,20 @@ export interface ArchiveLimits {
 }
 
 /**
- * What an uploaded bundle archive may unpack to: the largest caps an assignment.yaml may ask
- * for (bundle: max_files, max_size); the bundle's own caps are checked after unpacking.
+ * What an uploaded bundle archive may unpack to: the largest caps an assignment.yaml may ask for
+ * on this server (bundle: max_files, max_size, up to the operator's maxima); the bundle's own
+ * caps are checked after unpacking.
  */
-export const BUNDLE_ARCHIVE_LIMITS: ArchiveLimits = {
-  maxArchiveBytes: 50 * 1024 ** 2,
-  maxTotalBytes: MAX_BUNDLE_BYTES,
-  maxFiles: MAX_BUNDLE_FILES,
-  maxDepth: 16,
-  maxRatio: 100,
-  ratioFloorBytes: 1024 ** 2,
-};
+export function bundleArchiveLimits(ceiling: { bundleMaxFiles: number; bundleMaxBytes: number }): ArchiveLimits {
+  return {
+    maxArchiveBytes: 50 * 1024 ** 2,
+    maxTotalBytes: Math.min(ceiling.bundleMaxBytes, MAX_BUNDLE_BYTES),
+    maxFiles: Math.min(ceiling.bundleMaxFiles, MAX_BUNDLE_FILES),
+    maxDepth: 16,
+    maxRatio: 100,
+    ratioFloorBytes: 1024 ** 2,
+  };
+}
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
   maxArchiveBytes: 50 * 1024 ** 2,

@@ -9,7 +9,7 @@ import { confirmSelfCheck, getSelfCheck } from '../autotest/self-check-store.js'
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { listEnrolled } from '../accounts/users.js';
-import { ArchiveError, BUNDLE_ARCHIVE_LIMITS, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
+import { ArchiveError, bundleArchiveLimits, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
 import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
@@ -148,7 +148,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     let slug = fixedSlug ?? (upload.fields.slug ?? '').trim();
     try {
       try {
-        await extractArchive(upload.file, work, BUNDLE_ARCHIVE_LIMITS);
+        await extractArchive(upload.file, work, bundleArchiveLimits(deps.config));
       } catch (err) {
         if (err instanceof ArchiveError) return { ok: false, problems: [`${upload.filename || 'the upload'}: ${err.message}`], slug };
         throw err;

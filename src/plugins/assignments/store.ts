@@ -226,12 +226,12 @@ async function importTmpDir(deps: Pick<Deps, 'config'>): Promise<string> {
   return dir;
 }
 
-async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content'>, req: ImportRequest): Promise<ImportResult> {
+async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
   const { db, blobs, clock } = deps;
   const problems: Problem[] = [];
   if (!deps.content.course(req.course)) problems.push({ file: '(import)', field: 'course', message: `there is no course "${req.course}"` });
   if (!SLUG.test(req.slug)) problems.push({ file: '(import)', field: 'slug', message: `"${req.slug}" is not a usable assignment id: use lowercase letters, digits and dashes (at most 64)` });
-  const bundle = await validateBundleDir(req.dir, req.limits ?? DEFAULT_BUNDLE_LIMITS);
+  const bundle = await validateBundleDir(req.dir, req.limits ?? DEFAULT_BUNDLE_LIMITS, { maxFiles: deps.config.bundleMaxFiles, maxBytes: deps.config.bundleMaxBytes });
   problems.push(...bundle.problems);
   if (problems.length || !bundle.config) return { ok: false, problems };
 

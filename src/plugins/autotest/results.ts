@@ -463,11 +463,3 @@ export function visibleTests(tests: TestOutcome[], viewer: ResultViewer): TestOu
   if (viewer.staff) return tests;
   return tests.filter((t) => isVisible(t.visibility, viewer));
 }
-
-/**
- * For the release of grades (manual grading's "publish"): true when publishing would show a
- * student something of this result they cannot see yet (an after_published test or output).
- */
-export function hasUnpublished(result: { tests: TestOutcome[]; stdoutVisibility?: Visibility }): boolean {
-  return result.tests.some((t) => t.visibility === 'after_published') || result.stdoutVisibility === 'after_published';
-}
