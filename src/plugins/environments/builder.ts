@@ -2,13 +2,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { list as tarList } from 'tar';
 import type { NormalisedSpec } from './environments.js';
 import { WHEELS_DIR } from './environments.js';
 
 /**
  * Builds an environment's root filesystem with existing tools, never Lectern's own package
  * handling: mmdebstrap for the Debian packages (apt resolves them from the host's configured
- * sources), pip inside the new root for Python requirements (only from the wheels and sdists the
+ * sources) or skopeo + umoci for an image archive the bundle carries, pip inside the new root for Python requirements (only from the wheels and sdists the
  * bundle ships: --no-index, builds do not reach PyPI), the bundle's setup script run once inside
  * the root (Gradescope's setup.sh). Everything happens in a temporary folder that is renamed into
  * place only when complete, so a failed build leaves nothing half-built.
@@ -143,15 +144,18 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
   const root = path.join(work, 'root');
   try {
     await mkdir(work, { mode: 0o755 });
-    if (req.spec.oci) throw new BuildError('environment: oci: unpacking OCI image archives is not supported by this server yet (it needs skopeo and umoci); name Debian packages instead');
-    const { suite, sources } = await hostDebian();
-    const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : [])])].sort();
-    // unshare mode, also as root: its mounts live in a private namespace, so a build that is killed
-    // leaves no /proc or /dev mounted inside the folder that is then removed.
-    const args = ['--mode=unshare', '--variant=apt', '--format=directory', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, ...sources];
-    const code = await run('mmdebstrap', args, log, 'Debian packages', req);
-    if (req.signal?.aborted) throw new BuildError('the build was stopped');
-    if (code !== 0) throw new BuildError(aptProblem(log.text) ?? `mmdebstrap failed with exit code ${code}: see the build log`);
+    if (req.spec.oci) {
+      await unpackImage(req, work, root, log);
+    } else {
+      const { suite, sources } = await hostDebian();
+      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : [])])].sort();
+      // unshare mode, also as root: its mounts live in a private namespace, so a build that is killed
+      // leaves no /proc or /dev mounted inside the folder that is then removed.
+      const args = ['--mode=unshare', '--variant=apt', '--format=directory', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, ...sources];
+      const code = await run('mmdebstrap', args, log, 'Debian packages', req);
+      if (req.signal?.aborted) throw new BuildError('the build was stopped');
+      if (code !== 0) throw new BuildError(aptProblem(log.text) ?? `mmdebstrap failed with exit code ${code}: see the build log`);
+    }
 
     if (req.spec.python.length) {
       const wheels = req.inputs ? path.join(req.inputs, WHEELS_DIR) : null;
@@ -180,6 +184,7 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
     }
 
     // Mount points of the files the sandbox puts over the root's /etc.
+    await mkdir(path.join(root, 'etc'), { recursive: true });
     for (const f of ['passwd', 'group', 'nsswitch.conf', 'hosts']) {
       const file = path.join(root, 'etc', f);
       await access(file).catch(() => writeFile(file, ''));
@@ -199,6 +204,50 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
   } finally {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** An OCI image archive holds oci-layout at its top; docker save (and podman's default) output does not. */
+async function isOciArchive(file: string): Promise<boolean> {
+  let found = false;
+  await tarList({ file, onReadEntry: (e) => void (e.path === 'oci-layout' && (found = true)) });
+  return found;
+}
+
+/**
+ * The root of an image archive the lecturer exported (docker save / podman save, or an OCI
+ * archive): skopeo reads it into an OCI layout, umoci applies its layers into a folder. Neither
+ * reaches a registry; the image is what the bundle carries.
+ */
+async function unpackImage(req: BuildRequest, work: string, root: string, log: Log): Promise<void> {
+  if (req.spec.debian.length) throw new BuildError('environment: oci: and debian: cannot be combined: install the packages in the image (or in its setup: script)');
+  const at = Object.entries(req.spec.inputs).find(([, sha]) => sha === req.spec.oci)?.[0];
+  if (!at || !req.inputs) throw new BuildError('environment: oci: names a file that is not in the bundle');
+  const archive = path.join(req.inputs, at);
+  let oci: boolean;
+  try {
+    oci = await isOciArchive(archive);
+  } catch (err) {
+    throw new BuildError(`environment: oci: ${at} is not a tar archive (docker save or podman save output): ${(err as Error).message}`);
+  }
+  const layout = path.join(work, 'oci');
+  const code = await run('skopeo', ['copy', `${oci ? 'oci-archive' : 'docker-archive'}:${archive}`, `oci:${layout}:image`], log, 'image', req);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (code !== 0) throw new BuildError(`skopeo could not read ${at} as an image archive (docker save or podman save output): see the build log`);
+  const bundle = path.join(work, 'bundle');
+  // As root umoci keeps the image's owners; otherwise (--rootless) files belong to the server's user.
+  const ucode = await run('umoci', ['unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', `${layout}:image`, bundle], log, 'image layers', req);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (ucode !== 0) throw new BuildError(`umoci could not unpack the layers of ${at}: see the build log`);
+  await rename(path.join(bundle, 'rootfs'), root);
+  await rm(layout, { recursive: true, force: true });
+  // The sandbox's first process is bash, which copies inputs with cp, collects with tar and lowers
+  // priority with nice: a Debian or Ubuntu based image has them all (Alpine needs bash added).
+  const missing: string[] = [];
+  for (const program of ['bash', 'cp', 'tar', 'nice']) {
+    const found = await Promise.any([access(path.join(root, 'usr/bin', program)), access(path.join(root, 'bin', program))]).then(() => true, () => false);
+    if (!found) missing.push(program);
+  }
+  if (missing.length) throw new BuildError(`environment: oci: the image in ${at} has no ${missing.join(', ')} in /usr/bin or /bin: the sandbox needs bash and coreutils' cp and nice, and tar (a Debian or Ubuntu based image has them)`);
 }
 
 /** Leftovers of builds cut off by a crash. */
