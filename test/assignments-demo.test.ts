@@ -67,5 +67,5 @@ describe.each([
     const wrong = await grade(slug, `${slug}-wrong`, file, variant);
     expect(wrong.score).toBeLessThan(10);
     expect(wrong.tests.some((x) => x.status === 'failed' && x.visibility === 'visible')).toBe(true);
-  });
+  }, 240_000);
 });

@@ -92,7 +92,7 @@ export class Agent {
   async fetch(pathname: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.cookies.size) headers.set('cookie', this.cookieHeader());
-    const res = await fetch(this.base + pathname, { redirect: 'manual', ...init, headers });
+    const res = await fetchOnce(this.base + pathname, { redirect: 'manual', ...init, headers });
     this.keep(res);
     return res;
   }
@@ -112,6 +112,22 @@ export class Agent {
     const headers = new Headers(init.headers);
     headers.set('content-type', 'application/x-www-form-urlencoded');
     return this.fetch(pathname, { method: 'POST', ...init, headers, body });
+  }
+}
+
+/**
+ * A GET or HEAD sent on a kept-alive connection at the moment the server closes it as idle fails
+ * with a reset; browsers send such a request again on a new connection, and so does this client.
+ * On a busy machine the client's own idle timer runs late, which makes the race common in tests.
+ */
+async function fetchOnce(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const method = (init.method ?? 'GET').toUpperCase();
+    const code = (err as { cause?: { code?: string } }).cause?.code;
+    if ((method === 'GET' || method === 'HEAD') && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET')) return fetch(url, init);
+    throw err;
   }
 }
 
