@@ -133,6 +133,23 @@ describe('a Gradescope autograder zip', () => {
     expect(r.staff.result!.tamper.map((f) => f.kind)).toEqual(['legacy_results']);
   });
 
+  it('student code sharing a legacy run finds neither the reference solution nor the statement in /autograder/source', async () => {
+    const file = path.join(tempDir('lectern-zip-'), 'listing.zip');
+    const run = '#!/bin/sh\nls=$(cd /autograder/source && find . -type f | sort | tr "\\n" " ")\nprintf \'{"score": 1, "max_score": 1, "output": "%s"}\' "$ls" > /autograder/results/results.json\n';
+    await makeZip(file, [
+      { name: 'run_autograder', data: run, mode: 0o100755 },
+      { name: 'helper.py', data: 'x = 1\n' },
+      { name: 'solution/answer.txt', data: 'the reference answer' },
+    ]);
+    expect((await uploadBundle(lecturer, file, 'listing')).status).toBe(302);
+    const r = await grade('listing', 'x.txt', 'anything');
+    expect(r.staff.result).toMatchObject({ score: 1, gradable: true, legacy: true });
+    expect(r.staff.result!.output).toContain('./helper.py');
+    expect(r.staff.result!.output).toContain('./run_autograder');
+    expect(r.staff.result!.output).not.toContain('solution');
+    expect(r.staff.result!.output).not.toContain('statement.md');
+  });
+
   it('upgraded to the harness model (docs/autograders.md): the same layout, student code only through run_student', async () => {
     const runAutograder = [
       '#!/bin/sh',

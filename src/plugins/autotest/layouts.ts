@@ -18,6 +18,8 @@ export interface LayoutInput {
   bundleDir: string | null;
   /** Which bundle paths exist (to know whether tests/ or run_autograder is there). */
   has: (bundlePath: string) => boolean;
+  /** Every bundle path (empty when unknown: jobs of older servers, then the whole folder goes). */
+  paths?: string[];
   params: Record<string, unknown>;
   /** For Gradescope's submission_metadata.json and PrairieLearn's data.json. */
   meta: { submissionId: number; submittedAt?: number; deadlineAt?: number; title?: string };
@@ -26,8 +28,10 @@ export interface LayoutInput {
 /** Which bundle files a layout needs at run time (remote workers are sent these). */
 export function layoutNeeds(layout: Layout, bundlePath: string): boolean {
   if (layout === 'lectern' || layout === 'prairielearn') return bundlePath.startsWith('tests/');
-  // Gradescope: the whole autograder zip is /autograder/source, apart from what Lectern itself shows.
-  return !(bundlePath === 'statement.md' || bundlePath.startsWith('starter/') || bundlePath === 'generate');
+  // Gradescope: the whole autograder zip is /autograder/source, apart from what Lectern itself
+  // uses: the statement, starter files, the generator, the reference solution (student code shares
+  // a legacy run's sandbox: it must never be there) and the environment's inputs (wheels, images).
+  return !(bundlePath === 'statement.md' || bundlePath.startsWith('starter/') || bundlePath === 'generate' || bundlePath.startsWith('solution/') || bundlePath.startsWith('environment/'));
 }
 
 function iso(ms: number | undefined): string | null {
@@ -39,7 +43,9 @@ export function planLayout(layout: Layout, input: LayoutInput): LayoutPlan {
   if (layout === 'gradescope') {
     const inputs: SandboxInput[] = submission.map((f) => ({ from: f.from, to: `submission/${f.to}` }));
     if (bundleDir) {
-      inputs.push({ from: bundleDir, to: 'source' });
+      const top = [...new Set((input.paths ?? []).filter((p) => layoutNeeds('gradescope', p)).map((p) => p.split('/')[0]!))].sort();
+      if (input.paths?.length) for (const name of top) inputs.push({ from: path.join(bundleDir, name), to: `source/${name}` });
+      else inputs.push({ from: bundleDir, to: 'source' });
       // Gradescope copies run_autograder to /autograder/run_autograder when it builds the image.
       if (has('run_autograder')) inputs.push({ from: path.join(bundleDir, 'run_autograder'), to: 'run_autograder' });
     }

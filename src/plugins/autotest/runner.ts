@@ -176,6 +176,7 @@ function layoutOf(layout: Layout, spec: Pick<JobSpec, 'params' | 'run'> & Partia
     submission: inputs.submission,
     bundleDir,
     has,
+    paths,
     params: spec.params,
     meta: { submissionId: spec.submissionId ?? 0, title: settings?.title, deadlineAt: settings?.deadlineAt, submittedAt: settings?.submittedAt },
   });
