@@ -60,6 +60,8 @@ describe('per-assignment caps, env and work dir', () => {
   it('test.limits.work_dir sizes the work dir; layout and grade_by have defaults', () => {
     const { config } = parseAssignmentYaml(`${BASE.replace('test:\n', 'test:\n  limits:\n    work_dir: 1GB\n')}`);
     expect(config!.test.limits.workDirBytes).toBe(1024 ** 3);
-    expect(config!).toMatchObject({ layout: 'lectern', points: null, test: { gradeBy: 'results' }, environment: null });
+    expect(config!).toMatchObject({ layout: 'lectern', points: null, test: { gradeBy: 'exit_code' }, environment: null });
+    expect(parseAssignmentYaml(`layout: gradescope\n${BASE}`).config!.test.gradeBy).toBe('results');
+    expect(parseAssignmentYaml(`${BASE}  grade_by: results\n`).config!.test.gradeBy).toBe('results');
   });
 });

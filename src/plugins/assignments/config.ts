@@ -321,7 +321,7 @@ const schema = z.strictObject({
     .optional(),
   test: z.strictObject(
     {
-      grade_by: z.enum(['results', 'exit_code'], { error: 'must be "results" (the results file grades) or "exit_code" (exit 0 earns the points)' }).default('results'),
+      grade_by: z.enum(['results', 'exit_code'], { error: 'must be "results" (the results file grades) or "exit_code" (exit 0 earns the points)' }).optional(),
       command: argv('[/usr/bin/python3, tests/run.py]').optional(),
       harness: argv('[/usr/bin/python3, tests/harness.py]').optional(),
       build: argv('[gcc, -O2, -o, prog, prog.c]').optional(),
@@ -503,7 +503,9 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
         : null,
       test: {
         mode: t.harness ? 'harness' : t.cases ? 'io' : 'legacy',
-        gradeBy: y.test.grade_by,
+        // Gradescope and PrairieLearn graders always write a results file (a missing one is their
+        // failure); Lectern's own test commands were graded by exit code without one, and still are.
+        gradeBy: y.test.grade_by ?? (layout === 'lectern' ? 'exit_code' : 'results'),
         command: t.harness ?? t.command ?? [],
         limits: {
           wallMs,
