@@ -686,7 +686,11 @@ class HostSandbox implements Sandbox {
       else child.stdin!.end();
 
       const wallTimer = setTimeout(() => kill('timeout'), limits.wallMs);
-      const memoryWatch = plan.treeMemory && pid !== undefined ? watchTreeMemory({ rootPid: pid, capBytes: limits.memoryBytes, onExceeded: () => kill('memory') }) : null;
+      // The tree's resident memory also holds bwrap, the wrapper and every shared library, while a
+      // single process's RLIMIT_DATA counts only its own data: a little headroom lets a lone
+      // process reach its limit first and fail with its runtime's own message (MemoryError,
+      // OutOfMemoryError), while the tree as a whole stays bounded.
+      const memoryWatch = plan.treeMemory && pid !== undefined ? watchTreeMemory({ rootPid: pid, capBytes: limits.memoryBytes + Math.min(64 * MiB, Math.floor(limits.memoryBytes / 8)), onExceeded: () => kill('memory') }) : null;
       const onAbort = () => kill('aborted');
       request.signal?.addEventListener('abort', onAbort, { once: true });
 
