@@ -77,6 +77,8 @@ export async function populate(dataDir, { students, perAssignment = 0, historyAs
       const versions = db.prepare('SELECT a.id AS assignment, a.slug, v.id AS version, v.config FROM assignments a JOIN assignment_versions v ON v.id = a.current_version WHERE a.course = ?').all(COURSE);
       const variant = db.prepare(`INSERT INTO variants (assignment_id, version_id, user_id, student_key, student_name, seed, params, created_at) VALUES (?, ?, ?, ?, ?, 'bench', '{}', ?)`);
       const sub = db.prepare('INSERT INTO submissions (assignment_id, version_id, user_id, number, submitted_at, deadline_at, late_minutes, penalty_pct, total_bytes) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)');
+      // Who owns a submission is its members (teams, migration 0016): without them even its author gets a 404.
+      const member = db.prepare('INSERT INTO submission_members (submission_id, user_id) VALUES (?, ?)');
       const file = db.prepare(`INSERT INTO submission_files (submission_id, name, sha256, size) VALUES (?, 'answer.txt', ?, ?)`);
       const job = db.prepare(`INSERT INTO jobs (submission_id, version_id, state, priority, attempts, max_attempts, enqueued_at, not_before, started_at, finished_at, reason) VALUES (?, ?, 'done', ?, 1, 3, ?, ?, ?, ?, 'submission')`);
       const result = db.prepare(
@@ -91,6 +93,7 @@ export async function populate(dataDir, { students, perAssignment = 0, historyAs
               // Spread over the last three days before the deadline, the later ones denser.
               const at = Math.round(deadline - 3 * DAY * (1 - Math.sqrt(n / (perAssignment + 1))) - ((s.id * 7919) % 3_600_000));
               const id = Number(sub.run(v.assignment, v.version, s.id, n, at, deadline, blob.length).lastInsertRowid);
+              member.run(id, s.id);
               file.run(id, sha, blob.length);
               const j = Number(job.run(id, v.version, n === perAssignment ? 100 : 0, at, at, at + 1_000, at + 1_300).lastInsertRowid);
               const score = ((s.id + n) % 5) / 4;

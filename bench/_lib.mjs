@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: a real server process on a temp data dir, signed-in clients.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +8,42 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const dist = (p) => path.join(ROOT, 'dist', p);
 
+/** Temp dirs made by this run: removed when the process exits (a bench's data dir can be gigabytes). */
+const made = new Set();
+let cleanupHooked = false;
+
+function removeTempDirs() {
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A dir still busy (a server not yet gone) is left; the rest go.
+    }
+  }
+  made.clear();
+}
+
+function hookCleanup() {
+  if (cleanupHooked) return;
+  cleanupHooked = true;
+  process.once('exit', removeTempDirs);
+  // Interrupted by the operator: clean up, then die of the same signal.
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      removeTempDirs();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+/** BENCH_KEEP=1 keeps the temp dirs (to look at a data dir after a run). */
 export function tempDir(prefix = 'lectern-bench-') {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (process.env.BENCH_KEEP !== '1') {
+    hookCleanup();
+    made.add(dir);
+  }
+  return dir;
 }
 
 /** A data dir with the schema and `n` enrolled students (password "bench password 123"). */
@@ -54,7 +88,9 @@ export function contentWith(script, { maxUpload = '128MB' } = {}) {
  */
 export async function startServer(env, { nodeArgs = [] } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, dist(process.env.BENCH_ENTRY ?? 'start.cjs'), 'serve'], {
-    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
+    // No background self-check of the demo bundles (sandbox runs) unless a bench asks for it: it
+    // would share the CPU with whatever the bench measures.
+    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', LECTERN_SELF_CHECK: 'no', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

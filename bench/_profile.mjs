@@ -70,3 +70,30 @@ console.log('by package/file (us per request):');
 for (const [k, us] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${per(us).padStart(8)}  ${k}`);
 console.log('by function (us per request, self time):');
 for (const [k, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${per(us).padStart(8)}  ${k}`);
+
+// Inclusive time (the function and all it called, in the same synchronous stack) of this
+// project's own functions: which middleware or handler a request's time sits under.
+const parentOf = new Map();
+const nodeById = new Map();
+for (const n of prof.nodes) {
+  nodeById.set(n.id, n);
+  for (const c of n.children ?? []) parentOf.set(c, n.id);
+}
+const own = (n) => n.callFrame.url.includes('/dist/') || n.callFrame.url.includes('/src/');
+const inclusive = new Map();
+for (const [id, us] of dt) {
+  const f = nodeById.get(id).callFrame.functionName;
+  if (f === '(idle)' || f === '(program)') continue;
+  const seen = new Set();
+  for (let p = id; p !== undefined; p = parentOf.get(p)) {
+    const n = nodeById.get(p);
+    if (!own(n)) continue;
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${path.basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
+console.log('own functions, inclusive (us per request):');
+for (const [k, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${per(us).padStart(8)}  ${k}`);
+if (process.env.BENCH_KEEP === '1') console.log(`profile kept in ${profDir}`);

@@ -88,7 +88,7 @@ export async function main() {
         const body = await res.text();
         const ms = performance.now() - t0;
         if (res.status >= 500) fail('failed', `${label} ${res.status}`);
-        else if (res.status !== 200) fail('refused', `${label} ${res.status}`);
+        else if (res.status !== 200) fail('refused', `${label} ${res.status} ${url}`);
         return { ms, body, status: res.status };
       } catch (err) {
         fail('failed', `${label} ${err.message}`);

@@ -8,7 +8,10 @@ import { isStaffRole } from './lib/auth.js';
 import { ClientErrorCounter, classifyClientError } from './lib/client-errors.js';
 import { isCommitted } from './lib/lifecycle.js';
 import { bodyIdleGuard, errorHandler } from './middleware/errors.js';
-import { requestLog } from './middleware/request-log.js';
+import { requestLogging, routeLabel } from './middleware/request-log.js';
+import { createReplayCache } from './lib/replay.js';
+import { readCache } from './db/read-cache.js';
+import { SESSION_TOUCH_MS, type SessionRecord } from './plugins/accounts/sessions.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
 import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
@@ -44,7 +47,13 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   let closingPromise: Promise<void> | undefined;
   const assets = staticFiles(path.resolve(PUBLIC_DIR), { reload: config.env === 'development' });
   views.env.addGlobal('asset', assets.url);
-  views.env.addGlobal('site', { unsafeSandbox: deps.sandbox.unsafe, courses: deps.content.courses });
+  views.env.addGlobal('site', {
+    unsafeSandbox: deps.sandbox.unsafe,
+    // Read on each use: courses come and go without a restart (src/lib/content.ts).
+    get courses() {
+      return deps.content.courses;
+    },
+  });
 
   koa.context.render = function render(this: Koa.ParameterizedContext<AppState, AppContextExtras>, template: string, vars: Record<string, unknown> = {}) {
     // In unsafe sandbox mode every page a course's staff sees carries the warning, not only theirs.
@@ -75,12 +84,29 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   koa.silent = true;
 
   const observers = plugins.flatMap((p) => (p.observeRequests ? [p.observeRequests({ ...deps, log: log.child({ plugin: p.name }) })] : []));
-  koa.use(requestLog(log, observers));
+  const logging = requestLogging(log, observers);
+  koa.use(logging.middleware);
   // During a drain, keep-alive connections are told to close so they cannot hold the drain open.
   koa.use(async (ctx, next) => {
     await next();
     if (closingPromise) ctx.set('Connection', 'close');
   });
+  // Repeated requests for static files and kept course pages are answered before Koa (replay.ts).
+  const replay = createReplayCache({
+    reads: readCache(deps.db),
+    now: () => deps.clock.now(),
+    line: logging.line,
+    enabled: config.env !== 'development',
+    maxBytes: config.pageCacheMb * 1024 * 1024,
+    draining: () => closingPromise !== undefined,
+    routeOf: routeLabel,
+    // The full path must run again when the session expires or its sliding expiry is due.
+    limitOf: (ctx) => {
+      const s = ctx.state.session as SessionRecord | null | undefined;
+      return s ? Math.min(s.expiresAt, s.lastSeenAt + SESSION_TOUCH_MS) : Infinity;
+    },
+  });
+  koa.use((ctx, next) => replay.record(ctx, next));
   koa.use(errorHandler(clientErrors));
   koa.use(bodyIdleGuard(config.bodyIdleMs, clientErrors));
   koa.use(securityHeaders());
@@ -157,7 +183,10 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     koa,
     deps,
     clientErrors,
-    callback: () => koa.callback(),
+    callback: () => {
+      const handle = koa.callback();
+      return (req, res) => (replay.answer(req as IncomingMessage, res as ServerResponse) ? Promise.resolve() : handle(req, res));
+    },
     routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
     async start() {
       for (const plugin of plugins) {

@@ -15,6 +15,53 @@ export interface OidcProviderConfig {
   clientSecret?: string;
 }
 
+/** Outgoing mail over SMTP (src/plugins/mail); null: no mail, staff hand out links themselves. */
+export interface MailConfig {
+  host: string;
+  port: number;
+  /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+  secure: boolean;
+  user?: string;
+  password?: string;
+  /** The From address, e.g. "Lectern <lectern@uni.example>". */
+  from: string;
+  /** First retry after this long; each further one waits twice as long (capped at 6 hours). */
+  retryMs: number;
+  /** Tries before a message is marked failed. */
+  maxAttempts: number;
+  /** How often the outbox is looked at for due messages. */
+  pollMs: number;
+}
+
+/**
+ * A plain OAuth 2.0 provider (no ID token): the user is who its userinfo endpoint says. GitHub,
+ * Facebook and X are presets that fill in the endpoints and how their answers are read.
+ */
+export interface OAuthProviderConfig {
+  id: string;
+  name: string;
+  preset: 'github' | 'facebook' | 'x' | 'generic';
+  clientId: string;
+  clientSecret?: string;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  userinfoEndpoint: string;
+  /** GitHub: the list of the user's addresses with their verified flags. */
+  emailsEndpoint?: string;
+  scope: string;
+  /** Dotted paths into the userinfo answer. */
+  subjectField: string;
+  emailField: string;
+  nameField: string;
+  /**
+   * How a verified address is recognised: a dotted path to a boolean in userinfo, "always" for a
+   * provider that only ever returns confirmed addresses, or "emails-endpoint" (GitHub).
+   */
+  emailVerified: string;
+  /** How the client authenticates at the token endpoint. */
+  tokenAuth: 'client_secret_basic' | 'client_secret_post';
+}
+
 export interface Config {
   env: 'production' | 'development' | 'test';
   host: string;
@@ -81,6 +128,8 @@ export interface Config {
   /** The dashboard warns when a coming deadline's burst would keep a student waiting longer than this for a result (minutes). */
   forecastTargetMinutes: number;
   oidc: OidcProviderConfig[];
+  oauth: OAuthProviderConfig[];
+  mail: MailConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -171,6 +220,141 @@ function parseOidc(env: Env): OidcProviderConfig[] {
   });
 }
 
+const OAUTH_PRESETS: Record<Exclude<OAuthProviderConfig['preset'], 'generic'>, Omit<OAuthProviderConfig, 'id' | 'clientId' | 'clientSecret' | 'preset'>> = {
+  github: {
+    name: 'GitHub',
+    authorizationEndpoint: 'https://github.com/login/oauth/authorize',
+    tokenEndpoint: 'https://github.com/login/oauth/access_token',
+    userinfoEndpoint: 'https://api.github.com/user',
+    emailsEndpoint: 'https://api.github.com/user/emails',
+    scope: 'read:user user:email',
+    subjectField: 'id',
+    emailField: 'email',
+    nameField: 'name',
+    emailVerified: 'emails-endpoint',
+    tokenAuth: 'client_secret_post',
+  },
+  // The Graph API returns an address only once its owner has confirmed it.
+  facebook: {
+    name: 'Facebook',
+    authorizationEndpoint: 'https://www.facebook.com/v19.0/dialog/oauth',
+    tokenEndpoint: 'https://graph.facebook.com/v19.0/oauth/access_token',
+    userinfoEndpoint: 'https://graph.facebook.com/me?fields=id,name,email',
+    scope: 'public_profile email',
+    subjectField: 'id',
+    emailField: 'email',
+    nameField: 'name',
+    emailVerified: 'always',
+    tokenAuth: 'client_secret_post',
+  },
+  // X gives the address only as confirmed_email (scope users.email), i.e. confirmed by its owner.
+  x: {
+    name: 'X',
+    authorizationEndpoint: 'https://x.com/i/oauth2/authorize',
+    tokenEndpoint: 'https://api.x.com/2/oauth2/token',
+    userinfoEndpoint: 'https://api.x.com/2/users/me?user.fields=confirmed_email',
+    scope: 'users.read tweet.read users.email',
+    subjectField: 'data.id',
+    emailField: 'data.confirmed_email',
+    nameField: 'data.name',
+    emailVerified: 'always',
+    tokenAuth: 'client_secret_basic',
+  },
+};
+
+/** http:// only for a provider on this machine (development, tests). */
+function oauthUrl(id: string, field: string, value: unknown): string {
+  const fail = () => new ConfigError('LECTERN_OAUTH', `provider "${id}": ${field} must be an https URL`);
+  if (typeof value !== 'string') throw fail();
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw fail();
+  }
+  const loopback = u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !loopback) throw fail();
+  return u.href;
+}
+
+function parseOauth(env: Env, oidc: OidcProviderConfig[]): OAuthProviderConfig[] {
+  const raw = env.LECTERN_OAUTH;
+  if (raw === undefined || raw.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('LECTERN_OAUTH', 'must be a JSON array of {id, preset or endpoints, clientId, clientSecret}');
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('LECTERN_OAUTH', 'must be a JSON array');
+  const seen = new Set(oidc.map((p) => p.id));
+  return parsed.map((p: unknown, i: number) => {
+    const o = (p ?? {}) as Record<string, unknown>;
+    const str = (key: string): string | undefined => (typeof o[key] === 'string' && o[key] !== '' ? (o[key] as string) : undefined);
+    const preset = (str('preset') ?? 'generic') as OAuthProviderConfig['preset'];
+    if (!['github', 'facebook', 'x', 'generic'].includes(preset)) throw new ConfigError('LECTERN_OAUTH', `provider ${i + 1}: preset must be github, facebook, x or generic`);
+    const id = str('id') ?? (preset === 'generic' ? undefined : preset);
+    if (!id) throw new ConfigError('LECTERN_OAUTH', `provider ${i + 1} needs an "id" string`);
+    if (!/^[a-z0-9-]{1,32}$/.test(id)) throw new ConfigError('LECTERN_OAUTH', `provider id "${id}" must be lowercase letters, digits and dashes`);
+    if (seen.has(id)) throw new ConfigError('LECTERN_OAUTH', `provider id "${id}" is used twice (LECTERN_OIDC and LECTERN_OAUTH share one list of ids)`);
+    seen.add(id);
+    const clientId = str('clientId');
+    if (!clientId) throw new ConfigError('LECTERN_OAUTH', `provider "${id}" needs a "clientId" string`);
+    const base = preset === 'generic' ? undefined : OAUTH_PRESETS[preset];
+    const pick = (key: keyof typeof OAUTH_PRESETS.github, fallback?: string): string => {
+      const v = str(key) ?? (base?.[key] as string | undefined) ?? fallback;
+      if (v === undefined) throw new ConfigError('LECTERN_OAUTH', `provider "${id}" needs "${key}" (or a preset)`);
+      return v;
+    };
+    const tokenAuth = pick('tokenAuth', 'client_secret_basic');
+    if (tokenAuth !== 'client_secret_basic' && tokenAuth !== 'client_secret_post') throw new ConfigError('LECTERN_OAUTH', `provider "${id}": tokenAuth must be client_secret_basic or client_secret_post`);
+    const emailsEndpoint = str('emailsEndpoint') ?? base?.emailsEndpoint;
+    const emailVerified = pick('emailVerified', 'email_verified');
+    if (emailVerified === 'emails-endpoint' && !emailsEndpoint) throw new ConfigError('LECTERN_OAUTH', `provider "${id}": emailVerified "emails-endpoint" needs an "emailsEndpoint"`);
+    return {
+      id,
+      name: pick('name', id),
+      preset,
+      clientId,
+      ...(str('clientSecret') ? { clientSecret: str('clientSecret')! } : {}),
+      authorizationEndpoint: oauthUrl(id, 'authorizationEndpoint', pick('authorizationEndpoint')),
+      tokenEndpoint: oauthUrl(id, 'tokenEndpoint', pick('tokenEndpoint')),
+      userinfoEndpoint: oauthUrl(id, 'userinfoEndpoint', pick('userinfoEndpoint')),
+      ...(emailsEndpoint ? { emailsEndpoint: oauthUrl(id, 'emailsEndpoint', emailsEndpoint) } : {}),
+      scope: pick('scope', 'openid email profile'),
+      subjectField: pick('subjectField', 'sub'),
+      emailField: pick('emailField', 'email'),
+      nameField: pick('nameField', 'name'),
+      emailVerified,
+      tokenAuth,
+    };
+  });
+}
+
+function parseMail(env: Env): MailConfig | null {
+  const host = str(env, 'LECTERN_SMTP_HOST', '').trim();
+  if (!host) return null;
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new ConfigError('LECTERN_SMTP_HOST', `not a host name or address: "${host}"`);
+  const secure = bool(env, 'LECTERN_SMTP_SECURE', false);
+  const from = str(env, 'LECTERN_MAIL_FROM', '').trim();
+  if (!from) throw new ConfigError('LECTERN_MAIL_FROM', 'set the sender address (e.g. "Lectern <lectern@uni.example>") when LECTERN_SMTP_HOST is set');
+  if (!/@/.test(from) || /[\r\n]/.test(from)) throw new ConfigError('LECTERN_MAIL_FROM', `not an address: "${from}"`);
+  const user = str(env, 'LECTERN_SMTP_USER', '');
+  const password = str(env, 'LECTERN_SMTP_PASSWORD', '');
+  if (password && !user) throw new ConfigError('LECTERN_SMTP_USER', 'LECTERN_SMTP_PASSWORD is set but the user name is not');
+  return {
+    host,
+    port: int(env, 'LECTERN_SMTP_PORT', secure ? 465 : 587, 1, 65535),
+    secure,
+    ...(user ? { user } : {}),
+    ...(password ? { password } : {}),
+    from,
+    retryMs: int(env, 'LECTERN_MAIL_RETRY_MS', 60_000, 10, 3_600_000),
+    maxAttempts: int(env, 'LECTERN_MAIL_ATTEMPTS', 10, 1, 100),
+    pollMs: int(env, 'LECTERN_MAIL_POLL_MS', 2_000, 10, 600_000),
+  };
+}
+
 function workerName(env: Env): string {
   const name = str(env, 'LECTERN_WORKER_NAME', hostname());
   if (!/^[A-Za-z0-9._-]{1,253}$/.test(name)) throw new ConfigError('LECTERN_WORKER_NAME', `use letters, digits, dots, dashes and underscores, got "${name}"`);
@@ -251,6 +435,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     workerMetricsPort: int(env, 'LECTERN_WORKER_METRICS_PORT', 0, 0, 65535),
     forecastTargetMinutes: int(env, 'LECTERN_FORECAST_TARGET_MINUTES', 10, 1, 1440),
     oidc: parseOidc(env),
+    oauth: parseOauth(env, parseOidc(env)),
+    mail: parseMail(env),
   };
   return Object.freeze(config);
 }

@@ -9,7 +9,8 @@ import { databasePath, openDatabase } from './db/open.js';
 import { createBlobStore } from './lib/blobs.js';
 import { createHttpServer } from './lib/http-server.js';
 import { systemClock, type Clock } from './lib/clock.js';
-import { loadContent } from './lib/content.js';
+import { liveContent } from './lib/content.js';
+import { listWebCourses } from './plugins/courses/store.js';
 import { Lifecycle } from './lib/lifecycle.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createSandbox } from './lib/sandbox/index.js';
@@ -36,7 +37,7 @@ export interface BuildOptions {
 export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps, 'shutdown'> {
   const log = options.log ?? createLogger(config.logLevel);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
-  const content = loadContent(config.contentDir);
+  const content = liveContent(config.contentDir, log);
   const db = openDatabase(databasePath(config.dataDir));
   try {
     const started = performance.now();
@@ -46,6 +47,7 @@ export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps
     db.close();
     throw err;
   }
+  content.useWebCourses(() => listWebCourses(db));
   const timezone = content.courses[0]?.timezone ?? 'UTC';
   return {
     db,

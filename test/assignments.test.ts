@@ -6,7 +6,7 @@ import { databasePath, openDatabase } from '../src/db/open.js';
 import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, type ArchiveLimits } from '../src/plugins/assignments/archive.js';
 import { validateBundleDir } from '../src/plugins/assignments/bundle.js';
 import { formatProblem } from '../src/plugins/assignments/config.js';
-import { currentVersion, importBundle, listVersions, materialiseVersion } from '../src/plugins/assignments/store.js';
+import { currentVersion, getAssignment, getVersion, importBundle, listVersions, materialiseVersion } from '../src/plugins/assignments/store.js';
 import { makeRawZip, makeTarGz, makeZip, type ArchiveEntry } from './helpers/archives.js';
 import { signIn, type SignedInAgent } from './helpers/accounts.js';
 import { createTestApp, DEMO_CONTENT, ROOT, tempDir, type TestApp } from './helpers/index.js';
@@ -98,6 +98,16 @@ describe('bundle validation', () => {
     }
     const stats = await validateBundleDir(path.join(DEMO_CONTENT, 'assignments', 'stats'));
     expect(stats.config?.test.command).toEqual(['/usr/bin/python3', 'tests/harness.py']);
+  });
+
+  it('takes files: as one name when it is a plain string, and tells a wrong type from a missing field', async () => {
+    const one = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('files: [hello.txt]', 'files: hello.txt') }));
+    expect(one.problems.map(formatProblem)).toEqual([]);
+    expect(one.config?.files).toEqual(['hello.txt']);
+    const wrong = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('title: Hello', 'title: [Hello]').replace('files: [hello.txt]', 'files: { a: 1 }') }));
+    expect(wrong.problems.map(formatProblem)).toEqual(['assignment.yaml: title: must be a string', 'assignment.yaml: files: must be a file name or glob, or a list of them']);
+    const missing = await validateBundleDir(bundleDir({ 'assignment.yaml': GOOD_YAML.replace('files: [hello.txt]\n', '') }));
+    expect(missing.problems.map(formatProblem)).toEqual(['assignment.yaml: files: is required']);
   });
 
   it('reports every problem at once, each with its file and field', async () => {
@@ -484,7 +494,10 @@ describe('the command line', () => {
 
     const zip = path.join(scratch(), 'hello.zip');
     await makeZip(zip, filesOf(bundleDir({ 'statement.md': 'Changed {{ n }}\n' }), 'hello/'));
-    expect(lectern(data, DEMO_CONTENT, ['assignment', 'import', zip, '--course', 'prog1']).stdout).toBe('prog1/hello: imported as version 2 (now current)\n');
+    // A new version of an existing assignment waits for the self-check of a server that grades.
+    expect(lectern(data, DEMO_CONTENT, ['assignment', 'import', zip, '--course', 'prog1']).stdout).toBe(
+      'prog1/hello: imported as version 2; it becomes current when its self-check passes (the current version serves students until then)\n',
+    );
     const tgz = path.join(scratch(), 'greeting.tar.gz');
     await makeTarGz(tgz, filesOf(bundleDir()).map((e) => ({ name: e.name, data: e.data! })));
     expect(lectern(data, DEMO_CONTENT, ['assignment', 'import', tgz, '--course', 'prog1']).stdout).toBe('prog1/greeting: imported as version 1 (now current)\n');
@@ -503,7 +516,9 @@ describe('the command line', () => {
 
     const db = openDatabase(databasePath(data));
     try {
-      expect(currentVersion(db, 'prog1', 'hello')!.version.number).toBe(2);
+      // Version 2 waits for a self-check (no server ran one here); version 1 stays current.
+      expect(currentVersion(db, 'prog1', 'hello')!.version.number).toBe(1);
+      expect(getVersion(db, getAssignment(db, 'prog1', 'hello')!.pendingVersionId!)!.number).toBe(2);
       expect(currentVersion(db, 'prog1', 'hello')!.version.createdBy).toBe('command line');
       expect(currentVersion(db, 'prog1', 'bad')).toBeUndefined();
     } finally {

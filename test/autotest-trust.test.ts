@@ -306,6 +306,51 @@ describe('stats (harness + run_student): forgeries score at most the honest wron
   });
 });
 
+/** stats.py bodies that compute with the statistics module while hiding it from any check in the student's process. */
+const STATS_VIA = (get: string) => `${get}
+def mean(xs): return _s.mean(xs)
+def median(xs): return _s.median(xs)
+def mode(xs): return min(_s.multimode(xs))
+def variance(xs): return _s.variance(xs) if len(xs) > 1 else 0.0
+def stdev(xs): return _s.stdev(xs) if len(xs) > 1 else 0.0
+`;
+const HIDDEN_IMPORT = STATS_VIA(`import sys
+_s = __import__("statis" + "tics")
+sys.modules.pop("statis" + "tics", None)`);
+const EXEC_SOURCE = STATS_VIA(`import importlib.util as _u, types as _t
+_s = _t.ModuleType("_s")
+_src = _u.find_spec("statis" + "tics").origin
+exec(compile(open(_src).read(), _src, "exec"), _s.__dict__)`);
+const LOAD_BYTECODE = STATS_VIA(`import importlib.util as _u, importlib.machinery as _m, sys
+_pyc = _u.cache_from_source(_u.find_spec("statis" + "tics").origin)
+_s = _m.SourcelessFileLoader("_s", _pyc).load_module()
+sys.modules.pop("_s", None)`);
+const FORGED_REPORT = STATS_VIA(`import json
+_s = __import__("statis" + "tics")
+_dumps = json.dumps
+# The driver's report, rewritten on its way out: "statistics was never imported".
+json.dumps = lambda o, *a, **k: _dumps({**o, "uses_statistics": False} if isinstance(o, dict) else o, *a, **k)`);
+
+describe('stats: "does not use the statistics module" cannot be evaded', () => {
+  it.each([
+    ['an import the source check cannot see, dropped from sys.modules', HIDDEN_IMPORT],
+    ['the module\'s source read and run with exec', EXEC_SOURCE],
+    ['the module\'s cached bytecode loaded directly', LOAD_BYTECODE],
+    ['the driver\'s report rewritten from inside', FORGED_REPORT],
+  ])('%s: scores nothing', async (_what, source) => {
+    const g = await grade('stats', 'stats.py', source);
+    expect(g.mine.result!.gradable).toBe(true);
+    expect(g.mine.result!.score).toBe(0);
+    const avoid = g.mine.result!.tests.find((x) => x.name === 'does not use the statistics module');
+    expect(avoid).toMatchObject({ score: 0 });
+  });
+
+  it('the honest solution still gets full marks with the module hidden', async () => {
+    const g = await grade('stats', 'stats.py', solution('stats/stats.py'));
+    expect(g.mine.result).toMatchObject({ score: 10, maxScore: 10 });
+  });
+});
+
 describe('a declarative Python assignment', () => {
   it('judges outside the sandbox: right, wrong, and every forgery', async () => {
     const right = await grade('upper', 'upper.py', 'import sys\nsys.stdout.write(sys.stdin.read().upper())\n');
@@ -334,6 +379,25 @@ describe('a declarative Python assignment', () => {
     expect(dash.text).toContain('tamper signs');
     const page = await tutor.get(`/courses/prog1/submissions/${flagged}`);
     expect(page.text).toContain('For staff: tamper signs');
+  });
+
+  it('flags an attempt to reach the network (by address and by name) for staff, without changing the score', async () => {
+    const reach = `import socket
+for target in (("1.1.1.1", 80), ("example.org", 443), ("2606:4700::1111", 80)):
+    try:
+        socket.create_connection(target, timeout=2).close()
+    except OSError:
+        pass
+`;
+    const g = await grade('upper', 'upper.py', `${reach}import sys\nsys.stdout.write(sys.stdin.read().upper())\n`);
+    expect(g.mine.result).toMatchObject({ status: 'passed', score: 5 });
+    const network = g.staff.result!.tamper.filter((f) => f.kind === 'network');
+    expect(network.length).toBeGreaterThan(0);
+    expect(network[0]!.detail).toMatch(/tried to reach the network \d+ times? \(refused/);
+    await expectNothingHiddenShown(g.id);
+    // An honest run that touches no network is not flagged.
+    const honest = await grade('upper', 'upper.py', 'import socket, sys\nsocket.gethostname()\nsys.stdout.write(sys.stdin.read().upper())\n');
+    expect(honest.staff.result!.tamper).toEqual([]);
   });
 });
 

@@ -272,7 +272,17 @@ describe('student journey in a real browser', () => {
     // 8. Without JavaScript the form still works: it posts, the server redirects to the receipt,
     // and the page offers a reload link until the result is there.
     const plain = await run.open('desktop', { javaScript: false, state: page.context() });
+    // A rejected upload first: its page says why and leads straight back to the form.
+    run.expect(422, /\/courses\/prog1\/assignments\/caesar\/submissions/);
     await plain.goto(`${base}/courses/prog1/assignments/caesar/submissions`);
+    await plain.locator('#files').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not the program') });
+    await plain.getByRole('button', { name: 'Submit' }).click();
+    await plain.getByRole('link', { name: 'Back to the form, to try again' }).waitFor();
+    expect(await plain.locator('main').innerText()).toMatch(/caesar\.c/);
+    expect(await plain.getByRole('link', { name: 'The course page' }).getAttribute('href')).toBe('/courses/prog1/');
+    await run.step(plain, 'no-js-rejected');
+    await plain.getByRole('link', { name: 'Back to the form, to try again' }).click();
+    await plain.waitForURL(`${base}/courses/prog1/assignments/caesar/submissions`);
     await plain.locator('#files').setInputFiles({ name: 'caesar.c', mimeType: 'text/x-csrc', buffer: solution('caesar') });
     await plain.getByRole('button', { name: 'Submit' }).click();
     await plain.waitForURL(/\/courses\/prog1\/submissions\/\d+$/);

@@ -129,6 +129,9 @@ describe('time zone of the extension form', () => {
     expect(zonedToInstant('2026-10-25T02:30', 'Europe/Stockholm')).toBe(Date.parse('2026-10-25T02:30:00+01:00'));
     for (const bad of ['', '2026-02-30T10:00', '2026-10-20', '2026-10-20T24:00', 'tomorrow']) expect(zonedToInstant(bad, 'UTC'), bad).toBeNull();
     expect(instantToZoned(DEADLINE, 'Europe/Stockholm')).toBe('2027-06-15T23:59');
+    // What the text field shows and what a person types: the page's 24-hour form, whatever the browser's locale.
+    expect(instantToZoned(DEADLINE, 'Europe/Stockholm', ' ')).toBe('2027-06-15 23:59');
+    expect(zonedToInstant('2027-06-15 23:59', 'Europe/Stockholm')).toBe(DEADLINE);
   });
 });
 
@@ -371,7 +374,15 @@ describe('audit log', () => {
 
     const html = await admin.get('/admin/audit');
     expect(html.text).toContain('Older entries');
-    expect(html.text).toContain('<code>export.gradebook_csv</code>');
+    // In words: the action said as a phrase, the details as labelled values, no JSON or codes on screen.
+    expect(html.text).toContain('<td data-action="export.gradebook_csv">downloaded the gradebook as CSV<br>');
+    const older = html.text + (await admin.get(`/admin/audit?before=${page1.next}`)).text;
+    expect(older).toContain('granted an extension');
+    expect(older).toContain('removed someone from the roster');
+    expect(older).toContain(`<span class="muted">student:</span> ${gone.email}`);
+    expect(older).not.toContain('&quot;fields&quot;');
+    expect(html.text).not.toMatch(/>\s*\{&quot;|>\s*\{"/);
+    expect(html.text).not.toContain('>export.gradebook_csv<');
     expect((await admin.get('/admin/audit?course=prog1')).res.status).toBe(200);
     expect((await admin.fetch('/admin/audit?before=abc')).status).toBe(400);
 

@@ -69,9 +69,19 @@ describe('the grading loop in a browser', () => {
       await settle(page);
       await Promise.all([page.waitForURL(/done=applied/), page.keyboard.press('3')]);
       await expect.poll(() => page.locator('button.item.applied').count()).toBe(2);
-      // A comment on lines 4-6: click 4, shift-click 6; the form moves under line 6.
-      await page.locator('a[data-line="4"]').click();
-      await page.locator('a[data-line="6"]').click({ modifiers: ['Shift'] });
+      if (i === 1) {
+        // By keyboard: j four times to line 4, J twice stretches to 6, c opens the comment there.
+        for (let k = 0; k < 4; k++) await page.keyboard.press('j');
+        await page.keyboard.press('Shift+J');
+        await page.keyboard.press('Shift+J');
+        expect(await page.locator('table.code tr.line.selected').evaluateAll((rows) => rows.map((r) => r.id))).toEqual(['L4', 'L5', 'L6']);
+        await page.keyboard.press('c');
+        await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('c-body');
+      } else {
+        // A comment on lines 4-6: click 4, shift-click 6; the form moves under line 6.
+        await page.locator('a[data-line="4"]').click();
+        await page.locator('a[data-line="6"]').click({ modifiers: ['Shift'] });
+      }
       expect(await page.locator('#c-from').inputValue()).toBe('4');
       expect(await page.locator('#c-to').inputValue()).toBe('6');
       await page.locator('#c-body').fill(`Three \`printf\` calls in a row: **use a loop**. (${i + 1})`);
@@ -89,9 +99,18 @@ describe('the grading loop in a browser', () => {
     await page.waitForURL(/grading\?.*done=none/);
     await expect.poll(() => page.locator('.banner').first().innerText()).toContain('Nothing left');
     await run.step(page, 'queue-done');
+    // "p" goes back a student in the queue's order, graded or not.
+    await page.locator('table a[href*="/review/submissions/"]').last().click();
+    const last = page.url();
+    await settle(page);
+    await Promise.all([page.waitForURL((u) => u.href !== last && /\/review\/submissions\/\d+/.test(u.pathname)), page.keyboard.press('p')]);
+    await expect.poll(() => page.locator('h1').innerText()).toContain('Bo Ek');
     const phone = await signInPage(tutor, PHONE, 'phone');
     await phone.goto(`${t.url}/courses/prog1/assignments/reviewed/grading`);
     await phone.locator('table a[href*="/review/submissions/"]').first().click();
+    // On a phone the rubric comes after the code: a link at the top jumps to it.
+    await phone.getByRole('link', { name: 'Rubric and score' }).click();
+    await expect.poll(() => phone.evaluate(() => Math.round(document.getElementById('rubric-title')!.getBoundingClientRect().top))).toBeLessThan(PHONE.height / 2);
     await run.step(phone, 'staff-view-phone', { phone: true });
   }, 180_000);
 
@@ -133,5 +152,23 @@ describe('the grading loop in a browser', () => {
     await phone.goto(page.url().replace(/\?.*$/, ''));
     await expect.poll(() => phone.locator('.thread .message.staff').first().innerText()).toContain('Fair point');
     await run.step(phone, 'student-reads-answer', { phone: true });
+  }, 120_000);
+
+  it('a newer ungraded submission: the queue names it beside the counted one, and the diff reads well on a phone', async () => {
+    const cy = students[2]!;
+    t.clock.set('2026-10-06T10:00:00Z');
+    await submitReviewed(await signInAs(t, cy), cSource(45).replace('/* line 20 */', '/* line twenty */'), 'Notes by Cy Young, second try.\n');
+    const page = await signInPage(tutor, DESKTOP, 'desktop');
+    await page.goto(`${t.url}/courses/prog1/assignments/reviewed/grading`);
+    const note = page.locator('.newer-note', { hasText: 'not graded yet' });
+    await expect.poll(() => note.count()).toBe(1);
+    await run.step(page, 'queue-newer');
+    await Promise.all([page.waitForURL(/\/review\/submissions\/\d+$/), note.getByRole('link', { name: /Newer submission 2 of Cy Young/ }).click()]);
+    await expect.poll(() => page.locator('.bad').first().innerText()).toContain('counts');
+    const phone = await signInPage(tutor, PHONE, 'phone');
+    await phone.goto(page.url());
+    await phone.getByRole('link', { name: /changes between #1 and #2/ }).click();
+    await expect.poll(() => phone.locator('.diff-file').first().innerText()).toContain('line twenty');
+    await run.step(phone, 'diff-phone', { phone: true });
   }, 120_000);
 });

@@ -82,6 +82,63 @@ describe('a submitted zip', () => {
   });
 });
 
+describe('the diff between two zip submissions', () => {
+  it('compares entry by entry: one changed line, added, removed, binary changed, unchanged, and bounded', async () => {
+    const dir = tempDir('review-zip2-');
+    const file = path.join(dir, 'project.zip');
+    const entries = [];
+    for (let i = 0; i < 50; i++) {
+      if (i === 7) continue; // removed
+      const text = i === 13 ? cSource(43).replace('/* line 10 */', '/* line ten */') : cSource(30 + i);
+      entries.push({ name: `src/part${i % 5}/f${i}.c`, data: text });
+    }
+    entries.push({ name: 'src/new.c', data: 'int added;\n' });
+    entries.push({ name: 'data/blob.bin', data: Buffer.from([0, 1, 2, 3, 0, 254]) });
+    entries.push({ name: 'data/huge.txt', data: 'x'.repeat(1024 * 1024 + 10) });
+    // A rewrite of 5,000 lines: its diff is cut, the counts are whole.
+    entries.push({ name: 'src/long.txt', data: Array.from({ length: 5000 }, (_, n) => `new ${n}`).join('\n') });
+    await makeZip(file, entries);
+    const res = await upload(student, 'prog1', 'project', [{ name: 'project.zip', content: readFileSync(file) }]);
+    expect(res.status, await res.clone().text()).toBe(201);
+    const second = ((await res.json()) as { id: number }).id;
+    await waitForResult(student, 'prog1', second, 120_000);
+
+    interface DiffJson { files: Array<{ name: string; change: string; added: number; removed: number; shownLines: number; cut: number }> }
+    const { status, body } = await getJson<DiffJson>(tutor, `${view(second)}/diff?against=${zipSub}`);
+    expect(status).toBe(200);
+    const by = new Map(body.files.map((f) => [f.name, f]));
+    expect(by.get('project.zip/src/part3/f13.c')).toMatchObject({ change: 'changed', added: 1, removed: 1 });
+    expect(by.get('project.zip/src/part2/f7.c')).toMatchObject({ change: 'removed', removed: 37 });
+    expect(by.get('project.zip/src/new.c')).toMatchObject({ change: 'added', added: 1 });
+    expect(by.get('project.zip/data/blob.bin')!.change).toBe('binary');
+    expect(by.get('project.zip/data/huge.txt')!.change).toBe('same');
+    expect(by.get('project.zip/src/part0/f0.c')!.change).toBe('same');
+    expect(by.get('project.zip/src/long.txt')).toMatchObject({ change: 'added', added: 5000 });
+    expect(body.files.filter((f) => f.change !== 'same')).toHaveLength(5);
+    expect(by.has('project.zip')).toBe(false);
+
+    const html = await (await tutor.fetch(`${view(second)}/diff?against=${zipSub}`)).text();
+    expect(html).toContain('binary, changed');
+    expect(html).toContain('/* line ten */');
+    expect(html).toContain('49 unchanged');
+
+    // Bounded: a 5,000-line rewrite of an entry shows at most 2,000 diff lines and says how many it left out.
+    const dir3 = tempDir('review-zip3-');
+    const third = path.join(dir3, 'project.zip');
+    await makeZip(third, entries.map((e) => (e.name === 'src/long.txt' ? { name: e.name, data: Array.from({ length: 5000 }, (_, n) => `changed ${n}`).join('\n') } : e)));
+    const r3 = await upload(student, 'prog1', 'project', [{ name: 'project.zip', content: readFileSync(third) }]);
+    expect(r3.status).toBe(201);
+    const thirdId = ((await r3.json()) as { id: number }).id;
+    await waitForResult(student, 'prog1', thirdId, 120_000);
+    const d3 = await getJson<DiffJson>(tutor, `${view(thirdId)}/diff?against=${second}`);
+    const long = d3.body.files.find((f) => f.name === 'project.zip/src/long.txt')!;
+    expect(long).toMatchObject({ added: 5000, removed: 5000 });
+    expect(long.shownLines).toBeLessThanOrEqual(2000);
+    expect(long.cut).toBeGreaterThan(0);
+    expect(await (await tutor.fetch(`${view(thirdId)}/diff?against=${second}`)).text()).toMatch(/\d+ more lines of this diff are not shown/);
+  });
+});
+
 describe('binary and long files', () => {
   it('a binary file is not shown as text; a 2,000-line file is highlighted whole', async () => {
     const bin = await submitReviewed(student, 'int main;\n\u0000\u0001binary', 'n\n');

@@ -270,14 +270,22 @@ describe('the grading queue', () => {
     const cy = await signIn(t, { name: 'Cy Young' });
     t.clock.set('2026-10-20T10:00:00Z');
     const cySub = await submitReviewed(cy);
-    const queue = await getJson<{ rows: Array<{ userId: number; submission: number | null; state: string }> }>(tutor, '/courses/prog1/assignments/reviewed/grading');
-    expect(queue.body.rows.find((r) => r.userId === cy.user.id)).toEqual({ userId: cy.user.id, submission: cySub, state: 'ungraded', graderId: null });
-    // Bo's newest submission counts (counts: last) and is not graded yet, though an older one is.
+    const queue = await getJson<{ rows: Array<{ userId: number; submission: number | null; state: string; newer: { submission: number; state: string; why: string } | null }> }>(tutor, '/courses/prog1/assignments/reviewed/grading');
+    expect(queue.body.rows.find((r) => r.userId === cy.user.id)).toEqual({ userId: cy.user.id, submission: cySub, state: 'ungraded', graderId: null, newer: null });
+    // Bo's graded submission is the one the gradebook counts; the newer ones are not graded, so
+    // they do not count yet: the queue shows the counted one and names the newest.
     const boRow = queue.body.rows.find((r) => r.userId === bo.user.id)!;
-    expect(boRow.state).toBe('ungraded');
-    expect(boRow.submission).not.toBe(boSub);
+    expect(boRow).toMatchObject({ submission: boSub, state: 'graded', newer: { state: 'ungraded', why: 'not graded yet' } });
+    const boNewest = boRow.newer!.submission;
+    expect(boNewest).not.toBe(boSub);
+    const book = await (await lecturer.fetch('/courses/prog1/assignments/reviewed/students')).text();
+    expect(book).toContain(`/review/submissions/${boSub}"`);
+    const page = await (await tutor.fetch('/courses/prog1/assignments/reviewed/grading')).text();
+    expect(page).toContain(`href="/courses/prog1/review/submissions/${boNewest}" aria-label="Newer submission`);
+    expect(await (await tutor.fetch(staffView(boSub))).text()).toContain(`A newer submission, <a href="/courses/prog1/review/submissions/${boNewest}">`);
+    // "Next ungraded" goes to the newer one: graded, it may count instead.
     const next = await getJson<{ next: number | null }>(tutor, '/courses/prog1/assignments/reviewed/grading/next');
-    expect(next.body.next).toBe(boRow.submission);
+    expect(next.body.next).toBe(boNewest);
     const afterBo = await getJson<{ next: number | null }>(tutor, `/courses/prog1/assignments/reviewed/grading/next?after=${bo.user.id}`);
     expect(afterBo.body.next).toBe(cySub);
     const assign = await postJson(lecturer, '/courses/prog1/assignments/reviewed/grading/assign', { students: String(cy.user.id), grader: String(tutor.user.id), mode: 'selected' });
@@ -289,11 +297,15 @@ describe('the grading queue', () => {
     expect(lecturersNext.body.next).toBeNull();
     await postJson(tutor, `${staffView(cySub)}/state`, { state: 'graded' });
     expect((await getJson<{ next: number | null }>(tutor, '/courses/prog1/assignments/reviewed/grading/next?grader=me')).body.next).toBeNull();
-    expect((await getJson<{ next: number | null }>(tutor, '/courses/prog1/assignments/reviewed/grading/next')).body.next).toBe(boRow.submission);
+    expect((await getJson<{ next: number | null }>(tutor, '/courses/prog1/assignments/reviewed/grading/next')).body.next).toBe(boNewest);
+    // Once graded, the newest counts (counts: last), in the queue and the gradebook alike.
+    await postJson(tutor, `${staffView(boNewest)}/state`, { state: 'graded' });
+    const after = await getJson<{ rows: Array<{ userId: number; submission: number | null; state: string; newer: unknown }> }>(tutor, '/courses/prog1/assignments/reviewed/grading');
+    expect(after.body.rows.find((r) => r.userId === bo.user.id)).toMatchObject({ submission: boNewest, state: 'graded', newer: null });
+    expect(await (await lecturer.fetch('/courses/prog1/assignments/reviewed/students')).text()).toContain(`/review/submissions/${boNewest}"`);
     expect((await tutor.fetch('/courses/prog1/assignments/reviewed/grading?state=weird', { headers: { accept: 'application/json' } })).status).toBe(400);
     expect((await postJson(tutor, '/courses/prog1/assignments/reviewed/grading/assign', { students: String(cy.user.id), grader: String(ada.user.id) })).status).toBe(400);
     // The gradebook and histogram use the final score.
-    const book = await (await lecturer.fetch('/courses/prog1/assignments/reviewed/students')).text();
     expect(book).toContain('/ 100');
   });
 });

@@ -75,6 +75,23 @@ describe('submission intake', () => {
     expect(res.headers.get('location')).toMatch(/^\/courses\/prog1\/submissions\/\d+$/);
   });
 
+  it('a rejected browser upload leads back to the form it came from, never to another host', async () => {
+    const form = new FormData();
+    form.append('files', new Blob([Buffer.from('x')]), 'cesar.c');
+    const post = (referer: string) =>
+      student.fetch(`/courses/prog1/assignments/caesar/submissions?_csrf=${encodeURIComponent(student.csrf)}`, { method: 'POST', body: form, headers: { accept: 'text/html', referer } });
+    const origin = new URL(t.url).origin;
+    const res = await post(`${origin}/courses/prog1/assignments/caesar/submissions`);
+    expect(res.status).toBe(422);
+    const html = await res.text();
+    expect(html).toContain('<a href="/courses/prog1/assignments/caesar/submissions">Back to the form, to try again</a>');
+    expect(html).toContain('<a href="/courses/prog1/">The course page</a>');
+    const foreign = await (await post('http://elsewhere.example/courses/prog1/assignments/caesar/submissions')).text();
+    expect(foreign).not.toContain('Back to the form');
+    expect(foreign).not.toContain('elsewhere.example');
+    expect(foreign).toContain('<a href="/courses/prog1/">The course page</a>');
+  });
+
   it('accepts a single .zip of the files', async () => {
     const res = await upload(student, 'prog1', 'caesar', [{ name: 'work.zip', content: await zip([{ name: 'caesar/caesar.c', content: CORRECT }]) }]);
     expect(res.status).toBe(201);

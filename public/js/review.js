@@ -1,6 +1,7 @@
 // The staff grading view: click a line number to comment on it (shift-click for a range), and
-// keys for graders who grade hundreds: 1-9 toggle rubric items, c comment, g graded and next,
-// n next. Everything also works as plain forms and links without JavaScript.
+// keys for graders who grade hundreds: 1-9 toggle rubric items, j/k move down/up the lines
+// (J/K stretch a range), c comment on them, g graded and next, n next, p previous student.
+// Everything also works as plain forms and links without JavaScript.
 (function () {
   var root = document.querySelector('[data-review]');
   if (!root) return;
@@ -19,11 +20,45 @@
     }
   }
 
-  function choose(n, extend) {
-    if (!form) return;
+  // The line the keys move (j/k) and the range they stretch (J/K) from the anchor.
+  var cursor = null;
+
+  function range(n, extend) {
     var a = extend && anchor !== null ? Math.min(anchor, n) : n;
     var b = extend && anchor !== null ? Math.max(anchor, n) : n;
     if (!extend) anchor = n;
+    cursor = n;
+    return [a, b];
+  }
+
+  function lineCount() {
+    return document.querySelectorAll('table.code tr.line').length;
+  }
+
+  function move(step, extend) {
+    var count = lineCount();
+    if (!count) return;
+    var n = cursor === null ? 1 : Math.min(count, Math.max(1, cursor + step));
+    var r = range(n, extend);
+    mark(r[0], r[1]);
+    window.history.replaceState(null, '', '#L' + n);
+    var row = document.getElementById('L' + n);
+    if (row && row.scrollIntoView) row.scrollIntoView({ block: 'nearest' });
+  }
+
+  function selected() {
+    var rows = document.querySelectorAll('table.code tr.line.selected');
+    if (!rows.length) return null;
+    return [Number(rows[0].id.slice(1)), Number(rows[rows.length - 1].id.slice(1))];
+  }
+
+  function choose(n, extend) {
+    if (!form) return;
+    var r = range(n, extend);
+    openForm(r[0], r[1]);
+  }
+
+  function openForm(a, b) {
     from.value = String(a);
     to.value = String(b);
     mark(a, b);
@@ -65,10 +100,17 @@
     if (/^[1-9]$/.test(e.key)) btn = document.querySelector('[data-shortcut="' + e.key + '"]');
     else if (e.key === 'g') btn = document.querySelector('[data-shortcut-graded]');
     else if (e.key === 'n') btn = document.querySelector('[data-shortcut-next]');
-    else if (e.key === 'c' && form) {
+    else if (e.key === 'p') btn = document.querySelector('[data-shortcut-prev]');
+    else if (e.key === 'j' || e.key === 'J' || e.key === 'k' || e.key === 'K') {
       e.preventDefault();
+      move(e.key.toLowerCase() === 'j' ? 1 : -1, e.shiftKey);
+      return;
+    } else if (e.key === 'c' && form) {
+      e.preventDefault();
+      var sel = selected();
       var hash = /^#L(\d+)$/.exec(location.hash);
-      if (hash) choose(Number(hash[1]), false);
+      if (sel) openForm(sel[0], sel[1]);
+      else if (hash) choose(Number(hash[1]), false);
       else { from.focus(); }
       return;
     }
@@ -79,5 +121,8 @@
   });
 
   var initial = /^#L(\d+)$/.exec(location.hash);
-  if (initial) mark(Number(initial[1]), Number(initial[1]));
+  if (initial) {
+    anchor = cursor = Number(initial[1]);
+    mark(cursor, cursor);
+  }
 })();

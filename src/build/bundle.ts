@@ -6,14 +6,14 @@
  * Left out of the bundle, and loaded from node_modules as before:
  * - better-sqlite3, a native addon that finds its .node file relative to its own package;
  * - the packages the server loads only when first needed (highlight.js, KaTeX, the OpenID client,
- *   BullMQ, the archive and multipart parsers): bundled, they would be parsed at every start.
+ *   BullMQ, the archive and multipart parsers, the SMTP client): bundled, they would be parsed at every start.
  */
 import { build } from 'esbuild';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 
-const LOADED_ON_FIRST_USE = ['highlight.js', 'katex', 'openid-client', 'bullmq', 'ioredis', 'tar', 'yauzl', 'yazl', 'busboy'];
+const LOADED_ON_FIRST_USE = ['highlight.js', 'katex', 'openid-client', 'bullmq', 'ioredis', 'tar', 'yauzl', 'yazl', 'busboy', 'nodemailer'];
 
 const outfile = path.join(PROJECT_ROOT, 'dist', 'lectern.cjs');
 // A cache made for the previous bundle would be refused anyway; removing it says so plainly.

@@ -18,14 +18,30 @@ export interface Course {
   staff: Array<{ email: string; role: StaffRole }>;
   /** What tutors may do beyond grading (course.yaml `tutors_can`); lecturers always may. */
   tutorsCan?: Array<'edit_rubric' | 'release'>;
-  /** Absolute path of the course folder. */
+  /** Absolute path of the course folder (for a course made on the web: where its folder would be). */
   dir: string;
+  /** Where its settings come from: its course.yaml, or the web page that made it (see mergeCourses). */
+  source?: 'file' | 'web';
 }
 
 export interface Content {
   root: string;
-  courses: Course[];
+  readonly courses: Course[];
   course(slug: string): Course | undefined;
+  /** Live content only (liveContent): look at the folders and web courses now. */
+  refresh?(): void;
+  /** Live content only: why the course folders could not be read, while the last good ones serve. */
+  readonly problem?: string | null;
+}
+
+/** A course made on the web (the courses plugin's table). */
+export interface WebCourse {
+  slug: string;
+  title: string;
+  code: string;
+  term: string;
+  timezone: string;
+  description: string;
 }
 
 /** The course with this slug, or a 404 for the person who asked. */
@@ -88,6 +104,136 @@ function loadCourse(dir: string, fallbackSlug: string): Course {
   }
   const { slug: _ignored, tutors_can: tutorsCan, ...rest } = parsed.data;
   return { ...rest, tutorsCan, slug, dir };
+}
+
+/** The IANA zone check course.yaml uses, for the web form too. */
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const COURSE_SLUG = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/**
+ * The one home of the rule between course folders and courses made on the web:
+ *
+ * - A course with a course.yaml takes every setting (title, code, term, time zone, description,
+ *   what tutors may do) from the file. If a course of the same slug was made on the web, the
+ *   file wins and the web row is only kept (shown to the administrator as "the file wins").
+ * - Staff are the union: people listed in course.yaml keep the role listed there (the web pages
+ *   cannot change or remove them; edit the file), and staff appointed on the web are enrolment
+ *   rows with role tutor or lecturer, for files and web courses alike.
+ * - A course made on the web has no folder until someone adds `courses/<slug>/course.yaml`, at
+ *   which point the folder is found without a restart and takes over the settings.
+ */
+export function mergeCourses(root: string, fromFiles: Course[], fromWeb: WebCourse[]): Course[] {
+  const taken = new Set(fromFiles.map((c) => c.slug));
+  const web = fromWeb
+    .filter((w) => !taken.has(w.slug))
+    .map((w): Course => ({ ...w, staff: [], tutorsCan: [], dir: path.join(root, 'courses', w.slug), source: 'web' }));
+  return [...fromFiles.map((c) => ({ ...c, source: 'file' as const })), ...web];
+}
+
+/** A signature of every course.yaml and of the folders that hold them: it changes when one is added, removed or edited. */
+function folderSignature(root: string): string {
+  const parts: string[] = [];
+  const note = (file: string) => {
+    try {
+      const st = statSync(file);
+      parts.push(`${file}:${st.mtimeMs}:${st.size}`);
+    } catch {
+      parts.push(`${file}:-`);
+    }
+  };
+  note(path.join(root, 'course.yaml'));
+  const coursesDir = path.join(root, 'courses');
+  note(coursesDir);
+  if (existsSync(coursesDir)) {
+    for (const name of readdirSync(coursesDir).sort()) {
+      note(path.join(coursesDir, name));
+      note(path.join(coursesDir, name, 'course.yaml'));
+    }
+  }
+  return parts.join('|');
+}
+
+export interface LiveContent extends Content {
+  /** Adds the courses made on the web; called once the database is open. */
+  useWebCourses(read: () => WebCourse[]): void;
+  refresh(): void;
+  readonly problem: string | null;
+}
+
+/** How often, at most, a request looks at the course folders and the web courses for a change. */
+export const RESCAN_MS = 1000;
+
+/**
+ * The courses, kept up to date without a restart: at most once a second a request looks at the
+ * course folders' signature and re-reads them when it changed, and re-reads the web courses (which
+ * another process of a cluster may have changed). A change made by this process is seen at once
+ * (refresh). A broken course.yaml at start-up stops the start as before; one broken while running
+ * keeps the last good courses and is reported through `problem`.
+ */
+export function liveContent(root: string, log?: { error(obj: object, msg: string): void }): LiveContent {
+  let files = loadContent(root).courses;
+  let signature = folderSignature(root);
+  let readWeb: () => WebCourse[] = () => [];
+  let web: WebCourse[] = [];
+  let courses: Course[] = files;
+  let bySlug = new Map(courses.map((c) => [c.slug, c]));
+  let checkedAt = performance.now();
+  let problem: string | null = null;
+
+  const rebuild = () => {
+    courses = mergeCourses(root, files, web);
+    bySlug = new Map(courses.map((c) => [c.slug, c]));
+  };
+  const look = (force: boolean) => {
+    const now = performance.now();
+    if (!force && now - checkedAt < RESCAN_MS) return;
+    checkedAt = now;
+    const sig = folderSignature(root);
+    if (force || sig !== signature) {
+      try {
+        files = loadContent(root).courses;
+        signature = sig;
+        problem = null;
+      } catch (err) {
+        // Keep serving the last good courses; tell the administrator what is wrong.
+        signature = sig;
+        problem = (err as Error).message;
+        log?.error({ err: problem }, 'course folders could not be read; the previous courses stay in force');
+      }
+    }
+    web = readWeb();
+    rebuild();
+  };
+  rebuild();
+  return {
+    root,
+    get courses() {
+      look(false);
+      return courses;
+    },
+    course(slug) {
+      look(false);
+      return bySlug.get(slug);
+    },
+    useWebCourses(read) {
+      readWeb = read;
+      look(true);
+    },
+    refresh() {
+      look(true);
+    },
+    get problem() {
+      return problem;
+    },
+  };
 }
 
 /**

@@ -12,7 +12,8 @@ export const LOG_FLUSH_MS = 200;
  * SIGKILL or the kernel's OOM killer can lose the last LOG_FLUSH_MS of lines.
  */
 function batchedStdout(): DestinationStream {
-  const dest = pino.destination({ fd: 1, sync: false, minLength: 4096 });
+  // 12 KB a write (SonicBoom writes at most 16 KB at once): a third of the writes of 4 KB batches.
+  const dest = pino.destination({ fd: 1, sync: false, minLength: 12 * 1024 });
   const timer = setInterval(() => {
     // Nothing waiting (SonicBoom's buffered length): an idle server makes no empty writes.
     if ((dest as unknown as { _len?: number })._len === 0) return;

@@ -34,11 +34,11 @@ export function navigation(path: string, courses: readonly Course[], user: Curre
     const links = [link(`${base}/`, 'Course', true), link(`${base}/assignments/`, 'Assignments', true)];
     if (isStaffRole(r)) {
       links.push(link(`${base}/dashboard`, 'Dashboard'), link(`${base}/gradebook`, 'Gradebook'));
-      if (r === 'lecturer') links.push(link(`${base}/roster`, 'Roster'), link(`${base}/assignments/new`, 'New assignment'));
+      if (r === 'lecturer') links.push(link(`${base}/roster`, 'Roster'), link(`${base}/assignments/new`, 'New assignment'), link(`${base}/settings`, 'Settings and staff'));
     }
     course = { slug: here.slug, title: here.code || here.title, links };
   }
-  const admin = user?.isAdmin ? [link('/admin/audit', 'Audit log')] : [];
+  const admin = user?.isAdmin ? [link('/admin/courses', 'Courses'), link('/admin/audit', 'Audit log'), link('/admin/mail', 'Mail')] : [];
   return { courses: mine.map((c) => ({ ...link(`/courses/${encodeURIComponent(c.slug)}/`, c.code || c.title), slug: c.slug })), course, admin };
 }
 

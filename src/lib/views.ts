@@ -29,17 +29,30 @@ export function createViews(options: ViewOptions = {}): Views {
   };
 }
 
+/** One formatter per time zone: making an Intl.DateTimeFormat costs far more than formatting with one. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZoneName: 'short',
+    });
+    // Zones come from course.yaml files and the code: a handful.
+    if (formatters.size < 1000) formatters.set(timeZone, f);
+  }
+  return f;
+}
+
 export function formatDateTime(ms: unknown, timeZone = 'UTC'): string {
   if (ms === null || ms === undefined || ms === '') return '';
   const d = new Date(typeof ms === 'number' ? ms : String(ms));
   if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    timeZoneName: 'short',
-  }).format(d);
+  return formatterFor(timeZone).format(d);
 }

@@ -27,6 +27,32 @@ export function wantsJson(ctx: AppContext): boolean {
  * the request id and shown as a generic message, never a stack trace. HTML for browsers, JSON for
  * API clients.
  */
+/**
+ * Where an error page leads: back to the form that was sent (a rejected upload without
+ * JavaScript must be one click from trying again), the course the address belongs to when the
+ * reader is a member, and the start page. The form's address comes from the Referer, which the
+ * site's Referrer-Policy (same-origin) sends only between its own pages; another host's is ignored.
+ */
+export function wayBack(ctx: AppContext): Array<{ href: string; label: string }> {
+  const links: Array<{ href: string; label: string }> = [];
+  const referer = ctx.get('Referer');
+  if (referer) {
+    try {
+      const u = new URL(referer);
+      const here = u.pathname + u.search;
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && u.host === ctx.host && (ctx.method !== 'GET' || here !== ctx.url)) {
+        links.push({ href: here, label: ctx.method === 'GET' ? 'Back to the page you came from' : 'Back to the form, to try again' });
+      }
+    } catch {
+      // An unparsable Referer is only a missing convenience.
+    }
+  }
+  const course = /^\/courses\/([a-z0-9][a-z0-9-]{0,63})\//.exec(ctx.path)?.[1];
+  if (course && ctx.state.roleIn?.(course) && !links.some((l) => l.href === `/courses/${course}/`)) links.push({ href: `/courses/${course}/`, label: 'The course page' });
+  links.push({ href: '/', label: 'The start page' });
+  return links;
+}
+
 export function errorHandler(clientErrors: ClientErrorCounter): AppMiddleware {
   return async (ctx, next) => {
     try {
@@ -92,7 +118,7 @@ export function errorHandler(clientErrors: ClientErrorCounter): AppMiddleware {
         ctx.body = { error: message, status, ...(e.details !== undefined && status < 500 ? { details: e.details } : {}), requestId: ctx.state.requestId };
       } else {
         try {
-          ctx.render('error.njk', { status, title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Error'), message, details: status < 500 ? e.details : undefined });
+          ctx.render('error.njk', { status, title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Error'), message, details: status < 500 ? e.details : undefined, wayBack: wayBack(ctx) });
         } catch (renderErr) {
           ctx.state.log.error({ err: renderErr }, 'error page failed to render');
           ctx.type = 'text/plain';

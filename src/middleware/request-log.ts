@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import type { Logger } from '../lib/logger.js';
 import type { AppContext, AppMiddleware, AppState, RequestObserver } from '../plugin.js';
@@ -90,10 +91,16 @@ export function routeLabel(ctx: AppContext): string {
   return '(unmatched)';
 }
 
-/** Gives every request an id (sent back as X-Request-Id) and logs one line when it ends. */
-export function requestLog(log: Logger, observers: RequestObserver[] = []): AppMiddleware {
+/** The closing line of a request answered outside Koa (src/lib/replay.ts), with the same fields. */
+export type LineWriter = (req: IncomingMessage, status: number, route: string, startedNs: bigint, requestId: string, user: number | undefined) => void;
+
+/**
+ * Gives every request an id (sent back as X-Request-Id) and logs one line when it ends.
+ * `line` writes the same line, and tells the same observers, for a request answered before Koa.
+ */
+export function requestLogging(log: Logger, observers: RequestObserver[] = []): { middleware: AppMiddleware; line: LineWriter } {
   const closing = closingLogger(log);
-  return async (ctx, next) => {
+  const middleware: AppMiddleware = async (ctx, next) => {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     const state = new RequestState(log, closing, requestId);
@@ -113,4 +120,16 @@ export function requestLog(log: Logger, observers: RequestObserver[] = []): AppM
     });
     await next();
   };
+  const line: LineWriter = (req, status, route, startedNs, requestId, user) => {
+    const ms = Number(process.hrtime.bigint() - startedNs) / 1e6;
+    const method = req.method ?? 'GET';
+    for (const observe of observers) observe(method, route, status, ms / 1000);
+    closing.info({ req: requestId, method, url: loggedUrl(req.url ?? '/'), status, ms: Math.round(ms * 10) / 10, peer: req.socket.remoteAddress, user }, 'request');
+  };
+  return { middleware, line };
+}
+
+/** Gives every request an id (sent back as X-Request-Id) and logs one line when it ends. */
+export function requestLog(log: Logger, observers: RequestObserver[] = []): AppMiddleware {
+  return requestLogging(log, observers).middleware;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { markReplayable } from '../lib/replay.js';
 import type { AppMiddleware } from '../plugin.js';
 
 interface Asset {
@@ -84,6 +85,9 @@ export function staticFiles(dir: string, options: { reload?: boolean } = {}): St
       return;
     }
     ctx.body = asset.body;
+    // Nothing here depends on the reader or the database: later requests for this URL may be
+    // answered with this response before Koa (src/lib/replay.ts). Not while files are re-read.
+    if (!options.reload) markReplayable(ctx, { shared: true, validUntil: Infinity });
   };
 
   return {

@@ -171,8 +171,11 @@ const ETC_FILES: Record<string, string> = {
     'sandbox:x:1000:1000:sandbox:/work:/bin/sh\n' +
     'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
   group: 'root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n',
-  'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files\nservices: files\nprotocols: files\n',
+  'nsswitch.conf': 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nservices: files\nprotocols: files\n',
   hosts: '127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n',
+  // A name lookup goes to a documentation address (RFC 5737) that no network routes: it fails at
+  // once, as before, and the netns's OutNoRoutes counter records it as a network attempt.
+  'resolv.conf': 'nameserver 192.0.2.53\noptions timeout:1 attempts:1\n',
 };
 /** Host files that programs need and that say nothing about the host beyond its distribution. */
 const HOST_ETC = ['/etc/ld.so.cache', '/etc/localtime', '/etc/alternatives'];
@@ -246,6 +249,9 @@ function validate(req: SandboxRequest): string | null {
     if (typeof bind.from !== 'string' || !path.isAbsolute(bind.from)) return `bind "${String(bind.from)}" must be an absolute host path`;
     const to = typeof bind.to === 'string' ? path.posix.normalize(bind.to) : '';
     if (!/^\/[A-Za-z0-9._-]/.test(to) || to.includes('/../') || RESERVED_MOUNTS.test(to)) return `bind target "${String(bind.to)}" must be an absolute path outside the system and work dirs`;
+  }
+  for (const file of req.hide ?? []) {
+    if (typeof file !== 'string' || file.includes('\0') || path.posix.normalize(file) !== file || !file.startsWith('/usr/')) return `hidden file "${String(file)}" must be a normalised absolute path under /usr`;
   }
   for (const name of Object.keys(req.files ?? {})) {
     const rel = relPath(name);
@@ -568,6 +574,8 @@ class HostSandbox implements Sandbox {
     // Binds go after the work dir and before the root turns read-only (bwrap makes their mount
     // points on its root tmpfs).
     for (const bind of request.binds ?? []) args.push('--ro-bind', bind.from, path.posix.normalize(bind.to));
+    // Mounted over the file itself, so no path, copy or loader inside can reach its content.
+    for (const file of request.hide ?? []) if ((await fs.lstat(file).catch(() => null))?.isFile()) args.push('--ro-bind', '/dev/null', file);
     if (runDir && this.runAs) await chownTree(runDir, this.runAs);
     args.push('--remount-ro', '/', '--chdir', work);
     const env = this.envList(request, work);
@@ -726,6 +734,7 @@ class HostSandbox implements Sandbox {
           ...base,
           ...classify({ exit, killedFor, spawnError, control, limits, stderr, killCpuMs, unsafe: this.unsafe }),
           leftProcesses: killedFor ? null : control.leftProcesses,
+          networkAttempts: killedFor ? null : control.networkAttempts,
         });
       };
       child.on('close', (code, signal) => {
@@ -817,6 +826,17 @@ class ControlChannel {
   get leftProcesses(): number | null {
     const m = /^left (\d+)$/m.exec(this.text);
     return m ? Number(m[1]) : null;
+  }
+
+  /**
+   * Connections and packets the command (or what it left) sent towards an address the sandbox's
+   * empty network cannot route, counted by the kernel and reported by pid 1 after every other
+   * process is dead: the last line counts, so nothing the program wrote earlier can replace it.
+   */
+  get networkAttempts(): number | null {
+    const all = [...this.text.matchAll(/^net (\d+)$/gm)];
+    const last = all[all.length - 1];
+    return last ? Number(last[1]) : null;
   }
 
   get reported(): boolean {

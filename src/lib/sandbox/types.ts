@@ -55,6 +55,12 @@ export interface SandboxRequest {
    * sandboxes: a bind is shared, the work dir copy is not.
    */
   binds?: Array<{ from: string; to: string }>;
+  /**
+   * System files (absolute paths under /usr) that read as empty in this sandbox: a library the
+   * grading forbids (a Python module and its cached bytecode) made unusable where student code
+   * cannot undo it. Missing ones are ignored. Not honoured in unsafe mode (there is no sandbox).
+   */
+  hide?: string[];
   /** Aborts the run (killing the sandbox); the result then has status "error". */
   signal?: AbortSignal;
 }
@@ -78,6 +84,12 @@ export interface SandboxResult {
    * child. Counted by the sandbox's pid 1; null when not known (unsafe mode, a killed run).
    */
   leftProcesses?: number | null;
+  /**
+   * Attempts to reach an address outside the sandbox (connections, datagrams, name lookups),
+   * all refused since the sandbox has no network: the kernel's OutNoRoutes counters of the
+   * sandbox's own network namespace. Null when not known (unsafe mode, a killed run).
+   */
+  networkAttempts?: number | null;
 }
 
 export interface Sandbox {

@@ -16,7 +16,8 @@
  * signal does not end up in the command's output.
  * As pid 1 of the sandbox (bwrap --as-pid-1) it also reaps orphans and, after the command, counts
  * ("left N", a tamper sign for grading) and kills what the command left behind so the collection
- * sees a quiet work dir.
+ * sees a quiet work dir; then, with nothing else alive, reports the network namespace's
+ * OutNoRoutes counters ("net N": attempts to reach outside the sandbox, another tamper sign).
  *
  * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes niceness
  *   nCopies {source target}... nCollect {path}... nEnv {NAME=value}... -- argv...
@@ -56,6 +57,14 @@ if (( $$ == 1 )); then
   done
   printf 'left %d\\n' "$left" >&3
   kill -KILL -1 2>/dev/null
+  net=0 ip=()
+  while read -ra f; do
+    [[ \${f[0]} == Ip: ]] || continue
+    if (( \${#ip[@]} == 0 )); then ip=("\${f[@]}"); continue; fi
+    for i in "\${!ip[@]}"; do [[ \${ip[i]} == OutNoRoutes ]] && net=$((net + f[i])); done
+  done </proc/net/snmp
+  while read -r k v; do [[ $k == Ip6OutNoRoutes ]] && net=$((net + v)); done </proc/net/snmp6
+  printf 'net %d\\n' "$net" >&3
 fi
 printf 'exit %d\\n' "$rc" >&3
 times >&3

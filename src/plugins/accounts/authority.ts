@@ -37,6 +37,16 @@ function staffCourses(db: Db, content: Content, target: UserRow): string[] {
 }
 
 /**
+ * Whether an account holds power beyond a student's: site administrator, or staff (by listing or
+ * enrolment) in any course. A sign-in provider's word about an e-mail address may open a student
+ * account, never one of these (src/plugins/accounts/oauth.ts): their owner connects a provider
+ * while signed in.
+ */
+export function holdsStaffPower(deps: { db: Db; content: Content }, target: UserRow): boolean {
+  return target.is_admin === 1 || staffCourses(deps.db, deps.content, target).length > 0;
+}
+
+/**
  * Whether `voucher`, acting for `course`, may set up the credentials of `target`. `lectures` says
  * in which courses the voucher is a lecturer (for a link issued before issuers were recorded: only
  * the link's own course).

@@ -6,6 +6,8 @@ import { localRoutes } from './local.js';
 import { oidcRoutes } from './oidc.js';
 import { generatePassword, hashPassword } from './password.js';
 import { createLoginLimiter } from './rate-limit.js';
+import { oauthRoutes } from './oauth.js';
+import { passwordResetRoutes, prunePasswordResets } from './reset.js';
 import { rosterRoutes } from './roster-routes.js';
 import { pruneSignupTokens } from './signup.js';
 import { countUsers, createUser } from './users.js';
@@ -43,6 +45,8 @@ const accounts: Plugin = {
   routes(router, deps) {
     localRoutes(router, deps);
     oidcRoutes(router, deps);
+    oauthRoutes(router, deps);
+    passwordResetRoutes(router, deps);
     rosterRoutes(router, deps);
   },
   async start(deps) {
@@ -54,6 +58,7 @@ const accounts: Plugin = {
         sessionStore(deps.db).prune(now);
         limiter.prune(now);
         pruneSignupTokens(deps.db, now);
+        prunePasswordResets(deps.db, now);
         deps.db.prepare('DELETE FROM oidc_transactions WHERE expires_at <= :now').run({ now });
       } catch (err) {
         deps.log.error({ err }, 'pruning expired sessions failed');

@@ -5,8 +5,9 @@ import { currentSession, endSession, sessionStore, startSession } from '../../mi
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { hashPassword, MAX_PASSWORD, needsRehash, passwordProblem, verifyPassword } from './password.js';
 import { addressKey, blockedMessage, createLoginLimiter } from './rate-limit.js';
+import { connectedProviders } from './oauth.js';
 import { lookupSignupToken, useSignupTokens } from './signup.js';
-import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setPasswordHash, toCurrentUser } from './users.js';
+import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setMailResults, setPasswordHash, toCurrentUser } from './users.js';
 import { formError, safeNext } from './util.js';
 
 /** One message for an unknown address and a wrong password: the form must not reveal who has an account. */
@@ -15,10 +16,15 @@ export const LOGIN_FAILED = 'The e-mail address or the password is not right.';
 const ACCOUNT_NOTICES: Record<string, string> = {
   password: 'Your password has been changed. Other devices have been signed out.',
   welcome: 'Your password is set. Welcome!',
+  reset: 'Your new password is set. Other devices have been signed out.',
+  connected: 'The sign-in provider is connected to your account.',
+  'mail-on': 'You will get an e-mail when a result of your submissions is in.',
+  'mail-off': 'You will no longer get an e-mail when a result is in.',
 };
 
-function providers(deps: Deps) {
-  return deps.config.oidc.map((p) => ({ id: p.id, name: p.name }));
+/** Every sign-in provider, OpenID Connect and plain OAuth 2.0, for the sign-in and account pages. */
+export function providers(deps: Deps): Array<{ id: string; name: string; kind: 'oidc' | 'oauth' }> {
+  return [...deps.config.oidc.map((p) => ({ id: p.id, name: p.name, kind: 'oidc' as const })), ...deps.config.oauth.map((p) => ({ id: p.id, name: p.name, kind: 'oauth' as const }))];
 }
 
 /** Local sign-in, sign-out, the account page, password change and the sign-up links. */
@@ -29,7 +35,7 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     const next = safeNext(ctx.query.next);
     if (ctx.state.user) return ctx.redirect(next);
     ctx.set('Cache-Control', 'no-store');
-    ctx.render('accounts/login.njk', { next, providers: providers(deps), email: '' });
+    ctx.render('accounts/login.njk', { next, providers: providers(deps), email: '', mailOn: deps.config.mail !== null });
   });
 
   router.post('/login', async (ctx) => {
@@ -37,7 +43,7 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
     const next = safeNext(form.next);
     const email = normaliseEmail(form.email ?? '');
     const password = form.password ?? '';
-    const vars = { next, providers: providers(deps), email };
+    const vars = { next, providers: providers(deps), email, mailOn: deps.config.mail !== null };
     ctx.set('Cache-Control', 'no-store');
     if (!email || !password) return formError(ctx, 400, 'Enter your e-mail address and your password.', 'accounts/login.njk', vars);
     if (password.length > MAX_PASSWORD) return formError(ctx, 401, LOGIN_FAILED, 'accounts/login.njk', vars);
@@ -79,17 +85,31 @@ export function localRoutes(router: AppRouter, deps: Deps): void {
       if (staff && !courses.some((e) => e.course.slug === c.slug)) courses.push({ course: c, role: staff.role });
     }
     const notice = typeof ctx.query.done === 'string' ? ACCOUNT_NOTICES[ctx.query.done] : undefined;
+    const connected = connectedProviders(deps, user.id);
     ctx.set('Cache-Control', 'no-store');
     ctx.render('accounts/account.njk', {
-      account: { ...user, hasPassword: !!row?.password_hash },
+      account: { ...user, hasPassword: !!row?.password_hash, mailResults: row?.mail_results === 1 },
+      mailOn: deps.config.mail !== null,
       courses: courses.map((e) => ({ slug: e.course.slug, title: e.course.title, role: ctx.state.roleIn?.(e.course.slug) ?? e.role })),
       providers: providers(deps),
+      oauth: deps.config.oauth.map((p) => {
+        const c = connected.find((x) => x.id === p.id);
+        return { id: p.id, name: p.name, connected: !!c, email: c?.email ?? null };
+      }),
       ...(notice ? { flash: { kind: 'ok', message: notice } } : {}),
       ...extra,
     });
   }
 
   router.get('/account', (ctx) => renderAccount(ctx));
+
+  router.post('/account/mail', async (ctx) => {
+    const user = requireUser(ctx);
+    const form = await readForm(ctx);
+    if (form.results !== 'on' && form.results !== 'off') throw new UserError(400, 'results: choose on or off.');
+    setMailResults(deps.db, user.id, form.results === 'on');
+    ctx.redirect(`/account?done=mail-${form.results}`);
+  });
 
   router.post('/account/password', async (ctx) => {
     const user = requireUser(ctx);

@@ -4,8 +4,10 @@ import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
-import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem } from './roster.js';
+import { createMailer } from '../mail/mailer.js';
+import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem, type SignupLink } from './roster.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
+import { staffOf } from '../courses/rules.js';
 import { findUserById, listEnrolled, unenrol } from './users.js';
 
 /** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
@@ -52,6 +54,9 @@ const NOTICES: Record<string, (q: AppContext['query']) => string> = {
     `Roster imported: ${Number(q.created) || 0} new account(s), ${Number(q.enrolled) || 0} existing account(s) added, ${Number(q.unchanged) || 0} already on the roster. Download the sign-up links below and send them to the new students.` +
     (Number(q.foreign) ? ` ${Number(q.foreign)} of the addresses already have an account brought in by another course: they are enrolled, but their sign-up link comes from that course (or the site administrator).` : ''),
   removed: () => 'The student was removed from the course. Their account and submissions are kept.',
+  mailed: (q) =>
+    `${Number(q.mailed) || 0} sign-up link(s) are queued for mailing; the mail page shows when each is sent.` +
+    (Number(q.withheld) ? ` ${Number(q.withheld)} student(s) without a password have accounts brought in by another course (or hold a staff role elsewhere): their link comes from there or from the site administrator.` : ''),
   nolinks: (q) =>
     Number(q.withheld)
       ? `No sign-up links to hand out here: the ${Number(q.withheld)} student(s) without a password have accounts brought in by another course (or hold a staff role elsewhere); their link comes from there or from the site administrator.`
@@ -60,6 +65,28 @@ const NOTICES: Record<string, (q: AppContext['query']) => string> = {
 
 /** The lecturer's roster page: import CSV, list and remove students, download sign-up links. */
 export function rosterRoutes(router: AppRouter, deps: Deps): void {
+  const mailer = createMailer(deps);
+
+  /** Queues one sign-up message per link; inside the transaction that issued the links. */
+  function mailLinks(ctx: AppContext, course: Course, links: SignupLink[]): void {
+    for (const link of links) {
+      mailer.queue({
+        kind: 'signup',
+        template: 'mail/messages/signup.njk',
+        vars: { name: link.name, email: link.email, url: link.url, expiresAt: link.expiresAt, course, issuer: ctx.state.user!.name },
+        to: link.email,
+        userId: link.userId,
+        course: course.slug,
+      });
+    }
+  }
+
+  function linkDays(value: string | undefined): number {
+    const days = value ? Number(value) : SIGNUP_TTL_DAYS;
+    if (!Number.isInteger(days) || days < 1 || days > 90) throw new UserError(400, 'days: the links must be valid for 1 to 90 days.');
+    return days;
+  }
+
   function courseFor(ctx: AppContext & { params: Record<string, string | undefined> }): Course {
     const course = deps.content.course(ctx.params.course ?? '');
     if (!course) throw new UserError(404, 'There is no such course.');
@@ -73,8 +100,9 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     ctx.render('accounts/roster.njk', {
       course,
       students: listEnrolled(deps.db, course.slug),
-      staff: course.staff,
+      staff: staffOf(deps, course),
       linkDays: SIGNUP_TTL_DAYS,
+      mailOn: mailer.enabled,
       isStaffView: true,
       ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
       ...extra,
@@ -104,8 +132,7 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
   router.post('/courses/:course/roster/links', async (ctx) => {
     const course = courseFor(ctx);
     const form = await readForm(ctx);
-    const days = form.days ? Number(form.days) : SIGNUP_TTL_DAYS;
-    if (!Number.isInteger(days) || days < 1 || days > 90) throw new UserError(400, 'days: the links must be valid for 1 to 90 days.');
+    const days = linkDays(form.days);
     const { links, withheld } = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, issuer: ctx.state.user! });
     if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
     ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links issued');
@@ -113,6 +140,43 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     ctx.attachment(`signup-links-${course.slug}.csv`);
     ctx.type = 'text/csv; charset=utf-8';
     ctx.body = signupLinksCsv(links);
+  });
+
+  router.post('/courses/:course/roster/mail-links', async (ctx) => {
+    const course = courseFor(ctx);
+    const form = await readForm(ctx);
+    const days = linkDays(form.days);
+    if (!mailer.enabled) throw new UserError(409, 'This site sends no mail (no SMTP server is configured): download the sign-up links as a CSV instead.');
+    const { links, withheld } = deps.db.transaction(() => {
+      const issued = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, issuer: ctx.state.user! });
+      mailLinks(ctx, course, issued.links);
+      return issued;
+    })();
+    if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
+    ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links queued for mailing');
+    ctx.redirect(`/courses/${course.slug}/roster?done=mailed&mailed=${links.length}&withheld=${withheld}`);
+  });
+
+  /** One student's link: mailed when mail is on, otherwise shown on the page to copy and send by hand. */
+  router.post('/courses/:course/roster/send-link', async (ctx) => {
+    const course = courseFor(ctx);
+    const form = await readForm(ctx);
+    const days = linkDays(form.days);
+    const userId = Number(form.user);
+    const user = Number.isInteger(userId) ? findUserById(deps.db, userId) : undefined;
+    const member = user ? listEnrolled(deps.db, course.slug, 'student').find((s) => s.id === user.id) : undefined;
+    if (!user || !member) throw new UserError(404, 'That person is not a student on this course’s roster.');
+    if (member.hasPassword) throw new UserError(409, `${member.name} has already signed up. If they forgot their password, they can reset it from the sign-in page${mailer.enabled ? '' : ' (or the site administrator can)'}.`);
+    const { links } = deps.db.transaction(() => {
+      const issued = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, userIds: [user.id], issuer: ctx.state.user! });
+      mailLinks(ctx, course, issued.links);
+      return issued;
+    })();
+    const link = links[0];
+    if (!link) throw new UserError(403, `${member.name}’s account was brought in by another course (or holds a staff role elsewhere): their sign-up link comes from that course or the site administrator.`);
+    ctx.state.log.info({ course: course.slug, userId: user.id, mailed: mailer.enabled, days }, 'sign-up link issued for one student');
+    if (mailer.enabled) return ctx.redirect(`/courses/${course.slug}/roster?done=mailed&mailed=1`);
+    render(ctx, course, { shownLink: { name: member.name, email: member.email, url: link.url, expiresAt: link.expiresAt } });
   });
 
   router.post('/courses/:course/roster/remove', async (ctx) => {

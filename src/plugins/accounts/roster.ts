@@ -194,6 +194,7 @@ export function importRoster(deps: RosterDeps, course: string, rows: RosterRow[]
 }
 
 export interface SignupLink {
+  userId: number;
   email: string;
   name: string;
   studentId: string | null;
@@ -228,7 +229,7 @@ export function issueSignupLinks(
       .sort((a, b) => (order ? order.get(a.id)! - order.get(b.id)! : 0))
       .map((u) => {
         const { token, expiresAt } = issueSignupToken(db, clock, u.id, { course, issuer: opts.issuer, ...(opts.days ? { days: opts.days } : {}) });
-        return { email: u.email, name: u.name, studentId: u.studentId, url: signupUrl(publicUrl, token), expiresAt };
+        return { userId: u.id, email: u.email, name: u.name, studentId: u.studentId, url: signupUrl(publicUrl, token), expiresAt };
       });
     return { links, withheld };
   })();

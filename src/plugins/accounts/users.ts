@@ -20,6 +20,8 @@ export interface UserRow {
   created_in: string | null;
   /** The course whose sign-up link set the password. */
   claimed_via: string | null;
+  /** Wants "your result is in" mail (src/plugins/mail/notify.ts). */
+  mail_results?: 0 | 1;
 }
 
 export interface NewUser {
@@ -56,6 +58,10 @@ function statements(db: Db) {
     setPassword: db.prepare<{ id: number; hash: string | null; via: string | null }>('UPDATE users SET password_hash = :hash, claimed_via = :via WHERE id = :id'),
     keepPassword: db.prepare<{ id: number; hash: string | null }>('UPDATE users SET password_hash = :hash WHERE id = :id'),
     update: db.prepare<{ id: number; name: string; student_id: string | null }>('UPDATE users SET name = :name, student_id = :student_id WHERE id = :id'),
+    setMailResults: db.prepare<{ id: number; on: number }>('UPDATE users SET mail_results = :on WHERE id = :id'),
+    wantResults: db.prepare<{ ids: string }, { id: number; email: string; name: string }>(
+      'SELECT id, email, name FROM users WHERE mail_results = 1 AND id IN (SELECT value FROM json_each(:ids)) ORDER BY id',
+    ),
     setAdmin: db.prepare<{ id: number; admin: number }>('UPDATE users SET is_admin = :admin WHERE id = :id'),
     enrol: db.prepare<{ user_id: number; course: string; role: Role; now: number | null }>(
       `INSERT INTO enrolments (user_id, course, role, created_at)
@@ -143,6 +149,15 @@ export function setCredentials(db: Db, userId: number, hash: string, via: string
 
 export function updateUser(db: Db, userId: number, fields: { name: string; studentId: string | null }): void {
   sql(db).update.run({ id: userId, name: fields.name.trim(), student_id: fields.studentId?.trim() || null });
+}
+
+export function setMailResults(db: Db, userId: number, on: boolean): void {
+  sql(db).setMailResults.run({ id: userId, on: on ? 1 : 0 });
+}
+
+/** Of `userIds`, those who asked for "your result is in" mail. */
+export function usersWantingResultMail(db: Db, userIds: number[]): Array<{ id: number; email: string; name: string }> {
+  return userIds.length ? sql(db).wantResults.all({ ids: JSON.stringify(userIds) }) : [];
 }
 
 export function setAdmin(db: Db, userId: number, admin: boolean): void {

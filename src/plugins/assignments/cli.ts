@@ -5,6 +5,7 @@ import type { Command, Deps } from '../../plugin.js';
 import { ArchiveError, bundleArchiveLimits, extractArchive, unwrapSingleFolder } from './archive.js';
 import { formatProblem } from './config.js';
 import { importBundle } from './store.js';
+import { holdUntilChecked } from '../autotest/self-check-gate.js';
 
 const USAGE = 'usage: lectern assignment import PATH --course COURSE [--slug SLUG]\n  PATH is a bundle folder, or a .zip / .tar.gz of one\n';
 
@@ -77,7 +78,7 @@ export const assignmentCommand: Command = {
         defaultSlug = folder ?? path.basename(source).replace(/\.(zip|tar\.gz|tgz)$/i, '');
       }
       const slug = parsed.slug ?? defaultSlug.toLowerCase();
-      const result = await importBundle(deps, { course: parsed.course, slug, dir, source: 'cli', createdBy: 'command line' });
+      const result = await importBundle(deps, { course: parsed.course, slug, dir, source: 'cli', createdBy: 'command line', hold: holdUntilChecked(deps) });
       if (!result.ok) {
         err(`lectern: ${parsed.path} was not imported (${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}):`);
         for (const p of result.problems) err(`  ${formatProblem(p)}`);
@@ -87,6 +88,7 @@ export const assignmentCommand: Command = {
         created: `imported as version ${result.version.number} (now current)`,
         unchanged: `unchanged: identical to version ${result.version.number}, the current one`,
         switched: `identical to version ${result.version.number}, which is current again`,
+        held: `imported as version ${result.version.number}; it becomes current when its self-check passes (the current version serves students until then)`,
       }[result.outcome];
       deps.log.info({ course: parsed.course, slug, outcome: result.outcome, version: result.version.number }, 'assignment imported from the command line');
       out(`${parsed.course}/${slug}: ${what}`);

@@ -283,7 +283,11 @@ const schema = z.strictObject({
       hard_close: z.union([z.string(), z.number()], { error: 'must be a date with offset or a duration after the deadline, like "7d"' }),
     })
     .optional(),
-  files: z.array(filePattern, { error: 'must be a list of file names or globs' }).min(1, 'must name at least one file'),
+  // `files: stats.py` is how most people write a single name; it means the list of that one name.
+  files: z.preprocess(
+    (v) => (typeof v === 'string' ? [v] : v),
+    z.array(filePattern, { error: 'must be a file name or glob, or a list of them' }).min(1, 'must name at least one file'),
+  ),
   max_upload_size: size(512 * 1024 ** 2, '1MB').default(1024 ** 2),
   max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
   submissions_per_hour: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(10_000, 'must be at most 10000').optional(),
@@ -405,6 +409,9 @@ function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
       for (const key of issue.keys) out.push({ file: FILE, field: field ? `${field}.${key}` : key, message: 'unknown field (check the spelling)' });
     } else if (issue.code === 'invalid_type' && issue.input === undefined) {
       out.push({ file: FILE, field: field || '(top)', message: issue.message.startsWith('is required') ? issue.message : 'is required' });
+    } else if (issue.code === 'invalid_type' && issue.message.startsWith('is required')) {
+      // The field is there with the wrong type: "is required" would send the author looking for a typo.
+      out.push({ file: FILE, field: field || '(top)', message: `must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping of fields' : `a ${issue.expected}`}` });
     } else {
       out.push({ file: FILE, field: field || '(top)', message: issue.message });
     }
@@ -425,7 +432,8 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { config: null, problems: [{ file: FILE, field: '', message: 'must be a YAML mapping of fields (title, deadline, files, test, ...)' }] };
   }
-  const parsed = schema.safeParse(raw);
+  // reportInput: a field that is present with the wrong type is told apart from a missing one.
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) return { config: null, problems: issuesToProblems(parsed.error.issues) };
   const y = parsed.data;
   const problems: Problem[] = [];

@@ -4,9 +4,11 @@ import type { Deps, Plugin } from '../../plugin.js';
 import { setVariantResolver } from '../pages/variant-hook.js';
 import { assignmentCommand } from './cli.js';
 import { formatProblem } from './config.js';
+import { registerFreezeRoutes } from './freeze-routes.js';
 import { registerRoutes, uploadTmpDir, type FolderProblems } from './routes.js';
 import { importBundle, SLUG } from './store.js';
 import { ensureVariant } from './variants.js';
+import { holdUntilChecked } from '../autotest/self-check-gate.js';
 
 /**
  * Imports every bundle folder under <course>/assignments/ that is new or changed since the last
@@ -30,7 +32,7 @@ export async function importCourseFolders(deps: Deps, problems: FolderProblems):
         continue;
       }
       try {
-        const result = await importBundle(deps, { course: course.slug, slug: e.name, dir: path.join(root, e.name), source: 'folder', createdBy: 'course folder' });
+        const result = await importBundle(deps, { course: course.slug, slug: e.name, dir: path.join(root, e.name), source: 'folder', createdBy: 'course folder', hold: holdUntilChecked(deps) });
         if (!result.ok) {
           const list = result.problems.map(formatProblem);
           found.set(e.name, list);
@@ -84,6 +86,7 @@ const assignments: Plugin = {
   name: 'assignments',
   routes(router, deps) {
     registerRoutes(router, deps, problemsOf(deps));
+    registerFreezeRoutes(router, deps);
     setVariantResolver((d, req) => ensureVariant(d, req));
   },
   async start(deps) {

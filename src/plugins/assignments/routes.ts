@@ -14,9 +14,12 @@ import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentCo
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
 import { receiveUpload } from './upload.js';
-import { currentOr404, getVersion, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
+import { currentOr404, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
+import { reachView } from './freeze-routes.js';
+import { shownVersion } from './freeze.js';
 import { environmentStatus } from '../environments/routes.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
+import { holdUntilChecked, selfCheckCleared, selfCheckSite } from '../autotest/self-check-gate.js';
 
 /** Uploads and unpacked archives in progress; what a crash leaves here is swept at start-up. */
 export function uploadTmpDir(deps: Pick<Deps, 'config'>): string {
@@ -156,7 +159,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       const { root, folder } = await unwrapSingleFolder(work);
       if (!slug) slug = (folder ?? upload.filename.replace(/\.(zip|tar\.gz|tgz)$/i, '')).toLowerCase();
       if (slug === 'new') return { ok: false, problems: ['(import): slug: "new" is reserved; choose another assignment id'], slug };
-      const result = await importBundle(deps, { course: course.slug, slug, dir: root, source: 'upload', createdBy: user.email });
+      const result = await importBundle(deps, { course: course.slug, slug, dir: root, source: 'upload', createdBy: user.email, hold: holdUntilChecked(deps) });
       if (!result.ok) return { ok: false, problems: result.problems.map(formatProblem), slug };
       ctx.state.log.info({ course: course.slug, slug, outcome: result.outcome, version: result.version.number, by: user.email }, 'assignment bundle uploaded');
       return { ok: true, slug, outcome: result.outcome, number: result.version.number };
@@ -196,8 +199,8 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       ctx.set('Retry-After', '60');
       return;
     }
-    // The statement and starter files come from the version the variant was made with.
-    const version = getVersion(deps.db, variant.versionId)!;
+    // The student's frozen parameters, rendered by the version freeze.ts says they see.
+    const version = shownVersion(deps.db, { assignment, version: current }, variant);
     const tctx: TemplateContext = { params: variant.params, student: studentOf(user) };
     const html = await statementHtml(version, tctx);
     if (html === null) {
@@ -207,6 +210,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     }
     ctx.render('assignments/statement.njk', {
       ...base,
+      title: version.config.title,
       statementHtml: html,
       starter: starterEntries(version).map((e) => ({ name: e.path.slice('starter/'.length), urlPath: e.path.slice('starter/'.length).split('/').map(encodeURIComponent).join('/'), size: describeBytes(e.size) })),
     });
@@ -231,7 +235,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     if (!isStaff && current.config.opensAt !== null && deps.clock.now() < current.config.opensAt) throw new UserError(404, 'This assignment is not open yet.');
     const variant = await ensureVariant(deps, { course: course.slug, slug: assignment.slug, user });
     if (!variant) throw new UserError(409, 'Your version of this assignment is not available yet. Try again later.');
-    const version = getVersion(deps.db, variant.versionId)!;
+    const version = shownVersion(deps.db, { assignment, version: current }, variant);
     return { course, assignment, version, tctx: { params: variant.params, student: studentOf(user) } satisfies TemplateContext };
   }
 
@@ -279,7 +283,11 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       unchanged: `Nothing changed: the bundle is identical to version ${vq}, the current one.`,
       switched: `The bundle is identical to version ${vq}, which is current again.`,
       current: `Version ${vq} is now current.`,
+      held: `Imported as version ${vq}. It becomes current when its self-check passes; until then the current version serves students and grades their submissions.`,
       regenerated: 'The variant was regenerated.',
+      'reach-everyone': `Version ${vq} now reaches everyone: students who opened an earlier version see it with their own parameters.`,
+      'reach-new': `Version ${vq} now reaches new students only: those who opened an earlier version stay on it until you move them forward.`,
+      moved: `${typeof ctx.query.n === 'string' && /^\d{1,9}$/.test(ctx.query.n) ? ctx.query.n : 0} variant(s) moved to version ${vq}, keeping their parameters.`,
     };
     ctx.render('assignments/staff.njk', {
       course,
@@ -301,8 +309,11 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
         files: v.manifest.length,
         variants: perVersion.get(v.number) ?? 0,
         check: getSelfCheck(deps.db, v.id),
+        pending: v.id === assignment.pendingVersionId,
       })),
+      selfCheckSite: selfCheckSite(deps.config),
       students: listEnrolled(deps.db, course.slug, 'student'),
+      ...reachView(deps.db, current, perVersion, variants),
       variants: variants.map((v) => ({ ...v, created: when(v.createdAt, course), paramsText: truncate(JSON.stringify(v.params), 160) })),
       runs: listGeneratorRuns(deps.db, assignment.id).map((r) => ({ ...r, created: when(r.createdAt, course) })),
       maxUpload: describeBytes(UPLOAD_LIMIT),
@@ -337,12 +348,20 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     const n = Number(ctx.params.number);
     const target = Number.isInteger(n) && n > 0 ? getVersionByNumber(deps.db, assignment.id, n) : undefined;
     if (!target) throw new UserError(404, 'There is no such version.');
-    // A version whose self-check found a way to fool it becomes current only on purpose.
+    // A version whose self-check found a way to fool it, or that still waits for its check,
+    // becomes current only on purpose.
     const check = getSelfCheck(deps.db, target.id);
-    if (check?.warning && check.confirmedAt === null) {
+    const warned = !!check?.warning && check.confirmedAt === null;
+    const unchecked = assignment.pendingVersionId === target.id && !selfCheckCleared(deps.db, target.id);
+    if (warned || unchecked) {
       const form = await readForm(ctx);
       if (form.confirm !== 'yes') {
-        throw new UserError(422, `The self-check of version ${n} found problems (${check.message ?? 'see the staff page'}). Tick "make it current anyway" to confirm.`);
+        throw new UserError(
+          422,
+          warned
+            ? `The self-check of version ${n} found problems (${check?.message ?? 'see the staff page'}). Tick "make it current anyway" to confirm.`
+            : `Version ${n} has not passed its self-check yet. Tick "make it current anyway" to make it current without waiting.`,
+        );
       }
       confirmSelfCheck(deps.db, target.id, user.email, deps.clock.now());
     }
@@ -383,10 +402,10 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       student = studentOf(u);
       const stored = findVariant(deps.db, assignment.id, u.id);
       if (stored) {
-        version = getVersion(deps.db, stored.versionId)!;
+        version = shownVersion(deps.db, { assignment, version: current }, stored);
         params = stored.params;
         seed = stored.seed;
-        label = `${row.name}'s stored variant (version ${stored.version})`;
+        label = version.number === stored.version ? `${row.name}'s stored variant (version ${stored.version})` : `${row.name}'s stored variant (parameters from version ${stored.version}, shown with version ${version.number})`;
       } else {
         seed = deriveSeed(courseSecret(deps.db, course.slug), assignment.slug, student.id);
         const outcome = await runGenerator(deps, current, seed, student);

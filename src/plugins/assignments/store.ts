@@ -19,6 +19,8 @@ export interface Assignment {
   course: string;
   slug: string;
   currentVersionId: number | null;
+  /** Imported while another version was current; waits for its self-check (or a lecturer). */
+  pendingVersionId: number | null;
   folderHash: string | null;
   createdAt: number;
 }
@@ -40,6 +42,7 @@ interface AssignmentRow {
   course: string;
   slug: string;
   current_version: number | null;
+  pending_version: number | null;
   folder_hash: string | null;
   created_at: number;
 }
@@ -75,7 +78,9 @@ function statements(db: Db) {
       `INSERT INTO assignment_versions (assignment_id, number, content_hash, config, manifest, source, created_at, created_by)
        VALUES (:assignment_id, :number, :hash, :config, :manifest, :source, :now, :by)`,
     ),
-    setCurrent: db.prepare<{ id: number; version: number }>('UPDATE assignments SET current_version = :version WHERE id = :id'),
+    setCurrent: db.prepare<{ id: number; version: number }>('UPDATE assignments SET current_version = :version, pending_version = NULL WHERE id = :id'),
+    setPending: db.prepare<{ id: number; version: number | null }>('UPDATE assignments SET pending_version = :version WHERE id = :id'),
+    promotePending: db.prepare<{ version: number }>('UPDATE assignments SET current_version = :version, pending_version = NULL WHERE pending_version = :version'),
     setFolderHash: db.prepare<{ id: number; hash: string }>('UPDATE assignments SET folder_hash = :hash WHERE id = :id'),
     manifests: db.prepare<[], { manifest: string }>('SELECT manifest FROM assignment_versions'),
   };
@@ -84,7 +89,7 @@ function statements(db: Db) {
 export const sql = preparedFor(statements);
 
 function toAssignment(r: AssignmentRow): Assignment {
-  return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, folderHash: r.folder_hash, createdAt: r.created_at };
+  return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, pendingVersionId: r.pending_version, folderHash: r.folder_hash, createdAt: r.created_at };
 }
 
 function toVersion(r: VersionRow): Version {
@@ -178,6 +183,14 @@ export function setCurrentVersion(db: Db, assignmentId: number, number: number):
   return v;
 }
 
+/**
+ * A held version whose self-check passed becomes current, unless a newer import or a lecturer's
+ * choice took its place in the meantime. True when it did.
+ */
+export function promotePendingVersion(db: Db, versionId: number): boolean {
+  return sql(db).promotePending.run({ version: versionId }).changes > 0;
+}
+
 /** Every blob a bundle version refers to, for the blob store's sweep. */
 export function referencedBlobs(db: Db): Set<string> {
   const out = new Set<string>();
@@ -194,13 +207,22 @@ export interface ImportRequest {
   /** Shown in the versions list: an e-mail address, "course folder", "command line". */
   createdBy: string;
   limits?: BundleLimits;
+  /**
+   * A new version (or an earlier one imported again) that may not be current yet: it waits as
+   * the pending version while another one serves students. Given the version's id, true means
+   * "hold it"; an assignment's first version is always current, there being nothing else to serve.
+   */
+  hold?: ((versionId: number) => boolean) | undefined;
 }
 
 export type ImportResult =
   | {
       ok: true;
-      /** created: a new version; unchanged: same as the current one; switched: same as an earlier one, which is current again. */
-      outcome: 'created' | 'unchanged' | 'switched';
+      /**
+       * created: a new version; unchanged: same as the current one; switched: same as an earlier
+       * one, which is current again; held: the version waits for its self-check, the current one stays.
+       */
+      outcome: 'created' | 'unchanged' | 'switched' | 'held';
       assignment: Assignment;
       version: Version;
     }
@@ -253,7 +275,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
   }
   const now = clock.now();
 
-  const result = db.transaction((): { outcome: 'created' | 'unchanged' | 'switched'; assignmentId: number; versionId: number } => {
+  const result = db.transaction((): { outcome: 'created' | 'unchanged' | 'switched' | 'held'; assignmentId: number; versionId: number } => {
     s.insertAssignment.run({ course: req.course, slug: req.slug, now });
     const a = s.assignment.get({ course: req.course, slug: req.slug })!;
     if (req.source === 'folder') {
@@ -264,7 +286,15 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
     }
     const same = s.versionByHash.get({ assignment_id: a.id, hash });
     if (same) {
-      if (a.current_version === same.id) return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
+      if (a.current_version === same.id) {
+        // The lecturer went back to what serves students: nothing waits any more.
+        if (a.pending_version !== null) s.setPending.run({ id: a.id, version: null });
+        return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
+      }
+      if (a.current_version !== null && req.hold?.(same.id)) {
+        s.setPending.run({ id: a.id, version: same.id });
+        return { outcome: 'held', assignmentId: a.id, versionId: same.id };
+      }
       s.setCurrent.run({ id: a.id, version: same.id });
       return { outcome: 'switched', assignmentId: a.id, versionId: same.id };
     }
@@ -280,6 +310,10 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
       by: req.createdBy,
     });
     const versionId = Number(info.lastInsertRowid);
+    if (a.current_version !== null && req.hold?.(versionId)) {
+      s.setPending.run({ id: a.id, version: versionId });
+      return { outcome: 'held', assignmentId: a.id, versionId };
+    }
     s.setCurrent.run({ id: a.id, version: versionId });
     return { outcome: 'created', assignmentId: a.id, versionId };
   }).immediate();

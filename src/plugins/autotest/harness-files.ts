@@ -68,12 +68,35 @@ def _b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def run_student(argv, stdin=b"", files=None, collect=(), wall=None, cpu=None, memory=None, output=None, processes=None):
+def module_files(names):
+    """The files of installed Python modules (source, cached bytecode; every file of a package)."""
+    import importlib.util
+    out = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        origin = getattr(spec, "origin", None) if spec else None
+        if not origin or not os.path.isfile(origin):
+            raise RunStudentError("without_modules: %r is not an installed module" % (name,))
+        out.append(origin)
+        for opt in ("", 1, 2):
+            try:
+                out.append(importlib.util.cache_from_source(origin, optimization=opt))
+            except (ValueError, NotImplementedError):
+                pass
+        for d in (spec.submodule_search_locations or []):
+            for root, _, files in os.walk(d):
+                out.extend(os.path.join(root, f) for f in files)
+    return sorted({os.path.realpath(p) for p in out if os.path.isfile(p)})
+
+
+def run_student(argv, stdin=b"", files=None, collect=(), wall=None, cpu=None, memory=None, output=None, processes=None, without_modules=()):
     """Runs argv (a list) in a fresh student sandbox; returns a StudentRun.
 
     stdin: str or bytes. files: {relative name: str or bytes} added beside the submission.
     collect: names of files to bring back (r.files). Limits (wall/cpu in seconds, memory/output
-    in bytes) can only lower the bundle's student_limits.
+    in bytes) can only lower the bundle's student_limits. without_modules: Python modules the
+    student's code must not use (e.g. ["statistics"]): their files read as empty in the student
+    sandbox, so no import trick, copy or loader inside can get at them.
     """
     limits = {k: v for k, v in (("wall", wall), ("cpu", cpu), ("memory", memory), ("output", output), ("processes", processes)) if v is not None}
     request = {
@@ -82,6 +105,7 @@ def run_student(argv, stdin=b"", files=None, collect=(), wall=None, cpu=None, me
         "files": {str(k): _b64(v) for k, v in (files or {}).items()},
         "collect": [str(c) for c in collect],
         "limits": limits,
+        "hide": module_files(without_modules) if without_modules else [],
     }
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -136,11 +160,12 @@ def write_results(tests, output=None, score=None, max_score=None, gradable=True)
 
 export const RUN_STUDENT_CLI = `#!/usr/bin/python3
 """run_student [--stdin FILE] [--file NAME=PATH]... [--collect NAME]... [--wall S] [--cpu S]
-            [--memory BYTES] [--output BYTES] [--processes N] [--json] -- ARGV...
+            [--memory BYTES] [--output BYTES] [--processes N] [--without-module NAME]... [--json] -- ARGV...
 
 Runs ARGV in a fresh student sandbox (a copy of the submission plus the --file files). Prints the
 program's stdout and stderr, writes the --collect files into the current dir, and exits with the
-program's exit code (124: out of time, 125: other limits or crash). --json prints everything as
+program's exit code (124: out of time, 125: other limits or crash). --without-module: a Python
+module the program may not use reads as empty in its sandbox. --json prints everything as
 one JSON object instead. Exit 126 when the call is refused.
 """
 import argparse
@@ -161,6 +186,7 @@ p.add_argument("--cpu", type=float)
 p.add_argument("--memory", type=int)
 p.add_argument("--output", type=int)
 p.add_argument("--processes", type=int)
+p.add_argument("--without-module", action="append", default=[])
 p.add_argument("--json", action="store_true")
 p.add_argument("argv", nargs=argparse.REMAINDER)
 a = p.parse_args()
@@ -177,7 +203,8 @@ if a.stdin:
     with open(a.stdin, "rb") as f:
         stdin = f.read()
 try:
-    r = run_student(argv, stdin=stdin, files=files, collect=a.collect, wall=a.wall, cpu=a.cpu, memory=a.memory, output=a.output, processes=a.processes)
+    r = run_student(argv, stdin=stdin, files=files, collect=a.collect, wall=a.wall, cpu=a.cpu, memory=a.memory, output=a.output, processes=a.processes,
+                    without_modules=a.without_module)
 except RunStudentError as e:
     sys.stderr.write("run_student: %s\\n" % e)
     sys.exit(126)

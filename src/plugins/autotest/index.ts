@@ -6,8 +6,10 @@ import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
 import { startSelfChecks } from './self-check.js';
+import { selfCheckSite } from './self-check-gate.js';
 import { workerCommand } from './worker-command.js';
 import { sweepLeftoverSandboxes } from '../../lib/sandbox/sweep.js';
+import { sweepRunStudentDirs } from '../../lib/sandbox/sweep-sockets.js';
 
 /** A grader holds a job this long without renewing before another may take it. */
 export const LEASE_MS = 60_000;
@@ -88,7 +90,8 @@ const autotest: Plugin = {
 
   async start(deps) {
     const grading = gradingFor(deps);
-    const stopSelfChecks = deps.config.selfCheck ? startSelfChecks(deps) : async () => undefined;
+    // Self-checks start sandboxes, so only a process that grades runs them (self-check-gate.ts).
+    const stopSelfChecks = selfCheckSite(deps.config) === 'here' ? startSelfChecks(deps) : async () => undefined;
     if (deps.config.queue !== 'sqlite') {
       // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
       // which are abandoned; the dispatcher recovers them itself.
@@ -101,6 +104,7 @@ const autotest: Plugin = {
     }
     // Sandboxes of a server that died (kill -9, a crash) go before their jobs run again.
     await sweepLeftoverSandboxes(deps.log);
+    await sweepRunStudentDirs(deps.log);
     const recovered = grading.queue.recoverAbandoned();
     if (recovered) deps.log.info({ recovered }, 'jobs of a previous process went back to the queue');
     if (deps.config.graders === 0) return stopSelfChecks;

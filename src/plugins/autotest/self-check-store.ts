@@ -74,6 +74,13 @@ function statements(db: Db) {
          JOIN assignment_versions v ON v.id = c.version_id JOIN assignments a ON a.id = v.assignment_id
         WHERE a.course = :course AND c.warning = 1 AND c.confirmed_at IS NULL ORDER BY c.version_id DESC`,
     ),
+    waiting: db.prepare<{ course: string }, { version_id: number; number: number; slug: string; state: SelfCheck['state'] | null; warning: number | null; current: number | null }>(
+      `SELECT v.id AS version_id, v.number, a.slug, c.state, c.warning, cur.number AS current FROM assignments a
+         JOIN assignment_versions v ON v.id = a.pending_version
+         LEFT JOIN assignment_versions cur ON cur.id = a.current_version
+         LEFT JOIN self_checks c ON c.version_id = v.id
+        WHERE a.course = :course ORDER BY a.slug`,
+    ),
   };
 }
 const sql = preparedFor(statements);
@@ -112,4 +119,17 @@ export function selfCheckWarnings(db: Db, course: string): Array<{ versionId: nu
   return sql(db)
     .warnings.all({ course })
     .map((r) => ({ versionId: r.version_id, number: r.number, slug: r.slug, message: r.message }));
+}
+
+/** Versions of a course that wait, not current, for their self-check or a lecturer: on the dashboard. */
+export function waitingVersions(db: Db, course: string): Array<{ versionId: number; number: number; slug: string; current: number | null; status: 'not run yet' | 'running' | 'could not run' | 'failed' | 'passed' }> {
+  return sql(db)
+    .waiting.all({ course })
+    .map((r) => ({
+      versionId: r.version_id,
+      number: r.number,
+      slug: r.slug,
+      current: r.current,
+      status: r.state === null ? 'not run yet' : r.state === 'running' ? 'running' : r.state === 'error' ? 'could not run' : r.warning ? 'failed' : 'passed',
+    }));
 }

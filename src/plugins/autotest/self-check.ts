@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Deps } from '../../plugin.js';
-import { getAssignmentById, getVersion, listVersions, materialiseVersion, readBlob, setCurrentVersion, type Version } from '../assignments/store.js';
+import { getAssignmentById, getVersion, materialiseVersion, promotePendingVersion, readBlob, type Version } from '../assignments/store.js';
 import { asText, renderText } from '../assignments/render.js';
 import { runGenerator } from '../assignments/variants.js';
 import { hostileSubmissions } from './hostile.js';
@@ -68,9 +68,10 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
 }
 
 /**
- * The background loop: checks each new version once, newest first, one at a time. A version that
- * warns and was made current by its import goes back to the version before it until a lecturer
- * confirms it (on its staff page).
+ * The background loop, in a process that grades: checks each new version once, newest first, one
+ * at a time. A version waiting as its assignment's pending version (see importBundle's hold)
+ * becomes current when its check passes; one that fails keeps waiting, never having been current,
+ * until a lecturer confirms it on its staff page.
  */
 export function startSelfChecks(deps: Deps): () => Promise<void> {
   const controller = new AbortController();
@@ -86,14 +87,14 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
       try {
         const r = await selfCheckVersion(deps, version, controller.signal);
         if (controller.signal.aborted) return;
-        let heldBackFor: number | null = null;
         const assignment = getAssignmentById(deps.db, version.assignmentId);
-        if (r.warning && assignment?.currentVersionId === version.id) {
-          const previous = listVersions(deps.db, assignment.id).find((v) => v.number < version.number);
-          if (previous && setCurrentVersion(deps.db, assignment.id, previous.number)) heldBackFor = previous.number;
-        }
-        finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor, now: deps.clock.now() });
-        deps.log.info({ versionId, warning: r.warning, heldBackFor }, 'bundle self-check finished');
+        const serving = assignment?.currentVersionId ? getVersion(deps.db, assignment.currentVersionId) : undefined;
+        const waiting = assignment?.pendingVersionId === version.id;
+        const promoted = deps.db.transaction(() => {
+          finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor: r.warning && waiting && serving ? serving.number : null, now: deps.clock.now() });
+          return !r.warning && promotePendingVersion(deps.db, version.id);
+        }).immediate();
+        deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
       } catch (err) {
         deps.log.warn({ err, versionId }, 'bundle self-check failed');
         finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message: (err as Error).message, heldBackFor: null, now: deps.clock.now() });

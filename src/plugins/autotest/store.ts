@@ -117,6 +117,22 @@ function statements(db: Db) {
 }
 const sql = preparedFor(statements);
 
+const newer = preparedFor((db: Db) => ({
+  after: db.prepare<{ after: number; limit: number }, { id: number; submission_id: number }>('SELECT id, submission_id FROM results WHERE id > :after ORDER BY id LIMIT :limit'),
+  last: db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM results'),
+}));
+
+/** Results recorded after the result `afterId`, oldest first (the mail plugin's "your result is in"). */
+export function resultsAfter(db: Db, afterId: number, limit: number): Array<{ id: number; submissionId: number }> {
+  return newer(db)
+    .after.all({ after: afterId, limit })
+    .map((r) => ({ id: r.id, submissionId: r.submission_id }));
+}
+
+export function lastResultId(db: Db): number {
+  return newer(db).last.get()?.id ?? 0;
+}
+
 /** Records a job's result; false when one exists already (a job is recorded once). */
 export function insertResult(db: Db, r: { jobId: number; submissionId: number; grade: Grade; durationMs: number; cpuMs?: number | undefined; worker: string | null; at: number }): boolean {
   return (

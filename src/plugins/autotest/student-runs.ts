@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { RunLimits } from '../assignments/config.js';
 import type { Sandbox, SandboxInput, SandboxResult } from '../../lib/sandbox/types.js';
 import { mergeFlags, studentRunFlags, type TamperFlag } from './tamper.js';
+import { runStudentDirPrefix } from '../../lib/sandbox/sweep-sockets.js';
 
 /** One call for student code: an argv run in a fresh student sandbox. */
 export interface StudentCall {
@@ -15,6 +16,8 @@ export interface StudentCall {
   collect?: string[];
   /** Can only lower the bundle's student limits. */
   limits?: Partial<RunLimits>;
+  /** System files (under /usr) that read as empty for this call: a module the grading forbids. */
+  hide?: string[];
 }
 
 export class CallRefused extends Error {}
@@ -93,6 +96,7 @@ export class StudentRunner {
       ...(this.extras.env && Object.keys(this.extras.env).length ? { env: this.extras.env } : {}),
       ...(call.files ? { files: call.files, executable } : {}),
       ...(call.stdin !== undefined ? { stdin: call.stdin } : {}),
+      ...(call.hide?.length ? { hide: call.hide } : {}),
       limits,
       // results.json is asked back to see whether student code tried to forge one.
       collect: [...requested, ...['results.json'].filter((n) => !requested.has(n))],
@@ -125,6 +129,7 @@ interface WireRequest {
   files?: unknown;
   collect?: unknown;
   limits?: unknown;
+  hide?: unknown;
 }
 
 function decodeRequest(raw: WireRequest): StudentCall {
@@ -145,6 +150,11 @@ function decodeRequest(raw: WireRequest): StudentCall {
   if (raw.collect !== undefined) {
     if (!Array.isArray(raw.collect) || raw.collect.some((c) => typeof c !== 'string') || raw.collect.length > 100) throw new CallRefused('collect must be a list of at most 100 file names');
     call.collect = raw.collect as string[];
+  }
+  if (raw.hide !== undefined) {
+    const ok = (f: unknown) => typeof f === 'string' && !f.includes('\0') && f.startsWith('/usr/') && path.posix.normalize(f) === f;
+    if (!Array.isArray(raw.hide) || raw.hide.length > 512 || !raw.hide.every(ok)) throw new CallRefused('hide must be a list of at most 512 absolute paths under /usr');
+    call.hide = raw.hide as string[];
   }
   if (raw.limits !== undefined) {
     if (typeof raw.limits !== 'object' || raw.limits === null) throw new CallRefused('limits must be an object');
@@ -196,7 +206,8 @@ export interface RunStudentServer {
  * sandbox. One JSON request per connection, one JSON answer.
  */
 export async function startRunStudentServer(runner: StudentRunner, tmpDir = os.tmpdir()): Promise<RunStudentServer> {
-  const dir = await mkdtemp(path.join(tmpDir, 'lectern-rs-'));
+  // The maker's pid in the name lets a later start-up sweep tell a dead run's dir from a live one.
+  const dir = await mkdtemp(runStudentDirPrefix(tmpDir));
   // The harness may run as another host user (nobody, when the server is root): it needs to pass
   // through the dir and write to the socket; nobody else can list the dir.
   await chmod(dir, 0o711);

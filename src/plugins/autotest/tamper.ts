@@ -4,7 +4,7 @@ import type { SandboxResult } from '../../lib/sandbox/types.js';
  * What a run could observe of student code reaching outside its sandbox. Shown to staff (on the
  * submission and the dashboard), never to the student: a sign to look at, not a verdict.
  */
-export type TamperKind = 'results_file' | 'processes_left' | 'legacy_results';
+export type TamperKind = 'results_file' | 'processes_left' | 'network' | 'legacy_results';
 
 export interface TamperFlag {
   kind: TamperKind;
@@ -20,6 +20,7 @@ export function studentRunFlags(run: SandboxResult, what: string, requested: Rea
   for (const name of RESULT_FILE_NAMES) {
     if (run.files[name] !== undefined && !requested.has(name)) flags.push({ kind: 'results_file', detail: `${what} wrote ${name}, which nothing reads` });
   }
+  if (run.networkAttempts) flags.push({ kind: 'network', detail: `${what} tried to reach the network ${run.networkAttempts} time${run.networkAttempts === 1 ? '' : 's'} (refused: the sandbox has none)` });
   if (run.leftProcesses) flags.push({ kind: 'processes_left', detail: `${what} left ${run.leftProcesses} process${run.leftProcesses === 1 ? '' : 'es'} running after it ended (killed)` });
   return flags;
 }

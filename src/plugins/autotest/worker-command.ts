@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from '../../config.js';
 import { createLogger } from '../../lib/logger.js';
 import { createSandbox, sandboxAvailable } from '../../lib/sandbox/index.js';
+import { sweepRunStudentDirs } from '../../lib/sandbox/sweep-sockets.js';
 import type { Command } from '../../plugin.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { describeUrl } from './redis-common.js';
@@ -32,6 +33,8 @@ export async function runWorker(config: Config, args: string[]): Promise<number>
     return 2;
   }
   const sandbox = createSandbox({ unsafe: config.unsafeSandbox, log: log.child({ lib: 'sandbox' }) });
+  // Socket dirs of harness runs a killed worker (or server) on this machine left behind.
+  await sweepRunStudentDirs(log);
   const cacheDir = path.join(config.dataDir, 'worker');
   mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
   // BullMQ and its Redis client load only here: other commands and the web server in sqlite mode

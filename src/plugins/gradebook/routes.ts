@@ -15,10 +15,11 @@ import { currentPlan, deadlineForecasts, durationText } from '../autotest/foreca
 import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
-import { selfCheckWarnings } from '../autotest/self-check-store.js';
+import { selfCheckWarnings, waitingVersions } from '../autotest/self-check-store.js';
 import { openRegradesInCourse } from '../review/store.js';
 import { assignmentSubmissions, getSubmission, submissionCounts } from '../submissions/store.js';
 import { auditedCourses, listAudit, recordAudit } from './audit.js';
+import { auditDetails, auditPhrase } from './audit-words.js';
 import { grantExtension, MAX_EXTENSION_MS, revokeExtension } from './extensions.js';
 import { age, assignmentState, lateness, points, when } from './format.js';
 import { assignmentGrades, totalOf, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
@@ -134,6 +135,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       attention,
       disk: await diskLine(deps.config.dataDir, deps.config.diskReserveMb),
       selfChecks,
+      waitingVersions: waitingVersions(deps.db, course.slug),
       regrades: openRegradesInCourse(deps.db, course.slug, 50).map((r) => ({ id: r.id, slug: r.slug, number: r.number, student: r.student, subject: r.subject, at: r.createdAt })),
     };
     ctx.set('Cache-Control', 'no-store');
@@ -179,7 +181,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       version: version.number,
       counts: config.counts,
       deadline: when(config.deadlineAt, course),
-      deadlineLocal: instantToZoned(config.deadlineAt, course.timezone),
+      deadlineLocal: instantToZoned(config.deadlineAt, course.timezone, ' '),
       state: assignmentState(config, deps.clock.now()).text,
       isLecturer,
       isStaffView: true,
@@ -202,7 +204,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       batches: recentBatches(deps.db, assignment.id).map((b) => ({ ...b, created: when(b.createdAt, course), finished: b.progress.queued + b.progress.running === 0 })),
       extensionForm: {
         user: selected?.student.id ?? null,
-        until: selected?.extensionUntil ? instantToZoned(selected.extensionUntil, course.timezone) : instantToZoned(config.deadlineAt + 86_400_000, course.timezone),
+        until: instantToZoned(selected?.extensionUntil ?? config.deadlineAt + 86_400_000, course.timezone, ' '),
       },
       ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
       ...extra,
@@ -252,7 +254,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       return fail((err as Error).message);
     }
     const until = zonedToInstant(form.until ?? '', course.timezone);
-    if (until === null) return fail(`until: give the new deadline as a date and time, like ${instantToZoned(current.version.config.deadlineAt, course.timezone).replace('T', ' ')} (${course.timezone}).`);
+    if (until === null) return fail(`until: give the new deadline as a date and time, like ${instantToZoned(current.version.config.deadlineAt, course.timezone, ' ')} (${course.timezone}, 24-hour).`);
     const deadline = current.version.config.deadlineAt;
     if (until <= deadline) return fail(`until: an extension must be later than the deadline everyone has (${when(deadline, course)}).`);
     if (until > deadline + MAX_EXTENSION_MS) return fail('until: an extension can be at most a year past the deadline; check the year.');
@@ -439,7 +441,10 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       return;
     }
     ctx.render('gradebook/audit.njk', {
-      entries: page.map((e) => ({ ...e, when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, deps.content.course(e.course)?.timezone ?? 'UTC') : '', detailsText: JSON.stringify(e.details) })),
+      entries: page.map((e) => {
+        const zone = (e.course ? deps.content.course(e.course)?.timezone : undefined) ?? 'UTC';
+        return { ...e, target: e.target.replace(/^POST /, ''), when: new Date(e.at).toISOString().replace('T', ' ').slice(0, 19) + ' UTC', local: e.course ? formatDateTime(e.at, zone) : '', phrase: auditPhrase(e.action), lines: auditDetails(e, zone) };
+      }),
       next: more ? page.at(-1)!.id : null,
       first: !beforeText,
       course: courseQ ?? '',

@@ -1,8 +1,10 @@
 /**
- * A datetime-local input carries no zone: staff type a wall-clock time in the course's time
- * zone. These convert between such a wall-clock text and an instant, with Intl only.
+ * Staff type a wall-clock time in the course's time zone ("2026-10-20 23:59", 24-hour, or the
+ * "T" form a datetime-local input sends). The form is a text field rather than the browser's
+ * picker, whose format follows the browser's locale while every page shows the course's times.
+ * These convert between such a wall-clock text and an instant, with Intl only.
  */
-const LOCAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/;
+const LOCAL = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(timeZone: string): Intl.DateTimeFormat {
@@ -55,9 +57,9 @@ export function zonedToInstant(local: string, timeZone: string): number | null {
   return guess - second;
 }
 
-/** Epoch ms -> "2026-10-20T23:59" in `timeZone`, the value a datetime-local input shows. */
-export function instantToZoned(ms: number, timeZone: string): string {
+/** Epoch ms -> "2026-10-20T23:59" in `timeZone` (`separator` " " for the text a person types). */
+export function instantToZoned(ms: number, timeZone: string, separator: 'T' | ' ' = 'T'): string {
   const w = wallClock(ms, timeZone);
   const p = (n: number, len = 2) => String(n).padStart(len, '0');
-  return `${p(w.y, 4)}-${p(w.mo)}-${p(w.d)}T${p(w.h)}:${p(w.mi)}`;
+  return `${p(w.y, 4)}-${p(w.mo)}-${p(w.d)}${separator}${p(w.h)}:${p(w.mi)}`;
 }

@@ -3,6 +3,7 @@ import { currentUser, isStaffRole, requireUser, roleIn, type CurrentUser, type R
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
+import { markReplayable } from '../../lib/replay.js';
 import type { AppContext, Deps, Plugin } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { toCurrentUser } from '../accounts/users.js';
@@ -180,6 +181,7 @@ const pages: Plugin = {
           renderCounters.hits += 1;
           ctx.type = 'html';
           ctx.body = hit;
+          markReplayable(ctx, { shared: false, version, validUntil: rendered.validUntil(cacheKey) });
           return;
         }
       }
@@ -270,7 +272,12 @@ const pages: Plugin = {
         signInUrl: `/login?next=${encodeURIComponent(entry ? entry.url : ctx.path)}`,
       });
       if (cacheKey !== null && !error && readerNotes.length === 0 && ctx.status === 200 && typeof ctx.body === 'string') {
-        rendered.put(cacheKey, version!, lib, pageVersion, validUntil, ctx.body, ctx.state.csrfToken ?? '');
+        const kept = rendered.put(cacheKey, version!, lib, pageVersion, validUntil, ctx.body, ctx.state.csrfToken ?? '');
+        if (kept) {
+          // The same bytes as a later hit: the ETag and a replay see one body.
+          ctx.body = kept;
+          markReplayable(ctx, { shared: false, version, validUntil });
+        }
       }
     }
 

@@ -315,11 +315,13 @@ export function createLibraries(options: LibraryOptions): Libraries {
   return {
     get(course) {
       if (options.watch) return scan(course);
-      let hit = built.get(course.slug);
+      // A course made on the web that later gets its folder is scanned again (src/lib/content.ts).
+      const key = `${course.slug}\0${course.source ?? 'file'}`;
+      let hit = built.get(key);
       if (!hit) {
         hit = scan(course);
-        built.set(course.slug, hit);
-        hit.catch(() => built.delete(course.slug));
+        built.set(key, hit);
+        hit.catch(() => built.delete(key));
       }
       return hit;
     },

@@ -79,9 +79,10 @@ export class PageRenderCache {
     return e.html;
   }
 
-  put(key: string, version: string, lib: CourseLibrary, page: object | null, validUntil: number, html: string, csrfToken: string): void {
-    if (!this.#current(version) || html.length * 3 > this.#maxBytes / 16) return;
-    if (key.startsWith('-\n') && csrfToken !== '' && html.includes(csrfToken)) return;
+  /** Keeps a page; returns its bytes as kept (undefined when it was not kept). */
+  put(key: string, version: string, lib: CourseLibrary, page: object | null, validUntil: number, html: string, csrfToken: string): Buffer | undefined {
+    if (!this.#current(version) || html.length * 3 > this.#maxBytes / 16) return undefined;
+    if (key.startsWith('-\n') && csrfToken !== '' && html.includes(csrfToken)) return undefined;
     this.#delete(key);
     const bytes = Buffer.from(html);
     this.#entries.set(key, { version, lib, page, validUntil, html: bytes });
@@ -91,6 +92,12 @@ export class PageRenderCache {
       if (this.#bytes <= this.#maxBytes) break;
       this.#delete(k);
     }
+    return this.#entries.get(key)?.html;
+  }
+
+  /** The time until which a kept page stays as it is (for the replay of its response). */
+  validUntil(key: string): number {
+    return this.#entries.get(key)?.validUntil ?? 0;
   }
 
   /** The first release date after `now` among the course's pages (Infinity when none). */

@@ -134,7 +134,7 @@ async function openZip(file: string): Promise<ZipFile> {
 }
 
 /** Walks a zip's central directory; `visit` returns true to stop. */
-async function walkZip(file: string, visit: (e: Entry, zip: ZipFile) => Promise<boolean> | boolean): Promise<void> {
+export async function walkZip(file: string, visit: (e: Entry, zip: ZipFile) => Promise<boolean> | boolean): Promise<void> {
   const zip = await openZip(file);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -220,11 +220,4 @@ async function readShown(blobs: BlobStore, file: SubmissionFile, entry: string |
   }
   if (file.size > SHOW_BYTES) return { kind: 'large', size: file.size };
   return showBuffer(await readFile(where), file.name);
-}
-
-/** A file's text for a diff, or null when it is binary or too large to compare line by line. */
-export async function textForDiff(blobs: BlobStore, file: SubmissionFile): Promise<string | null> {
-  if (file.size > SHOW_BYTES) return null;
-  const buf = await readFile(blobs.path(file.sha256));
-  return isBinary(buf) ? null : buf.toString('utf8').replace(/\r\n?/g, '\n');
 }

@@ -1,11 +1,10 @@
 import type { Db } from '../../db/open.js';
-import type { AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
-import { resultSummaries, type ResultSummary } from '../autotest/store.js';
-import { assignmentSubmissions, type Submission } from '../submissions/store.js';
+import { resultsOf, type ResultSummary } from '../autotest/store.js';
+import type { Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
-import { finalScore, groupScore, manualPart, round3, type FinalBreakdown, type Part } from './score.js';
-import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, releasedAt, syncRubric, syncedVersion, type RubricGroup } from './store.js';
+import { finalScore, groupScore, manualPart, type FinalBreakdown, type Part } from './score.js';
+import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, syncRubric, syncedVersion, type RubricGroup } from './store.js';
 
 /** The grading rule of an assignment: its current version's (the rule is the assignment's, not a submission's). */
 export function gradingRule(current: Current): GradingConfig {
@@ -42,6 +41,11 @@ function autotestPart(r: Pick<ResultSummary, 'score' | 'maxScore'> | null | unde
   return r && r.score !== null ? { score: r.score, max: r.maxScore ?? 0 } : null;
 }
 
+/** A submission's latest gradable autotest result (a later run that could not grade takes nothing away), or null. */
+export function gradableResult(db: Db, submissionId: number): Pick<ResultSummary, 'score' | 'maxScore'> | null {
+  return resultsOf(db, submissionId).filter((r) => r.gradable).at(-1) ?? null;
+}
+
 /** One submission's full breakdown (staff see it at once; students once released). */
 export function breakdownOf(db: Db, current: Current, submission: Submission, autotest: Pick<ResultSummary, 'score' | 'maxScore'> | null): { breakdown: FinalBreakdown; groups: GroupView[]; graded: boolean } {
   const rule = gradingRule(current);
@@ -74,54 +78,5 @@ export function finalScorer(db: Db, current: Current): (s: Submission, autotest:
     });
 }
 
-/**
- * Whether a student's manual grades and comments are released (and tests marked
- * `after_published` with them): the time of release, or null.
- */
-export function publishedAt(db: Db, assignmentId: number, userId: number): number | null {
-  return releasedAt(db, assignmentId, userId);
-}
-
-export function isPublished(db: Db, assignmentId: number, userId: number): boolean {
-  return releasedAt(db, assignmentId, userId) !== null;
-}
-
-export type QueueState = 'ungraded' | 'in_progress' | 'graded';
-
-export interface QueueEntry {
-  userId: number;
-  submission: Submission | null;
-  state: QueueState | null;
-  graderId: number | null;
-}
-
-/**
- * The submission to grade per student: the one that counts under the bundle's `counts` rule
- * among gradable autotest runs (as the gradebook picks it), or the newest submission when the
- * final score is manual only (tests do not decide it) or no run is gradable yet.
- */
-export function gradingTargets(db: Db, current: Current, config: AssignmentConfig = current.version.config): Map<number, Submission> {
-  const rule = gradingOf(config);
-  const results = rule.final === 'manual' ? null : resultSummaries(db, current.assignment.id);
-  const out = new Map<number, { s: Submission; key: number; ranked: boolean }>();
-  for (const s of assignmentSubmissions(db, current.assignment.id)) {
-    const r = results?.get(s.id)?.gradable ?? null;
-    const score = r && r.score !== null ? round3(r.score * (1 - s.penaltyPct / 100)) : null;
-    const prev = out.get(s.userId);
-    // assignmentSubmissions is ordered by number within a student: later wins a tie.
-    if (!prev) out.set(s.userId, { s, key: score ?? -Infinity, ranked: score !== null });
-    else if (score !== null && (!prev.ranked || config.counts === 'last' || score >= prev.key)) out.set(s.userId, { s, key: score, ranked: true });
-    else if (score === null && !prev.ranked) out.set(s.userId, { s, key: -Infinity, ranked: false });
-  }
-  return new Map([...out].map(([u, v]) => [u, v.s]));
-}
-
-export function queueEntries(db: Db, current: Current, studentIds: number[], graders: Map<number, number>): QueueEntry[] {
-  const targets = gradingTargets(db, current);
-  const grades = gradesOfAssignment(db, current.assignment.id);
-  return studentIds.map((userId) => {
-    const submission = targets.get(userId) ?? null;
-    const g = submission ? grades.get(submission.id) : undefined;
-    return { userId, submission, state: submission ? (g ? g.state : 'ungraded') : null, graderId: graders.get(userId) ?? null };
-  });
-}
+/** The release check under the names other plugins already import; its home is release.ts. */
+export { gradesReleased as isPublished, gradesReleasedAt as publishedAt } from './release.js';

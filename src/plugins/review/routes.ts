@@ -6,12 +6,13 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findUserByEmail, findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, type Current } from '../assignments/store.js';
-import { resultSummaries } from '../autotest/store.js';
 import { recordAudit } from '../gradebook/audit.js';
+import { createMailer } from '../mail/mailer.js';
 import { lateness, points as fmtPoints, when } from '../gradebook/format.js';
 import { statusFor } from '../submissions/index.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles, type Submission } from '../submissions/store.js';
-import { gradingRule, breakdownOf, queueEntries, rubricOf, type QueueState } from './grading.js';
+import { gradingRule, breakdownOf, gradableResult, rubricOf } from './grading.js';
+import { queueEntries, queueTarget, type QueueState } from './queue.js';
 import { diffSubmissions } from './diff.js';
 import { keyOf } from './config.js';
 import { renderMarkdown } from './markdown.js';
@@ -19,6 +20,7 @@ import { idFrom, loadSubmission, mayDo, pointsFrom, requirePower, textFrom, type
 import * as store from './store.js';
 import { breakdownRows, commentViews, fileTree, shownFile, splitPath } from './view.js';
 import { showFile } from './files.js';
+import { gradesReleasedAt } from './release.js';
 
 const MAX_COMMENT = 10_000;
 const MAX_REASON = 500;
@@ -55,7 +57,7 @@ function staffUrl(course: string, id: number, file?: string | null): string {
 }
 
 function autotestOf(deps: Deps, s: Submission) {
-  return resultSummaries(deps.db, s.assignmentId).get(s.id)?.gradable ?? null;
+  return gradableResult(deps.db, s.id);
 }
 
 /** Tamper flags another part of Lectern may record on a run (a column named tamper*), shown to staff only. */
@@ -128,7 +130,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const shown = await shownFile(deps, files, wanted, comments);
     const status = statusFor(deps, { submission, assignment: current.assignment, version: current.version, staff: true });
     const grade = store.gradeOf(deps.db, submission.id);
-    const releasedAt = store.releasedAt(deps.db, submission.assignmentId, submission.userId);
+    const releasedAt = gradesReleasedAt(deps.db, submission.assignmentId, submission.userId);
     const regrades = store.regradesOf(deps.db, submission.id);
     const ext = extensionFor(deps.db, submission.assignmentId, submission.userId);
     const others = studentSubmissions(deps.db, submission.assignmentId, submission.userId);
@@ -159,8 +161,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     let key = 0;
     const shortcuts = new Map<number, number>();
     for (const g of groups) for (const i of g.group.items) if (!i.retired && key < 9) shortcuts.set(i.id, ++key);
-    const entries = queueEntries(deps.db, current, [submission.userId], store.gradersOf(deps.db, current.assignment.id));
-    const target = entries[0]?.submission?.id === submission.id;
+    const entry = student ? queueEntries(deps.db, current, [{ id: student.id, email: student.email, name: student.name, studentId: student.student_id }], store.gradersOf(deps.db, current.assignment.id))[0] : undefined;
+    const counted = entry?.submission ?? null;
+    const newer = entry?.newer ?? null;
     ctx.render('review/staff.njk', {
       ...flash(ctx),
       isStaffView: true,
@@ -190,7 +193,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       adjustments: adjustments.map((a) => ({ ...a, text: a.points > 0 ? `+${fmtPoints(a.points)}` : fmtPoints(a.points), when: when(a.createdAt, course) })),
       comments,
       grade: grade ? { ...grade, when: when(grade.updatedAt, course) } : null,
-      target,
+      target: counted?.id === submission.id,
+      counted: counted && counted.id !== submission.id ? { id: counted.id, number: counted.number } : null,
+      newer: newer && newer.submission.id !== submission.id ? { id: newer.submission.id, number: newer.submission.number, why: newer.why } : null,
       released: releasedAt === null ? null : when(releasedAt, course),
       mayRelease: mayDo(ctx, course, 'release'),
       mayEditRubric: mayDo(ctx, course, 'edit_rubric'),
@@ -205,12 +210,14 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const other = getSubmission(deps.db, otherId);
     if (!other || other.assignmentId !== l.submission.assignmentId || other.userId !== l.submission.userId) throw new UserError(404, 'against: there is no such submission of this student.');
     const [older, newer] = other.number < l.submission.number ? [other, l.submission] : [l.submission, other];
-    const diffs = await diffSubmissions(deps.blobs, submissionFiles(deps.db, older.id), submissionFiles(deps.db, newer.id));
+    const { files: diffs, truncatedZips } = await diffSubmissions(deps.blobs, submissionFiles(deps.db, older.id), submissionFiles(deps.db, newer.id));
+    ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
-      ctx.body = { older: older.id, newer: newer.id, files: diffs.map((d) => ({ name: d.name, change: d.change, added: d.added, removed: d.removed })) };
+      ctx.body = { older: older.id, newer: newer.id, truncatedZips, files: diffs.map((d) => ({ name: d.name, change: d.change, added: d.added, removed: d.removed, shownLines: d.lines.length, cut: d.cut, note: d.note })) };
       return;
     }
-    ctx.render('review/diff.njk', { isStaffView: true, course: l.course, title: l.current.version.config.title, submission: l.submission, older, newer, diffs });
+    const changed = diffs.filter((d) => d.change !== 'same');
+    ctx.render('review/diff.njk', { isStaffView: true, course: l.course, title: l.current.version.config.title, submission: l.submission, older, newer, diffs: changed, unchanged: diffs.length - changed.length, truncatedZips });
   });
 
   /** Every grading action: staff of the course, on a submission of the course; audited. */
@@ -378,7 +385,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       if (changed) audit(deps, ctx, l.course.slug, withdraw ? 'review.release_withdraw' : 'review.release_student', `${l.current.assignment.slug} / user ${l.submission.userId}`, { userId: l.submission.userId });
     })();
     if (wantsJson(ctx)) {
-      ctx.body = { ok: true, releasedAt: store.releasedAt(deps.db, l.current.assignment.id, l.submission.userId) };
+      ctx.body = { ok: true, releasedAt: gradesReleasedAt(deps.db, l.current.assignment.id, l.submission.userId) };
       return;
     }
     ctx.redirect(`${staffUrl(l.course.slug, l.submission.id)}?done=${withdraw ? 'withdrawn' : 'released'}`);
@@ -556,7 +563,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   function queueOf(course: Course, current: Current) {
     const students = studentsOf(deps, course);
     const graders = store.gradersOf(deps.db, current.assignment.id);
-    const entries = queueEntries(deps.db, current, students.map((s) => s.id), graders);
+    const entries = queueEntries(deps.db, current, students, graders);
     return { students, entries };
   }
 
@@ -566,6 +573,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const current = currentOr404(deps.db, course.slug, ctx.params.slug);
     const f = queueFilter(ctx, user.id);
     const { students, entries } = queueOf(course, current);
+    const manualDecides = gradingRule(current).final !== 'autotest';
     const staff = staffUsers(deps, course);
     const names = new Map(staff.map((s) => [s.id, s.name]));
     const progress = [...staff, { id: 0, name: 'Not assigned', email: '' }].map((s) => {
@@ -575,12 +583,12 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const rows = entries
       .map((e, i) => ({ ...e, student: students[i]! }))
       .filter((e) => (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId))
-      .filter((e) => (f.state === 'any' ? true : e.state === f.state));
+      .filter((e) => (f.state === 'any' ? true : queueTarget(e, f.state, manualDecides) !== null));
     const releases = store.releasesOf(deps.db, current.assignment.id);
     const whole = releases.find((r) => r.userId === store.WHOLE_ASSIGNMENT);
     ctx.set('Cache-Control', 'no-store');
     if (wantsJson(ctx)) {
-      ctx.body = { progress, rows: rows.map((r) => ({ userId: r.userId, submission: r.submission?.id ?? null, state: r.state, graderId: r.graderId })), released: whole ? whole.releasedAt : null };
+      ctx.body = { progress, rows: rows.map((r) => ({ userId: r.userId, submission: r.submission?.id ?? null, state: r.state, graderId: r.graderId, newer: r.newer ? { submission: r.newer.submission.id, state: r.newer.state, why: r.newer.why } : null })), released: whole ? whole.releasedAt : null };
       return;
     }
     ctx.render('review/queue.njk', {
@@ -593,7 +601,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       staffList: staff,
       progress,
       filter: f,
-      rows: rows.map((r) => ({ id: r.student.id, name: r.student.name, email: r.student.email, studentId: r.student.studentId, submission: r.submission ? { id: r.submission.id, number: r.submission.number } : null, state: r.state, grader: r.graderId === null ? null : (names.get(r.graderId) ?? `user ${r.graderId}`) })),
+      rows: rows.map((r) => ({ id: r.student.id, name: r.student.name, email: r.student.email, studentId: r.student.studentId, submission: r.submission ? { id: r.submission.id, number: r.submission.number } : null, newer: r.newer ? { id: r.newer.submission.id, number: r.newer.submission.number, why: r.newer.why } : null, state: r.state, grader: r.graderId === null ? null : (names.get(r.graderId) ?? `user ${r.graderId}`) })),
       released: whole ? { when: when(whole.releasedAt, course), by: whole.byName } : null,
       studentReleases: releases.filter((r) => r.userId !== store.WHOLE_ASSIGNMENT).length,
       mayRelease: mayDo(ctx, course, 'release'),
@@ -610,8 +618,9 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const after = afterText === null ? null : idFrom(afterText, 'after');
     const { entries } = queueOf(course, current);
     const wantedState = f.state === 'any' ? 'ungraded' : f.state;
+    const manualDecides = gradingRule(current).final !== 'autotest';
     const fits = (e: (typeof entries)[number]) =>
-      e.submission !== null && e.state === wantedState && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId);
+      queueTarget(e, wantedState, manualDecides) !== null && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId);
     // The student after the one just graded, wrapping round: every grader walks the list in the same order.
     const start = after === null ? 0 : entries.findIndex((e) => e.userId === after) + 1;
     const ordered = [...entries.slice(start), ...entries.slice(0, start)];
@@ -625,11 +634,37 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/grading?grader=${grader}&done=none`);
       return;
     }
+    const target = queueTarget(next, wantedState, manualDecides)!;
     if (wantsJson(ctx)) {
-      ctx.body = { next: next.submission!.id, userId: next.userId };
+      ctx.body = { next: target.id, userId: next.userId };
       return;
     }
-    ctx.redirect(`${staffUrl(course.slug, next.submission!.id)}?grader=${grader}`);
+    ctx.redirect(`${staffUrl(course.slug, target.id)}?grader=${grader}`);
+  });
+
+  // The student before this one in the queue's order, whatever their state: a grader going back
+  // to fix what they just marked graded.
+  router.get(`${queueBase}/prev`, async (ctx) => {
+    const course = courseOr404(deps.content, ctx.params.course);
+    const { user } = requireStaff(ctx, course.slug);
+    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
+    const f = queueFilter(ctx, user.id);
+    const before = idFrom(typeof ctx.query.before === 'string' ? ctx.query.before : undefined, 'before');
+    const { entries } = queueOf(course, current);
+    const at = entries.findIndex((e) => e.userId === before);
+    const end = at < 0 ? entries.length : at;
+    const ordered = [...entries.slice(0, end).reverse(), ...entries.slice(end + 1).reverse()];
+    const prev = ordered.find((e) => e.submission !== null && (f.graderId === 'any' ? true : f.graderId === 'none' ? e.graderId === null : e.graderId === f.graderId));
+    const grader = encodeURIComponent(f.graderText);
+    if (wantsJson(ctx)) {
+      ctx.body = { prev: prev?.submission?.id ?? null, userId: prev?.userId ?? null };
+      return;
+    }
+    if (!prev) {
+      ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/grading?grader=${grader}&done=none`);
+      return;
+    }
+    ctx.redirect(`${staffUrl(course.slug, prev.submission!.id)}?grader=${grader}`);
   });
 
   router.post(`${queueBase}/assign`, async (ctx) => {
@@ -690,7 +725,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
   router.get('/courses/:course/submissions/:id/feedback', async (ctx) => {
     const l = loadSubmission(ctx, deps, { staffOnly: false });
     const { course, submission, current } = l;
-    const releasedAt = store.releasedAt(deps.db, submission.assignmentId, submission.userId);
+    const releasedAt = gradesReleasedAt(deps.db, submission.assignmentId, submission.userId);
     const released = releasedAt !== null;
     const files = submissionFiles(deps.db, submission.id);
     const regrades = store.regradesOf(deps.db, submission.id);
@@ -749,7 +784,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     const { course, submission, current, user } = l;
     if (submission.userId !== user.id) throw new UserError(403, 'Only the student who submitted can ask for a regrade.');
     const form = await readForm(ctx);
-    const window = regradeOpen(deps, current, store.releasedAt(deps.db, submission.assignmentId, submission.userId));
+    const window = regradeOpen(deps, current, gradesReleasedAt(deps.db, submission.assignmentId, submission.userId));
     if (!window.open) throw new UserError(409, window.reason);
     const m = /^(item|comment):(\d{1,12})$/.exec(form.subject ?? '');
     if (!m) throw new UserError(400, 'subject: choose the rubric item or comment you are asking about.');
@@ -784,6 +819,22 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     }
     ctx.redirect(`/courses/${course.slug}/regrades/${id}?done=requested`);
   });
+
+  const mailer = createMailer(deps);
+
+  /** Staff answered or closed a regrade request: the student hears of it by mail (when mail is on). */
+  function mailRegradeAnswer(l: ReturnType<typeof loadRegrade>, body: string | null, outcome: string | null): void {
+    const student = findUserById(deps.db, l.regrade.userId);
+    if (!student) return;
+    mailer.queue({
+      kind: 'regrade-answer',
+      template: 'mail/messages/regrade-answer.njk',
+      vars: { name: student.name, staff: l.user.name, title: l.current.version.config.title, course: l.course, body, outcome, url: `${deps.config.publicUrl}/courses/${l.course.slug}/regrades/${l.regrade.id}` },
+      to: student.email,
+      userId: student.id,
+      course: l.course.slug,
+    });
+  }
 
   function loadRegrade(ctx: RouteContext) {
     const user = requireUser(ctx);
@@ -827,6 +878,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
     deps.db.transaction(() => {
       store.addRegradeMessage(deps.db, { regradeId: l.regrade.id, authorId: l.user.id, staff: l.staff, body, at: deps.clock.now() });
       if (l.staff) audit(deps, ctx, l.course.slug, 'regrade.reply', `${l.current.assignment.slug} / submission ${l.submission.id}`, { regrade: l.regrade.id });
+      if (l.staff) mailRegradeAnswer(l, body, null);
     })();
     if (wantsJson(ctx)) {
       ctx.body = { ok: true };
@@ -848,6 +900,7 @@ export function registerRoutes(router: AppRouter, deps: Deps): void {
       if (body) store.addRegradeMessage(deps.db, { regradeId: l.regrade.id, authorId: l.user.id, staff: true, body, at: now });
       store.closeRegrade(deps.db, { id: l.regrade.id, state: outcome, at: now, by: l.user.id });
       audit(deps, ctx, l.course.slug, `regrade.${outcome}`, `${l.current.assignment.slug} / submission ${l.submission.id}`, { regrade: l.regrade.id });
+      mailRegradeAnswer(l, body || null, outcome);
     })();
     if (wantsJson(ctx)) {
       ctx.body = { ok: true, state: outcome };

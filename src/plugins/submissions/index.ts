@@ -7,8 +7,8 @@ import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type As
 import { gradingFor } from '../autotest/grading.js';
 import { jobEta } from '../autotest/forecast.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
-import { isPublished } from '../review/grading.js';
-import { reviewSummary } from '../review/summary.js';
+import { gradesReleased } from '../review/release.js';
+import { gradeNote, reviewSummary, type GradeNote } from '../review/summary.js';
 import { rulesOf, timing } from './deadline.js';
 import { receiveSubmission } from './intake.js';
 import { blobReferenced, extensionFor, extensionInfo, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
@@ -40,16 +40,20 @@ export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, i
   return { submission, assignment, version, staff };
 }
 
+/** What a viewer may see of a submission's score: the autotest status and how it stands to the final score (review plugin). */
+export type StatusView = PresentedStatus & { grade: GradeNote };
+
 /** The grading status a viewer may see, with the student's own deadline deciding after_due_date feedback. */
-export function statusFor(deps: Deps, v: VisibleSubmission): PresentedStatus {
+export function statusFor(deps: Deps, v: VisibleSubmission): StatusView {
   const config = v.version.config;
   const ext = extensionFor(deps.db, v.assignment.id, v.submission.userId);
   const t = timing(rulesOf(config), deps.clock.now(), ext);
   const afterDeadline = t.state === 'closed' || ((t.state === 'late' || t.state === 'grace') && deps.clock.now() > t.deadlineAt);
-  const published = isPublished(deps.db, v.assignment.id, v.submission.userId);
+  const published = gradesReleased(deps.db, v.assignment.id, v.submission.userId);
   const status = gradingFor(deps).status(v.submission.id);
   const waiting = status.state === 'queued' || status.state === 'running';
-  return presentStatus(status, { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct, waiting ? jobEta(deps, status.jobId) : null);
+  const presented = presentStatus(status, { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct, waiting ? jobEta(deps, status.jobId) : null);
+  return { ...presented, grade: gradeNote(deps, v.submission, v.assignment.course, v.assignment.slug, v.staff, v) };
 }
 
 /** Who handed a submission in, and for which team: the receipt names them. */

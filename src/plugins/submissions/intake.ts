@@ -15,6 +15,7 @@ import { gradingFor } from '../autotest/grading.js';
 import { timing, rulesOf } from './deadline.js';
 import { extensionFor, insertSubmission, submissionsSince, type Submission, type SubmissionFile } from './store.js';
 import { checkTeamMaySubmit } from '../teams/rules.js';
+import { shownVersionFor } from '../assignments/freeze.js';
 import { discard, receiveMultipart, safeFileName, type ReceivedFile } from './upload.js';
 
 const HOUR = 3_600_000;
@@ -166,6 +167,8 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
 
     // The deadline is judged again now that the upload is complete: the server clock decides.
     const late = checkCanSubmit(deps, current, userId);
+    // Tested by the version whose statement the student reads (src/plugins/assignments/freeze.ts).
+    const gradedBy = shownVersionFor(deps.db, current, userId);
     for (const f of files) await deps.blobs.adopt(f.tempPath, f.sha256);
     const grading = gradingFor(deps);
     // A lock held by another process (a backup, the CLI) is waited for without stopping the
@@ -175,13 +178,13 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
       const stored = files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.size }));
       const submission = insertSubmission(deps.db, {
         assignmentId: current.assignment.id,
-        versionId: current.version.id,
+        versionId: gradedBy.id,
         userId,
         submittedAt: deps.clock.now(),
         ...late,
         files: stored,
       });
-      const jobId = grading.enqueue(submission.id, current.version.id);
+      const jobId = grading.enqueue(submission.id, gradedBy.id);
       grading.queue.supersedeOlder(current.assignment.id, userId, jobId, submission.teamId);
       return { submission, files: stored.sort((a, b) => a.name.localeCompare(b.name)), jobId };
     }).immediate());

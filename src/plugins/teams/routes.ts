@@ -10,6 +10,7 @@ type AppContext = BaseContext & { params: Record<string, string | undefined> };
 import { listEnrolled, normaliseEmail, type EnrolledUser } from '../accounts/users.js';
 import { currentOr404, type Current } from '../assignments/store.js';
 import { recordAudit } from '../gradebook/audit.js';
+import { createMailer } from '../mail/mailer.js';
 import { repriceSubmissions } from '../gradebook/extensions.js';
 import { zonedToInstant } from '../gradebook/zoned.js';
 import { assignmentSubmissions } from '../submissions/store.js';
@@ -58,6 +59,7 @@ function idParam(text: string | undefined, what: string): number {
 }
 
 export function registerTeamRoutes(router: AppRouter, deps: Deps): void {
+  const mailer = createMailer(deps);
   const base = '/courses/:course/assignments/:slug';
 
   // ---- students: the team page ----
@@ -125,7 +127,19 @@ export function registerTeamRoutes(router: AppRouter, deps: Deps): void {
       if (team.members.length + pending >= current.team.max) throw new UserError(409, `Your team would have more than ${current.team.max} members with the invitations already sent.`);
       const invitee = studentByKey(listEnrolled(deps.db, course.slug, 'student'), form.who ?? '', 'who');
       if (invitee.id === user.id) throw new UserError(422, 'who: you are already in your team.');
+      const again = invitesOfTeam(deps.db, team.id).some((i) => i.userId === invitee.id);
       inviteToTeam(deps.db, { team, userId: invitee.id, userName: invitee.name, by: user.id, now: deps.clock.now() });
+      // Mailed once per invitation (queued in this transaction), not again when it is repeated.
+      if (!again) {
+        mailer.queue({
+          kind: 'team-invite',
+          template: 'mail/messages/team-invite.njk',
+          vars: { name: invitee.name, inviter: user.name, team: team.name, assignment: current.version.config.title, course, url: `${deps.config.publicUrl}/courses/${course.slug}/assignments/${current.assignment.slug}/team` },
+          to: invitee.email,
+          userId: invitee.id,
+          course: course.slug,
+        });
+      }
       return 'invited';
     }),
   );

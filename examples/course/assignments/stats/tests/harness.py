@@ -53,8 +53,10 @@ REFERENCE = {"mean": ref_mean, "median": ref_median, "mode": ref_mode, "variance
 
 
 def call(function, inputs):
+    # The statistics module reads as empty in the student's sandbox: whatever the code does to
+    # reach it (a hidden import, importlib, exec of its source), no value can come from it.
     r = run_student(["/usr/bin/python3", "lectern_call.py"], stdin=json.dumps({"function": function, "inputs": inputs}),
-                    files={"lectern_call.py": DRIVER}, wall=TIME_LIMIT)
+                    files={"lectern_call.py": DRIVER}, wall=TIME_LIMIT, without_modules=["statistics"])
     if r.status != "ok":
         return [{"error": "the program " + r.describe()}] * len(inputs), False, None
     try:
@@ -70,7 +72,8 @@ def call(function, inputs):
 
 
 def imports_statistics():
-    """The source, read here (never run here): a submission could hide the import from the driver."""
+    """The source, read here (never run here), only to explain a failure: what decides is that
+    the module is not there for the student's code (see call())."""
     try:
         with open("submission/stats.py", encoding="utf-8", errors="replace") as f:
             source = f.read()
@@ -138,6 +141,8 @@ def main():
     t, _ = group("a list of 20 000 random numbers", 1, "hidden", [(f, big) for f in FUNCTIONS])
     tests.append(t)
     # Only worth a point for a submission that computes something: an empty one must score 0.
+    # Every value that passed was computed without the module (it was not there), so a hidden
+    # use cannot earn points; an open import still costs this point, as the statement says.
     works = any(t["score"] for t in tests)
     avoids = works and not uses_statistics
     tests.append(
@@ -146,7 +151,7 @@ def main():
             "score": 1 if avoids else 0,
             "max_score": 1,
             "status": "passed" if avoids else "failed",
-            "output": "stats.py imports the statistics module" if uses_statistics else "" if works else "counts once a function works",
+            "output": "stats.py imports the statistics module (it is not available here: write the functions yourself)" if uses_statistics else "" if works else "counts once a function works",
             "visibility": "visible",
         }
     )
