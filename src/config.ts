@@ -119,6 +119,9 @@ export interface Config {
   redisSyncMs: number;
   /** Redis mode: largest job payload (submission files plus the bundle's tests) sent to workers. */
   redisPayloadBytes: number;
+  /** The most an assignment's `bundle: max_files / max_size` may raise its bundle's caps to. */
+  bundleMaxFiles: number;
+  bundleMaxBytes: number;
   /** Run student code without bubblewrap. Never for real students. */
   unsafeSandbox: boolean;
   /** Self-check each imported bundle version in the background (reference solution, hostile submissions). */
@@ -428,6 +431,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     redisStalledMs: int(env, 'LECTERN_REDIS_STALLED_MS', 30_000, 200, 3_600_000),
     redisSyncMs: int(env, 'LECTERN_REDIS_SYNC_MS', 2_000, 50, 600_000),
     redisPayloadBytes: int(env, 'LECTERN_REDIS_PAYLOAD_BYTES', 64 * 1024 ** 2, 1024, 512 * 1024 ** 2),
+    // Between the default caps every bundle has and the hard ceiling of assignment.yaml.
+    bundleMaxFiles: int(env, 'LECTERN_BUNDLE_MAX_FILES', 20_000, 2_000, 20_000),
+    bundleMaxBytes: int(env, 'LECTERN_BUNDLE_MAX_BYTES', 1024 ** 3, 100 * 1024 ** 2, 1024 ** 3),
     unsafeSandbox: bool(env, 'LECTERN_UNSAFE_SANDBOX', false),
     // Off by default under test: a test that wants it turns it on (it runs sandboxes in the background).
     selfCheck: bool(env, 'LECTERN_SELF_CHECK', env.NODE_ENV !== 'test'),

@@ -142,7 +142,7 @@ colour: blue
         'assignment.yaml: counts: must be "last" or "best"',
         'assignment.yaml: test: needs one way of testing: harness (your program, calling run_student), cases (declarative input/output tests) or command (legacy: student code shares the test sandbox)',
         'assignment.yaml: test.limits.wall: must be a duration like "60s" (a bare number is seconds)',
-        'assignment.yaml: feedback.tests: must be visible, after_due_date or hidden',
+        'assignment.yaml: feedback.tests: must be visible, after_due_date, after_published or hidden',
         'assignment.yaml: colour: unknown field (check the spelling)',
         'statement.md: is missing: a bundle needs the assignment text in statement.md',
         'generate: must start with a "#!" line naming its interpreter, like #!/usr/bin/python3',

@@ -3,6 +3,7 @@ import accounts from './accounts/index.js';
 import assignments from './assignments/index.js';
 import autotest from './autotest/index.js';
 import courses from './courses/index.js';
+import environments from './environments/index.js';
 import gradebook from './gradebook/index.js';
 import mail from './mail/index.js';
 import metrics from './metrics/index.js';
@@ -18,4 +19,4 @@ import teams from './teams/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, metrics, accounts, mail, assignments, submissions, autotest, review, gradebook, teams, similarity, courses, pages];
+export const plugins: Plugin[] = [restart, metrics, accounts, mail, assignments, environments, submissions, autotest, review, gradebook, teams, similarity, courses, pages];

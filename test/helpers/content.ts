@@ -22,6 +22,10 @@ export interface ShellAssignment {
   submissionsPerHour?: number;
   wall: string;
   memory?: string;
+  /** results: a run without results.json could not be graded (the default of assignment.yaml); exit_code: exit 0 passes. */
+  gradeBy?: 'results' | 'exit_code';
+  /** feedback.total_with_hidden_tests (absent: the default of the layout). */
+  totalWithHiddenTests?: 'hidden' | 'visible';
 }
 
 /**
@@ -43,6 +47,8 @@ export function writeShellAssignment(courseDir: string, slug: string, a: ShellAs
       ...(a.submissionsPerHour ? [`submissions_per_hour: ${a.submissionsPerHour}`] : []),
       `counts: ${a.counts ?? 'last'}`,
       'test:',
+      // These fixtures grade by exit code unless their script writes results.json.
+      `  grade_by: ${a.gradeBy ?? 'exit_code'}`,
       '  command: [/bin/sh, tests/run.sh]',
       '  limits:',
       `    wall: ${a.wall}`,
@@ -51,6 +57,7 @@ export function writeShellAssignment(courseDir: string, slug: string, a: ShellAs
       '  tests: visible',
       '  output: visible',
       '  score: visible',
+      ...(a.totalWithHiddenTests ? [`  total_with_hidden_tests: ${a.totalWithHiddenTests}`] : []),
       '',
     ].join('\n'),
   );

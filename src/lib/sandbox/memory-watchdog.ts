@@ -9,7 +9,7 @@ import { readProcFile } from './proc.js';
  * included: they are re-parented to the sandbox's pid 1) and calls `onExceeded` once the sum
  * passes the cap. The caller kills the run and reports it as `memory`.
  *
- * A sampler can miss a spike shorter than its interval; the per-process address-space rlimit
+ * A sampler can miss a spike shorter than its interval; the per-process data rlimit (RLIMIT_DATA)
  * still bounds each process, so the tree can overshoot the cap by at most one interval's growth.
  */
 export interface TreeMemoryWatch {

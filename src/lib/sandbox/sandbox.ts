@@ -140,6 +140,31 @@ function rootLayoutArgs(): string[] {
   return args;
 }
 
+/**
+ * Top-level folders of a custom root the sandbox binds (the rest, /boot, /home, /root, /srv...,
+ * hold nothing a program needs); its symlinks (/bin -> usr/bin on Debian) are recreated.
+ */
+const ROOT_DIRS = new Set(['usr', 'etc', 'var', 'opt']);
+const rootArgsCache = new Map<string, string[]>();
+
+async function customRootArgs(root: string): Promise<string[]> {
+  const cached = rootArgsCache.get(root);
+  if (cached) return cached;
+  const args: string[] = [];
+  for (const entry of (await fs.readdir(root, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const full = path.join(root, entry.name);
+    if (entry.isSymbolicLink()) {
+      const target = await fs.readlink(full);
+      if (!target.startsWith('/') && !target.split('/').includes('..')) args.push('--symlink', target, `/${entry.name}`);
+    } else if (entry.isDirectory() && ROOT_DIRS.has(entry.name)) args.push('--ro-bind', full, `/${entry.name}`);
+  }
+  if (!args.includes('/usr')) throw new Error(`${root} is not a root filesystem (it has no /usr)`);
+  // Roots are immutable once built (a new spec is a new folder), so the list never goes stale.
+  if (rootArgsCache.size > 256) rootArgsCache.clear();
+  rootArgsCache.set(root, args);
+  return args;
+}
+
 const ETC_FILES: Record<string, string> = {
   passwd:
     'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
@@ -154,6 +179,12 @@ const ETC_FILES: Record<string, string> = {
 };
 /** Host files that programs need and that say nothing about the host beyond its distribution. */
 const HOST_ETC = ['/etc/ld.so.cache', '/etc/localtime', '/etc/alternatives'];
+/**
+ * Host /etc folders that Debian's toolchains link into from /usr and cannot start without (the
+ * JDK's conf/security/java.security and friends point into /etc/java-NN-openjdk); they hold
+ * configuration only, no secrets.
+ */
+const HOST_ETC_DIRS = ['/etc/java-17-openjdk', '/etc/java-21-openjdk', '/etc/java-25-openjdk', '/etc/ssl/certs', '/etc/python3', '/etc/perl'];
 
 /** Runs left behind by a process that died mid-run are removed after this long. */
 const STALE_RUN_MS = 24 * 3600 * 1000;
@@ -197,6 +228,8 @@ const RESERVED_MOUNTS = /^\/(usr|bin|sbin|lib\w*|etc|proc|dev|tmp|work|\.in)(\/|
 
 const SAFE_REL = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A work dir is one new folder under / (Gradescope's /autograder, PrairieLearn's /grade), never a system one. */
+const WORK_DIR = /^\/(?!(?:usr|bin|sbin|lib|lib32|lib64|libx32|etc|proc|dev|tmp|sys|run|var|root|boot|\.in)$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 function relPath(p: string): string | null {
   if (typeof p !== 'string' || !SAFE_REL.test(p) || p.length > 1024) return null;
@@ -237,6 +270,14 @@ function validate(req: SandboxRequest): string | null {
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return `limit ${name} must be a positive number`;
   }
+  if (req.workDir !== undefined && !WORK_DIR.test(req.workDir)) return `work dir "${String(req.workDir)}" must be a folder like /work, directly under / and not a system folder`;
+  if (req.root !== undefined && (typeof req.root !== 'string' || !path.isAbsolute(req.root))) return 'root must be an absolute host path';
+  for (const b of req.binds ?? []) {
+    if (typeof b.from !== 'string' || !path.isAbsolute(b.from)) return `bind "${String(b.from)}" must be an absolute host path`;
+    if (typeof b.to !== 'string' || !path.isAbsolute(b.to) || b.to.split('/').includes('..') || /^\/(proc|dev|tmp|\.in)(\/|$)/.test(b.to) || b.to === (req.workDir ?? '/work') || b.to.startsWith(`${req.workDir ?? '/work'}/`)) {
+      return `bind target "${String(b.to)}" must be an absolute path outside /proc, /dev, /tmp and the work dir`;
+    }
+  }
   if (req.collectBytes !== undefined && !(typeof req.collectBytes === 'number' && req.collectBytes >= 0)) return 'collectBytes must be a number of bytes';
   return null;
 }
@@ -268,8 +309,8 @@ function emptyResult(status: SandboxStatus, message: string, wallMs = 0): Sandbo
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
 
-/** Messages runtimes print when an allocation fails under RLIMIT_AS. */
-const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError/i;
+/** Messages runtimes print when an allocation fails under RLIMIT_DATA. */
+const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError|insufficient memory for the Java Runtime/i;
 
 type KillReason = 'timeout' | 'output_limit' | 'aborted' | 'memory';
 
@@ -322,7 +363,7 @@ class HostSandbox implements Sandbox {
     if (this.mode.kind === 'refuse') return `sandbox disabled: ${MISSING_BWRAP}`;
     const limits = this.cgroup.ok
       ? `limits: cgroup v2 per run under ${this.cgroup.support.parent} (${this.cgroup.support.controllers.join(', ')}) and rlimits (CPU, processes, file size, open files, no core), wall clock and output counted by the server`
-      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as address space per process), the whole process tree's resident memory watched by the server, wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
+      : `limits: rlimits (CPU, processes, file size, open files, no core; memory as private writable data per process), the whole process tree's resident memory watched by the server, wall clock and output counted by the server; no cgroup v2 limits (${this.cgroup.reason})`;
     const user = this.runAs ? `; runs as host uid ${this.runAs.uid}` : '';
     if (this.mode.kind === 'unsafe') {
       return `UNSAFE development sandbox: bubblewrap is missing and LECTERN_UNSAFE_SANDBOX is set, so code runs on this host without isolation (no namespaces, work dir not size-limited); ${limits}${user}`;
@@ -405,8 +446,9 @@ class HostSandbox implements Sandbox {
     const collect = (request.collect ?? []).map((c) => relPath(c)!);
     return [
       String(Math.max(1, Math.ceil(limits.cpuSeconds))),
-      // With memory.max on the whole sandbox the address-space limit would only break programs
-      // that reserve more than they use (JVMs, Go, sanitizers).
+      // RLIMIT_DATA (private writable memory), not RLIMIT_AS: address space that is only reserved
+      // (PROT_NONE, as JVMs, Go and sanitizers do) is not counted. With memory.max on the whole
+      // sandbox neither is needed.
       memoryByCgroup ? 'unlimited' : String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
       String(Math.max(1, Math.floor(limits.fileSizeBytes / 1024))),
       String(Math.max(8, Math.floor(limits.openFiles))),
@@ -471,17 +513,25 @@ class HostSandbox implements Sandbox {
       '--gid', '1000',
       '--hostname', 'sandbox',
       '--info-fd', '4',
-      '--ro-bind', '/usr', '/usr',
-      ...this.layout,
     ];
+    const work = request.workDir ?? '/work';
+    if (request.root) {
+      // The assignment's own root filesystem (its environment), read-only, instead of the host's:
+      // its top-level folders one by one on bwrap's root, so that the mount points this sandbox
+      // adds (/work, /tmp, /.in...) need not exist in it.
+      args.push(...(await customRootArgs(request.root)));
+    } else {
+      args.push('--ro-bind', '/usr', '/usr', ...this.layout);
+      for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
+    }
     for (const name of Object.keys(ETC_FILES)) args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
-    for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
+    if (!request.root) for (const dir of HOST_ETC_DIRS) args.push('--ro-bind-try', dir, dir);
     const size = (bytes: number) => (info.hasSize ? ['--size', String(Math.max(4096, Math.floor(bytes)))] : []);
     // bwrap's /dev and its root are tmpfs owned by the sandbox user: writable and unbounded
     // unless remounted read-only (done below, once everything is in place).
     args.push('--proc', '/proc', '--dev', '/dev', ...size(limits.workDirBytes), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
     args.push(...size(limits.workDirBytes), '--tmpfs', '/tmp');
-    args.push(...size(limits.workDirBytes), '--tmpfs', '/work');
+    args.push(...size(limits.workDirBytes), '--tmpfs', work);
 
     const copies: string[][] = [];
     const inputs = request.inputs ?? [];
@@ -491,7 +541,7 @@ class HostSandbox implements Sandbox {
       await fs.mkdir(stageDir);
       await this.stage(request, stageDir);
       args.push('--ro-bind', stageDir, '/.in/stage');
-      copies.push(['/.in/stage/.', '/work']);
+      copies.push(['/.in/stage/.', work]);
     } else {
       const dirs = new Set<string>();
       for (const [i, input] of inputs.entries()) {
@@ -500,14 +550,14 @@ class HostSandbox implements Sandbox {
         args.push('--ro-bind', input.from, `/.in/${i}`);
         if (isDir) {
           if (to !== '.') addDirs(dirs, to);
-          copies.push([`/.in/${i}/.`, to === '.' ? '/work' : `/work/${to}`]);
+          copies.push([`/.in/${i}/.`, to === '.' ? work : `${work}/${to}`]);
         } else {
           if (to === '.') throw new Error(`input ${input.from} is a file: give it a file name inside the work dir`);
           addDirs(dirs, path.posix.dirname(to));
-          copies.push([`/.in/${i}`, `/work/${to}`]);
+          copies.push([`/.in/${i}`, `${work}/${to}`]);
         }
       }
-      for (const d of [...dirs].sort()) args.push('--dir', `/work/${d}`);
+      for (const d of [...dirs].sort()) args.push('--dir', `${work}/${d}`);
       if (files.length && runDir) {
         const fileDir = path.join(runDir, 'files');
         await fs.mkdir(fileDir);
@@ -518,7 +568,7 @@ class HostSandbox implements Sandbox {
           await fs.writeFile(target, content, { mode: executable.has(name) ? 0o755 : 0o644 });
         }
         args.push('--ro-bind', fileDir, '/.in/files');
-        copies.push(['/.in/files/.', '/work']);
+        copies.push(['/.in/files/.', work]);
       }
     }
     // Binds go after the work dir and before the root turns read-only (bwrap makes their mount
@@ -527,8 +577,8 @@ class HostSandbox implements Sandbox {
     // Mounted over the file itself, so no path, copy or loader inside can reach its content.
     for (const file of request.hide ?? []) if ((await fs.lstat(file).catch(() => null))?.isFile()) args.push('--ro-bind', '/dev/null', file);
     if (runDir && this.runAs) await chownTree(runDir, this.runAs);
-    args.push('--remount-ro', '/', '--chdir', '/work');
-    const env = this.envList(request, '/work');
+    args.push('--remount-ro', '/', '--chdir', work);
+    const env = this.envList(request, work);
     const memoryByCgroup = cg !== null && this.cgroup.ok && this.cgroup.support.controllers.includes('memory');
     args.push('--', '/bin/bash', '--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox', ...this.wrapperArgs(limits, copies, request, env, memoryByCgroup));
     if (!cg) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true, treeMemory: true };
@@ -644,7 +694,11 @@ class HostSandbox implements Sandbox {
       else child.stdin!.end();
 
       const wallTimer = setTimeout(() => kill('timeout'), limits.wallMs);
-      const memoryWatch = plan.treeMemory && pid !== undefined ? watchTreeMemory({ rootPid: pid, capBytes: limits.memoryBytes, onExceeded: () => kill('memory') }) : null;
+      // The tree's resident memory also holds bwrap, the wrapper and every shared library, while a
+      // single process's RLIMIT_DATA counts only its own data: a little headroom lets a lone
+      // process reach its limit first and fail with its runtime's own message (MemoryError,
+      // OutOfMemoryError), while the tree as a whole stays bounded.
+      const memoryWatch = plan.treeMemory && pid !== undefined ? watchTreeMemory({ rootPid: pid, capBytes: limits.memoryBytes + Math.min(64 * MiB, Math.floor(limits.memoryBytes / 8)), onExceeded: () => kill('memory') }) : null;
       const onAbort = () => kill('aborted');
       request.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -852,15 +906,15 @@ function classify(args: {
       return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by SIGXFSZ: a file grew past the limit of ${limits.fileSizeBytes} bytes` };
     }
     if (OUT_OF_MEMORY.test(stderr.slice(-4096))) {
-      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: `killed by ${name} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+      return { status: 'memory', exitCode: null, signal: name, cpuMs, message: `killed by ${name} after an allocation failed (memory limit ${limits.memoryBytes} bytes of data)` };
     }
     const hint = name === 'SIGSEGV' || name === 'SIGBUS' || name === 'SIGABRT'
-      ? ` (under the address-space limit of ${limits.memoryBytes} bytes a failed allocation can also end this way)`
+      ? ` (under the data limit of ${limits.memoryBytes} bytes a failed allocation can also end this way)`
       : '';
     return { status: 'crashed', exitCode: null, signal: name, cpuMs, message: `killed by ${name}${hint}` };
   }
   if (code !== 0 && OUT_OF_MEMORY.test(stderr.slice(-4096))) {
-    return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of address space)` };
+    return { status: 'memory', exitCode: code, signal: null, cpuMs, message: `exited with ${code} after an allocation failed (memory limit ${limits.memoryBytes} bytes of data)` };
   }
   if (code === 0) return { status: 'ok', exitCode: 0, signal: null, cpuMs };
   const full = /No space left on device/.test(stderr.slice(-4096))

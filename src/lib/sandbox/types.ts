@@ -6,7 +6,7 @@ export interface SandboxLimits {
   wallMs: number;
   /** CPU seconds (RLIMIT_CPU and cgroup cpu when delegated). */
   cpuSeconds: number;
-  /** Memory (cgroup memory.max when delegated, else RLIMIT_AS). */
+  /** Memory (cgroup memory.max when delegated, else RLIMIT_DATA per process: reserved address space is not counted). */
   memoryBytes: number;
   /** Processes/threads (RLIMIT_NPROC inside the user namespace, cgroup pids.max). */
   processes: number;
@@ -41,6 +41,14 @@ export interface SandboxRequest {
   /** Relative paths in the work dir to read back after the run (each capped by `collectBytes`). */
   collect?: string[];
   collectBytes?: number;
+  /** Where the writable work dir is mounted and the command starts (default /work). */
+  workDir?: string;
+  /**
+   * A host folder used read-only as the whole root filesystem (an assignment's environment)
+   * instead of the host's /usr. Lectern's /etc files, /proc, /dev, /tmp and the work dir are
+   * still mounted over it.
+   */
+  root?: string;
   /**
    * Host paths mounted read-only at absolute paths inside the sandbox, outside the work dir
    * (e.g. the grading harness's run_student socket and helpers). Never for student code's

@@ -42,7 +42,7 @@ shift
   exec 2>&4 4>&-
   unset PWD OLDPWD SHLVL
   (( \${#envs[@]} )) && export "\${envs[@]}"
-  ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -v "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
+  ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -d "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
     { echo 'error the resource limits could not be set' >&3; exit 125; }
   echo start >&3
   if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec -- "$@" 3>&-; fi

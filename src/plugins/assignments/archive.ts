@@ -7,6 +7,7 @@ import { createGunzip } from 'node:zlib';
 import type { ReadEntry } from 'tar';
 import type { Entry as ZipEntry, ZipFile } from 'yauzl';
 import { isIgnoredName } from './bundle.js';
+import { MAX_BUNDLE_BYTES, MAX_BUNDLE_FILES } from './config.js';
 
 export interface ArchiveLimits {
   /** Size of the archive file itself. */
@@ -20,6 +21,22 @@ export interface ArchiveLimits {
   maxRatio: number;
   /** Below this many uncompressed bytes the ratio is not checked (tiny files compress well). */
   ratioFloorBytes: number;
+}
+
+/**
+ * What an uploaded bundle archive may unpack to: the largest caps an assignment.yaml may ask for
+ * on this server (bundle: max_files, max_size, up to the operator's maxima); the bundle's own
+ * caps are checked after unpacking.
+ */
+export function bundleArchiveLimits(ceiling: { bundleMaxFiles: number; bundleMaxBytes: number }): ArchiveLimits {
+  return {
+    maxArchiveBytes: 50 * 1024 ** 2,
+    maxTotalBytes: Math.min(ceiling.bundleMaxBytes, MAX_BUNDLE_BYTES),
+    maxFiles: Math.min(ceiling.bundleMaxFiles, MAX_BUNDLE_FILES),
+    maxDepth: 16,
+    maxRatio: 100,
+    ratioFloorBytes: 1024 ** 2,
+  };
 }
 
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAssignmentYaml, SANDBOX_SYSTEM_DIRS, type AssignmentConfig, type Problem } from './config.js';
+import { MAX_BUNDLE_BYTES, MAX_BUNDLE_FILES, parseAssignmentYaml, SANDBOX_SYSTEM_DIRS, type AssignmentConfig, type Problem } from './config.js';
 import { asText, checkTemplate } from './render.js';
 
 /** One file of a bundle, relative path with "/" separators. */
@@ -11,6 +11,12 @@ export interface BundleFile {
   size: number;
   /** 0o755 for executables, else 0o644: the only permission bit a bundle carries. */
   mode: number;
+}
+
+/** The operator's maxima for a bundle's own caps (config bundleMaxFiles / bundleMaxBytes). */
+export interface BundleCeiling {
+  maxFiles: number;
+  maxBytes: number;
 }
 
 export interface BundleLimits {
@@ -118,9 +124,29 @@ export function parseShebang(firstBytes: Buffer): string[] | null {
   return rest ? [line.slice(0, space), rest] : [line.slice(0, space)];
 }
 
+async function bundleCaps(root: string): Promise<AssignmentConfig['bundle'] | null> {
+  try {
+    const file = path.join(root, 'assignment.yaml');
+    const st = await lstat(file);
+    if (!st.isFile() || st.size > 256 * 1024) return null;
+    const text = asText(await readFile(file));
+    return text === null ? null : (parseAssignmentYaml(text).config?.bundle ?? null);
+  } catch {
+    return null;
+  }
+}
+
 /** Checks a bundle folder as a whole and reports every problem found, each with file and field. */
-export async function validateBundleDir(root: string, limits: BundleLimits = DEFAULT_BUNDLE_LIMITS): Promise<ValidatedBundle> {
-  const { files, problems } = await scanBundleDir(root, limits);
+export async function validateBundleDir(root: string, limits: BundleLimits = DEFAULT_BUNDLE_LIMITS, ceiling: BundleCeiling = { maxFiles: MAX_BUNDLE_FILES, maxBytes: MAX_BUNDLE_BYTES }): Promise<ValidatedBundle> {
+  // A bundle may raise its own caps (bundle: in assignment.yaml), up to what the operator allows
+  // (LECTERN_BUNDLE_MAX_FILES / _BYTES): read them first.
+  const caps = limits === DEFAULT_BUNDLE_LIMITS ? await bundleCaps(root) : null;
+  const capProblems: Problem[] = [];
+  if (caps && caps.maxFiles > ceiling.maxFiles) capProblems.push({ file: 'assignment.yaml', field: 'bundle.max_files', message: `must be at most ${ceiling.maxFiles} on this server (LECTERN_BUNDLE_MAX_FILES)` });
+  if (caps && caps.maxBytes > ceiling.maxBytes) capProblems.push({ file: 'assignment.yaml', field: 'bundle.max_size', message: `must be at most ${ceiling.maxBytes} bytes on this server (LECTERN_BUNDLE_MAX_BYTES)` });
+  const scanned = await scanBundleDir(root, caps ? { ...limits, maxFiles: Math.min(caps.maxFiles, ceiling.maxFiles), maxTotalBytes: Math.min(caps.maxBytes, ceiling.maxBytes) } : limits);
+  const { files } = scanned;
+  const problems = [...capProblems, ...scanned.problems];
   const byPath = new Map(files.map((f) => [f.path, f]));
   let config: AssignmentConfig | null = null;
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command, Deps } from '../../plugin.js';
-import { ArchiveError, extractArchive, unwrapSingleFolder } from './archive.js';
+import { ArchiveError, bundleArchiveLimits, extractArchive, unwrapSingleFolder } from './archive.js';
 import { formatProblem } from './config.js';
 import { importBundle } from './store.js';
 import { holdUntilChecked } from '../autotest/self-check-gate.js';
@@ -65,7 +65,7 @@ export const assignmentCommand: Command = {
       if (info.isFile()) {
         work = await mkdtemp(path.join(os.tmpdir(), 'lectern-bundle-'));
         try {
-          await extractArchive(source, work);
+          await extractArchive(source, work, bundleArchiveLimits(deps.config));
         } catch (e) {
           if (e instanceof ArchiveError) {
             err(`lectern: ${parsed.path}: ${e.message}`);

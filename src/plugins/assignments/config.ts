@@ -14,7 +14,25 @@ export function formatProblem(p: Problem): string {
   return p.field ? `${p.file}: ${p.field}: ${p.message}` : `${p.file}: ${p.message}`;
 }
 
-export type Visibility = 'visible' | 'after_due_date' | 'hidden';
+export type Visibility = 'visible' | 'after_due_date' | 'after_published' | 'hidden';
+
+/**
+ * Where a run finds its files, as the autograder expects them: Lectern's own (the submission,
+ * tests/ and params.json in /work), Gradescope's (/autograder/source, /autograder/submission,
+ * /autograder/results/results.json) or PrairieLearn's external grader (/grade/tests,
+ * /grade/student, /grade/data/data.json, /grade/results/results.json).
+ */
+export type Layout = 'lectern' | 'gradescope' | 'prairielearn';
+
+/** What the assignment's sandboxes run on instead of the host's /usr (see environments). */
+export interface EnvironmentSpec {
+  debian: string[];
+  python: string[];
+  /** A bundle path of an OCI image archive (docker save / podman save output). */
+  oci: string | null;
+  /** A bundle path: a script run once as root inside the new root when it is built (Gradescope's setup.sh). */
+  setup: string | null;
+}
 
 export interface RunLimits {
   wallMs: number;
@@ -58,8 +76,13 @@ export interface TestConfig {
   mode?: TestMode;
   /** The legacy test command or the harness; empty for io. */
   command: string[];
-  /** The whole run (the harness sandbox; for io the sum of every step). */
-  limits: RunLimits;
+  /** The whole run (the harness sandbox; for io the sum of every step); workDirBytes absent in older versions. */
+  limits: RunLimits & { workDirBytes?: number };
+  /**
+   * results: a run without a results file could not be graded; exit_code: exit 0 earns the points.
+   * Absent in versions stored before it existed: exit_code (what they did).
+   */
+  gradeBy?: 'results' | 'exit_code';
   /** Each student sandbox (one run_student call, the build, one case). */
   studentLimits?: RunLimits;
   /** run_student calls per run. */
@@ -73,7 +96,7 @@ export const DEFAULT_MAX_CALLS = 200;
 /** The test settings with the defaults of versions stored before the modes existed. */
 export function testPlanOf(config: AssignmentConfig): Required<TestConfig> {
   const t = config.test;
-  return { mode: t.mode ?? 'legacy', command: t.command, limits: t.limits, studentLimits: t.studentLimits ?? DEFAULT_STUDENT_LIMITS, maxCalls: t.maxCalls ?? DEFAULT_MAX_CALLS, io: t.io ?? null };
+  return { mode: t.mode ?? 'legacy', command: t.command, limits: t.limits, gradeBy: t.gradeBy ?? 'exit_code', studentLimits: t.studentLimits ?? DEFAULT_STUDENT_LIMITS, maxCalls: t.maxCalls ?? DEFAULT_MAX_CALLS, io: t.io ?? null };
 }
 
 /** The normalised assignment.yaml: times in epoch ms, durations in ms, sizes in bytes. */
@@ -102,7 +125,15 @@ export interface AssignmentConfig {
   counts: 'last' | 'best';
   /** A team assignment: team sizes and who may form teams (the lecturer always may). Null: everyone alone. */
   team: { min: number; max: number; formedBy: 'students' | 'lecturer' } | null;
+  /** The assignment's points: the maximum when the results name none. Null: from the results (or 1). */
+  points: number | null;
+  layout: Layout;
   test: TestConfig;
+  /** Extra environment variables of every run (the sandbox's environment is otherwise empty). */
+  env: Record<string, string>;
+  /** Caps on the bundle itself (files, bytes), above the defaults for bundles that carry libraries. */
+  bundle: { maxFiles: number; maxBytes: number };
+  environment: EnvironmentSpec | null;
   generator: {
     limits: { wallMs: number; cpuSeconds: number; memoryBytes: number };
   };
@@ -113,10 +144,24 @@ export interface AssignmentConfig {
     output: Visibility;
     /** The total score. */
     score: Visibility;
+    /**
+     * hidden (Gradescope's rule): while some tests are hidden from a student, so is the total
+     * they are part of. visible: the lecturer shows the total anyway.
+     */
+    totalWithHiddenTests: 'hidden' | 'visible';
   };
   /** Final-score rule, rubric and regrade window (the review plugin's); absent in versions stored before it. */
   grading?: GradingConfig;
 }
+
+/** Bundle caps: the defaults, and the most an assignment.yaml may raise them to. */
+export const DEFAULT_BUNDLE_FILES = 2000;
+export const DEFAULT_BUNDLE_BYTES = 100 * 1024 ** 2;
+export const MAX_BUNDLE_FILES = 20_000;
+export const MAX_BUNDLE_BYTES = 1024 ** 3;
+export const DEFAULT_WORK_DIR_BYTES = 128 * 1024 ** 2;
+/** Variables the sandbox sets itself. */
+const RESERVED_ENV = new Set(['HOME', 'PWD']);
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)$/i;
@@ -202,7 +247,7 @@ export function describeBytes(n: number): string {
   return `${n} bytes`;
 }
 
-const visibility = z.enum(['visible', 'after_due_date', 'hidden'], { error: 'must be visible, after_due_date or hidden' });
+const visibility = z.enum(['visible', 'after_due_date', 'after_published', 'hidden'], { error: 'must be visible, after_due_date, after_published or hidden' });
 
 const filePattern = z
   .string({ error: 'must be a file name or glob' })
@@ -254,8 +299,33 @@ const schema = z.strictObject({
       formed_by: z.enum(['students', 'lecturer'], { error: 'must be "students" or "lecturer"' }).default('students'),
     })
     .optional(),
+  points: z.number({ error: 'must be a number of points' }).positive('must be more than 0').max(100_000, 'must be at most 100000').optional(),
+  layout: z.enum(['lectern', 'gradescope', 'prairielearn'], { error: 'must be lectern, gradescope or prairielearn' }).optional(),
+  env: z
+    .record(
+      z.string(),
+      z.union([z.string().max(4096).refine((v) => !v.includes('\0'), 'must not hold a NUL byte'), z.number(), z.boolean()], { error: 'must be a string, number or true/false' }),
+      { error: (issue) => (issue.code === 'invalid_type' ? 'must be a mapping of NAME: value' : undefined) },
+    )
+    .refine((e) => Object.keys(e).length <= 64, 'at most 64 variables')
+    .default({}),
+  bundle: z
+    .strictObject({
+      max_files: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(MAX_BUNDLE_FILES, `must be at most ${MAX_BUNDLE_FILES}`).optional(),
+      max_size: size(MAX_BUNDLE_BYTES, '300MB').optional(),
+    })
+    .default({}),
+  environment: z
+    .strictObject({
+      debian: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally =version)'), { error: 'must be a list of Debian package names' }).max(500, 'at most 500 packages').default([]),
+      python: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._\-[\],<>=!~ ]*$/, 'must be a requirement like numpy or numpy>=1.24'), { error: 'must be a list of requirements' }).max(200, 'at most 200 requirements').default([]),
+      oci: filePattern.optional(),
+      setup: filePattern.optional(),
+    })
+    .optional(),
   test: z.strictObject(
     {
+      grade_by: z.enum(['results', 'exit_code'], { error: 'must be "results" (the results file grades) or "exit_code" (exit 0 earns the points)' }).optional(),
       command: argv('[/usr/bin/python3, tests/run.py]').optional(),
       harness: argv('[/usr/bin/python3, tests/harness.py]').optional(),
       build: argv('[gcc, -O2, -o, prog, prog.c]').optional(),
@@ -281,8 +351,9 @@ const schema = z.strictObject({
           memory: size(8 * 1024 ** 3, '512MB', 16 * 1024 ** 2).default(512 * 1024 ** 2),
           output: size(64 * 1024 ** 2, '1MB', 1024).default(1024 ** 2),
           processes: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(4096, 'must be at most 4096').default(64),
+          work_dir: size(4 * 1024 ** 3, '256MB', 16 * 1024 ** 2).default(DEFAULT_WORK_DIR_BYTES),
         })
-        .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64 }),
+        .default({ wall: 60_000, memory: 512 * 1024 ** 2, output: 1024 ** 2, processes: 64, work_dir: DEFAULT_WORK_DIR_BYTES }),
     },
     { error: 'is required: how the submission is tested (harness, cases or command) and its limits' },
   ).check(
@@ -317,6 +388,7 @@ const schema = z.strictObject({
       tests: visibility.default('visible'),
       output: visibility.default('visible'),
       score: visibility.default('visible'),
+      total_with_hidden_tests: z.enum(['hidden', 'visible'], { error: 'must be hidden or visible' }).optional(),
     })
     .default({ tests: 'visible', output: 'visible', score: 'visible' }),
   grading: gradingSchema,
@@ -326,6 +398,8 @@ const FILE = 'assignment.yaml';
 
 /** Programs a sandboxed command can name by absolute path. */
 export const SANDBOX_SYSTEM_DIRS = /^\/(usr|bin|sbin)\//;
+/** Where each layout puts the bundle's files: a command may start there too. */
+export const LAYOUT_DIRS: Record<Layout, RegExp> = { lectern: /^\/work\//, gradescope: /^\/autograder\//, prairielearn: /^\/grade\// };
 
 function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
   const out: Problem[] = [];
@@ -393,13 +467,23 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       });
     }
   }
+  const layout = y.layout ?? 'lectern';
   for (const [field, cmd] of [['test.command', t.command], ['test.harness', t.harness], ['test.checker', t.checker], ['test.build', t.build], ['test.run', t.run]] as const) {
     const cmd0 = cmd?.[0] ?? '';
-    if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0)) {
+    // The layout's own folder holds the bundle's files (Gradescope's /autograder/run_autograder);
+    // with its own environment the root is the assignment's, where any absolute path may exist.
+    const layoutDir = field === 'test.command' || field === 'test.harness' ? LAYOUT_DIRS[layout].test(cmd0) : false;
+    if (cmd0.startsWith('/') && !SANDBOX_SYSTEM_DIRS.test(cmd0) && !layoutDir && !y.environment) {
       problems.push({ file: FILE, field, message: `"${cmd0}" is outside /usr (and /bin, /sbin), the only system folders the sandbox offers` });
     }
   }
   if (y.team && y.team.min > y.team.max) problems.push({ file: FILE, field: 'team.min', message: `must not be more than team.max (${y.team.max})` });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(y.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'names must be letters, digits and _ (not starting with a digit)' });
+    else if (RESERVED_ENV.has(k)) problems.push({ file: FILE, field: `env.${k}`, message: 'is set by the sandbox and cannot be changed' });
+    env[k] = String(v);
+  }
   if (problems.length) return { config: null, problems };
   const wallMs = y.test.limits.wall;
   return {
@@ -418,8 +502,18 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       submissionsPerHour: y.submissions_per_hour ?? null,
       counts: y.counts,
       team: y.team ? { min: y.team.min, max: y.team.max, formedBy: y.team.formed_by } : null,
+      points: y.points ?? null,
+      layout,
+      env,
+      bundle: { maxFiles: y.bundle.max_files ?? DEFAULT_BUNDLE_FILES, maxBytes: y.bundle.max_size ?? DEFAULT_BUNDLE_BYTES },
+      environment: y.environment
+        ? { debian: [...new Set(y.environment.debian)].sort(), python: [...new Set(y.environment.python)].sort(), oci: y.environment.oci ?? null, setup: y.environment.setup ?? null }
+        : null,
       test: {
         mode: t.harness ? 'harness' : t.cases ? 'io' : 'legacy',
+        // Gradescope and PrairieLearn graders always write a results file (a missing one is their
+        // failure); Lectern's own test commands were graded by exit code without one, and still are.
+        gradeBy: y.test.grade_by ?? (layout === 'lectern' ? 'exit_code' : 'results'),
         command: t.harness ?? t.command ?? [],
         limits: {
           wallMs,
@@ -427,6 +521,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
           memoryBytes: y.test.limits.memory,
           outputBytes: y.test.limits.output,
           processes: y.test.limits.processes,
+          workDirBytes: y.test.limits.work_dir,
         },
         studentLimits: {
           wallMs: t.student_limits.wall,
@@ -454,7 +549,14 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
           memoryBytes: y.generator.limits.memory,
         },
       },
-      feedback: y.feedback,
+      feedback: {
+        tests: y.feedback.tests,
+        output: y.feedback.output,
+        score: y.feedback.score,
+        // Gradescope's rule for its graders (a total that includes hidden tests gives them away);
+        // Lectern's own bundles show the total unless they say otherwise, as they always did.
+        totalWithHiddenTests: y.feedback.total_with_hidden_tests ?? (layout === 'lectern' ? 'visible' : 'hidden'),
+      },
       grading: normaliseGrading(y.grading),
     },
   };

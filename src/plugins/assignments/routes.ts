@@ -9,7 +9,7 @@ import { confirmSelfCheck, getSelfCheck } from '../autotest/self-check-store.js'
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { listEnrolled } from '../accounts/users.js';
-import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
+import { ArchiveError, bundleArchiveLimits, DEFAULT_ARCHIVE_LIMITS, extractArchive, unwrapSingleFolder } from './archive.js';
 import { describeBytes, describeMs, formatProblem, testPlanOf, type AssignmentConfig } from './config.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { asText, renderStatement, renderText, type TemplateContext } from './render.js';
@@ -17,6 +17,7 @@ import { receiveUpload } from './upload.js';
 import { currentOr404, getVersionByNumber, importBundle, listAssignments, listVersions, readBlob, setCurrentVersion, type Current, type Version } from './store.js';
 import { reachView } from './freeze-routes.js';
 import { shownVersion } from './freeze.js';
+import { environmentStatus } from '../environments/routes.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant, listGeneratorRuns, listVariants, regenerateVariant, runGenerator, studentOf } from './variants.js';
 import { holdUntilChecked, selfCheckCleared, selfCheckSite } from '../autotest/self-check-gate.js';
 
@@ -150,7 +151,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
     let slug = fixedSlug ?? (upload.fields.slug ?? '').trim();
     try {
       try {
-        await extractArchive(upload.file, work, DEFAULT_ARCHIVE_LIMITS);
+        await extractArchive(upload.file, work, bundleArchiveLimits(deps.config));
       } catch (err) {
         if (err instanceof ArchiveError) return { ok: false, problems: [`${upload.filename || 'the upload'}: ${err.message}`], slug };
         throw err;
@@ -296,6 +297,7 @@ export function registerRoutes(router: AppRouter, deps: Deps, folderProblems: Fo
       ...dates(version.config, course, deps.clock.now()),
       hasGenerator: version.manifest.some((e) => e.path === 'generate'),
       testMode: testPlanOf(version.config).mode,
+      environment: environmentStatus(deps, version),
       folderProblems: problemsFor(course.slug, assignment.slug),
       versions: listVersions(deps.db, assignment.id).map((v) => ({
         number: v.number,

@@ -5,6 +5,8 @@ import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
+import { adoptForeignBundle } from './foreign.js';
+import { kickEnvironments } from '../environments/manager.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
@@ -230,12 +232,28 @@ export type ImportResult =
  * The one import path for course folders, uploads and the command line: validate everything,
  * store the files in the blob store, then record the version in one transaction.
  */
-export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content'>, req: ImportRequest): Promise<ImportResult> {
+export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
+  // An upload or command-line import of another system's autograder gets a default assignment.yaml.
+  const adopted = req.source === 'folder' ? null : await adoptForeignBundle(req.dir, { slug: req.slug, now: deps.clock.now(), tmpDir: await importTmpDir(deps) });
+  try {
+    return await importBundleDir(deps, adopted ? { ...req, dir: adopted } : req);
+  } finally {
+    if (adopted) await rm(adopted, { recursive: true, force: true });
+  }
+}
+
+async function importTmpDir(deps: Pick<Deps, 'config'>): Promise<string> {
+  const dir = path.join(deps.config.dataDir, 'tmp');
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
   const { db, blobs, clock } = deps;
   const problems: Problem[] = [];
   if (!deps.content.course(req.course)) problems.push({ file: '(import)', field: 'course', message: `there is no course "${req.course}"` });
   if (!SLUG.test(req.slug)) problems.push({ file: '(import)', field: 'slug', message: `"${req.slug}" is not a usable assignment id: use lowercase letters, digits and dashes (at most 64)` });
-  const bundle = await validateBundleDir(req.dir, req.limits ?? DEFAULT_BUNDLE_LIMITS);
+  const bundle = await validateBundleDir(req.dir, req.limits ?? DEFAULT_BUNDLE_LIMITS, { maxFiles: deps.config.bundleMaxFiles, maxBytes: deps.config.bundleMaxBytes });
   problems.push(...bundle.problems);
   if (problems.length || !bundle.config) return { ok: false, problems };
 
@@ -300,7 +318,10 @@ export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | '
     return { outcome: 'created', assignmentId: a.id, versionId };
   }).immediate();
 
-  return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version: getVersion(db, result.versionId)! };
+  const version = getVersion(db, result.versionId)!;
+  // A new environment starts building now rather than at the first submission.
+  if (version.config.environment) kickEnvironments(db);
+  return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version };
 }
 
 /** One file of a version, or undefined. */

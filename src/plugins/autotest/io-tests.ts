@@ -1,7 +1,7 @@
 import type { Sandbox, SandboxResult } from '../../lib/sandbox/types.js';
-import type { RunInputs } from './harness.js';
+import { studentExtras, type RunExtras, type RunInputs } from './harness.js';
 import type { GradingPlan, RenderedCase } from './plan.js';
-import { capText, type Grade, type TestOutcome } from './results.js';
+import { baseGrade, capText, errorGrade, normaliseTest, type Grade, type TestOutcome } from './results.js';
 import { CallRefused, StudentRunner } from './student-runs.js';
 
 type IoPlan = Extract<GradingPlan, { mode: 'io' }>;
@@ -50,10 +50,11 @@ export async function runIoTests(
   inputs: RunInputs,
   caps: { outputCap: number },
   signal?: AbortSignal,
+  extras: RunExtras = { env: {} },
 ): Promise<{ grade: Grade; wallMs: number; infrastructure: boolean }> {
   const started = performance.now();
   const deadline = started + spec.limits.wallMs;
-  const runner = new StudentRunner(sandbox, inputs.submission, plan.studentLimits, plan.cases.length + 1, deadline, signal);
+  const runner = new StudentRunner(sandbox, inputs.submission, plan.studentLimits, plan.cases.length + 1, deadline, signal, studentExtras(extras));
   const maxScore = plan.cases.reduce((n, c) => n + c.points, 0);
   const elapsed = () => Math.round(performance.now() - started);
   try {
@@ -69,7 +70,7 @@ export async function runIoTests(
       if (ended || missing.length) {
         const why = ended ? `The build ${ended}.` : `The build made no ${missing.join(', ')}.`;
         const tests = plan.cases.map((c) => outcome(c, false, 'not run: the build failed'));
-        return { grade: { status: 'failed', score: 0, maxScore, gradable: true, output: `${why}\n${messages}`.trim(), tests, problem: null, tamper: runner.tamper }, wallMs: elapsed(), infrastructure: false };
+        return { grade: { ...baseGrade({ status: 'failed', score: 0, maxScore, gradable: true, output: `${why}\n${messages}`.trim(), problem: null }), tests, tamper: runner.tamper }, wallMs: elapsed(), infrastructure: false };
       }
       kept = build.files;
       buildNote = messages ? `Build messages:\n${messages}` : '';
@@ -94,7 +95,7 @@ export async function runIoTests(
         continue;
       }
       if (plan.checker) {
-        const verdict = await check(sandbox, plan, c, run.stdout, spec.params, inputs.tests, Math.max(1000, deadline - performance.now()), signal);
+        const verdict = await check(sandbox, plan, c, run.stdout, spec.params, inputs.tests, Math.max(1000, deadline - performance.now()), signal, extras.root);
         if (verdict.infrastructure) return { grade: infraGrade(verdict.message, runner), wallMs: elapsed(), infrastructure: true };
         tests.push(outcome(c, verdict.passed, verdict.message));
         continue;
@@ -105,7 +106,7 @@ export async function runIoTests(
     const score = Math.round(tests.reduce((n, t) => n + (t.score ?? 0), 0) * 1000) / 1000;
     const summary = score >= maxScore ? 'All tests passed.' : 'Some tests failed: see below.';
     return {
-      grade: { status: score >= maxScore ? 'passed' : 'failed', score, maxScore, gradable: true, output: [summary, buildNote].filter(Boolean).join('\n\n'), tests, problem: null, tamper: runner.tamper },
+      grade: { ...baseGrade({ status: score >= maxScore ? 'passed' : 'failed', score, maxScore, gradable: true, output: [summary, buildNote].filter(Boolean).join('\n\n'), problem: null }), tests, tamper: runner.tamper },
       wallMs: elapsed(),
       infrastructure: false,
     };
@@ -115,18 +116,12 @@ export async function runIoTests(
 }
 
 function outcome(c: RenderedCase, passed: boolean, output: string): TestOutcome {
-  return { name: c.name, score: passed ? c.points : 0, maxScore: c.points, status: passed ? 'passed' : 'failed', output: capText(output, SHOW_CAP * 4), visibility: c.visibility };
+  return normaliseTest({ name: c.name, score: passed ? c.points : 0, maxScore: c.points, status: passed ? 'passed' : 'failed', output: capText(output, SHOW_CAP * 4), visibility: c.visibility });
 }
 
 function infraGrade(problem: string, runner: StudentRunner): Grade {
   return {
-    status: 'error',
-    score: null,
-    maxScore: null,
-    gradable: false,
-    output: 'This submission could not be graded automatically. It does not count against you; the teachers have been told.',
-    tests: [],
-    problem,
+    ...errorGrade(problem),
     tamper: runner.tamper,
   };
 }
@@ -141,9 +136,11 @@ async function check(
   tests: string | null,
   wallMs: number,
   signal?: AbortSignal,
+  root?: string,
 ): Promise<{ passed: boolean; message: string; infrastructure: boolean }> {
   const run = await sandbox.run({
     command: plan.checker!,
+    ...(root ? { root } : {}),
     inputs: tests ? [{ from: tests, to: 'tests' }] : [],
     files: { 'params.json': JSON.stringify(params), input: c.stdin, output, ...(c.expected !== null ? { expected: c.expected } : {}), 'args.json': JSON.stringify(c.args) },
     limits: { wallMs: Math.min(wallMs, 30_000), cpuSeconds: 30, outputBytes: 256 * 1024 },

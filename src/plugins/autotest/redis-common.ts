@@ -33,7 +33,7 @@ export const BULL_OWNER = 'bullmq/';
 export const bullOwner = (worker: string | undefined) => `${BULL_OWNER}${worker || 'unknown'}`;
 
 export interface PayloadFile {
-  /** Relative path: a submission file name, or a path under tests/. */
+  /** Relative path: a submission file name, or a bundle path the layout needs (tests/... for Lectern's). */
   path: string;
   sha256: string;
   size: number;
@@ -56,6 +56,8 @@ export interface GradingPayload {
   defaultVisibility: Grade['tests'][number]['visibility'];
   /** How to grade (harness, declarative I/O); absent from older servers' payloads: legacy. */
   plan?: JobSpec['plan'];
+  /** The layout, grading rule, env and environment of the run (absent from older servers). */
+  run?: JobSpec['run'];
 }
 
 /** BullMQ job return value. */

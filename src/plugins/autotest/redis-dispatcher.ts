@@ -6,6 +6,7 @@ import type { Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { recordOutcome } from './pool.js';
 import { errorGrade } from './results.js';
+import { layoutNeeds } from './layouts.js';
 import type { Job } from './queue.js';
 import {
   BLOB_TTL_S,
@@ -279,7 +280,10 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
         const version = getVersion(deps.db, spec.versionId);
         if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
         const files: PayloadFile[] = spec.files.map((f) => ({ path: f.name, sha256: f.sha256, size: f.size, mode: 0o644 }));
-        const tests: PayloadFile[] = version.manifest.filter((e) => e.path.startsWith('tests/')).map((e) => ({ path: e.path, sha256: e.sha256, size: e.size, mode: e.mode }));
+        const layout = spec.run?.layout ?? 'lectern';
+        // Remote workers build the environment themselves: they get the files its build reads.
+        const envInputs = new Set(Object.keys(spec.run?.environmentSpec?.inputs ?? {}));
+        const tests: PayloadFile[] = version.manifest.filter((e) => layoutNeeds(layout, e.path) || envInputs.has(e.path)).map((e) => ({ path: e.path, sha256: e.sha256, size: e.size, mode: e.mode }));
         const bytes = [...files, ...tests].reduce((n, f) => n + f.size, 0);
         if (bytes > deps.config.redisPayloadBytes) {
           throw new JobSpecError(
@@ -300,6 +304,7 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
           points: spec.points,
           defaultVisibility: spec.defaultVisibility,
           ...(spec.plan ? { plan: spec.plan } : {}),
+          ...(spec.run ? { run: spec.run } : {}),
         };
       } catch (err) {
         if (err instanceof JobSpecError) {

@@ -3,15 +3,45 @@ import type { SandboxResult } from '../../lib/sandbox/types.js';
 import type { TamperFlag } from './tamper.js';
 
 export type RunStatus = 'passed' | 'failed' | 'timeout' | 'memory' | 'output_limit' | 'crashed' | 'error';
-export type Visibility = 'visible' | 'after_due_date' | 'hidden';
+/**
+ * Who sees a test (or the output): always, once the student's deadline has passed, once staff
+ * have published the grades (Gradescope's after_published), or staff only.
+ */
+export type Visibility = 'visible' | 'after_due_date' | 'after_published' | 'hidden';
+/** How an output text is shown: Gradescope's output_format values (simple_format: text with paragraphs). */
+export type OutputFormat = 'text' | 'simple_format' | 'md' | 'ansi' | 'html';
+/** Which results dialect a bundle writes; decides what a bare top-level `score` means. */
+export type ResultsFormat = 'auto' | 'gradescope' | 'prairielearn';
+
+export interface ResultImage {
+  label: string;
+  /** A data: URL of a PNG, JPEG, GIF or WebP image (nothing else is kept). */
+  url: string;
+}
 
 export interface TestOutcome {
   name: string;
+  /** Gradescope's "number" ("1.2"): tests are ordered by it when given. */
+  number: string | null;
   score: number | null;
   maxScore: number | null;
   status: 'passed' | 'failed';
   output: string;
+  outputFormat: OutputFormat;
   visibility: Visibility;
+  tags: string[];
+  /** PrairieLearn's per-test description and message (shown with the output). */
+  description: string;
+  message: string;
+  images: ResultImage[];
+  /** Gradescope's per-test extra_data: kept for staff only. */
+  extraData: unknown;
+}
+
+export interface LeaderboardEntry {
+  name: string;
+  value: number | string;
+  order: 'asc' | 'desc';
 }
 
 export interface Grade {
@@ -21,40 +51,147 @@ export interface Grade {
   maxScore: number | null;
   /** False: the run says nothing about the student's work (it does not count against them). */
   gradable: boolean;
-  /** Text shown to the student (capped). */
+  /** Text shown to the student (capped), in `outputFormat`. */
   output: string;
+  outputFormat: OutputFormat;
   tests: TestOutcome[];
   /** What went wrong, for the lecturer only. */
   problem: string | null;
   /** Signs of student code reaching outside its sandbox, for staff only (see tamper.ts). */
   tamper?: TamperFlag[];
+  /** The harness's own stdout + stderr tail, shown by `stdoutVisibility` (Gradescope hides it by default). */
+  stdout: string;
+  stdoutVisibility: Visibility;
+  /** PrairieLearn's top-level message; for `gradable: false` it says why, to student and staff. */
+  message: string;
+  /** PrairieLearn's format_errors, shown to the student: the submission is not in a gradable form. */
+  formatErrors: string[];
+  images: ResultImage[];
+  /** Gradescope's top-level extra_data: staff only. */
+  extraData: unknown;
+  /** Seconds, as the harness reports (Gradescope's execution_time). */
+  executionTime: number | null;
+  leaderboard: LeaderboardEntry[];
+  /**
+   * A legacy run: student code shared the grader's sandbox (a bundle's test.command, or a
+   * Gradescope/PrairieLearn grader imported unchanged), so the results are the grader's only as
+   * far as the student let them be. Shown to staff, never to the student.
+   */
+  legacy?: boolean;
+}
+
+/** The parts of a Grade kept in results.details (the rest have their own columns). */
+export type GradeDetails = Pick<Grade, 'outputFormat' | 'stdout' | 'stdoutVisibility' | 'message' | 'formatErrors' | 'images' | 'extraData' | 'executionTime' | 'leaderboard' | 'legacy'>;
+
+export const NO_DETAILS: GradeDetails = Object.freeze({
+  outputFormat: 'text',
+  stdout: '',
+  stdoutVisibility: 'hidden',
+  message: '',
+  formatErrors: [],
+  images: [],
+  extraData: null,
+  executionTime: null,
+  leaderboard: [],
+}) as GradeDetails;
+
+export function gradeDetails(g: Grade): GradeDetails {
+  return {
+    outputFormat: g.outputFormat,
+    stdout: g.stdout,
+    stdoutVisibility: g.stdoutVisibility,
+    message: g.message,
+    formatErrors: g.formatErrors,
+    images: g.images,
+    extraData: g.extraData,
+    executionTime: g.executionTime,
+    leaderboard: g.leaderboard,
+    ...(g.legacy ? { legacy: true } : {}),
+  };
+}
+
+/** A test as stored by an older version (before number, tags, formats...): filled with defaults. */
+export function normaliseTest(t: Partial<TestOutcome> & { name: string }): TestOutcome {
+  return {
+    name: t.name,
+    number: t.number ?? null,
+    score: t.score ?? null,
+    maxScore: t.maxScore ?? null,
+    status: t.status ?? 'failed',
+    output: t.output ?? '',
+    outputFormat: t.outputFormat ?? 'text',
+    visibility: t.visibility ?? 'visible',
+    tags: t.tags ?? [],
+    description: t.description ?? '',
+    message: t.message ?? '',
+    images: t.images ?? [],
+    extraData: t.extraData ?? null,
+  };
 }
 
 export interface InterpretOptions {
-  /** Points for a bundle without results.json: exit 0 earns them all. */
-  points: number;
+  /** The assignment's points: the maximum when results name none (and what exit code 0 earns). */
+  points: number | null;
   /** Cap on each output shown to students (characters). */
   outputCap: number;
   /** Default visibility of tests that don't say. */
   defaultVisibility?: Visibility;
+  /** exit_code: without a results file, exit 0 earns the points. results: the file is required. */
+  gradeBy?: 'results' | 'exit_code';
+  format?: ResultsFormat;
 }
 
 const num = z.number().finite();
+const visibility = z.enum(['visible', 'after_due_date', 'after_published', 'hidden']);
+const outputFormat = z.enum(['text', 'simple_format', 'md', 'ansi', 'html']);
+/** Harnesses write numbers as 1.2 or "1.2"; both are kept as text. */
+const testNumber = z.union([z.string().max(50), num]).transform((v) => String(v));
+const image = z.object({ label: z.string().max(500).optional(), url: z.string().max(4 * 1024 * 1024) });
+/** PrairieLearn writes format_errors as a list or as an object of field -> message(s). */
+const formatErrors = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.string()]);
+const extra = z.unknown();
+
 const testSchema = z.object({
-  name: z.string().max(500).default('test'),
+  name: z.string().max(500).optional(),
+  number: testNumber.optional(),
   score: num.optional(),
   max_score: num.nonnegative().optional(),
+  points: num.optional(),
+  max_points: num.nonnegative().optional(),
   status: z.enum(['passed', 'failed']).optional(),
   output: z.string().optional(),
-  visibility: z.enum(['visible', 'after_due_date', 'hidden']).optional(),
+  output_format: outputFormat.optional(),
+  visibility: visibility.optional(),
+  tags: z.array(z.string().max(100)).max(50).optional(),
+  extra_data: extra.optional(),
+  description: z.string().optional(),
+  message: z.string().optional(),
+  images: z.array(image).max(20).optional(),
 });
 const resultsSchema = z.object({
   score: num.optional(),
   max_score: num.nonnegative().optional(),
+  points: num.optional(),
+  max_points: num.nonnegative().optional(),
   output: z.string().optional(),
+  output_format: outputFormat.optional(),
+  test_output_format: outputFormat.optional(),
+  visibility: visibility.optional(),
+  stdout_visibility: visibility.optional(),
+  execution_time: num.nonnegative().optional(),
+  extra_data: extra.optional(),
+  leaderboard: z
+    .array(z.object({ name: z.string().max(200), value: z.union([num, z.string().max(200)]), order: z.enum(['asc', 'desc']).optional() }))
+    .max(50)
+    .optional(),
   gradable: z.boolean().optional(),
+  succeeded: z.boolean().optional(),
+  message: z.string().optional(),
+  format_errors: formatErrors.optional(),
+  images: z.array(image).max(20).optional(),
   tests: z.array(testSchema).max(1000).optional(),
 });
+type RawResults = z.infer<typeof resultsSchema>;
 
 export function capText(text: string, cap: number): string {
   if (text.length <= cap) return text;
@@ -73,52 +210,114 @@ const SANDBOX_STATUS_TEXT: Record<string, string> = {
   crashed: 'The program crashed.',
 };
 
+const UNGRADED_TEXT = 'This submission could not be graded automatically. It does not count against you; the teachers have been told.';
+
+export function baseGrade(over: Partial<Grade> & Pick<Grade, 'status' | 'score' | 'maxScore' | 'gradable' | 'output' | 'problem'>): Grade {
+  return { ...NO_DETAILS, tests: [], ...over };
+}
+
 /** The grade of a run that says nothing about the student's work: not counted against them. */
 export function errorGrade(problem: string): Grade {
-  return {
-    status: 'error',
-    score: null,
-    maxScore: null,
-    gradable: false,
-    output: 'This submission could not be graded automatically. It does not count against you; the teachers have been told.',
-    tests: [],
-    problem,
-  };
+  return baseGrade({ status: 'error', score: null, maxScore: null, gradable: false, output: UNGRADED_TEXT, problem });
+}
+
+function harnessText(run: SandboxResult, cap: number): string {
+  return `--- stdout ---\n${tail(run.stdout, cap)}\n--- stderr ---\n${tail(run.stderr, cap)}`;
 }
 
 function ungradable(problem: string, run: SandboxResult, opts: InterpretOptions): Grade {
-  return errorGrade(`${problem}\n--- stdout ---\n${tail(run.stdout, opts.outputCap)}\n--- stderr ---\n${tail(run.stderr, opts.outputCap)}`);
+  return errorGrade(`${problem}\n${harnessText(run, opts.outputCap)}`);
+}
+
+/** Only raster images as data: URLs: nothing that could fetch, track or script. */
+const DATA_IMAGE = /^data:image\/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]+$/;
+
+function images(list: Array<{ label?: string | undefined; url: string }> | undefined): ResultImage[] {
+  return (list ?? []).filter((i) => DATA_IMAGE.test(i.url)).map((i) => ({ label: i.label ?? '', url: i.url.replace(/\s+/g, '') }));
+}
+
+/** Anything PrairieLearn's format_errors may hold, as lines of text. */
+function errorLines(v: unknown, prefix = ''): string[] {
+  if (v === undefined || v === null || v === false) return [];
+  if (typeof v === 'string') return [prefix ? `${prefix}: ${v}` : v];
+  if (typeof v === 'number' || typeof v === 'boolean') return [prefix ? `${prefix}: ${String(v)}` : String(v)];
+  if (Array.isArray(v)) return v.flatMap((x) => errorLines(x, prefix));
+  if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => errorLines(x, prefix ? `${prefix}.${k}` : k));
+  return [];
+}
+
+/** "1.10" after "1.9": compares dotted numbers part by part, numerically where both are numbers. */
+export function compareTestNumbers(a: string, b: string): number {
+  const pa = a.split('.');
+  const pb = b.split('.');
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const nx = Number(x);
+    const ny = Number(y);
+    const c = x !== '' && y !== '' && Number.isFinite(nx) && Number.isFinite(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/** Which dialect a results file is in, when the bundle does not say. */
+function dialectOf(r: RawResults, format: ResultsFormat): 'gradescope' | 'prairielearn' {
+  if (format !== 'auto') return format;
+  if (r.max_score !== undefined || (r.tests ?? []).some((t) => t.max_score !== undefined || t.score !== undefined)) return 'gradescope';
+  const pl =
+    r.succeeded !== undefined ||
+    r.message !== undefined ||
+    r.format_errors !== undefined ||
+    r.images !== undefined ||
+    r.points !== undefined ||
+    (r.tests ?? []).some((t) => t.points !== undefined || t.max_points !== undefined);
+  // A bare {"score": 0.5} is read as PrairieLearn's fraction unless the score could not be one.
+  return pl || (r.score !== undefined && r.score >= 0 && r.score <= 1) ? 'prairielearn' : 'gradescope';
 }
 
 /**
  * Turns a sandbox run into a grade. The run's own limits (time, memory, output) are the
- * student's; a broken results file or a sandbox failure is not, and is marked ungradable.
+ * student's; a missing or broken results file or a sandbox failure is not, and is marked
+ * ungradable (unless the bundle grades by exit code).
  */
 export function interpretRun(run: SandboxResult, resultsFile: Buffer | undefined, opts: InterpretOptions): Grade {
   const combined = [run.stdout, run.stderr].filter(Boolean).join('\n');
+  const points = opts.points ?? 1;
   if (run.status === 'error') return ungradable(`The sandbox failed: ${run.message ?? 'unknown error'}`, run, opts);
   if (run.status !== 'ok') {
-    return {
+    return baseGrade({
       status: run.status,
       score: 0,
-      maxScore: opts.points,
+      maxScore: points,
       gradable: true,
       output: `${SANDBOX_STATUS_TEXT[run.status] ?? ''}\n${tail(combined, opts.outputCap)}`.trim(),
-      tests: [],
       problem: null,
-    };
+    });
   }
   if (!resultsFile) {
+    if (opts.gradeBy !== 'exit_code') {
+      return ungradable(
+        `The test command ended (exit code ${run.exitCode ?? '?'}) without writing its results file. The bundle grades by results file; write "grade_by: exit_code" under test: in assignment.yaml to let the exit code grade instead.`,
+        run,
+        opts,
+      );
+    }
     const passed = run.exitCode === 0;
-    return {
+    return baseGrade({
       status: passed ? 'passed' : 'failed',
-      score: passed ? opts.points : 0,
-      maxScore: opts.points,
+      score: passed ? points : 0,
+      maxScore: points,
       gradable: true,
       output: tail(combined, opts.outputCap),
-      tests: [],
       problem: null,
-    };
+    });
   }
   let raw: unknown;
   try {
@@ -130,43 +329,137 @@ export function interpretRun(run: SandboxResult, resultsFile: Buffer | undefined
   if (!parsed.success) {
     return ungradable(`results.json does not match the format: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`, run, opts);
   }
-  const r = parsed.data;
-  if (r.gradable === false) return ungradable('results.json says the submission is not gradable ("gradable": false).', run, opts);
+  return fromResults(parsed.data, run, opts);
+}
 
-  const tests: TestOutcome[] = (r.tests ?? []).map((t) => {
-    const maxScore = t.max_score ?? null;
-    const score = t.score ?? null;
+function fromResults(r: RawResults, run: SandboxResult, opts: InterpretOptions): Grade {
+  const cap = opts.outputCap;
+  const dialect = dialectOf(r, opts.format ?? 'auto');
+  const stdout = tail([run.stdout, run.stderr].filter(Boolean).join('\n'), cap);
+  const common = {
+    outputFormat: r.output_format ?? 'text',
+    stdout,
+    // Gradescope: the autograder's stdout is for instructors unless results.json says otherwise.
+    stdoutVisibility: r.stdout_visibility ?? 'hidden',
+    message: capText(r.message ?? '', cap),
+    formatErrors: errorLines(r.format_errors).slice(0, 100).map((l) => capText(l, 1000)),
+    images: images(r.images),
+    extraData: r.extra_data ?? null,
+    executionTime: r.execution_time ?? null,
+    leaderboard: (r.leaderboard ?? []).map((e) => ({ name: e.name, value: e.value, order: e.order ?? 'desc' })),
+  } satisfies Partial<Grade>;
+
+  if (r.succeeded === false) {
+    return ungradable(`results.json says the grader itself failed ("succeeded": false).${r.message ? ` Its message: ${r.message}` : ''}`, run, opts);
+  }
+  if (r.gradable === false || common.formatErrors.length) {
+    // PrairieLearn: the submission could not be graded as it stands (it does not compile, a file
+    // is missing): the student is told why and it does not count; staff see the same and the log.
+    const why = [common.message, ...common.formatErrors].filter(Boolean).join('\n');
+    return {
+      ...baseGrade({
+        status: 'error',
+        score: null,
+        maxScore: null,
+        gradable: false,
+        output: r.output !== undefined ? capText(r.output, cap) : why ? '' : UNGRADED_TEXT,
+        problem: `results.json says the submission is not gradable ("gradable": false).\n${why}\n${harnessText(run, cap)}`,
+      }),
+      ...common,
+    };
+  }
+
+  const defaultVisibility = r.visibility ?? opts.defaultVisibility ?? 'visible';
+  const testFormat = r.test_output_format ?? 'text';
+  const indexed = (r.tests ?? []).map((t, i) => {
+    const maxScore = t.max_score ?? t.max_points ?? null;
+    const score = t.score ?? t.points ?? null;
     const status = t.status ?? (score !== null && maxScore !== null ? (score >= maxScore ? 'passed' : 'failed') : 'failed');
-    return { name: t.name, score, maxScore, status, output: capText(t.output ?? '', opts.outputCap), visibility: t.visibility ?? opts.defaultVisibility ?? 'visible' };
+    const outcome: TestOutcome = {
+      name: t.name ?? (t.number !== undefined ? `Test ${t.number}` : `Test ${i + 1}`),
+      number: t.number ?? null,
+      score,
+      maxScore,
+      status,
+      output: capText(t.output ?? '', cap),
+      outputFormat: t.output_format ?? testFormat,
+      visibility: t.visibility ?? defaultVisibility,
+      tags: t.tags ?? [],
+      description: capText(t.description ?? '', 2000),
+      message: capText(t.message ?? '', cap),
+      images: images(t.images),
+      extraData: t.extra_data ?? null,
+    };
+    return { outcome, i };
   });
-  for (const t of tests) {
-    if (t.score !== null && (t.score < 0 || (t.maxScore !== null && t.score > t.maxScore))) {
-      return ungradable(`results.json: test "${t.name}" has score ${t.score} outside 0..${t.maxScore ?? '∞'}.`, run, opts);
-    }
+  // Numbered tests in their number's order (unnumbered ones after, as written).
+  indexed.sort((a, b) => {
+    const x = a.outcome.number;
+    const y = b.outcome.number;
+    if (x !== null && y !== null) return compareTestNumbers(x, y) || a.i - b.i;
+    if (x !== null) return -1;
+    if (y !== null) return 1;
+    return a.i - b.i;
+  });
+  const tests = indexed.map((x) => x.outcome);
+
+  const testMax = tests.some((t) => t.maxScore !== null) ? tests.reduce((s, t) => s + (t.maxScore ?? 0), 0) : null;
+  const testSum = tests.some((t) => t.score !== null) ? tests.reduce((s, t) => s + (t.score ?? 0), 0) : null;
+  let score: number | null;
+  let maxScore: number | null;
+  if (dialect === 'prairielearn') {
+    maxScore = r.max_points ?? testMax ?? opts.points ?? 1;
+    if (r.points !== undefined) score = r.points;
+    else if (r.score !== undefined) {
+      if (r.score < 0 || r.score > 1) return ungradable(`results.json: PrairieLearn's "score" must be a fraction from 0 to 1, not ${r.score}.`, run, opts);
+      score = r.score * maxScore;
+    } else score = testSum;
+  } else {
+    maxScore = r.max_score ?? testMax ?? opts.points;
+    // Gradescope: a top-level score overrides the tests' sum.
+    score = r.score ?? testSum;
   }
-  let maxScore = r.max_score ?? (tests.some((t) => t.maxScore !== null) ? tests.reduce((s, t) => s + (t.maxScore ?? 0), 0) : null);
-  let score = r.score ?? (tests.some((t) => t.score !== null) ? tests.reduce((s, t) => s + (t.score ?? 0), 0) : null);
   if (score === null) return ungradable('results.json has no score and no scored tests.', run, opts);
-  // PrairieLearn style: a bare fraction in [0, 1].
   if (maxScore === null) {
-    if (score < 0 || score > 1) return ungradable(`results.json: score ${score} without max_score must be a fraction in [0, 1].`, run, opts);
-    maxScore = 1;
+    return ungradable(`results.json gives a score of ${score} but no maximum: give max_score in results.json, scores per test, or points: in assignment.yaml.`, run, opts);
   }
-  if (score < 0 || score > maxScore) return ungradable(`results.json: score ${score} is outside 0..${maxScore}.`, run, opts);
-  score = Math.round(score * 1000) / 1000;
+  // Negative points on a test are penalties (allowed); a negative total is a harness bug.
+  if (score < 0) return ungradable(`results.json: the total score ${score} is below zero.`, run, opts);
+  score = round(score);
+  maxScore = round(maxScore);
   return {
-    status: score >= maxScore ? 'passed' : 'failed',
-    score,
-    maxScore,
-    gradable: true,
-    output: capText(r.output ?? (tests.length ? '' : tail(combined, opts.outputCap)), opts.outputCap),
+    ...baseGrade({
+      // Extra credit (score above the maximum) is kept as it is.
+      status: score >= maxScore ? 'passed' : 'failed',
+      score,
+      maxScore,
+      gradable: true,
+      output: capText(r.output ?? '', cap),
+      problem: null,
+    }),
+    ...common,
     tests,
-    problem: null,
   };
 }
 
+export interface ResultViewer {
+  staff: boolean;
+  /** The student's own deadline has passed. */
+  afterDeadline: boolean;
+  /** Staff have published the grades of this assignment (after_published opens). */
+  published?: boolean;
+}
+
+/** The one rule of what a visibility lets a viewer see. */
+export function isVisible(v: Visibility, viewer: ResultViewer): boolean {
+  if (viewer.staff || v === 'visible') return true;
+  if (v === 'after_due_date') return viewer.afterDeadline;
+  if (v === 'after_published') return viewer.published === true;
+  return false;
+}
+
 /** What a viewer may see of the tests: staff everything, students by each test's visibility. */
-export function visibleTests(tests: TestOutcome[], viewer: { staff: boolean; afterDeadline: boolean }): TestOutcome[] {
+export function visibleTests(tests: TestOutcome[], viewer: ResultViewer): TestOutcome[] {
   if (viewer.staff) return tests;
-  return tests.filter((t) => t.visibility === 'visible' || (t.visibility === 'after_due_date' && viewer.afterDeadline));
+  return tests.filter((t) => isVisible(t.visibility, viewer));
 }

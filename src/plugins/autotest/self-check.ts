@@ -7,7 +7,7 @@ import { asText, renderText } from '../assignments/render.js';
 import { runGenerator } from '../assignments/variants.js';
 import { hostileSubmissions } from './hostile.js';
 import { planFor } from './plan.js';
-import { runPrepared } from './runner.js';
+import { runPrepared, runSettings } from './runner.js';
 import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, releaseSelfCheck, type SelfCheckEntry } from './self-check-store.js';
 import { isDatabaseBusy } from '../../lib/unavailable.js';
 
@@ -26,7 +26,7 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
   const plan = planFor(version.config, params, STUDENT);
   const bundleDir = await materialiseVersion(deps, version);
   const tests = version.manifest.some((e) => e.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
-  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: 1, defaultVisibility: version.config.feedback.tests, plan };
+  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: version.config.points ?? 1, defaultVisibility: version.config.feedback.tests, plan, run: runSettings(version.config, version.manifest.map((e) => e.path), version.createdAt, null) };
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'lectern-selfcheck-'));
   const entries: SelfCheckEntry[] = [];
   try {
@@ -38,7 +38,7 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
         await writeFile(host, content, { mode: 0o644 });
         submission.push({ from: host, to: file });
       }
-      const out = await runPrepared(deps.sandbox, spec, { submission, tests }, signal);
+      const out = await runPrepared(deps.sandbox, spec, { submission, tests, bundleDir }, signal);
       const g = out.grade;
       const full = g.gradable && g.score !== null && g.maxScore !== null && g.score >= g.maxScore;
       const ok = kind === 'reference' ? full : !g.gradable || (g.score ?? 0) === 0;

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
-import type { Grade, RunStatus, TestOutcome } from './results.js';
+import { NO_DETAILS, gradeDetails, normaliseTest, type Grade, type GradeDetails, type RunStatus, type TestOutcome } from './results.js';
 import type { TamperFlag } from './tamper.js';
 
 export interface StoredResult {
@@ -19,6 +19,7 @@ export interface StoredResult {
   createdAt: number;
   /** Staff only. */
   tamper: TamperFlag[];
+  details: GradeDetails;
 }
 
 interface ResultRow {
@@ -37,6 +38,12 @@ interface ResultRow {
   worker: string | null;
   created_at: number;
   tamper: string | null;
+  details: string;
+}
+
+function parseDetails(text: string): GradeDetails {
+  const d = JSON.parse(text) as Partial<GradeDetails>;
+  return { ...NO_DETAILS, ...d };
 }
 
 function toResult(r: ResultRow): StoredResult {
@@ -49,20 +56,21 @@ function toResult(r: ResultRow): StoredResult {
     maxScore: r.max_score,
     gradable: r.gradable === 1,
     output: r.output,
-    tests: JSON.parse(r.tests) as TestOutcome[],
+    tests: (JSON.parse(r.tests) as Array<Partial<TestOutcome> & { name: string }>).map(normaliseTest),
     problem: r.problem,
     durationMs: r.duration_ms,
     worker: r.worker,
     createdAt: r.created_at,
     tamper: r.tamper ? (JSON.parse(r.tamper) as TamperFlag[]) : [],
+    details: parseDetails(r.details),
   };
 }
 
 function statements(db: Db) {
   return {
     insert: db.prepare<Omit<ResultRow, 'id'>>(
-      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, cpu_ms, worker, created_at, tamper)
-       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :cpu_ms, :worker, :created_at, :tamper)
+      `INSERT INTO results (job_id, submission_id, status, score, max_score, gradable, output, tests, problem, duration_ms, cpu_ms, worker, created_at, tamper, details)
+       VALUES (:job_id, :submission_id, :status, :score, :max_score, :gradable, :output, :tests, :problem, :duration_ms, :cpu_ms, :worker, :created_at, :tamper, :details)
        ON CONFLICT (job_id) DO NOTHING`,
     ),
     latest: db.prepare<[number], ResultRow>('SELECT * FROM results WHERE submission_id = ? ORDER BY id DESC LIMIT 1'),
@@ -145,6 +153,7 @@ export function insertResult(db: Db, r: { jobId: number; submissionId: number; g
       worker: r.worker,
       created_at: r.at,
       tamper: r.grade.tamper?.length ? JSON.stringify(r.grade.tamper) : null,
+      details: JSON.stringify(gradeDetails(r.grade)),
     }).changes === 1
   );
 }

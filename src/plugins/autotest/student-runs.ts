@@ -49,6 +49,8 @@ export class StudentRunner {
     /** performance.now() after which no call may run. */
     private readonly deadline: number,
     signal?: AbortSignal,
+    /** The assignment's environment root and env: (every student sandbox of the run gets them). */
+    private readonly extras: { root?: string; env?: Record<string, string> } = {},
   ) {
     signal?.addEventListener('abort', () => this.controller.abort(), { once: true });
   }
@@ -90,6 +92,8 @@ export class StudentRunner {
     const run = await this.sandbox.run({
       command: call.argv,
       inputs: this.submission,
+      ...(this.extras.root ? { root: this.extras.root } : {}),
+      ...(this.extras.env && Object.keys(this.extras.env).length ? { env: this.extras.env } : {}),
       ...(call.files ? { files: call.files, executable } : {}),
       ...(call.stdin !== undefined ? { stdin: call.stdin } : {}),
       ...(call.hide?.length ? { hide: call.hide } : {}),

@@ -20,7 +20,10 @@ import {
   type WorkerBeat,
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
-import { runPrepared } from './runner.js';
+import { runPrepared, type RunOutcome } from './runner.js';
+import { environmentRoot, environmentsDir, specHash } from '../environments/environments.js';
+import { BuildError, buildEnvironment } from '../environments/builder.js';
+import { errorGrade } from './results.js';
 
 /**
  * `lectern worker`: takes grading jobs from Redis, runs them in this machine's sandbox and hands
@@ -129,10 +132,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     if (pending) return pending;
     const work = (async () => {
       try {
-        await stat(path.join(dir, 'tests'));
+        await stat(dir);
         const now = new Date();
         await utimes(dir, now, now);
-        return path.join(dir, 'tests');
+        return dir;
       } catch {
         // Not unpacked yet.
       }
@@ -149,7 +152,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
-      return path.join(dir, 'tests');
+      return dir;
     })();
     unpacking.set(dir, work);
     try {
@@ -157,6 +160,29 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     } finally {
       unpacking.delete(dir);
     }
+  }
+
+  /** The job's environment, built here by its hash the first time (one build per hash at a time). */
+  const building = new Map<string, Promise<string>>();
+  async function environmentFor(run: NonNullable<GradingPayload['run']>, bundleDir: string | null): Promise<string> {
+    const hash = run.environment!;
+    try {
+      return await environmentRoot(deps.cacheDir, hash);
+    } catch {
+      // Not built on this machine yet.
+    }
+    if (!run.environmentSpec || specHash(run.environmentSpec) !== hash) throw new PayloadError('the job names an environment without the spec it is built from');
+    let pending = building.get(hash);
+    if (!pending) {
+      pending = (async () => {
+        log.info({ hash }, 'building an environment for grading');
+        await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined });
+        return environmentRoot(deps.cacheDir, hash);
+      })();
+      building.set(hash, pending);
+      void pending.finally(() => building.delete(hash)).catch(() => undefined);
+    }
+    return pending;
   }
 
   async function processJob(job: BullJob<GradingPayload, GradingReturn>, token?: string): Promise<GradingReturn> {
@@ -176,10 +202,21 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       const files = path.join(dir, 'files');
       await writeTree(files, p.files);
       const submission: SandboxInput[] = p.files.map((f) => ({ from: path.join(files, ...f.path.split('/')), to: f.path }));
-      const tests = p.tests.length ? await testsFor(p) : null;
+      const bundleDir = p.tests.length ? await testsFor(p) : null;
+      const tests = bundleDir && p.tests.some((f) => f.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
+      let root: string | null = null;
+      let envFailure: string | null = null;
+      try {
+        root = p.run?.environment ? await environmentFor(p.run, bundleDir) : null;
+      } catch (err) {
+        if (!(err instanceof BuildError)) throw err;
+        envFailure = `the assignment's environment could not be built on a grading worker: ${err.message}`;
+      }
       log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy' }, 'grading');
       // The same trust model as the local pool: the plan travels with the payload.
-      const outcome = await runPrepared(sandbox, p, { submission, tests }, controller.signal);
+      const outcome: RunOutcome = envFailure
+        ? { grade: errorGrade(envFailure), durationMs: 0, infrastructure: false }
+        : await runPrepared(sandbox, p, { submission, tests, bundleDir, root }, controller.signal);
       if (controller.signal.aborted) {
         // Stopped at shutdown: the job goes back to wait for another worker, not counted as a try.
         verdict = 'handed_back';

@@ -1,0 +1,258 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { list as tarList } from 'tar';
+import type { NormalisedSpec } from './environments.js';
+import { WHEELS_DIR } from './environments.js';
+
+/**
+ * Builds an environment's root filesystem with existing tools, never Lectern's own package
+ * handling: mmdebstrap for the Debian packages (apt resolves them from the host's configured
+ * sources) or skopeo + umoci for an image archive the bundle carries, pip inside the new root for Python requirements (only from the wheels and sdists the
+ * bundle ships: --no-index, builds do not reach PyPI), the bundle's setup script run once inside
+ * the root (Gradescope's setup.sh). Everything happens in a temporary folder that is renamed into
+ * place only when complete, so a failed build leaves nothing half-built.
+ */
+
+export class BuildError extends Error {}
+
+export interface BuildRequest {
+  /** data/environments (or a worker's cache): the root goes to <dir>/<hash>/root. */
+  dir: string;
+  hash: string;
+  spec: NormalisedSpec;
+  /** Bundle files the spec names (wheels under environment/wheels/, the setup script), by bundle path. */
+  inputs: string | null;
+  setupPath: string | null;
+  onProgress(progress: string, log: string): void;
+  signal?: AbortSignal;
+}
+
+const LOG_CAP = 64 * 1024;
+
+/** The host's Debian release and apt sources, which the new root uses too. */
+async function hostDebian(): Promise<{ suite: string; sources: string[] }> {
+  const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
+  const suite = /^VERSION_CODENAME=(\w+)/m.exec(osRelease)?.[1];
+  if (!suite) throw new BuildError('this host is not a Debian release with a code name (/etc/os-release): environments need one');
+  const sources: string[] = [];
+  try {
+    await access('/etc/apt/sources.list');
+    if (/^\s*deb\s/m.test(await readFile('/etc/apt/sources.list', 'utf8'))) sources.push('/etc/apt/sources.list');
+  } catch {
+    // Only deb822 sources on this host.
+  }
+  for (const name of (await readdir('/etc/apt/sources.list.d').catch(() => [] as string[])).sort()) {
+    if (!/\.(list|sources)$/.test(name)) continue;
+    const file = path.join('/etc/apt/sources.list.d', name);
+    // Debian's own archive only: third-party sources need keys the new root does not have.
+    if (/debian\.org\/debian|\/debian(-security)?\s*$/m.test(await readFile(file, 'utf8').catch(() => ''))) sources.push(file);
+  }
+  if (!sources.length) throw new BuildError('this host has no Debian apt sources configured (/etc/apt/sources.list(.d))');
+  return { suite, sources };
+}
+
+class Log {
+  text = '';
+  add(chunk: string): void {
+    this.text += chunk;
+    if (this.text.length > LOG_CAP * 2) this.text = `… (earlier output cut)\n${this.text.slice(-LOG_CAP)}`;
+  }
+  tail(): string {
+    return this.text.length > LOG_CAP ? `… (earlier output cut)\n${this.text.slice(-LOG_CAP)}` : this.text;
+  }
+}
+
+function run(cmd: string, args: string[], log: Log, step: string, req: BuildRequest, env: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    log.add(`\n$ ${[cmd, ...args].join(' ')}\n`);
+    req.onProgress(step, log.tail());
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env }, detached: true });
+    let last = 0;
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      log.add(text);
+      const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+      const now = Date.now();
+      if (lines.length && now - last > 500) {
+        last = now;
+        req.onProgress(`${step}: ${lines.at(-1)!.slice(0, 200)}`, log.tail());
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const abort = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    req.signal?.addEventListener('abort', abort, { once: true });
+    child.on('error', (err) => {
+      req.signal?.removeEventListener('abort', abort);
+      reject(new BuildError(`${cmd} could not start (${err.message}): is it installed?`));
+    });
+    child.on('close', (code, signal) => {
+      req.signal?.removeEventListener('abort', abort);
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+/** The apt error a lecturer can act on, from mmdebstrap's output. */
+function aptProblem(log: string): string | null {
+  const missing = [...log.matchAll(/Unable to locate package (\S+)/g)].map((m) => m[1]!);
+  if (missing.length) return `Debian has no package ${[...new Set(missing)].map((p) => `"${p}"`).join(', ')} (check the names under environment: debian:)`;
+  const broken = /E: (Unable to correct problems.*|.*has no installation candidate.*|Version '.*' for '.*' was not found)/.exec(log);
+  return broken ? `apt: ${broken[1]}` : null;
+}
+
+function sandboxedInRoot(root: string, extra: string[], network: boolean): string[] {
+  // bwrap as root with the new root writable at /: a chroot with its own /proc, /dev and /tmp,
+  // and no network unless the step is allowed one.
+  return [
+    '--bind', root, '/',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--tmpfs', '/tmp',
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts',
+    ...(network ? ['--ro-bind', '/etc/resolv.conf', '/etc/resolv.conf'] : ['--unshare-net']),
+    '--die-with-parent',
+    '--setenv', 'HOME', '/root',
+    '--setenv', 'DEBIAN_FRONTEND', 'noninteractive',
+    ...extra,
+  ];
+}
+
+async function du(dir: string): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn('du', ['-sb', '--one-file-system', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', () => resolve(Number(out.split(/\s/)[0]) || 0));
+    child.on('error', () => resolve(0));
+  });
+}
+
+/** Builds the root, renames it into place and returns its size in bytes; throws BuildError with a message for the lecturer. */
+export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: number; log: string }> {
+  const log = new Log();
+  await mkdir(req.dir, { recursive: true, mode: 0o755 });
+  const work = path.join(req.dir, `.build-${req.hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+  const root = path.join(work, 'root');
+  try {
+    await mkdir(work, { mode: 0o755 });
+    if (req.spec.oci) {
+      await unpackImage(req, work, root, log);
+    } else {
+      const { suite, sources } = await hostDebian();
+      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : [])])].sort();
+      // unshare mode, also as root: its mounts live in a private namespace, so a build that is killed
+      // leaves no /proc or /dev mounted inside the folder that is then removed.
+      const args = ['--mode=unshare', '--variant=apt', '--format=directory', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, ...sources];
+      const code = await run('mmdebstrap', args, log, 'Debian packages', req);
+      if (req.signal?.aborted) throw new BuildError('the build was stopped');
+      if (code !== 0) throw new BuildError(aptProblem(log.text) ?? `mmdebstrap failed with exit code ${code}: see the build log`);
+    }
+
+    if (req.spec.python.length) {
+      const wheels = req.inputs ? path.join(req.inputs, WHEELS_DIR) : null;
+      const hasWheels = wheels !== null && (await readdir(wheels).catch(() => [])).length > 0;
+      const extra = hasWheels ? ['--ro-bind', wheels, '/tmp/wheels'] : [];
+      const pip = ['/usr/bin/python3', '-m', 'pip', 'install', '--no-index', '--no-cache-dir', '--break-system-packages', '--root-user-action=ignore', '--disable-pip-version-check', ...(hasWheels ? ['--find-links', '/tmp/wheels'] : []), ...req.spec.python];
+      const pcode = await run('bwrap', [...sandboxedInRoot(root, extra, false), '--', ...pip], log, 'Python requirements', req);
+      if (pcode !== 0) {
+        const missing = /No matching distribution found for (\S+)/.exec(log.text)?.[1];
+        throw new BuildError(
+          missing
+            ? `pip: no distribution of "${missing}" in the bundle's ${WHEELS_DIR} (builds do not reach PyPI: ship its wheel or sdist there, or name its Debian package python3-...)`
+            : `pip failed with exit code ${pcode}: see the build log`,
+        );
+      }
+    }
+
+    if (req.spec.setup && req.setupPath && req.inputs) {
+      await cp(path.join(req.inputs, req.setupPath), path.join(root, 'root', '.lectern-setup'), { force: true });
+      // Gradescope runs apt-get update before setup.sh; the script may install more packages.
+      const scode = await run('bwrap', [...sandboxedInRoot(root, [], true), '--chdir', '/root', '--', '/bin/bash', '-c', 'apt-get update -qq && bash /root/.lectern-setup'], log, 'setup script', req);
+      await rm(path.join(root, 'root', '.lectern-setup'), { force: true });
+      if (scode !== 0) throw new BuildError(`${req.setupPath} failed with exit code ${scode}: see the build log`);
+      await rm(path.join(root, 'var/lib/apt/lists'), { recursive: true, force: true });
+      await mkdir(path.join(root, 'var/lib/apt/lists/partial'), { recursive: true });
+    }
+
+    // Mount points of the files the sandbox puts over the root's /etc.
+    await mkdir(path.join(root, 'etc'), { recursive: true });
+    for (const f of ['passwd', 'group', 'nsswitch.conf', 'hosts']) {
+      const file = path.join(root, 'etc', f);
+      await access(file).catch(() => writeFile(file, ''));
+    }
+    req.onProgress('measuring', log.tail());
+    const bytes = await du(root);
+    const final = path.join(req.dir, req.hash);
+    await mkdir(final, { recursive: true, mode: 0o755 });
+    await rm(path.join(final, 'root'), { recursive: true, force: true });
+    await rename(root, path.join(final, 'root'));
+    log.add(`\nready: ${bytes} bytes\n`);
+    return { bytes, log: log.tail() };
+  } catch (err) {
+    const e = err instanceof BuildError ? err : new BuildError(`the build failed: ${(err as Error).message}`);
+    (e as BuildError & { log?: string }).log = log.tail();
+    throw e;
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** An OCI image archive holds oci-layout at its top; docker save (and podman's default) output does not. */
+async function isOciArchive(file: string): Promise<boolean> {
+  let found = false;
+  await tarList({ file, onReadEntry: (e) => void (e.path === 'oci-layout' && (found = true)) });
+  return found;
+}
+
+/**
+ * The root of an image archive the lecturer exported (docker save / podman save, or an OCI
+ * archive): skopeo reads it into an OCI layout, umoci applies its layers into a folder. Neither
+ * reaches a registry; the image is what the bundle carries.
+ */
+async function unpackImage(req: BuildRequest, work: string, root: string, log: Log): Promise<void> {
+  if (req.spec.debian.length) throw new BuildError('environment: oci: and debian: cannot be combined: install the packages in the image (or in its setup: script)');
+  const at = Object.entries(req.spec.inputs).find(([, sha]) => sha === req.spec.oci)?.[0];
+  if (!at || !req.inputs) throw new BuildError('environment: oci: names a file that is not in the bundle');
+  const archive = path.join(req.inputs, at);
+  let oci: boolean;
+  try {
+    oci = await isOciArchive(archive);
+  } catch (err) {
+    throw new BuildError(`environment: oci: ${at} is not a tar archive (docker save or podman save output): ${(err as Error).message}`);
+  }
+  const layout = path.join(work, 'oci');
+  const code = await run('skopeo', ['copy', `${oci ? 'oci-archive' : 'docker-archive'}:${archive}`, `oci:${layout}:image`], log, 'image', req);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (code !== 0) throw new BuildError(`skopeo could not read ${at} as an image archive (docker save or podman save output): see the build log`);
+  const bundle = path.join(work, 'bundle');
+  // As root umoci keeps the image's owners; otherwise (--rootless) files belong to the server's user.
+  const ucode = await run('umoci', ['unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', `${layout}:image`, bundle], log, 'image layers', req);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (ucode !== 0) throw new BuildError(`umoci could not unpack the layers of ${at}: see the build log`);
+  await rename(path.join(bundle, 'rootfs'), root);
+  await rm(layout, { recursive: true, force: true });
+  // The sandbox's first process is bash, which copies inputs with cp, collects with tar and lowers
+  // priority with nice: a Debian or Ubuntu based image has them all (Alpine needs bash added).
+  const missing: string[] = [];
+  for (const program of ['bash', 'cp', 'tar', 'nice']) {
+    const found = await Promise.any([access(path.join(root, 'usr/bin', program)), access(path.join(root, 'bin', program))]).then(() => true, () => false);
+    if (!found) missing.push(program);
+  }
+  if (missing.length) throw new BuildError(`environment: oci: the image in ${at} has no ${missing.join(', ')} in /usr/bin or /bin: the sandbox needs bash and coreutils' cp and nice, and tar (a Debian or Ubuntu based image has them)`);
+}
+
+/** Leftovers of builds cut off by a crash. */
+export async function sweepBuilds(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith('.build-')) await rm(path.join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}

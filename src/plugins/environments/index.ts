@@ -1,0 +1,16 @@
+import type { Plugin } from '../../plugin.js';
+import { startEnvironments } from './manager.js';
+import { registerRoutes } from './routes.js';
+
+/** Per-assignment environments: read-only roots built once per distinct spec, in the background. */
+const environments: Plugin = {
+  name: 'environments',
+  routes(router, deps) {
+    registerRoutes(router, deps);
+  },
+  async start(deps) {
+    return startEnvironments(deps);
+  },
+};
+
+export default environments;

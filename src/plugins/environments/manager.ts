@@ -1,0 +1,217 @@
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Db } from '../../db/open.js';
+import type { Deps } from '../../plugin.js';
+import { listAssignments, materialiseVersion, type Version } from '../assignments/store.js';
+import { BuildError, buildEnvironment, sweepBuilds } from './builder.js';
+import { environmentRoot, environmentsDir, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
+import { JobSpecError } from '../autotest/runner.js';
+import { claimNext, finishEnvironment, getEnvironment, listEnvironments, removeEnvironment, requestEnvironment, requeueInterrupted, setProgress, type EnvironmentRow } from './store.js';
+
+/** Wakes the build loop of the app that owns this database (an import just asked for an environment). */
+const kicks = new WeakMap<Db, () => void>();
+
+export function kickEnvironments(db: Db): void {
+  kicks.get(db)?.();
+}
+
+/** Versions that asked for an environment that is not built (a job of a version that is no longer current): what to build it from. */
+const requesters = new WeakMap<Db, Map<string, Version>>();
+/** Environments runs are using right now: never collected under them. */
+const inUse = new WeakMap<Db, Map<string, number>>();
+const MAX_WAIT_MS = 60 * 60_000;
+
+/** The environment a version needs, asked for when it is not known yet. Null: the host's /usr. */
+export function requireEnvironment(deps: Pick<Deps, 'db' | 'clock'>, version: Version): { hash: string; spec: NormalisedSpec } | null {
+  const env = version.config.environment;
+  if (!env) return null;
+  const spec = normaliseSpec(env, version.manifest);
+  const hash = specHash(spec);
+  let mine = requesters.get(deps.db);
+  if (!mine) requesters.set(deps.db, (mine = new Map()));
+  mine.set(hash, version);
+  if (!getEnvironment(deps.db, hash)) {
+    requestEnvironment(deps.db, hash, spec, deps.clock.now());
+    kickEnvironments(deps.db);
+  }
+  return { hash, spec };
+}
+
+/** Hashes the current versions of every course need, with a version to build each from. */
+function needed(deps: Deps): Map<string, Version> {
+  const out = new Map<string, Version>();
+  for (const course of deps.content.courses) {
+    for (const { version } of listAssignments(deps.db, course.slug)) {
+      const env = version.config.environment;
+      if (env) out.set(specHash(normaliseSpec(env, version.manifest)), version);
+    }
+  }
+  return out;
+}
+
+/**
+ * One build at a time, in the background: a build downloads hundreds of megabytes and unpacks
+ * them, and grading must keep its CPU. Environments no current version uses are removed.
+ */
+export function startEnvironments(deps: Deps): () => Promise<void> {
+  const log = deps.log.child({ plugin: 'environments' });
+  const dir = environmentsDir(deps.config.dataDir);
+  const controller = new AbortController();
+  let wake: (() => void) | null = null;
+  let stopped = false;
+  kicks.set(deps.db, () => wake?.());
+
+  async function buildOne(row: EnvironmentRow, from: Version | undefined): Promise<void> {
+    log.info({ hash: row.hash }, 'building an environment');
+    let lastWrite = 0;
+    try {
+      const inputs = from ? await materialiseVersion(deps, from) : null;
+      const setupPath = from?.config.environment?.setup ?? null;
+      const { bytes, log: text } = await buildEnvironment({
+        dir,
+        hash: row.hash,
+        spec: row.spec,
+        inputs,
+        setupPath,
+        signal: controller.signal,
+        onProgress(progress, text) {
+          const now = Date.now();
+          if (now - lastWrite < 1000) return;
+          lastWrite = now;
+          setProgress(deps.db, row.hash, progress, text);
+        },
+      });
+      finishEnvironment(deps.db, row.hash, { ok: true, error: null, bytes, log: text, now: deps.clock.now() });
+      log.info({ hash: row.hash, bytes }, 'environment ready');
+    } catch (err) {
+      if (stopped) return;
+      const message = err instanceof BuildError ? err.message : `the build failed: ${(err as Error).message}`;
+      finishEnvironment(deps.db, row.hash, { ok: false, error: message, bytes: null, log: (err as { log?: string }).log ?? '', now: deps.clock.now() });
+      log.warn({ hash: row.hash, error: message }, 'environment build failed');
+    }
+  }
+
+  async function collectGarbage(keep: Map<string, Version>): Promise<void> {
+    for (const row of listEnvironments(deps.db)) {
+      if (keep.has(row.hash) || (inUse.get(deps.db)?.get(row.hash) ?? 0) > 0 || row.state === 'building' || row.state === 'queued') continue;
+      await rm(path.join(dir, row.hash), { recursive: true, force: true });
+      removeEnvironment(deps.db, row.hash);
+      log.info({ hash: row.hash }, 'environment no current version uses: removed');
+    }
+  }
+
+  const loop = (async () => {
+    await sweepBuilds(dir);
+    const requeued = requeueInterrupted(deps.db);
+    if (requeued) log.info({ requeued }, 'environment builds cut off by a restart start again');
+    while (!stopped) {
+      try {
+        const want = needed(deps);
+        for (const [hash, version] of want) if (!getEnvironment(deps.db, hash)) requestEnvironment(deps.db, hash, normaliseSpec(version.config.environment!, version.manifest), deps.clock.now());
+        const row = claimNext(deps.db, deps.clock.now());
+        if (row) {
+          await buildOne(row, want.get(row.hash) ?? versionFor(deps, row.hash));
+          requesters.get(deps.db)?.delete(row.hash);
+          continue;
+        }
+        await collectGarbage(want);
+      } catch (err) {
+        log.error({ err }, 'environment loop failed');
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  })();
+
+  return async () => {
+    stopped = true;
+    controller.abort();
+    wake?.();
+    kicks.delete(deps.db);
+    await loop;
+  };
+}
+
+/**
+ * When the server runs as root, bubblewrap starts as the unprivileged sandbox user, which must be
+ * able to pass through every folder above the root (o+x; it cannot list or read them).
+ */
+async function unreachable(root: string): Promise<string | null> {
+  if (process.getuid?.() !== 0) return null;
+  let dir = path.dirname(root);
+  while (dir !== path.dirname(dir)) {
+    const st = await stat(dir);
+    if ((st.mode & 0o001) === 0) return `the sandbox user cannot reach the assignment's environment: ${dir} is not searchable by others (chmod o+x ${dir}; that lets it pass through, not list or read)`;
+    dir = path.dirname(dir);
+  }
+  return null;
+}
+
+function versionFor(deps: Pick<Deps, 'db'>, hash: string): Version | undefined {
+  return requesters.get(deps.db)?.get(hash);
+}
+
+/**
+ * The root a job runs in, once its environment is built (the job keeps its grader and its lease
+ * meanwhile). A failed build makes the job "could not be graded" with the build's error.
+ */
+export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+  const env = version.config.environment;
+  if (!env) return null;
+  const hash = specHash(normaliseSpec(env, version.manifest));
+  let counts = inUse.get(deps.db);
+  if (!counts) inUse.set(deps.db, (counts = new Map()));
+  const mine = counts;
+  mine.set(hash, (mine.get(hash) ?? 0) + 1);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    const n = (mine.get(hash) ?? 1) - 1;
+    if (n > 0) mine.set(hash, n);
+    else mine.delete(hash);
+  };
+  try {
+    const root = await waitForEnvironment(deps, version, signal);
+    return { root: root!, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<string | null> {
+  const need = requireEnvironment(deps, version);
+  if (!need) return null;
+  const until = Date.now() + MAX_WAIT_MS;
+  for (;;) {
+    const row = getEnvironment(deps.db, need.hash);
+    if (row?.state === 'ready') {
+      let root: string;
+      try {
+        root = await environmentRoot(deps.config.dataDir, need.hash);
+      } catch {
+        // Recorded as ready but its folder is gone (removed by hand): build it again.
+        removeEnvironment(deps.db, need.hash);
+        requireEnvironment(deps, version);
+        continue;
+      }
+      const blocked = await unreachable(root);
+      if (blocked) throw new JobSpecError(blocked);
+      return root;
+    } else if (row?.state === 'failed') {
+      throw new JobSpecError(`the assignment's environment could not be built: ${row.error ?? 'unknown error'} (see the build log on the assignment's staff page)`);
+    } else if (!row) {
+      requireEnvironment(deps, version);
+    }
+    if (signal?.aborted) throw new JobSpecError('stopped while waiting for the environment');
+    if (Date.now() > until) throw new JobSpecError(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
