@@ -221,8 +221,11 @@ describe('lecturer journey in a real browser', () => {
     const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     expect(csv.suggestedFilename()).toBe('prog1-gradebook.csv');
     const lines = readFileSync((await csv.path())!, 'utf8').trim().split(/\r\n/);
-    expect(lines[0]).toBe('email,student_id,name,caesar,stats,total');
-    const byEmail = new Map(lines.slice(1).map((l) => [l.split(',')[0], l.split(',')]));
+    expect(lines[0]).toBe('email,student_id,name,caesar,stats,total_percent');
+    // Then a row of maxima and a row of weights (src/plugins/gradebook/weights.ts), then students.
+    expect(lines[1]!.split(',').slice(0, 3)).toEqual(['', '', '(maximum points)']);
+    expect(lines[2]!.split(',').slice(0, 3)).toEqual(['', '', '(weight)']);
+    const byEmail = new Map(lines.slice(3).map((l) => [l.split(',')[0], l.split(',')]));
     expect([...byEmail.keys()].sort()).toEqual(['ann@example.org', 'ben@example.org', 'cleo@example.org']);
     const annScore = Number(byEmail.get('ann@example.org')![3]);
     const benScore = Number(byEmail.get('ben@example.org')![3]);
