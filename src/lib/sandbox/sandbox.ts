@@ -147,6 +147,19 @@ function rootLayoutArgs(): string[] {
 const ROOT_DIRS = new Set(['usr', 'etc', 'var', 'opt']);
 const rootArgsCache = new Map<string, string[]>();
 
+const rootFiles = new Map<string, boolean>();
+/** Whether a (never changing) root filesystem has this regular file; asked once per root and file. */
+async function rootHasFile(root: string, rel: string): Promise<boolean> {
+  const key = `${root}\0${rel}`;
+  let has = rootFiles.get(key);
+  if (has === undefined) {
+    has = await fs.lstat(path.join(root, rel)).then((st) => st.isFile(), () => false);
+    if (rootFiles.size > 4096) rootFiles.clear();
+    rootFiles.set(key, has);
+  }
+  return has;
+}
+
 async function customRootArgs(root: string): Promise<string[]> {
   const cached = rootArgsCache.get(root);
   if (cached) return cached;
@@ -165,7 +178,9 @@ async function customRootArgs(root: string): Promise<string[]> {
   return args;
 }
 
-const ETC_FILES: Record<string, string> = {
+/** The names the environment builder must create as mount points in a root's /etc. */
+export const SANDBOX_ETC_FILES = ['passwd', 'group', 'nsswitch.conf', 'hosts', 'resolv.conf'] as const;
+const ETC_FILES: Record<(typeof SANDBOX_ETC_FILES)[number], string> = {
   passwd:
     'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
     'sandbox:x:1000:1000:sandbox:/work:/bin/sh\n' +
@@ -524,7 +539,12 @@ class HostSandbox implements Sandbox {
       args.push('--ro-bind', '/usr', '/usr', ...this.layout);
       for (const file of HOST_ETC) args.push('--ro-bind-try', file, file);
     }
-    for (const name of Object.keys(ETC_FILES)) args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
+    for (const name of SANDBOX_ETC_FILES) {
+      // A read-only root offers no place for a mount point it lacks (a root built before this
+      // file joined the list): there the root's own file, or none, stays.
+      if (request.root && !(await rootHasFile(request.root, `etc/${name}`))) continue;
+      args.push('--ro-bind', path.join(etc, name), `/etc/${name}`);
+    }
     if (!request.root) for (const dir of HOST_ETC_DIRS) args.push('--ro-bind-try', dir, dir);
     const size = (bytes: number) => (info.hasSize ? ['--size', String(Math.max(4096, Math.floor(bytes)))] : []);
     // bwrap's /dev and its root are tmpfs owned by the sandbox user: writable and unbounded

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { access, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
+import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
 import type { NormalisedSpec } from './environments.js';
 import { WHEELS_DIR } from './environments.js';
 
@@ -185,7 +186,7 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
 
     // Mount points of the files the sandbox puts over the root's /etc.
     await mkdir(path.join(root, 'etc'), { recursive: true });
-    for (const f of ['passwd', 'group', 'nsswitch.conf', 'hosts']) {
+    for (const f of SANDBOX_ETC_FILES) {
       const file = path.join(root, 'etc', f);
       await access(file).catch(() => writeFile(file, ''));
     }
