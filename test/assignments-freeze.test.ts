@@ -12,10 +12,10 @@ import { upload as uploadFiles } from './helpers/submit.js';
  * Issue 19 item 4: a variant freezes the student's parameters; a version may fix the text,
  * starters and tests. The rule is src/plugins/assignments/freeze.ts.
  */
-const YAML = (title: string) => `title: ${title}
+const YAML = (title: string, file = 'answer.txt') => `title: ${title}
 opens: 2026-01-01T00:00:00+00:00
 deadline: 2027-12-01T23:59:00+01:00
-files: answer.txt
+files: ${file}
 test:
   command: [/bin/sh, tests/run.sh]
 `;
@@ -23,9 +23,9 @@ test:
 const GEN_N = '#!/usr/bin/python3\nimport json, sys\nseed = json.load(sys.stdin)["seed"]\nprint(json.dumps({"n": int(seed[:6], 16)}))\n';
 const GEN_M = '#!/usr/bin/python3\nimport json, sys\nseed = json.load(sys.stdin)["seed"]\nprint(json.dumps({"m": int(seed[:6], 16) % 97}))\n';
 
-function bundle(title: string, statement: string, generate: string): ArchiveEntry[] {
+function bundle(title: string, statement: string, generate: string, file = 'answer.txt'): ArchiveEntry[] {
   return [
-    { name: 'assignment.yaml', data: YAML(title) },
+    { name: 'assignment.yaml', data: YAML(title, file) },
     { name: 'statement.md', data: statement },
     { name: 'generate', data: generate, mode: 0o100755 },
     { name: 'starter/answer.txt', data: 'n = {{ n }}\n' },
@@ -100,7 +100,8 @@ describe('variant freezing and version fixes', () => {
   });
 
   it('a version with a new generator reaches new students only; the others keep the newest fix that reaches them', async () => {
-    const r = await publish(bundle('Reshaped', '# Reshaped\n\nYour residue is {{ m }}.\n', GEN_M));
+    // Version 3 also renames the file to hand in.
+    const r = await publish(bundle('Reshaped', '# Reshaped\n\nYour residue is {{ m }}.\n', GEN_M, 'residue.txt'));
     expect(r.headers.get('location')).toContain('done=created&v=3');
     const adaPage = (await ada.get('/courses/prog1/assignments/freeze/')).text;
     expect(adaPage).toContain('<h1>Frozen one (fixed)</h1>');
@@ -113,8 +114,11 @@ describe('variant freezing and version fixes', () => {
     // Ada's submission is tested by the version she reads; Bob's by the current one.
     const db = t.app.deps.db;
     const versionOf = (n: number) => (db.prepare('SELECT id FROM assignment_versions WHERE number = ? AND assignment_id = (SELECT id FROM assignments WHERE slug = ?)').get(n, 'freeze') as { id: number }).id;
-    for (const [who, expected] of [[ada, 2], [bob, 3]] as const) {
-      const res = await uploadFiles(who, 'prog1', 'freeze', [{ name: 'answer.txt', content: '42\n' }]);
+    // Each hands in the file their own statement asks for; the other name is refused.
+    expect((await uploadFiles(ada, 'prog1', 'freeze', [{ name: 'residue.txt', content: '42\n' }])).status).toBe(422);
+    expect((await uploadFiles(bob, 'prog1', 'freeze', [{ name: 'answer.txt', content: '42\n' }])).status).toBe(422);
+    for (const [who, expected, file] of [[ada, 2, 'answer.txt'], [bob, 3, 'residue.txt']] as const) {
+      const res = await uploadFiles(who, 'prog1', 'freeze', [{ name: file, content: '42\n' }]);
       expect(res.status).toBe(201);
       const id = ((await res.json()) as { id: number }).id;
       expect((db.prepare('SELECT version_id FROM submissions WHERE id = ?').get(id) as { version_id: number }).version_id).toBe(versionOf(expected));

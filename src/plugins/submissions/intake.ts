@@ -120,7 +120,6 @@ async function expandZip(deps: Deps, upload: ReceivedFile, config: AssignmentCon
  * and its test job in one transaction. Only after that commit is there a receipt.
  */
 export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Current, user: { id: number; name: string }): Promise<Receipt> {
-  const config = current.version.config;
   const userId = user.id;
   checkCanSubmit(deps, current, userId);
   try {
@@ -134,6 +133,11 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
   // may submit through the API without ever opening the assignment).
   const variant = await ensureVariant(deps, { course: current.assignment.course, slug: current.assignment.slug, user });
   if (!variant) throw new UserError(503, 'This assignment is not available yet: your personal version could not be prepared. Try again later; the teachers have been told.');
+  // The files a student hands in are the ones the statement they read asks for: checked against,
+  // and tested by, the version shown to them (src/plugins/assignments/freeze.ts), which may be
+  // older than the current one. Deadline and rate stay the current version's, for everyone.
+  const gradedBy = shownVersionFor(deps.db, current, userId);
+  const config = gradedBy.config;
   const upload = await receiveMultipart(ctx, () => deps.blobs.tempPath(), {
     fileBytes: config.maxUploadBytes,
     files: config.maxFiles,
@@ -167,8 +171,6 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
 
     // The deadline is judged again now that the upload is complete: the server clock decides.
     const late = checkCanSubmit(deps, current, userId);
-    // Tested by the version whose statement the student reads (src/plugins/assignments/freeze.ts).
-    const gradedBy = shownVersionFor(deps.db, current, userId);
     for (const f of files) await deps.blobs.adopt(f.tempPath, f.sha256);
     const grading = gradingFor(deps);
     // A lock held by another process (a backup, the CLI) is waited for without stopping the
