@@ -125,6 +125,13 @@ describe('variant freezing and version fixes', () => {
       expect((db.prepare('SELECT version_id FROM jobs WHERE submission_id = ?').get(id) as { version_id: number }).version_id).toBe(versionOf(expected));
     }
 
+    // A re-run "with the current version" tests each with the newest version that reaches them.
+    await lena.get('/courses/prog1/assignments/freeze/students');
+    const rerun = await lena.post('/courses/prog1/assignments/freeze/reruns', { scope: 'all', version: 'current' });
+    expect(rerun.status).toBe(302);
+    const reruns = db.prepare("SELECT s.user_id, j.version_id FROM jobs j JOIN submissions s ON s.id = j.submission_id WHERE j.reason = 'rerun'").all() as Array<{ user_id: number; version_id: number }>;
+    expect(reruns.map((r) => [r.user_id, r.version_id]).sort()).toEqual([[ada.user.id, versionOf(2)], [bob.user.id, versionOf(3)]].sort());
+
     const staff = (await lena.get('/courses/prog1/assignments/freeze/staff')).text;
     expect(staff).toMatch(/1 opened version 1: see version 2/);
     expect(staff).toContain('Move all 1 to version 3, keeping their parameters');

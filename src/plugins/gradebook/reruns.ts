@@ -1,3 +1,4 @@
+import { shownVersionFor } from '../assignments/freeze.js';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
@@ -71,7 +72,7 @@ export function getBatch(db: Db, assignmentId: number, id: string): RerunBatch |
 
 /**
  * Queues the tests of the given submissions again, as one batch: behind live submissions
- * (PRIORITY.rerun), against the current version unless `ownVersion`. The jobs, the batch row
+ * (PRIORITY.rerun), against the current version as it reaches each student unless `ownVersion`. The jobs, the batch row
  * and the audit entry are written in one transaction; the graders are woken after the commit.
  * Each job records its own result, so a submission's newest result is the re-run's.
  */
@@ -85,7 +86,9 @@ export function startRerun(
   const id = `rerun-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
   deps.db.transaction(() => {
     for (const s of req.submissions) {
-      grading.enqueue(s.id, req.ownVersion ? s.versionId : version.id, { priority: PRIORITY.rerun, reason: 'rerun', batch: id });
+      // "The current version" is, for each student, the newest that reaches them (freeze.ts): a
+      // version for new students only must not test the work of one kept on an older statement.
+      grading.enqueue(s.id, req.ownVersion ? s.versionId : shownVersionFor(deps.db, req.current, s.userId).id, { priority: PRIORITY.rerun, reason: 'rerun', batch: id });
     }
     sql(deps.db).insert.run({
       id,
