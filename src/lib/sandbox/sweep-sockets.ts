@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 
 /**
- * The private dirs of run_student sockets (`<tmp>/lectern-rs-<pid>-XXXXXX/s`, made by the grading
+ * The private dirs of run_student sockets (`<tmp>/lectern-rs-<pid>-<six random characters>/s`, made by the grading
  * harness's runner). A process killed mid-run leaves its dir behind; at start-up the dirs of dead
  * processes go. Two servers (or a server and a `lectern worker`, or parallel tests) may share a
  * box, so a dir is removed only when it is this host user's and its maker is gone: by the pid in
