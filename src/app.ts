@@ -101,6 +101,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     draining: () => closingPromise !== undefined,
     routeOf: routeLabel,
     // The full path must run again when the session expires or its sliding expiry is due.
+    contentGeneration: () => deps.content.generation ?? 0,
     limitOf: (ctx) => {
       const s = ctx.state.session as SessionRecord | null | undefined;
       return s ? Math.min(s.expiresAt, s.lastSeenAt + SESSION_TOUCH_MS) : Infinity;

@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { databasePath } from '../src/db/open.js';
 import { replayCounters } from '../src/lib/replay.js';
 import { SESSION_TOUCH_MS } from '../src/plugins/accounts/sessions.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { copyDemoContent } from './helpers/content.js';
 import { createTestApp, type TestApp } from './helpers/index.js';
 import { signIn, signInAs, makeUser } from './helpers/accounts.js';
 
@@ -28,6 +31,27 @@ function otherConnection(app: TestApp): Database.Database {
 }
 
 describe('replayed responses', () => {
+  it('stops replaying a page once the course folder changed on disk, read without a restart', async () => {
+    const content = copyDemoContent();
+    t = await createTestApp({ config: { contentDir: content } });
+    const a = await signIn(t, { name: 'Alma Aardvark' });
+    const first = await a.get(PAGE);
+    expect(first.text).toContain('Programming 1');
+    const before = replayCounters.pages;
+    expect((await a.get(PAGE)).text).toBe(first.text);
+    expect(replayCounters.pages - before).toBe(1);
+    const file = path.join(content, 'course.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('title: Programming 1', 'title: Programming One'));
+    // The folders are looked at again at most once a second; no database write happens meanwhile.
+    const until = Date.now() + 30_000;
+    let text = first.text;
+    while (!text.includes('Programming One') && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      text = (await a.get(PAGE)).text;
+    }
+    expect(text).toContain('Programming One');
+  });
+
   it('answers a reader\'s repeat view with their own page, never another reader\'s, also after that reader\'s name and role change', async () => {
     t = await createTestApp();
     const a = await signIn(t, { name: 'Alma Aardvark' });

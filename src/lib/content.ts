@@ -34,6 +34,11 @@ export interface Content {
   refresh?(): void;
   /** Live content only: why the course folders could not be read, while the last good ones serve. */
   readonly problem?: string | null;
+  /**
+   * Live content only: grows each time the course folders are read again (looking at most once a
+   * second), so that responses kept for later (src/lib/replay.ts) know they may be stale.
+   */
+  readonly generation?: number;
 }
 
 /** A course made on the web (the courses plugin's table). */
@@ -195,6 +200,7 @@ export function liveContent(root: string, log?: { error(obj: object, msg: string
   let bySlug = new Map(courses.map((c) => [c.slug, c]));
   let checkedAt = performance.now();
   let problem: string | null = null;
+  let generation = 0;
 
   const rebuild = () => {
     courses = mergeCourses(root, files, web);
@@ -206,6 +212,7 @@ export function liveContent(root: string, log?: { error(obj: object, msg: string
     checkedAt = now;
     const sig = folderSignature(root);
     if (force || sig !== signature) {
+      generation++;
       try {
         files = loadContent(root).courses;
         signature = sig;
@@ -240,6 +247,10 @@ export function liveContent(root: string, log?: { error(obj: object, msg: string
     },
     get problem() {
       return problem;
+    },
+    get generation() {
+      look(false);
+      return generation;
     },
   };
 }

@@ -15,7 +15,8 @@ import type { AppContext } from '../plugin.js';
  * - for a GET with the same URL, Host and the whole Cookie header (so the same session, and no
  *   other reader: a personal page is never answered to another cookie), without Authorization;
  * - for a personal page, while the database is at the version the rendering request started at
- *   (any commit by any process, a sign-out, a removed enrolment, a renamed user, ends it), and
+ *   (any commit by any process, a sign-out, a removed enrolment, a renamed user, ends it) and
+ *   the course folders are as they were (a changed page or course.yaml, read without a restart), and
  *   before the next moment the clock would change it: the page's own limit, the session's expiry,
  *   and the session's next sliding-expiry write (which the full path must make);
  * - when the response set no cookie, and the server is not draining (a drain answers
@@ -42,6 +43,8 @@ interface Entry {
   body: Buffer;
   etag: string;
   version: string | undefined;
+  /** The course folders' generation it was made at (personal pages). */
+  content: number;
   validUntil: number;
   route: string;
   user: number | undefined;
@@ -99,6 +102,8 @@ export function createReplayCache(opts: {
   routeOf: (ctx: AppContext) => string;
   /** The time from which this request's response may differ for reasons outside the handler (its session). */
   limitOf: (ctx: AppContext) => number;
+  /** Grows when the course folders change on disk (a page's text, a course.yaml), which no database version shows. */
+  contentGeneration: () => number;
 }): ReplayCache {
   const personal = new Map<string, Entry>();
   const shared = new Map<string, Entry>();
@@ -148,7 +153,7 @@ export function createReplayCache(opts: {
     if (kept) {
       const headers: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(ctx.res.getHeaders())) if (!NOT_KEPT.has(k) && v !== undefined) headers[k] = v;
-      const entry: Entry = { headers, body, etag, version: mark.version, validUntil: mark.shared ? mark.validUntil : Math.min(mark.validUntil, opts.limitOf(ctx)), route: opts.routeOf(ctx), user: ctx.state.user?.id };
+      const entry: Entry = { headers, body, etag, version: mark.version, content: opts.contentGeneration(), validUntil: mark.shared ? mark.validUntil : Math.min(mark.validUntil, opts.limitOf(ctx)), route: opts.routeOf(ctx), user: ctx.state.user?.id };
       if (mark.shared) {
         keep(shared, `${ctx.req.url ?? ''}`, entry);
       } else {
@@ -186,7 +191,7 @@ export function createReplayCache(opts: {
         // The database could not be asked: the full path answers (and says why).
         return false;
       }
-      if (current !== entry.version) {
+      if (current !== entry.version || opts.contentGeneration() !== entry.content) {
         forgetPersonal();
         return false;
       }

@@ -173,7 +173,9 @@ const pages: Plugin = {
       // was taken by the session middleware).
       const version = requestVersion(ctx.state) ?? (user || staff || draft || !rendered.enabled ? undefined : cache.check());
       // The one-time welcome notice after sign-up (app.ts) is not kept.
-      const cacheKey = !staff && !draft && version !== undefined && ctx.query.welcome === undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
+      const readerKey = !staff && !draft && version !== undefined && ctx.query.welcome === undefined ? rendered.keyFor(ctx.path, ctx.state, version) : null;
+      // A course.yaml read again without a restart (src/lib/content.ts) changes what every page shows.
+      const cacheKey = readerKey === null ? null : `${readerKey}\n${deps.content.generation ?? 0}`;
       const pageVersion = entry?.version ?? null;
       if (cacheKey !== null) {
         const hit = rendered.get(cacheKey, version!, lib, pageVersion, now);
