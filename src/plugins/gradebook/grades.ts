@@ -4,7 +4,7 @@ import type { ResultSummary } from '../autotest/store.js';
 import { finalScorer, gradingRule, rubricOf } from '../review/grading.js';
 import { finalScore, manualPart, type Part } from '../review/score.js';
 import { adjustmentSums, gradesOfAssignment } from '../review/store.js';
-import { extensionFor, listExtensions, type Submission } from '../submissions/store.js';
+import { extensionFor, listExtensions, toSubmission, type Submission } from '../submissions/store.js';
 import { listTeams } from '../teams/store.js';
 import { bestGradedOf, countedOf } from './counted.js';
 import { assignmentStamp, countingCandidates, pendingOfAssignment, type CandidateRow, type CeilingKey } from './store.js';
@@ -60,22 +60,6 @@ interface OwnerGrade {
 function percentOf(final: number | null, max: number | null): number | null {
   if (final === null || max === null || max <= 0) return null;
   return Math.max(0, Math.min(100, (final / max) * 100));
-}
-
-function toSubmission(r: CandidateRow): Submission {
-  return {
-    id: r.id,
-    assignmentId: r.assignment_id,
-    versionId: r.version_id,
-    userId: r.user_id,
-    teamId: r.team_id,
-    number: r.number,
-    submittedAt: r.submitted_at,
-    deadlineAt: r.deadline_at,
-    lateMinutes: r.late_minutes,
-    penaltyPct: r.penalty_pct,
-    totalBytes: r.total_bytes,
-  };
 }
 
 /**
@@ -174,17 +158,4 @@ export function assignmentGrades(db: Db, current: Current, students: Student[]):
       team: teamOfUser.get(student.id) ?? null,
     };
   });
-}
-
-/**
- * The submission staff should grade per owner: the counted one, or the newest while none is in
- * the running. Review's grading queue asks this, so its target is the gradebook's counted one.
- */
-export function countedSubmissions(db: Db, current: Current): Map<number, Submission> {
-  const out = new Map<number, Submission>();
-  for (const [owner, g] of ownerGrades(db, current)) {
-    const s = g.counted ?? g.latest;
-    if (s) out.set(owner, s.submission);
-  }
-  return out;
 }

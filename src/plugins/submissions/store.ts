@@ -25,7 +25,8 @@ export interface SubmissionFile {
   size: number;
 }
 
-interface SubmissionRow {
+/** A submissions row as stored; other plugins' queries that select these columns map them with toSubmission. */
+export interface SubmissionRow {
   id: number;
   assignment_id: number;
   version_id: number;
@@ -39,7 +40,7 @@ interface SubmissionRow {
   total_bytes: number;
 }
 
-function toSubmission(r: SubmissionRow): Submission {
+export function toSubmission(r: SubmissionRow): Submission {
   return {
     id: r.id,
     assignmentId: r.assignment_id,
