@@ -15,6 +15,9 @@ import { SESSION_TOUCH_MS, type SessionRecord } from './plugins/accounts/session
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
 import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
+import { assemblePlugins, registerRoutes } from './core/assemble.js';
+import type { RouteInfo } from './core/routes.js';
+import { courseOr404 } from './lib/content.js';
 import { navigation } from './lib/nav.js';
 
 /** How long idle keep-alive connections may still send one more request once a drain begins. */
@@ -28,8 +31,10 @@ export interface LecternApp {
   callback(): ReturnType<Koa['callback']>;
   /** Every route the plugins registered (method list and path pattern), for tools and tests. */
   routes(): Array<{ methods: string[]; path: string }>;
-  /** Runs every plugin's start(), in order. */
-  start(): Promise<void>;
+  /** Every route with its plugin, access rule, input and audit name, as declared (`lectern routes`). */
+  routeTable(): readonly RouteInfo[];
+  /** Runs every plugin's start(), in order (only those `only` accepts, when given). */
+  start(only?: (plugin: string) => boolean): Promise<void>;
   /** Lets close() drain this server's connections. */
   attach(server: Server): void;
   /** Client hang-ups, malformed requests, slow and refused connections, counted (src/lib/client-errors.ts). */
@@ -41,6 +46,8 @@ export interface LecternApp {
 
 export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   const { log, views, config } = deps;
+  // Each plugin is created for this app here; a service needed and not provided stops start-up.
+  const assembled = assemblePlugins(deps, plugins);
   // Behind proxies, exactly the configured number of X-Forwarded-For entries (from the right, the
   // ones our own proxies appended) are believed; whatever the client sent before them is not.
   const koa = new Koa<AppState, AppContextExtras>({ proxy: config.proxy, maxIpsCount: config.proxy ? Math.max(1, config.proxyHops) : 0 });
@@ -83,7 +90,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
   });
   koa.silent = true;
 
-  const observers = plugins.flatMap((p) => (p.observeRequests ? [p.observeRequests({ ...deps, log: log.child({ plugin: p.name }) })] : []));
+  const observers = assembled.flatMap((a) => (a.instance.observeRequests ? [a.instance.observeRequests] : []));
   const logging = requestLogging(log, observers);
   koa.use(logging.middleware);
   // During a drain, keep-alive connections are told to close so they cannot hold the drain open.
@@ -127,12 +134,15 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       ctx.body = { ok: false, db: 'unavailable' };
     }
   });
-  for (const plugin of plugins) {
-    for (const mw of plugin.middleware?.({ ...deps, log: log.child({ plugin: plugin.name }) }) ?? []) koa.use(mw);
-  }
+  for (const { instance } of assembled) for (const mw of instance.middleware ?? []) koa.use(mw);
 
   const router = new Router<AppState, AppContextExtras>();
-  for (const plugin of plugins) plugin.routes?.(router, { ...deps, log: log.child({ plugin: plugin.name }) });
+  // Every route under /courses/:course answers 404 for a course that does not exist, here, once.
+  router.param('course', (slug, ctx, next) => {
+    ctx.state.course = courseOr404(deps.content, slug);
+    return next();
+  });
+  const routeTable = registerRoutes(router, assembled);
   koa.use(router.routes());
   koa.use(router.allowedMethods());
 
@@ -189,10 +199,11 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       return (req, res) => (replay.answer(req as IncomingMessage, res as ServerResponse) ? Promise.resolve() : handle(req, res));
     },
     routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
-    async start() {
-      for (const plugin of plugins) {
-        if (!plugin.start) continue;
-        const stop = await plugin.start({ ...deps, log: log.child({ plugin: plugin.name }) });
+    routeTable: () => routeTable,
+    async start(only) {
+      for (const { plugin, instance } of assembled) {
+        if (!instance.start || (only && !only(plugin.name))) continue;
+        const stop = await instance.start();
         stops.push({ name: plugin.name, stop });
       }
     },

@@ -13,8 +13,10 @@ import { plugins } from './plugins/index.js';
 import { runWorker } from './plugins/autotest/worker-command.js';
 import { RESTART_REASON } from './plugins/restart/index.js';
 import { runPrimary, runWorker as runWebWorker } from './cluster.js';
-import { buildDeps, startServer } from './server.js';
+import { buildApp, buildDeps, startServer } from './server.js';
 import { warmCache } from './warm-cache.js';
+import { assemblePlugins } from './core/assemble.js';
+import { formatRoutes } from './core/route-list.js';
 
 // Every static import above has been evaluated by now: the time since the process began is module loading.
 const modulesLoadedMs = performance.now();
@@ -26,6 +28,7 @@ const USAGE = `Usage: lectern [command]
   serve                 run the web server (default)
   migrate [--check]     apply database migrations (--check: only report, fail if the db is ahead)
   warm-cache            save V8's code cache for faster starts (npm run build does it)
+  routes [--json]       every route: plugin, method, path, who may call it, its input, its audit name, its file
   help                  this text
 `;
 
@@ -141,6 +144,17 @@ function runMigrate(config: Config, args: string[]): number {
   }
 }
 
+/** `lectern routes`: the app is built as for serving (same config, same plugins) but never listens or starts. */
+function printRoutes(config: Config, args: string[]): number {
+  const app = buildApp(config, { log: createLogger('silent') });
+  try {
+    process.stdout.write(formatRoutes(app.routeTable(), { json: args.includes('--json') }));
+    return 0;
+  } finally {
+    app.deps.db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...args] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -152,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   if (command === 'serve') return serve(config);
   if (command === 'migrate') return runMigrate(config, args);
+  if (command === 'routes') return printRoutes(config, args);
   // A grading worker runs on machines without the web server's database: config, log, sandbox only.
   if (command === 'worker') return runWorker(config, args);
   for (const plugin of plugins) {
@@ -160,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
     const base = buildDeps(config);
     const deps: Deps = { ...base, shutdown: () => undefined };
     try {
+      // Commands use other plugins' services as the server does: the plugins are created, not started.
+      assemblePlugins(deps, plugins);
       return await cmd.run(args, deps);
     } finally {
       base.db.close();

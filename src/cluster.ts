@@ -3,10 +3,8 @@ import { readFile } from 'node:fs/promises';
 import type { LecternApp } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './lib/logger.js';
-import { gradingFor } from './plugins/autotest/grading.js';
 import type { Dispatcher } from './plugins/autotest/grading.js';
 import type { JobEvent } from './plugins/autotest/pool.js';
-import { plugins } from './plugins/index.js';
 import { tokenPath, useToken } from './plugins/restart/index.js';
 import { buildApp, startServer } from './server.js';
 
@@ -76,7 +74,7 @@ export async function runPrimary(config: Config, listenFd: number | null, hooks:
   let shuttingDown: Promise<void> | undefined;
   const app: LecternApp = buildApp(config, { log, onShutdownStart: (reason) => void shutdown(reason) });
   const built = performance.now();
-  const grading = gradingFor(app.deps);
+  const grading = app.deps.services.grading;
 
   // The socket from the service manager is shared; anything else is handed out in turn.
   cluster.schedulingPolicy = listenFd != null ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -221,7 +219,7 @@ export async function runWorker(config: Config, hooks: Omit<ClusterHooks, 'ready
       if (app) app.deps.shutdown(m.reason);
       else hooks.exit(0);
     } else if (m.lectern === 'job') {
-      if (app) gradingFor(app.deps).events.emit('job', m.event);
+      if (app) app.deps.services.grading.events.emit('job', m.event);
     } else if (m.lectern === 'dispatcher') {
       dispatcherInfo = m.describe;
       if (app) setDispatcher(app);
@@ -229,7 +227,7 @@ export async function runWorker(config: Config, hooks: Omit<ClusterHooks, 'ready
   });
   const setDispatcher = (a: LecternApp) => {
     const info = dispatcherInfo;
-    gradingFor(a.deps).setDispatcher(info ? { notify: () => toPrimary({ lectern: 'wake' }), describe: () => dispatcherInfo ?? info } : null);
+    a.deps.services.grading.setDispatcher(info ? { notify: () => toPrimary({ lectern: 'wake' }), describe: () => dispatcherInfo ?? info } : null);
   };
 
   toPrimary({ lectern: 'ready' });
@@ -244,10 +242,7 @@ export async function runWorker(config: Config, hooks: Omit<ClusterHooks, 'ready
       await goAhead;
       useToken(a.deps, (await readFile(tokenPath(config.dataDir), 'utf8')).trim());
       setDispatcher(a);
-      for (const plugin of plugins) {
-        if (!plugin.start || !PER_PROCESS_START.has(plugin.name)) continue;
-        await plugin.start({ ...a.deps, log: log.child({ plugin: plugin.name }) });
-      }
+      await a.start((name) => PER_PROCESS_START.has(name));
     },
   });
   process.on('SIGTERM', () => running.app.deps.shutdown('SIGTERM'));

@@ -4,12 +4,13 @@ import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import type { BlobStore } from './lib/blobs.js';
 import type { Clock } from './lib/clock.js';
-import type { Content } from './lib/content.js';
+import type { Content, Course } from './lib/content.js';
 import type { Logger } from './lib/logger.js';
 import type { Sandbox } from './lib/sandbox/types.js';
 import type { Views } from './lib/views.js';
 import type { Lifecycle } from './lib/lifecycle.js';
 import type { CurrentUser, Role } from './lib/auth.js';
+import type { ParamLoader, PluginRouter } from './core/routes.js';
 
 /** Everything a plugin may use, passed in so that a test can build the whole app on a temp dir. */
 export interface Deps {
@@ -25,7 +26,21 @@ export interface Deps {
   lifecycle: Lifecycle;
   /** Starts the one shutdown path (drain, stop plugins, close db); idempotent. */
   shutdown(reason: string): void;
+  /**
+   * What plugins offer each other, filled from every plugin's `provides` when the app is
+   * assembled (src/core/assemble.ts), before any request or background work runs.
+   */
+  services: Services;
 }
+
+/**
+ * The services plugins offer one another, by name. Each plugin adds the ones it provides here by
+ * declaration merging (`declare module '../../plugin.js' { interface Services { grading: Grading } }`
+ * in its index.ts), so a consumer names a service without importing its provider's module.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface Services {}
+export type ServiceName = keyof Services;
 
 /** What middleware and handlers find on ctx.state. */
 export interface AppState {
@@ -33,6 +48,8 @@ export interface AppState {
   log: Logger;
   user?: CurrentUser | null;
   roleIn?: (course: string) => Role | null;
+  /** The route's course, loaded by the `:course` parameter (404 when there is none). */
+  course?: Course;
   csrfToken?: string;
   /** Extra values every template sees (plugins may add). */
   [key: string]: unknown;
@@ -62,15 +79,34 @@ export interface Command {
  */
 export type RequestObserver = (method: string, route: string, status: number, seconds: number) => void;
 
+/**
+ * A plugin: a module-level definition that holds no state. The app calls `create` once, with its
+ * own deps, and everything the plugin keeps (caches, timers, stores) lives in what that returns.
+ */
 export interface Plugin {
   /** Folder name = views/<name> = log tag. */
   name: string;
-  /** Middleware run before any route, in plugin order (sessions, CSRF). */
-  middleware?(deps: Deps): AppMiddleware[];
-  routes?(router: AppRouter, deps: Deps): void;
-  /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
-  start?(deps: Deps): Promise<() => Promise<void>>;
+  /** Services of other plugins it uses; start-up stops with a message when one has no provider. */
+  needs?: readonly ServiceName[];
+  /** CLI sub-commands: `lectern <name> ...args` (run with the assembled app's deps). */
   commands?: Record<string, Command>;
-  /** Called once per app: a function told of every finished request (metrics). */
-  observeRequests?(deps: Deps): RequestObserver;
+  create(deps: Deps): PluginInstance;
+}
+
+/** One app's instance of a plugin. */
+export interface PluginInstance {
+  /** Services this plugin offers; a name provided twice stops start-up. */
+  provides?: Partial<Services>;
+  /** Middleware run before any route, in plugin order (sessions, CSRF). */
+  middleware?: AppMiddleware[];
+  /** Loaders for route parameters this plugin owns (`id` → the submission), shared by every route with that parameter. */
+  params?: Record<string, ParamLoader>;
+  /** Its routes, declared with their access, input and audit (src/core/routes.ts). */
+  routes?(r: PluginRouter): void;
+  /** TRANSITION: routes still registered on the raw router; listed as "undeclared". */
+  legacyRoutes?(router: AppRouter): void;
+  /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
+  start?(): Promise<() => Promise<void>>;
+  /** Told of every finished request (metrics). */
+  observeRequests?: RequestObserver;
 }

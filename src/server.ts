@@ -17,6 +17,7 @@ import { createSandbox } from './lib/sandbox/index.js';
 import type { Sandbox } from './lib/sandbox/types.js';
 import { createViews } from './lib/views.js';
 import type { Deps, Plugin } from './plugin.js';
+import { emptyServices } from './core/assemble.js';
 import { plugins as defaultPlugins } from './plugins/index.js';
 
 /** How long one statement of the web process waits inside SQLite for another process's write lock. */
@@ -61,6 +62,7 @@ export function buildDeps(config: Config, options: BuildOptions = {}): Omit<Deps
     sandbox: options.sandbox ?? createSandbox({ unsafe: config.unsafeSandbox, log: log.child({ lib: 'sandbox' }) }),
     content,
     lifecycle: new Lifecycle(),
+    services: emptyServices(),
   };
 }
 

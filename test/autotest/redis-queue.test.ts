@@ -9,7 +9,6 @@ import { migrate } from '../../src/db/migrate.js';
 import { databasePath, openDatabase } from '../../src/db/open.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createUser, enrol } from '../../src/plugins/accounts/users.js';
-import { gradingFor } from '../../src/plugins/autotest/grading.js';
 import { listWorkers } from '../../src/plugins/autotest/redis-store.js';
 import { signIn, TEST_PASSWORD } from '../helpers/accounts.js';
 import { Agent, createTestApp, ROOT, tempDir, type TestApp } from '../helpers/index.js';
@@ -554,7 +553,7 @@ describe('Redis down at submission time', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     const { id } = (await res.json()) as { id: number };
 
-    const grading = gradingFor(t.app.deps);
+    const grading = t.app.deps.services.grading;
     const describeNow = () => grading.dispatcher()!.describe();
     expect(describeNow()).toMatchObject({ mode: 'redis', delayed: true });
     expect(describeNow().detail).toContain('unreachable');

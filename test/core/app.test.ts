@@ -5,26 +5,29 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/lib/errors.js';
 import type { Plugin } from '../../src/plugin.js';
+import { anyone } from '../../src/core/routes.js';
 import { plugins } from '../../src/plugins/index.js';
 import { ROOT, createTestApp, tempDir, type TestApp } from '../helpers/index.js';
 
 let release: (() => void) | undefined;
 const probe: Plugin = {
   name: 'probe',
-  routes(router) {
-    router.get('/boom', () => {
+  create: () => ({
+    routes(router) {
+    router.get('/boom', anyone, () => {
       throw new Error('database password is hunter2');
     });
-    router.get('/invalid', () => {
+    router.get('/invalid', anyone, () => {
       throw new UserError(422, 'The form has 2 problems.', ['title: required', 'deadline: not a date']);
     });
-    router.get('/slow', async (ctx) => {
+    router.get('/slow', anyone, async (ctx) => {
       await new Promise<void>((resolve) => {
         release = resolve;
       });
       ctx.body = 'finished';
     });
-  },
+    },
+  }),
 };
 
 let t: TestApp | undefined;

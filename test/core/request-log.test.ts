@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plugin } from '../../src/plugin.js';
+import { anyone } from '../../src/core/routes.js';
 import { plugins } from '../../src/plugins/index.js';
 import { createTestApp, type TestApp } from '../helpers/index.js';
 import { signIn } from '../helpers/accounts.js';
@@ -10,12 +11,14 @@ import { signIn } from '../helpers/accounts.js';
  */
 const probe: Plugin = {
   name: 'probe',
-  routes(router) {
-    router.get('/probe/log', (ctx) => {
+  create: () => ({
+    routes(router) {
+    router.get('/probe/log', anyone, (ctx) => {
       ctx.state.log.info({ step: 1 }, 'probe line');
       ctx.body = { stateKeys: Object.keys({ ...ctx.state }) };
     });
-  },
+    },
+  }),
 };
 
 let t: TestApp | undefined;

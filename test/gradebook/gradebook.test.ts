@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gradingFor } from '../../src/plugins/autotest/grading.js';
 import { PRIORITY } from '../../src/plugins/autotest/queue.js';
 import { recordBeats } from '../../src/plugins/autotest/redis-store.js';
 import { fixedClock } from '../../src/lib/clock.js';
@@ -247,7 +246,7 @@ describe('dashboard', () => {
     const s = await signIn(t, { name: 'Broken Bob' });
     const sub = await submit(s);
     // A grading machine whose sandbox keeps failing: every attempt fails until the job gives up.
-    const queue = gradingFor(t.app.deps).queue;
+    const queue = t.app.deps.services.grading.queue;
     const jobId = jobsOf(sub.id)[0]!.id;
     for (let i = 0; i < 3; i++) {
       const job = queue.claim('test-grader', 60_000, jobId)!;
@@ -279,7 +278,7 @@ describe('re-runs', () => {
     const s1 = await signIn(t, { name: 'Rerun One' });
     const s1sub = await submit(s1);
     // The live job was graded (by hand here: no graders in this app) before the re-run.
-    const queue = gradingFor(t.app.deps).queue;
+    const queue = t.app.deps.services.grading.queue;
     for (const j of db().prepare("SELECT id FROM jobs WHERE state = 'queued'").all() as Array<{ id: number }>) queue.cancel(j.id);
 
     const res = await tutor.post('/courses/prog1/assignments/caesar/reruns', { scope: 'all', version: 'current' });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gradingFor } from '../../src/plugins/autotest/grading.js';
 import { startPool, type JobEvent, type Pool } from '../../src/plugins/autotest/pool.js';
 import { startWorkerMetrics } from '../../src/plugins/metrics/worker-metrics.js';
 import { createTestApp, type TestApp } from '../helpers/index.js';
@@ -68,7 +67,7 @@ describe('the Prometheus endpoint during a grading burst', () => {
     expect(sample(text, 'lectern_live_streams')).toBe(1);
 
     // Grading starts; the scrape is made once the first run has begun.
-    const grading = gradingFor(t.app.deps);
+    const grading = t.app.deps.services.grading;
     const started = new Promise<void>((resolve) => {
       const onJob = (e: JobEvent) => {
         if (e.state !== 'running') return;

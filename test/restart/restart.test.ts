@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plugin } from '../../src/plugin.js';
+import { anyone } from '../../src/core/routes.js';
 import { plugins } from '../../src/plugins/index.js';
 import { isLoopback } from '../../src/plugins/restart/loopback.js';
 import { createTestApp, tempDir, type TestApp } from '../helpers/index.js';
@@ -87,14 +88,16 @@ describe('isLoopback', () => {
 let release: (() => void) | undefined;
 const probe: Plugin = {
   name: 'probe',
-  routes(router) {
-    router.get('/slow', async (ctx) => {
+  create: () => ({
+    routes(router) {
+    router.get('/slow', anyone, async (ctx) => {
       await new Promise<void>((resolve) => {
         release = resolve;
       });
       ctx.body = 'finished';
     });
-  },
+    },
+  }),
 };
 
 /** A raw request: the text as sent, the whole response as received (the server closes). */

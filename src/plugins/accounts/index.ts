@@ -1,6 +1,7 @@
 import { csrfMiddleware } from '../../middleware/csrf.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { sessionMiddleware, sessionStore } from '../../middleware/session.js';
-import type { Deps, Plugin } from '../../plugin.js';
+import type { Deps } from '../../plugin.js';
 import { userCommand, usersCommand } from './commands.js';
 import { localRoutes } from './local.js';
 import { oidcRoutes } from './oidc.js';
@@ -39,7 +40,7 @@ async function ensureFirstAdmin(deps: Deps): Promise<void> {
   );
 }
 
-const accounts: Plugin = {
+const accounts: OldShapePlugin = {
   name: 'accounts',
   middleware: (deps) => [sessionMiddleware(deps), csrfMiddleware(deps)],
   routes(router, deps) {
@@ -75,4 +76,4 @@ const accounts: Plugin = {
   commands: { users: usersCommand, user: userCommand },
 };
 
-export default accounts;
+export default fromOldShape(accounts);

@@ -1,6 +1,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import path from 'node:path';
-import type { Deps, Plugin } from '../../plugin.js';
+import type { Deps } from '../../plugin.js';
 import { setVariantResolver } from '../pages/variant-hook.js';
 import { assignmentCommand } from './cli.js';
 import { formatProblem } from './config.js';
@@ -82,7 +83,7 @@ function problemsOf(deps: Deps): FolderProblems {
   return p;
 }
 
-const assignments: Plugin = {
+const assignments: OldShapePlugin = {
   name: 'assignments',
   routes(router, deps) {
     registerRoutes(router, deps, problemsOf(deps));
@@ -97,4 +98,4 @@ const assignments: Plugin = {
   commands: { assignment: assignmentCommand },
 };
 
-export default assignments;
+export default fromOldShape(assignments);

@@ -4,7 +4,6 @@ import { preparedFor } from '../../db/prepared.js';
 import { readCache } from '../../db/read-cache.js';
 import type { Deps } from '../../plugin.js';
 import { arrivalBins } from '../submissions/store.js';
-import { gradingFor } from './grading.js';
 import { listWorkers } from './redis-store.js';
 
 /**
@@ -235,7 +234,7 @@ export function courseCost(db: Db, course: string): JobCost | null {
 }
 
 /** The graders available now: local slots on this machine's cores, or the live Redis workers. */
-export function gradingCapacity(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Capacity {
+export function gradingCapacity(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>): Capacity {
   if (deps.config.queue !== 'sqlite') {
     const slots = listWorkers(deps)
       .filter((w) => w.alive)
@@ -247,8 +246,8 @@ export function gradingCapacity(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Ca
 }
 
 /** The queue as it stands, planned. Kept for a second while the database is unchanged: live pages ask often. */
-export function currentPlan(deps: Pick<Deps, 'db' | 'clock' | 'config'>): QueuePlan {
-  const grading = gradingFor(deps);
+export function currentPlan(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>): QueuePlan {
+  const grading = deps.services.grading;
   const now = deps.clock.now();
   const version = readCache(deps.db).check();
   const second = Math.floor(now / 1000);
@@ -272,7 +271,7 @@ export function currentPlan(deps: Pick<Deps, 'db' | 'clock' | 'config'>): QueueP
 }
 
 /** Milliseconds from now until this job's result is expected; null without an estimate. */
-export function jobEta(deps: Pick<Deps, 'db' | 'clock' | 'config'>, jobId: number | null): number | null {
+export function jobEta(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>, jobId: number | null): number | null {
   if (jobId === null) return null;
   const at = currentPlan(deps).finishAt.get(jobId);
   return at === undefined ? null : Math.max(0, at - deps.clock.now());
@@ -312,7 +311,7 @@ export interface DeadlineForecast {
 
 /** Forecasts for a course's coming deadlines (within `horizonMs`), from its past ones. */
 export function deadlineForecasts(
-  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>,
   input: { course: string; students: number; assignments: Array<{ id: number; slug: string; title: string; deadlineAt: number }>; horizonMs: number; targetMs: number },
 ): DeadlineForecast[] {
   const now = deps.clock.now();

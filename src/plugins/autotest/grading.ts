@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { Db } from '../../db/open.js';
 import type { Deps } from '../../plugin.js';
 import { createJobQueue, PRIORITY, type Job, type JobQueue } from './queue.js';
 import { latestResult, type StoredResult } from './store.js';
@@ -39,17 +38,13 @@ export interface SubmissionStatus {
   jobId: number | null;
 }
 
-const byDb = new WeakMap<Db, Grading>();
-
-/** One grading state per database: plugins of one app share it, separate test apps do not. */
-export function gradingFor(deps: Pick<Deps, 'db' | 'clock'>): Grading {
-  let g = byDb.get(deps.db);
-  if (g) return g;
+/** One app's grading state, made by the autotest plugin and offered to the others as the `grading` service. */
+export function createGrading(deps: Pick<Deps, 'db' | 'clock'>): Grading {
   const queue = createJobQueue(deps.db, deps.clock);
   const events = new EventEmitter();
   events.setMaxListeners(0);
   let dispatcher: Dispatcher | null = null;
-  g = {
+  return {
     queue,
     events,
     enqueue(submissionId, versionId, options = {}) {
@@ -69,6 +64,4 @@ export function gradingFor(deps: Pick<Deps, 'db' | 'clock'>): Grading {
       return { state: job?.state ?? 'none', position: job ? queue.position(job) : null, result: latestResult(deps.db, submissionId), jobId: job?.id ?? null };
     },
   };
-  byDb.set(deps.db, g);
-  return g;
 }

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
-import type { Deps, Plugin } from '../../plugin.js';
+import type { AppRouter, Deps, Plugin } from '../../plugin.js';
 import { statusFor, visibleSubmission } from '../submissions/index.js';
-import { gradingFor } from './grading.js';
+import { createGrading, type Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
 import { processOwner } from './queue.js';
@@ -18,10 +18,15 @@ const POLL_MS = 1_000;
 
 export { listWorkers, type WorkerInfo } from './redis-store.js';
 
-const autotest: Plugin = {
-  name: 'autotest',
-  commands: { worker: workerCommand },
-  routes(router, deps: Deps) {
+declare module '../../plugin.js' {
+  interface Services {
+    /** The grading seam (queue, events, status, dispatcher) of src/plugins/autotest/grading.ts. */
+    grading: Grading;
+  }
+}
+
+function registerRoutes(router: AppRouter, deps: Deps): void {
+  {
     router.get('/courses/:course/submissions/:id/status', async (ctx) => {
       const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
       ctx.set('Cache-Control', 'no-store');
@@ -31,7 +36,7 @@ const autotest: Plugin = {
     // Server-sent events: the state now, then every change, until the result is there.
     router.get('/courses/:course/submissions/:id/events', async (ctx) => {
       const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
-      const grading = gradingFor(deps);
+      const grading = deps.services.grading;
       const stream = new PassThrough();
       ctx.req.socket.setTimeout(0);
       ctx.req.socket.setNoDelay(true);
@@ -86,10 +91,12 @@ const autotest: Plugin = {
       ctx.req.on('close', end);
       push();
     });
-  },
+  }
+}
 
-  async start(deps) {
-    const grading = gradingFor(deps);
+async function start(deps: Deps): Promise<() => Promise<void>> {
+  {
+    const grading = deps.services.grading;
     // Self-checks start sandboxes, so only a process that grades runs them (self-check-gate.ts).
     const stopSelfChecks = selfCheckSite(deps.config) === 'here' ? startSelfChecks(deps) : async () => undefined;
     if (deps.config.queue !== 'sqlite') {
@@ -138,6 +145,18 @@ const autotest: Plugin = {
       // next process starts them again, and a restart never keeps the site down for a test run's
       // length (docs/faults.md).
       await pool.stop(0);
+    };
+  }
+}
+
+const autotest: Plugin = {
+  name: 'autotest',
+  commands: { worker: workerCommand },
+  create(deps) {
+    return {
+      provides: { grading: createGrading(deps) },
+      legacyRoutes: (router) => registerRoutes(router, deps),
+      start: () => start(deps),
     };
   },
 };

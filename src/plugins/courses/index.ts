@@ -1,4 +1,4 @@
-import type { Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { registerCourseRoutes } from './routes.js';
 
 /**
@@ -7,11 +7,11 @@ import { registerCourseRoutes } from './routes.js';
  * (/courses/<slug>/settings). The rule between these and course.yaml files: src/lib/content.ts
  * (settings) and ./rules.ts (staff).
  */
-const courses: Plugin = {
+const courses: OldShapePlugin = {
   name: 'courses',
   routes(router, deps) {
     registerCourseRoutes(router, deps);
   },
 };
 
-export default courses;
+export default fromOldShape(courses);

@@ -1,9 +1,9 @@
-import type { Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { startEnvironments } from './manager.js';
 import { registerRoutes } from './routes.js';
 
 /** Per-assignment environments: read-only roots built once per distinct spec, in the background. */
-const environments: Plugin = {
+const environments: OldShapePlugin = {
   name: 'environments',
   routes(router, deps) {
     registerRoutes(router, deps);
@@ -13,4 +13,4 @@ const environments: Plugin = {
   },
 };
 
-export default environments;
+export default fromOldShape(environments);

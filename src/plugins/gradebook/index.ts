@@ -1,5 +1,6 @@
 import { isStaffRole, roleIn } from '../../lib/auth.js';
-import type { AppMiddleware, Deps, Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
+import type { AppMiddleware, Deps } from '../../plugin.js';
 import { findUserById } from '../accounts/users.js';
 import { recordAudit } from './audit.js';
 import { registerRoutes } from './routes.js';
@@ -56,7 +57,7 @@ function auditStaffRequests(deps: Deps): AppMiddleware {
   };
 }
 
-const gradebook: Plugin = {
+const gradebook: OldShapePlugin = {
   name: 'gradebook',
   middleware: (deps) => [auditStaffRequests(deps)],
   routes(router, deps) {
@@ -64,4 +65,4 @@ const gradebook: Plugin = {
   },
 };
 
-export default gradebook;
+export default fromOldShape(gradebook);

@@ -5,7 +5,6 @@ import { preparedFor } from '../../db/prepared.js';
 import type { CurrentUser } from '../../lib/auth.js';
 import type { Deps } from '../../plugin.js';
 import { getVersion, type Current } from '../assignments/store.js';
-import { gradingFor } from '../autotest/grading.js';
 import { PRIORITY } from '../autotest/queue.js';
 import { batchProgress, type BatchProgress } from '../autotest/store.js';
 import type { Submission } from '../submissions/store.js';
@@ -77,11 +76,11 @@ export function getBatch(db: Db, assignmentId: number, id: string): RerunBatch |
  * Each job records its own result, so a submission's newest result is the re-run's.
  */
 export function startRerun(
-  deps: Pick<Deps, 'db' | 'clock'>,
+  deps: Pick<Deps, 'db' | 'clock' | 'services'>,
   req: { current: Current; course: string; scope: RerunScope; submissions: Submission[]; ownVersion: boolean; actor: CurrentUser; target: string },
 ): RerunBatch {
   const { assignment, version } = req.current;
-  const grading = gradingFor(deps);
+  const grading = deps.services.grading;
   const now = deps.clock.now();
   const id = `rerun-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
   deps.db.transaction(() => {

@@ -12,7 +12,6 @@ import { findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, listAssignments, type Current } from '../assignments/store.js';
 import { findVariant, listGeneratorRuns } from '../assignments/variants.js';
 import { currentPlan, deadlineForecasts, durationText } from '../autotest/forecast.js';
-import { gradingFor } from '../autotest/grading.js';
 import { listWorkers } from '../autotest/redis-store.js';
 import { runsNeedingAttention } from '../autotest/store.js';
 import { selfCheckWarnings, waitingVersions } from '../autotest/self-check-store.js';
@@ -68,7 +67,7 @@ const NOTICES: Record<string, (q: AppContext['query']) => string> = {
 const FORECAST_HORIZON_MS = 14 * 86_400_000;
 
 export function registerRoutes(router: AppRouter, deps: Deps): void {
-  const grading = () => gradingFor(deps);
+  const grading = () => deps.services.grading;
 
   // ---- course dashboard ----
   router.get('/courses/:course/dashboard', async (ctx) => {

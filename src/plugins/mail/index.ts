@@ -1,4 +1,4 @@
-import type { Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { startDrainer } from './drain.js';
 import { createMailer } from './mailer.js';
 import { notifyResults } from './notify.js';
@@ -8,7 +8,7 @@ import { mailRoutes } from './routes.js';
  * Outgoing mail over SMTP: the outbox (outbox.ts), the service other plugins queue messages
  * through (mailer.ts), the background sender (drain.ts) and the staff's view of what was sent.
  */
-const mail: Plugin = {
+const mail: OldShapePlugin = {
   name: 'mail',
   routes(router, deps) {
     mailRoutes(router, deps);
@@ -21,4 +21,4 @@ const mail: Plugin = {
   },
 };
 
-export default mail;
+export default fromOldShape(mail);

@@ -1,12 +1,12 @@
-import type { Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { metricsFor } from './registry.js';
 import { registerRoutes } from './routes.js';
 
 /** Prometheus metrics at /metrics: loopback, or anyone with LECTERN_METRICS_TOKEN. */
-const metrics: Plugin = {
+const metrics: OldShapePlugin = {
   name: 'metrics',
   observeRequests: (deps) => metricsFor(deps).observe,
   routes: registerRoutes,
 };
 
-export default metrics;
+export default fromOldShape(metrics);

@@ -4,7 +4,6 @@ import type { Db } from '../../db/open.js';
 import { databasePath } from '../../db/open.js';
 import type { Deps, RequestObserver } from '../../plugin.js';
 import { currentPlan } from '../autotest/forecast.js';
-import { gradingFor } from '../autotest/grading.js';
 import { requestMetrics } from './requests.js';
 
 /**
@@ -59,7 +58,7 @@ function fileSize(file: string): number {
 
 const byDb = new WeakMap<Db, Metrics>();
 
-export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics {
+export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>): Metrics {
   let m = byDb.get(deps.db);
   if (m) return m;
   const registry = new Registry();
@@ -73,7 +72,8 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
   const observe = http.observe;
 
   const sql = statements(deps.db);
-  const grading = gradingFor(deps);
+  // Read at scrape time: the autotest plugin is created after this one.
+  const grading = () => deps.services.grading;
   let after = sql.lastResult.get()?.id ?? 0;
   const verdicts = new Counter({ name: 'lectern_sandbox_verdicts_total', help: 'Grading runs by the verdict of the sandboxed run (passed, failed, timeout, memory, output_limit, crashed, error).', labelNames: ['status'] as const, registers: [] });
   const jobDuration = new Histogram({ name: 'lectern_grading_job_duration_seconds', help: 'Wall time of a grading run in the sandbox, by course and assignment.', labelNames: ['course', 'assignment'] as const, buckets: JOB_BUCKETS, registers: [] });
@@ -110,7 +110,7 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
     labelNames: ['state'] as const,
     registers,
     collect() {
-      const s = grading.queue.stats();
+      const s = grading().queue.stats();
       this.set({ state: 'queued' }, s.queued);
       this.set({ state: 'running' }, s.running);
     },
@@ -120,7 +120,7 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
     help: 'How long the oldest queued job has waited (0 when none waits).',
     registers,
     collect() {
-      const s = grading.queue.stats();
+      const s = grading().queue.stats();
       this.set(s.oldestQueuedAt === null ? 0 : Math.max(0, deps.clock.now() - s.oldestQueuedAt) / 1000);
     },
   });
@@ -129,7 +129,7 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
     help: 'Forecast time until every queued and running job is done, from recorded run times and the graders available (NaN without any run history).',
     registers,
     collect() {
-      const s = grading.queue.stats();
+      const s = grading().queue.stats();
       const drainAt = s.queued + s.running === 0 ? deps.clock.now() : currentPlan(deps).drainAt;
       // NaN, not 0, without history: "unknown" must not read as "empty".
       this.set(drainAt === null ? Number.NaN : Math.max(0, drainAt - deps.clock.now()) / 1000);
@@ -140,7 +140,7 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Metrics
     help: 'Open live-status streams (server-sent events) in this process.',
     registers,
     collect() {
-      this.set(grading.liveStreams.open);
+      this.set(grading().liveStreams.open);
     },
   });
   const dbFile = databasePath(deps.config.dataDir);

@@ -1,10 +1,11 @@
 import { readCache, requestVersion } from '../../db/read-cache.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { currentUser, isStaffRole, requireUser, roleIn, type CurrentUser, type Role } from '../../lib/auth.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import { formatDateTime } from '../../lib/views.js';
 import { markReplayable } from '../../lib/replay.js';
-import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import type { AppContext, Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { toCurrentUser } from '../accounts/users.js';
 import { commentRoutes, commentViews, createCommentStore, EDIT_WINDOW_MS, MAX_COMMENT_LENGTH, RATE_LIMIT, type CommentStore } from './comments.js';
@@ -70,7 +71,7 @@ function notFound(): UserError {
   return new UserError(404, 'There is nothing at this address.');
 }
 
-const pages: Plugin = {
+const pages: OldShapePlugin = {
   name: 'pages',
   routes(router, deps: Deps) {
     const { log } = deps;
@@ -403,4 +404,4 @@ const pages: Plugin = {
   },
 };
 
-export default pages;
+export default fromOldShape(pages);

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../lib/errors.js';
-import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import type { AppContext, Deps } from '../../plugin.js';
 import { isLoopback } from './loopback.js';
 
 export { isLoopback } from './loopback.js';
@@ -86,7 +87,7 @@ function refusal(ctx: AppContext, deps: Deps, state: RestartState): Refusal | nu
  * loop (webservice or systemd) starts the new code. Handled as middleware ahead of sessions and
  * CSRF, which are for browsers; the hook is not one.
  */
-const restart: Plugin = {
+const restart: OldShapePlugin = {
   name: 'restart',
   middleware(deps) {
     const state = stateFor(deps);
@@ -134,4 +135,4 @@ const restart: Plugin = {
   },
 };
 
-export default restart;
+export default fromOldShape(restart);

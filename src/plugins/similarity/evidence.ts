@@ -1,6 +1,5 @@
 import type { Deps } from '../../plugin.js';
 import { variantForSubmission } from '../assignments/variants.js';
-import { gradingFor } from '../autotest/grading.js';
 import type { Job } from '../autotest/queue.js';
 import { jobSpec, runSpec } from '../autotest/runner.js';
 import { getSubmission } from '../submissions/store.js';
@@ -15,7 +14,7 @@ const YIELD_LIMIT_MS = 10 * 60_000;
  */
 async function whenQueueIdle(deps: Deps, signal: AbortSignal): Promise<void> {
   const until = Date.now() + YIELD_LIMIT_MS;
-  while (!signal.aborted && Date.now() < until && gradingFor(deps).queue.stats().queued > 0) {
+  while (!signal.aborted && Date.now() < until && deps.services.grading.queue.stats().queued > 0) {
     await new Promise((r) => setTimeout(r, 1000).unref());
   }
 }

@@ -1,4 +1,5 @@
-import type { Deps, Plugin } from '../../plugin.js';
+import type { Deps } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { registerSimilarityRoutes } from './routes.js';
 import { failUnfinished } from './store.js';
 import { createWork, type SimilarityWork } from './work.js';
@@ -14,7 +15,7 @@ export function similarityWork(deps: Deps): SimilarityWork {
   return w;
 }
 
-const similarity: Plugin = {
+const similarity: OldShapePlugin = {
   name: 'similarity',
   routes(router, deps) {
     registerSimilarityRoutes(router, deps, similarityWork(deps));
@@ -28,4 +29,4 @@ const similarity: Plugin = {
   },
 };
 
-export default similarity;
+export default fromOldShape(similarity);

@@ -1,10 +1,10 @@
 import { wantsJson } from '../../middleware/errors.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
 import { courseOr404 } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
-import type { AppContext, Deps, Plugin } from '../../plugin.js';
+import type { AppContext, Deps } from '../../plugin.js';
 import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
-import { gradingFor } from '../autotest/grading.js';
 import { jobEta } from '../autotest/forecast.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
 import { gradesReleased } from '../review/release.js';
@@ -50,7 +50,7 @@ export function statusFor(deps: Deps, v: VisibleSubmission): StatusView {
   const t = timing(rulesOf(config), deps.clock.now(), ext);
   const afterDeadline = t.state === 'closed' || ((t.state === 'late' || t.state === 'grace') && deps.clock.now() > t.deadlineAt);
   const published = gradesReleased(deps.db, v.assignment.id, v.submission.userId);
-  const status = gradingFor(deps).status(v.submission.id);
+  const status = deps.services.grading.status(v.submission.id);
   const waiting = status.state === 'queued' || status.state === 'running';
   const presented = presentStatus(status, { staff: v.staff, afterDeadline, published }, config.feedback, v.submission.penaltyPct, waiting ? jobEta(deps, status.jobId) : null);
   return { ...presented, grade: gradeNote(deps, v.submission, v.assignment.course, v.assignment.slug, v.staff, v) };
@@ -74,7 +74,7 @@ function receiptJson(course: string, s: Submission, files: Array<{ name: string;
   };
 }
 
-const submissions: Plugin = {
+const submissions: OldShapePlugin = {
   name: 'submissions',
   routes(router, deps) {
     const base = '/courses/:course/assignments/:slug/submissions';
@@ -178,4 +178,4 @@ const submissions: Plugin = {
   },
 };
 
-export default submissions;
+export default fromOldShape(submissions);

@@ -11,7 +11,6 @@ import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, detectArchive, extractArchive } f
 import { describeBytes, type AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
 import { ensureVariant } from '../assignments/variants.js';
-import { gradingFor } from '../autotest/grading.js';
 import { timing, rulesOf } from './deadline.js';
 import { extensionFor, insertSubmission, submissionsSince, type Submission, type SubmissionFile } from './store.js';
 import { checkTeamMaySubmit } from '../teams/rules.js';
@@ -172,7 +171,7 @@ export async function receiveSubmission(ctx: AppContext, deps: Deps, current: Cu
     // The deadline is judged again now that the upload is complete: the server clock decides.
     const late = checkCanSubmit(deps, current, userId);
     for (const f of files) await deps.blobs.adopt(f.tempPath, f.sha256);
-    const grading = gradingFor(deps);
+    const grading = deps.services.grading;
     // A lock held by another process (a backup, the CLI) is waited for without stopping the
     // event loop; past a few seconds the student gets a 503 and the files are not kept.
     const receipt = await retryBusy(() => deps.db.transaction((): Receipt => {

@@ -1,11 +1,11 @@
-import type { Plugin } from '../../plugin.js';
+import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import { registerTeamRoutes } from './routes.js';
 
-const teams: Plugin = {
+const teams: OldShapePlugin = {
   name: 'teams',
   routes(router, deps) {
     registerTeamRoutes(router, deps);
   },
 };
 
-export default teams;
+export default fromOldShape(teams);
