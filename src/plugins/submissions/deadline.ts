@@ -53,3 +53,12 @@ export function timing(rules: DeadlineRules, at: number, extensionUntil: number 
 export function penalised(score: number, penaltyPct: number): number {
   return Math.round(score * (1 - penaltyPct / 100) * 1000) / 1000;
 }
+
+/** Where an assignment stands for the whole class (no extension): what lists, dashboards and staff pages show. */
+export type Standing = 'upcoming' | 'open' | 'grace' | 'late' | 'closed';
+
+/** The one rule for an assignment's standing: timing() without an extension, named for pages. */
+export function standing(config: AssignmentConfig, now: number): Standing {
+  const t = timing(rulesOf(config), now);
+  return t.state === 'not_open' ? 'upcoming' : t.state === 'on_time' ? 'open' : t.state;
+}
