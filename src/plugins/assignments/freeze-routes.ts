@@ -5,7 +5,7 @@ import { courseOr404 } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppRouter, Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
-import { recordAudit } from '../gradebook/audit.js';
+import { recordAudit } from '../audit/store.js';
 import { chosenReach, moveForward, setReach, shownVersion, whoSeesWhat, type Reach } from './freeze.js';
 import { currentOr404, getVersionByNumber, type Current } from './store.js';
 import type { VariantListing } from './variants.js';

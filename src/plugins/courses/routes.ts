@@ -8,7 +8,7 @@ import { mayVouch } from '../accounts/authority.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
 import { issueSignupToken, SIGNUP_TTL_DAYS, signupUrl } from '../accounts/signup.js';
 import { createUser, enrol, enrolmentRole, findUserByEmail, findUserById, isEmail, normaliseEmail, unenrol } from '../accounts/users.js';
-import { recordAudit } from '../gradebook/audit.js';
+import { recordAudit } from '../audit/store.js';
 import { appointRefusal, removalRefusal, staffOf } from './rules.js';
 import { insertWebCourse, listWebCourses, updateWebCourse, webCourse } from './store.js';
 

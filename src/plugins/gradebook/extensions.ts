@@ -5,7 +5,7 @@ import { rulesOf, timing } from '../submissions/deadline.js';
 import { deleteExtension, ownExtension, setExtension, setLateness, studentSubmissions, type Submission } from '../submissions/store.js';
 import { submissionOwners } from '../submissions/owner.js';
 import { getTeam } from '../teams/store.js';
-import { recordAudit } from './audit.js';
+import { recordAudit } from '../audit/store.js';
 import type { Student } from './grades.js';
 
 /** An extension is at most this far past the deadline: a typo in the year should not stand. */

@@ -2,7 +2,7 @@ import { isStaffRole, roleIn } from '../../lib/auth.js';
 import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
 import type { AppMiddleware, Deps } from '../../plugin.js';
 import { findUserById } from '../accounts/users.js';
-import { recordAudit } from './audit.js';
+import { recordAudit } from '../audit/store.js';
 import { registerRoutes } from './routes.js';
 
 /** Staff actions of other plugins, by path, named for the audit log. */

@@ -8,7 +8,7 @@ import { getVersion, type Current } from '../assignments/store.js';
 import { PRIORITY } from '../autotest/queue.js';
 import { batchProgress, type BatchProgress } from '../autotest/store.js';
 import type { Submission } from '../submissions/store.js';
-import { recordAudit } from './audit.js';
+import { recordAudit } from '../audit/store.js';
 
 export type RerunScope = 'one' | 'counted' | 'all';
 

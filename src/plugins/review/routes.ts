@@ -6,7 +6,7 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, AppRouter, Deps } from '../../plugin.js';
 import { findUserByEmail, findUserById, listEnrolled } from '../accounts/users.js';
 import { currentOr404, type Current } from '../assignments/store.js';
-import { recordAudit } from '../gradebook/audit.js';
+import { recordAudit } from '../audit/store.js';
 import { createMailer } from '../mail/mailer.js';
 import { lateness, points as fmtPoints, when } from '../gradebook/format.js';
 import { statusFor } from '../submissions/index.js';

@@ -6,7 +6,7 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext as BaseContext, AppRouter, Deps } from '../../plugin.js';
 import { csvField } from '../accounts/roster.js';
 import { currentOr404, type Current } from '../assignments/store.js';
-import { recordAudit } from '../gradebook/audit.js';
+import { recordAudit } from '../audit/store.js';
 import { DEFAULTS, subjectText } from './analysis.js';
 import { evidenceOfReport, findEvidence, getReport, insertReport, latestReport, queueEvidence, reportBody, type ReportRow, type StoredReport, type Subject } from './store.js';
 import type { Region } from './types.js';

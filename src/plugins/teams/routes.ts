@@ -9,7 +9,7 @@ import type { AppContext as BaseContext, AppRouter, Deps } from '../../plugin.js
 type AppContext = BaseContext & { params: Record<string, string | undefined> };
 import { listEnrolled, normaliseEmail, type EnrolledUser } from '../accounts/users.js';
 import { currentOr404, type Current } from '../assignments/store.js';
-import { recordAudit } from '../gradebook/audit.js';
+import { recordAudit } from '../audit/store.js';
 import { createMailer } from '../mail/mailer.js';
 import { repriceSubmissions } from '../gradebook/extensions.js';
 import { zonedToInstant } from '../gradebook/zoned.js';

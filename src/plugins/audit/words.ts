@@ -1,5 +1,5 @@
 import { formatDateTime } from '../../lib/views.js';
-import type { AuditEntry } from './audit.js';
+import type { AuditEntry } from './store.js';
 
 /**
  * The audit log as an administrator reads it: each action code said as a phrase, its details as
