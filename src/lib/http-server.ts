@@ -1,8 +1,7 @@
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { LecternApp } from '../app.js';
-import { addressKey } from '../plugins/accounts/rate-limit.js';
-import { isLoopback } from '../plugins/restart/loopback.js';
+import { addressKey, isLoopback } from './net.js';
 import { classifyClientError } from './client-errors.js';
 
 /**

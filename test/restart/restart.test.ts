@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Plugin } from '../../src/plugin.js';
 import { anyone } from '../../src/core/routes.js';
 import { plugins } from '../../src/plugins/index.js';
-import { isLoopback } from '../../src/plugins/restart/loopback.js';
+import { isLoopback } from '../../src/lib/net.js';
 import { createTestApp, tempDir, type TestApp } from '../helpers/index.js';
 
 describe('isLoopback', () => {

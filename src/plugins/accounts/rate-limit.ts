@@ -1,4 +1,3 @@
-import { isIPv6 } from 'node:net';
 import type { Db } from '../../db/open.js';
 
 /**
@@ -18,18 +17,6 @@ export type Scope = keyof typeof LOGIN_LIMITS;
 export interface Blocked {
   scope: Scope;
   retryAtMs: number;
-}
-
-/** IPv4 as is; IPv6 by its /64, since one host usually owns a whole /64. */
-export function addressKey(ip: string): string {
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (v4) return v4[1]!;
-  if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 /** An attempt counted against the limits while its password is checked; settle it once known. */

@@ -6,7 +6,7 @@ import { sessionStore, startSession } from '../../middleware/session.js';
 import type { AppRouter, Deps } from '../../plugin.js';
 import { createMailer } from '../mail/mailer.js';
 import { hashPassword, passwordProblem } from './password.js';
-import { addressKey } from './rate-limit.js';
+import { addressKey } from '../../lib/net.js';
 import { randomToken, sha256 } from './sessions.js';
 import { useSignupTokens } from './signup.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, setCredentials, toCurrentUser, type UserRow } from './users.js';

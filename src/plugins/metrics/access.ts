@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { isLoopback } from '../restart/loopback.js';
+import { isLoopback } from '../../lib/net.js';
 
 /**
  * Who may read /metrics: a peer on this machine's loopback (a Prometheus on the same box), or

@@ -4,9 +4,8 @@ import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, Deps } from '../../plugin.js';
-import { isLoopback } from './loopback.js';
+import { isLoopback } from '../../lib/net.js';
 
-export { isLoopback } from './loopback.js';
 
 export const TOKEN_FILE = 'restart.token';
 export const TOKEN_HEADER = 'x-restart-token';

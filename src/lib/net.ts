@@ -1,3 +1,5 @@
+import { isIPv6 } from 'node:net';
+
 /**
  * Whether a socket's remote address is this machine's loopback: 127.0.0.0/8, ::1, or an
  * IPv4-mapped loopback (::ffff:127.x.x.x in any spelling). Anything malformed is not loopback:
@@ -70,4 +72,16 @@ function parseIpv6(text: string): number[] | null {
   const known = head.length + rest.length;
   if (known > 7) return null;
   return [...head, ...new Array<number>(8 - known).fill(0), ...rest];
+}
+
+/** IPv4 as is; IPv6 by its /64, since one host usually owns a whole /64. */
+export function addressKey(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4) return v4[1]!;
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
