@@ -1,5 +1,5 @@
 import type { AppMiddleware, AppRouter, Deps, Plugin, PluginInstance, RequestObserver, ServiceName, Services } from '../plugin.js';
-import { pluginRouter, type RouteInfo } from './routes.js';
+import { pluginRouter, type ParamLoader, type RouteInfo } from './routes.js';
 
 export interface AssembledPlugin {
   plugin: Plugin;
@@ -89,6 +89,7 @@ export interface OldShapePlugin {
   start?(deps: Deps): Promise<() => Promise<void>>;
   commands?: Plugin['commands'];
   observeRequests?(deps: Deps): RequestObserver;
+  params?(deps: Deps): Record<string, ParamLoader>;
 }
 
 /** TRANSITION: wraps an old-shape plugin as a definition with create(). */
@@ -102,6 +103,7 @@ export function fromOldShape(old: OldShapePlugin): Plugin {
         ...(old.routes ? { legacyRoutes: (router: AppRouter) => old.routes!(router, deps) } : {}),
         ...(old.start ? { start: () => old.start!(deps) } : {}),
         ...(old.observeRequests ? { observeRequests: old.observeRequests(deps) } : {}),
+        ...(old.params ? { params: old.params(deps) } : {}),
       };
     },
   };

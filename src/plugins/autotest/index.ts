@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { AppRouter, Deps, Plugin } from '../../plugin.js';
-import { statusFor, visibleSubmission } from '../submissions/index.js';
+import { statusFor } from '../submissions/index.js';
+import { visibleOf } from '../submissions/policy.js';
 import { createGrading, type Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { startPool } from './pool.js';
@@ -28,14 +29,14 @@ declare module '../../plugin.js' {
 function registerRoutes(router: AppRouter, deps: Deps): void {
   {
     router.get('/courses/:course/submissions/:id/status', async (ctx) => {
-      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const v = visibleOf(ctx);
       ctx.set('Cache-Control', 'no-store');
       ctx.body = statusFor(deps, v);
     });
 
     // Server-sent events: the state now, then every change, until the result is there.
     router.get('/courses/:course/submissions/:id/events', async (ctx) => {
-      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const v = visibleOf(ctx);
       const grading = deps.services.grading;
       const stream = new PassThrough();
       ctx.req.socket.setTimeout(0);

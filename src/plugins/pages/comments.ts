@@ -165,7 +165,7 @@ export function commentRoutes(router: AppRouter, deps: Deps, host: CommentHost, 
     return course;
   };
   const commentOf = (ctx: { params: Record<string, string | undefined> }, course: Course) => {
-    const id = Number(ctx.params.id);
+    const id = Number(ctx.params.comment);
     const comment = Number.isSafeInteger(id) ? store.get(id) : undefined;
     if (!comment || comment.course !== course.slug) throw new UserError(404, 'There is no such comment.');
     return comment;
@@ -199,7 +199,7 @@ export function commentRoutes(router: AppRouter, deps: Deps, host: CommentHost, 
     ctx.redirect(`${url}#comment-${result.id}`);
   });
 
-  router.post('/courses/:course/comments/:id/edit', async (ctx) => {
+  router.post('/courses/:course/comments/:comment/edit', async (ctx) => {
     const course = courseOf(ctx);
     const { user } = member(ctx, course);
     const comment = commentOf(ctx, course);
@@ -217,7 +217,7 @@ export function commentRoutes(router: AppRouter, deps: Deps, host: CommentHost, 
     ctx.redirect(`${url}#comment-${comment.id}`);
   });
 
-  router.post('/courses/:course/comments/:id/hide', async (ctx) => {
+  router.post('/courses/:course/comments/:comment/hide', async (ctx) => {
     const course = courseOf(ctx);
     const { user, staff } = member(ctx, course);
     if (!staff) throw new UserError(404, 'There is no such comment.');
@@ -230,7 +230,7 @@ export function commentRoutes(router: AppRouter, deps: Deps, host: CommentHost, 
     ctx.redirect(`${url}#comment-${comment.id}`);
   });
 
-  router.post('/courses/:course/comments/:id/delete', async (ctx) => {
+  router.post('/courses/:course/comments/:comment/delete', async (ctx) => {
     const course = courseOf(ctx);
     const { staff } = member(ctx, course);
     if (!staff) throw new UserError(404, 'There is no such comment.');

@@ -4,41 +4,18 @@ import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
 import { courseOr404 } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext, Deps } from '../../plugin.js';
-import { currentVersion, getAssignmentById, getVersion, referencedBlobs, type Assignment, type Version } from '../assignments/store.js';
+import { currentVersion, getVersion, referencedBlobs } from '../assignments/store.js';
 import { jobEta } from '../autotest/forecast.js';
 import { presentStatus, type PresentedStatus } from '../autotest/present.js';
 import { gradesReleased } from '../review/release.js';
 import { gradeNote, reviewSummary, type GradeNote } from '../review/summary.js';
 import { rulesOf, timing } from './deadline.js';
 import { receiveSubmission } from './intake.js';
-import { blobReferenced, extensionFor, extensionInfo, getSubmission, studentSubmissions, submissionFiles, type Submission } from './store.js';
-import { ownsSubmission } from './owner.js';
+import { blobReferenced, extensionFor, extensionInfo, studentSubmissions, submissionFiles, type Submission } from './store.js';
+import { submissionParam, visibleOf, type VisibleSubmission } from './policy.js';
 import { findUserById } from '../accounts/users.js';
 import { getTeam, teamOf } from '../teams/store.js';
 import { teamConfig } from '../teams/rules.js';
-
-export interface VisibleSubmission {
-  submission: Submission;
-  assignment: Assignment;
-  version: Version;
-  staff: boolean;
-}
-
-
-/** A submission the signed-in user may see: their own, or any in a course they teach. Otherwise 404. */
-export function visibleSubmission(ctx: AppContext, deps: Deps, course: string, idText: string): VisibleSubmission {
-  const user = requireUser(ctx);
-  courseOr404(deps.content, course);
-  const id = /^\d{1,12}$/.test(idText) ? Number(idText) : NaN;
-  const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
-  const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
-  const staff = isStaffRole(roleIn(ctx, course));
-  if (!submission || !assignment || assignment.course !== course || (!staff && !ownsSubmission(deps.db, submission.id, user.id))) {
-    throw new UserError(404, 'There is no such submission.');
-  }
-  const version = getVersion(deps.db, submission.versionId)!;
-  return { submission, assignment, version, staff };
-}
 
 /** What a viewer may see of a submission's score: the autotest status and how it stands to the final score (review plugin). */
 export type StatusView = PresentedStatus & { grade: GradeNote };
@@ -76,6 +53,7 @@ function receiptJson(course: string, s: Submission, files: Array<{ name: string;
 
 const submissions: OldShapePlugin = {
   name: 'submissions',
+  params: (deps) => ({ id: submissionParam(deps) }),
   routes(router, deps) {
     const base = '/courses/:course/assignments/:slug/submissions';
 
@@ -135,7 +113,7 @@ const submissions: OldShapePlugin = {
     });
 
     router.get('/courses/:course/submissions/:id', async (ctx) => {
-      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const v = visibleOf(ctx);
       const status = statusFor(deps, v);
       const files = submissionFiles(deps.db, v.submission.id);
       if (wantsJson(ctx)) {
@@ -156,7 +134,7 @@ const submissions: OldShapePlugin = {
     });
 
     router.get('/courses/:course/submissions/:id/files/:name', async (ctx) => {
-      const v = visibleSubmission(ctx, deps, ctx.params.course!, ctx.params.id!);
+      const v = visibleOf(ctx);
       const file = submissionFiles(deps.db, v.submission.id).find((f) => f.name === ctx.params.name);
       if (!file) throw new UserError(404, 'There is no such file in this submission.');
       // Served as a download of unknown type: a submitted .html must never run in our origin.
@@ -179,3 +157,5 @@ const submissions: OldShapePlugin = {
 };
 
 export default fromOldShape(submissions);
+
+export { visibleSubmission, type VisibleSubmission } from './policy.js';
