@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
  * processes (another server or a `lectern worker` on this host, parallel tests) are left alone.
  */
 
-/** The base dir of a host user's sandboxes (the same one src/lib/sandbox/sandbox.ts opens). */
+/** The base dir of a host user's sandboxes (the same one host.ts openBaseDir opens). */
 export function sandboxBaseDir(tmpDir: string = os.tmpdir()): string {
   return path.join(tmpDir, `lectern-sandbox-${process.getuid?.() ?? 0}`);
 }
