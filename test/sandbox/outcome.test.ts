@@ -52,6 +52,9 @@ describe('classify', () => {
     expect(verdict({ code: 128 + 9 })).toMatchObject({ status: 'memory', signal: 'SIGKILL' });
     expect(verdict({ code: 128 + 25 })).toMatchObject({ status: 'crashed', signal: 'SIGXFSZ' });
     expect(verdict({ code: 128 + 11 }).message).toMatch(/^killed by SIGSEGV \(under the data limit/);
+    // abort() is SIGABRT, not its alias SIGIOT, and gets the same hint as a crash.
+    expect(verdict({ code: 128 + 6 })).toMatchObject({ status: 'crashed', signal: 'SIGABRT' });
+    expect(verdict({ code: 128 + 6 }).message).toMatch(/^killed by SIGABRT \(under the data limit/);
   });
 
   it('reads allocation failures in stderr as the memory limit', () => {

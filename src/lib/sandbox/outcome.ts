@@ -28,7 +28,10 @@ export function emptyResult(status: SandboxStatus, message: string, wallMs = 0):
   };
 }
 
-const SIGNAL_NAMES = new Map<number, string>(Object.entries(os.constants.signals).map(([name, num]) => [num, name]));
+// The first name of a number wins: Node lists SIGABRT before its alias SIGIOT (and SIGPOLL after
+// SIGIO), and an abort() must read "SIGABRT", the name people know.
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, num] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(num)) SIGNAL_NAMES.set(num, name);
 
 /** Messages runtimes print when an allocation fails under RLIMIT_DATA. */
 const OUT_OF_MEMORY = /MemoryError|std::bad_alloc|Cannot allocate memory|out of memory|xmalloc: cannot allocate|failed to allocate|OutOfMemoryError|insufficient memory for the Java Runtime/i;
