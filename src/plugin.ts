@@ -78,6 +78,12 @@ export interface PluginInstance {
   legacyRoutes?(router: AppRouter): void;
   /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
   start?(): Promise<() => Promise<void>>;
+  /**
+   * Whether start() runs in every web worker of a cluster too (src/cluster.ts), after the
+   * primary's: only for a start() that fills per-process state and is safe to repeat beside a
+   * running server. Without it, start() runs once, in the primary.
+   */
+  startsInEveryWorker?: boolean;
   /** Told of every finished request (metrics). */
   observeRequests?: RequestObserver;
 }
