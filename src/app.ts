@@ -14,7 +14,7 @@ import { readCache } from './db/read-cache.js';
 import { SESSION_TOUCH_MS, type SessionRecord } from './plugins/accounts/sessions.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
-import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
+import type { AppContextExtras, AppState, Deps, Plugin, PluginInstance } from './plugin.js';
 import { assemblePlugins, registerRoutes } from './core/assemble.js';
 import type { RouteInfo } from './core/routes.js';
 import { courseOr404 } from './lib/content.js';
@@ -33,8 +33,11 @@ export interface LecternApp {
   routes(): Array<{ methods: string[]; path: string }>;
   /** Every route with its plugin, access rule, input and audit name, as declared (`lectern routes`). */
   routeTable(): readonly RouteInfo[];
-  /** Runs every plugin's start(), in order (only those `only` accepts, when given). */
-  start(only?: (plugin: string) => boolean): Promise<void>;
+  /**
+   * Runs every plugin's start(), in order; in a cluster's web worker (`inWorker`), only those whose
+   * instance says it starts in every worker (PluginInstance.startsInEveryWorker).
+   */
+  start(options?: { inWorker?: boolean }): Promise<void>;
   /** Lets close() drain this server's connections. */
   attach(server: Server): void;
   /** Client hang-ups, malformed requests, slow and refused connections, counted (src/lib/client-errors.ts). */
@@ -42,6 +45,17 @@ export interface LecternApp {
   /** The one shutdown path: stop accepting, drain, stop plugins in reverse, close the db. Idempotent. */
   close(reason?: string): Promise<void>;
   readonly closing: boolean;
+}
+
+/**
+ * TRANSITION: the assignments plugin's start() ran in every worker by a list of names in
+ * cluster.ts; until its instance declares `startsInEveryWorker` itself, it is named here. Remove
+ * this list once it does.
+ */
+const STARTS_IN_EVERY_WORKER_UNTIL_DECLARED = new Set(['assignments']);
+
+function startsInEveryWorker(name: string, instance: PluginInstance): boolean {
+  return instance.startsInEveryWorker ?? STARTS_IN_EVERY_WORKER_UNTIL_DECLARED.has(name);
 }
 
 export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
@@ -200,9 +214,9 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     },
     routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
     routeTable: () => routeTable,
-    async start(only) {
+    async start(options = {}) {
       for (const { plugin, instance } of assembled) {
-        if (!instance.start || (only && !only(plugin.name))) continue;
+        if (!instance.start || (options.inWorker && !startsInEveryWorker(plugin.name, instance))) continue;
         const stop = await instance.start();
         stops.push({ name: plugin.name, stop });
       }

@@ -1,11 +1,9 @@
 import cluster, { type Worker } from 'node:cluster';
-import { readFile } from 'node:fs/promises';
 import type { LecternApp } from './app.js';
 import type { Config } from './config.js';
 import type { Logger } from './lib/logger.js';
+// The grading service's contract; the job events it emits are passed on as they are.
 import type { Dispatcher } from './plugins/autotest/grading.js';
-import type { JobEvent } from './plugins/autotest/pool.js';
-import { tokenPath, useToken } from './plugins/restart/index.js';
 import { buildApp, startServer } from './server.js';
 
 /**
@@ -35,7 +33,7 @@ type ToWorker =
   | { lectern: 'hello'; listenFd: number | null }
   | { lectern: 'start' }
   | { lectern: 'drain'; reason: string }
-  | { lectern: 'job'; event: JobEvent }
+  | { lectern: 'job'; event: unknown }
   | { lectern: 'dispatcher'; describe: ReturnType<Dispatcher['describe']> | null };
 
 type ToPrimary = { lectern: 'ready' } | { lectern: 'listening'; url: string } | { lectern: 'shutdown'; reason: string } | { lectern: 'wake' };
@@ -43,14 +41,6 @@ type ToPrimary = { lectern: 'ready' } | { lectern: 'listening'; url: string } | 
 function isMessage<T extends { lectern: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { lectern?: unknown }).lectern === 'string';
 }
-
-/**
- * Plugins whose start() only fills per-process state and is safe to repeat beside a running
- * server, so each worker runs it too after the primary's: assignments re-reads the course's
- * bundle folders (unchanged ones are not written again) to show their problems to lecturers, and
- * sweeps only upload leftovers older than an hour.
- */
-const PER_PROCESS_START = new Set(['assignments']);
 
 /** A worker that crashes is replaced after this long, doubling while it keeps crashing soon after start. */
 const RESPAWN_MS = 500;
@@ -181,7 +171,7 @@ export async function runPrimary(config: Config, listenFd: number | null, hooks:
   started = true;
   broadcast({ lectern: 'start' });
 
-  grading.events.on('job', (event: JobEvent) => broadcast({ lectern: 'job', event }));
+  grading.events.on('job', (event: unknown) => broadcast({ lectern: 'job', event }));
   const describer = setInterval(() => broadcast({ lectern: 'dispatcher', describe: describe() }), DESCRIBE_MS);
   describer.unref();
 }
@@ -240,9 +230,10 @@ export async function runWorker(config: Config, hooks: Omit<ClusterHooks, 'ready
     async start(a) {
       app = a;
       await goAhead;
-      useToken(a.deps, (await readFile(tokenPath(config.dataDir), 'utf8')).trim());
+      await a.deps.services.restart.adoptWrittenToken();
       setDispatcher(a);
-      await a.start((name) => PER_PROCESS_START.has(name));
+      // Only the plugins whose start() fills per-process state (PluginInstance.startsInEveryWorker).
+      await a.start({ inWorker: true });
     },
   });
   process.on('SIGTERM', () => running.app.deps.shutdown('SIGTERM'));

@@ -1,15 +1,13 @@
-import type { RouterInstance } from '@koa/router';
-import type Koa from 'koa';
 import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import type { BlobStore } from './lib/blobs.js';
 import type { Clock } from './lib/clock.js';
-import type { Content, Course } from './lib/content.js';
+import type { Content } from './lib/content.js';
 import type { Logger } from './lib/logger.js';
 import type { Sandbox } from './lib/sandbox/types.js';
 import type { Views } from './lib/views.js';
 import type { Lifecycle } from './lib/lifecycle.js';
-import type { CurrentUser, Role } from './lib/auth.js';
+import type { AppMiddleware, AppRouter, RequestObserver } from './lib/context.js';
 import type { ParamLoader, PluginRouter } from './core/routes.js';
 
 /** Everything a plugin may use, passed in so that a test can build the whole app on a temp dir. */
@@ -42,28 +40,8 @@ export interface Deps {
 export interface Services {}
 export type ServiceName = keyof Services;
 
-/** What middleware and handlers find on ctx.state. */
-export interface AppState {
-  requestId: string;
-  log: Logger;
-  user?: CurrentUser | null;
-  roleIn?: (course: string) => Role | null;
-  /** The route's course, loaded by the `:course` parameter (404 when there is none). */
-  course?: Course;
-  csrfToken?: string;
-  /** Extra values every template sees (plugins may add). */
-  [key: string]: unknown;
-}
-
-export interface AppContextExtras {
-  /** Renders a template with ctx.state merged in, as the HTML response. */
-  render(template: string, vars?: Record<string, unknown>): void;
-}
-
-/** The context every handler gets; route handlers also have ctx.params. */
-export type AppContext = Koa.ParameterizedContext<AppState, AppContextExtras>;
-export type AppRouter = RouterInstance<AppState, AppContextExtras>;
-export type AppMiddleware = Koa.Middleware<AppState, AppContextExtras>;
+// The request types live in the bottom layer (src/lib/context.ts), where the lib helpers use them too.
+export type { AppContext, AppContextExtras, AppMiddleware, AppRouter, AppState, RequestObserver } from './lib/context.js';
 
 /** A CLI sub-command contributed by a plugin: `lectern <name> ...args`. */
 export interface Command {
@@ -71,13 +49,6 @@ export interface Command {
   /** Whether it needs the full app deps (db migrated, content loaded). */
   run(args: string[], deps: Deps): Promise<number>;
 }
-
-/**
- * Told of every finished request by the core request log, with the route pattern that matched
- * ("/courses/:course/submissions/:id", "/static/*", "(unmatched)"), never the raw URL. Runs on
- * every request: keep it cheap.
- */
-export type RequestObserver = (method: string, route: string, status: number, seconds: number) => void;
 
 /**
  * A plugin: a module-level definition that holds no state. The app calls `create` once, with its
@@ -107,6 +78,12 @@ export interface PluginInstance {
   legacyRoutes?(router: AppRouter): void;
   /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
   start?(): Promise<() => Promise<void>>;
+  /**
+   * Whether start() runs in every web worker of a cluster too (src/cluster.ts), after the
+   * primary's: only for a start() that fills per-process state and is safe to repeat beside a
+   * running server. Without it, start() runs once, in the primary.
+   */
+  startsInEveryWorker?: boolean;
   /** Told of every finished request (metrics). */
   observeRequests?: RequestObserver;
 }

@@ -73,6 +73,13 @@ export class ReadCache {
 /** Entries are few per active user; a busy day's worth fits, and the map never grows without bound. */
 const MAX_ENTRIES = 50_000;
 
+/**
+ * Kept beside the connection, not in an app's instance, on purpose: the cache is a memo of that
+ * connection's reads and is valid only at that connection's own version (data_version and
+ * total_changes() are per connection), so the handle is exactly its key. It holds no setting,
+ * timer or lifecycle of an app, and goes when the handle does. Every app opens its own handle, so
+ * two apps in one process (the tests) never share one.
+ */
 const caches = new WeakMap<Db, ReadCache>();
 
 /** The one cache of this database connection. */
@@ -85,6 +92,7 @@ export function readCache(db: Db): ReadCache {
   return cache;
 }
 
+/** Per request (keyed by its ctx.state), gone with it. */
 const versions = new WeakMap<object, string>();
 
 /** Remembers the version a request started at (keyed by its ctx.state). */

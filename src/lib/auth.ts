@@ -1,4 +1,4 @@
-import type { AppContext } from '../plugin.js';
+import type { AppContext } from './context.js';
 import { UserError } from './errors.js';
 
 export type Role = 'student' | 'tutor' | 'lecturer';

@@ -1,8 +1,20 @@
 import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { LecternApp } from '../app.js';
+import type { Config } from '../config.js';
+import type { Logger } from './logger.js';
 import { addressKey, isLoopback } from './net.js';
-import { classifyClientError } from './client-errors.js';
+import { classifyClientError, type ClientErrorCounter } from './client-errors.js';
+
+/** What the HTTP server needs of the app it serves (src/app.ts's LecternApp is one). */
+export interface ServedApp {
+  deps: { config: Pick<Config, 'headersTimeoutMs' | 'maxConnectionsPerAddress' | 'proxy'>; log: Logger };
+  /** The request listener. */
+  callback(): http.RequestListener;
+  /** Lets the app's close() drain this server's connections. */
+  attach(server: http.Server): void;
+  /** Where refused and malformed connections are counted. */
+  readonly clientErrors: ClientErrorCounter;
+}
 
 /**
  * The HTTP server's limits, chosen rather than inherited:
@@ -15,7 +27,7 @@ import { classifyClientError } from './client-errors.js';
  * - at most `maxConnectionsPerAddress` open connections per client address (IPv6: per /64).
  *   Behind a proxy every peer is the proxy on loopback, so the cap is the proxy's job there.
  */
-export function createHttpServer(app: LecternApp): http.Server {
+export function createHttpServer(app: ServedApp): http.Server {
   const { config, log } = app.deps;
   const server = http.createServer(
     {

@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { ReadCache } from '../db/read-cache.js';
-import type { LineWriter } from '../middleware/request-log.js';
-import type { AppContext } from '../plugin.js';
+import type { AppContext } from './context.js';
 
 /**
  * Answers a repeated GET with the very response the app gave to the same request, without going
@@ -49,6 +48,12 @@ interface Entry {
   route: string;
   user: number | undefined;
 }
+
+/**
+ * The closing log line of a request answered here, outside Koa, with the fields the request log
+ * writes for the others (src/middleware/request-log.ts makes one).
+ */
+export type LineWriter = (req: IncomingMessage, status: number, route: string, startedNs: bigint, requestId: string, user: number | undefined) => void;
 
 const marks = new WeakMap<IncomingMessage, Mark>();
 

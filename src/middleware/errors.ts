@@ -1,6 +1,7 @@
 import { classifyClientError, type ClientErrorCounter } from '../lib/client-errors.js';
 import { isUserFacing } from '../lib/errors.js';
 import { unavailableFor } from '../lib/unavailable.js';
+import { wantsJson } from '../core/http.js';
 import type { AppContext, AppMiddleware } from '../plugin.js';
 
 const TITLES: Record<number, string> = {
@@ -17,10 +18,8 @@ const TITLES: Record<number, string> = {
   503: 'Unavailable',
 };
 
-export function wantsJson(ctx: AppContext): boolean {
-  if (ctx.path.startsWith('/api/')) return true;
-  return ctx.accepts('html', 'json') === 'json';
-}
+/** Kept for the plugins that still import it from here; its home is src/core/http.ts. */
+export { wantsJson };
 
 /**
  * The one error path: user-caused errors (4xx) show their message; anything else is logged with

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import type { Logger } from '../lib/logger.js';
+import type { LineWriter } from '../lib/replay.js';
 import type { AppContext, AppMiddleware, AppState, RequestObserver } from '../plugin.js';
 
 /**
@@ -90,9 +90,6 @@ export function routeLabel(ctx: AppContext): string {
   if (p === '/healthz') return p;
   return '(unmatched)';
 }
-
-/** The closing line of a request answered outside Koa (src/lib/replay.ts), with the same fields. */
-export type LineWriter = (req: IncomingMessage, status: number, route: string, startedNs: bigint, requestId: string, user: number | undefined) => void;
 
 /**
  * Gives every request an id (sent back as X-Request-Id) and logs one line when it ends.

@@ -7,7 +7,7 @@ import { currentPlan } from '../autotest/forecast.js';
 import { requestMetrics } from './requests.js';
 
 /**
- * One Prometheus registry per app (tests build many apps in one process). Request figures are
+ * One Prometheus registry per app (tests build many apps in one process), in the plugin's instance. Request figures are
  * counted as requests end; everything else is read when Prometheus scrapes: queue figures from
  * the jobs table, grading outcomes from the results rows recorded since the last scrape (so the
  * local pool, Redis workers and other processes on the same data directory are all counted, by
@@ -56,11 +56,8 @@ function fileSize(file: string): number {
   }
 }
 
-const byDb = new WeakMap<Db, Metrics>();
-
-export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>): Metrics {
-  let m = byDb.get(deps.db);
-  if (m) return m;
+/** This app's metrics, made once by the plugin's create() and kept in its instance. */
+export function createMetrics(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>): Metrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
@@ -72,7 +69,7 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'service
   const observe = http.observe;
 
   const sql = statements(deps.db);
-  // Read at scrape time: the autotest plugin is created after this one.
+  // Read at scrape time, never here: the autotest plugin, which provides it, is created after this one.
   const grading = () => deps.services.grading;
   let after = sql.lastResult.get()?.id ?? 0;
   const verdicts = new Counter({ name: 'lectern_sandbox_verdicts_total', help: 'Grading runs by the verdict of the sandboxed run (passed, failed, timeout, memory, output_limit, crashed, error).', labelNames: ['status'] as const, registers: [] });
@@ -155,7 +152,5 @@ export function metricsFor(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'service
     },
   });
 
-  m = { registry, observe };
-  byDb.set(deps.db, m);
-  return m;
+  return { registry, observe };
 }

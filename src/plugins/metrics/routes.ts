@@ -1,18 +1,13 @@
-import type { AppRouter, Deps } from '../../plugin.js';
-import { metricsRefusal } from './access.js';
-import { metricsFor } from './registry.js';
+import type { PluginRouter } from '../../core/routes.js';
+import type { Deps } from '../../plugin.js';
+import { metricsReader } from './policy.js';
+import type { Metrics } from './registry.js';
 
-export function registerRoutes(router: AppRouter, deps: Deps): void {
-  router.get('/metrics', async (ctx) => {
-    const refusal = metricsRefusal(ctx.req, { token: deps.config.metricsToken, proxy: deps.config.proxy });
-    if (refusal) {
-      if (refusal.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
-      ctx.throw(refusal.status, refusal.message);
-    }
-    const { registry } = metricsFor(deps);
-    const text = await registry.metrics();
+export function metricsRoutes(r: PluginRouter, deps: Deps, metrics: Metrics): void {
+  r.get('/metrics', metricsReader(deps.config), async (ctx) => {
+    const text = await metrics.registry.metrics();
     ctx.set('Cache-Control', 'no-store');
-    ctx.type = registry.contentType;
+    ctx.type = metrics.registry.contentType;
     ctx.body = text;
   });
 }

@@ -1,35 +1,33 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
-import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../lib/errors.js';
-import type { AppContext, Deps } from '../../plugin.js';
+import type { AppContext, AppMiddleware, Deps, Plugin } from '../../plugin.js';
 import { isLoopback } from '../../lib/net.js';
-
 
 export const TOKEN_FILE = 'restart.token';
 export const TOKEN_HEADER = 'x-restart-token';
 /** The shutdown reason of /restart: the CLI hands over to its respawn loop only for this one. */
 export const RESTART_REASON = 'restart requested';
 
-interface RestartState {
-  token: string | null;
-  restarting: boolean;
+/**
+ * The restart token of this app, offered as the `restart` service: the web workers of a cluster
+ * (src/cluster.ts) do not run start(), so they take the token their primary wrote, and a server
+ * has one token however many processes serve it.
+ */
+export interface RestartService {
+  /** The file the token is written to (beside the database). */
+  readonly tokenFile: string;
+  /** Answers /restart with this token from now on. */
+  useToken(token: string): void;
+  /** Reads the token another process of this server wrote (the cluster's primary) and uses it. */
+  adoptWrittenToken(): Promise<void>;
 }
 
-/**
- * One state per running app. The plugin object is shared by every app built in a process (tests
- * build many), and each app has its own database handle, so that handle keys the state.
- */
-const states = new WeakMap<object, RestartState>();
-
-function stateFor(deps: Deps): RestartState {
-  let state = states.get(deps.db);
-  if (!state) {
-    state = { token: null, restarting: false };
-    states.set(deps.db, state);
+declare module '../../plugin.js' {
+  interface Services {
+    restart: RestartService;
   }
-  return state;
 }
 
 export function tokenPath(dataDir: string): string {
@@ -61,77 +59,87 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/**
- * The web workers of a cluster (src/cluster.ts) do not run start(): they answer /restart with
- * the token their primary wrote, so a server has one token however many processes serve it.
- */
-export function useToken(deps: Deps, token: string): void {
-  stateFor(deps).token = token;
-}
-
 type Refusal = 'not loopback' | 'token required' | 'token mismatch' | 'token not ready';
 
-function refusal(ctx: AppContext, deps: Deps, state: RestartState): Refusal | null {
+function refusal(ctx: AppContext, deps: Deps, token: string | null): Refusal | null {
   // The TCP peer only: ctx.ip, X-Forwarded-For, X-Real-IP, Forwarded and Host are all the client's say-so.
   if (!isLoopback(ctx.req.socket.remoteAddress)) return 'not loopback';
   const header = ctx.req.headers[TOKEN_HEADER];
   const given = Array.isArray(header) ? header[0] : header;
   if (given === undefined) return deps.config.proxy || deps.config.restartTokenAlways ? 'token required' : null;
-  if (state.token === null) return 'token not ready';
-  return sameToken(given.trim(), state.token) ? null : 'token mismatch';
+  if (token === null) return 'token not ready';
+  return sameToken(given.trim(), token) ? null : 'token mismatch';
 }
 
 /**
  * GET|POST /restart: the deploy hook's way to make this process drain and exit so that the outer
- * loop (webservice or systemd) starts the new code. Handled as middleware ahead of sessions and
- * CSRF, which are for browsers; the hook is not one.
+ * loop (webservice or systemd) starts the new code.
+ *
+ * A middleware, not a declared route, on purpose: plugin middleware runs before any route, and
+ * this plugin is first in the registry, so /restart is answered ahead of the accounts plugin's
+ * sessions and CSRF check, which are for browsers (the hook is not one: a route would meet the CSRF
+ * check on its POST and a session lookup on every call). The answer for every other method is
+ * the 405 it has always been.
  */
-const restart: OldShapePlugin = {
+const restart: Plugin = {
   name: 'restart',
-  middleware(deps) {
-    const state = stateFor(deps);
-    return [
-      async (ctx, next) => {
-        if (ctx.path !== '/restart') return next();
-        if (ctx.method !== 'GET' && ctx.method !== 'POST') {
-          ctx.set('Allow', 'GET, POST');
-          throw new UserError(405, 'Use GET or POST for /restart.');
-        }
-        const peer = ctx.req.socket.remoteAddress ?? 'unknown';
-        const refused = refusal(ctx, deps, state);
-        if (refused) {
-          ctx.state.log.warn({ peer, reason: refused }, 'restart refused');
-          // One message for every refusal: which check failed is for the log, not the caller.
-          throw new UserError(403, 'Not allowed to restart this server.');
-        }
-        ctx.set('Cache-Control', 'no-store');
-        ctx.set('Connection', 'close');
-        ctx.status = 202;
-        ctx.type = 'text/plain';
-        ctx.body = 'restarting\n';
-        if (state.restarting) {
-          ctx.state.log.info({ peer }, 'restart requested again: already under way');
-          return;
-        }
-        state.restarting = true;
-        ctx.state.log.info({ peer }, 'restart requested');
-        // At once, before the answer: the drain stops accepting first and then waits for the
-        // requests in flight, this one included. So by the time the hook reads 202, every new
-        // connection waits for (or, under deploy/webservice, is already taken by) the next server.
-        deps.shutdown(RESTART_REASON);
+  create(deps) {
+    /** This app's token (null until start() wrote it, or a cluster worker took its primary's). */
+    let token: string | null = null;
+    let restarting = false;
+    const tokenFile = tokenPath(deps.config.dataDir);
+    const service: RestartService = {
+      tokenFile,
+      useToken(value) {
+        token = value;
       },
-    ];
-  },
-  async start(deps) {
-    const state = stateFor(deps);
-    const token = randomBytes(32).toString('hex');
-    await writeToken(deps.config.dataDir, token);
-    state.token = token;
-    deps.log.info({ file: tokenPath(deps.config.dataDir), proxy: deps.config.proxy, required: deps.config.proxy || deps.config.restartTokenAlways }, 'restart token written');
-    return async () => {
-      state.token = null;
+      async adoptWrittenToken() {
+        token = (await readFile(tokenFile, 'utf8')).trim();
+      },
+    };
+    const answer: AppMiddleware = async (ctx, next) => {
+      if (ctx.path !== '/restart') return next();
+      if (ctx.method !== 'GET' && ctx.method !== 'POST') {
+        ctx.set('Allow', 'GET, POST');
+        throw new UserError(405, 'Use GET or POST for /restart.');
+      }
+      const peer = ctx.req.socket.remoteAddress ?? 'unknown';
+      const refused = refusal(ctx, deps, token);
+      if (refused) {
+        ctx.state.log.warn({ peer, reason: refused }, 'restart refused');
+        // One message for every refusal: which check failed is for the log, not the caller.
+        throw new UserError(403, 'Not allowed to restart this server.');
+      }
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Connection', 'close');
+      ctx.status = 202;
+      ctx.type = 'text/plain';
+      ctx.body = 'restarting\n';
+      if (restarting) {
+        ctx.state.log.info({ peer }, 'restart requested again: already under way');
+        return;
+      }
+      restarting = true;
+      ctx.state.log.info({ peer }, 'restart requested');
+      // At once, before the answer: the drain stops accepting first and then waits for the
+      // requests in flight, this one included. So by the time the hook reads 202, every new
+      // connection waits for (or, under deploy/webservice, is already taken by) the next server.
+      deps.shutdown(RESTART_REASON);
+    };
+    return {
+      provides: { restart: service },
+      middleware: [answer],
+      async start() {
+        const fresh = randomBytes(32).toString('hex');
+        await writeToken(deps.config.dataDir, fresh);
+        token = fresh;
+        deps.log.info({ file: tokenFile, proxy: deps.config.proxy, required: deps.config.proxy || deps.config.restartTokenAlways }, 'restart token written');
+        return async () => {
+          token = null;
+        };
+      },
     };
   },
 };
 
-export default fromOldShape(restart);
+export default restart;
