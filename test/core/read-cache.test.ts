@@ -4,10 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { databasePath, openDatabase } from '../../src/db/open.js';
 import { ReadCache } from '../../src/db/read-cache.js';
-import { setVariantResolver } from '../../src/plugins/pages/variant-hook.js';
 import { SESSION_TTL_MS } from '../../src/plugins/accounts/sessions.js';
 import { createTestApp, tempDir, type TestApp } from '../helpers/index.js';
 import { signIn } from '../helpers/accounts.js';
+import { withVariants } from '../pages/variants-plugin.js';
 
 /**
  * The read cache keeps the session, enrolments and variants of signed-in readers while the
@@ -17,7 +17,6 @@ import { signIn } from '../helpers/accounts.js';
 
 let t: TestApp | undefined;
 afterEach(async () => {
-  setVariantResolver(null);
   await t?.close();
   t = undefined;
 });
@@ -131,12 +130,14 @@ describe('cached reads in the app', () => {
 
   it('variants are asked for again once anything was written', async () => {
     // Every view rendered: with the render cache on, the second view would not ask at all.
-    t = await createTestApp({ config: { pageCacheMb: 0 } });
     let shift = 3;
     let calls = 0;
-    setVariantResolver(async (_deps, req) => {
-      calls++;
-      return req.slug === 'caesar' ? { params: { shift, phrase: 'a', encrypted: 'b' } } : null;
+    t = await createTestApp({
+      config: { pageCacheMb: 0 },
+      plugins: withVariants(async (req) => {
+        calls++;
+        return req.slug === 'caesar' ? { params: { shift, phrase: 'a', encrypted: 'b' } } : null;
+      }),
     });
     const student = await signIn(t);
     expect((await student.get('/courses/prog1/your-assignments')).text).toContain('Your shift is <strong>3</strong>');

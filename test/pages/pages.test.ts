@@ -3,19 +3,18 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { safeSegments } from '../../src/plugins/pages/files.js';
-import { pageCounters, renderCounters } from '../../src/plugins/pages/index.js';
+import { pageCounters, renderCounters } from '../../src/plugins/pages/counters.js';
 import { replayCounters } from '../../src/lib/replay.js';
-import { setVariantResolver, type VariantResolver } from '../../src/plugins/pages/variant-hook.js';
 import { makeUser, signIn, signInAs } from '../helpers/accounts.js';
 import { createTestApp, tempDir, type Agent, type TestApp } from '../helpers/index.js';
 import { copyDemoContent } from '../helpers/content.js';
+import { withVariants, type Resolve } from './variants-plugin.js';
 
 let t: TestApp | undefined;
 const cleanups: Array<() => void> = [];
 afterEach(async () => {
   await t?.close();
   t = undefined;
-  setVariantResolver(null);
   for (const c of cleanups.splice(0)) c();
 });
 
@@ -492,9 +491,8 @@ describe('files beside pages', () => {
 
 describe('view as', () => {
   it('lets staff see a page with a student\'s name and variant values, with a banner; students cannot', async () => {
-    t = await createTestApp();
-    const resolver: VariantResolver = async (_deps, req) => (req.slug === 'caesar' ? { params: { shift: req.user.id * 10, phrase: 'Hi <b>', encrypted: 'Kl <e>' } } : null);
-    setVariantResolver(resolver);
+    const resolver: Resolve = async (req) => (req.slug === 'caesar' ? { params: { shift: req.user.id * 10, phrase: 'Hi <b>', encrypted: 'Kl <e>' } } : null);
+    t = await createTestApp({ plugins: withVariants(resolver) });
     const ann = makeUser(t, { name: 'Ann Anders', email: 'ann@example.org', studentId: 'S-1001' });
     const lecturer = await signIn(t, { role: 'lecturer', name: 'Lena Lecturer' });
 
@@ -538,8 +536,7 @@ describe('view as', () => {
   });
 
   it('tells staff when no variant resolver is registered; students just see the page', async () => {
-    t = await createTestApp();
-    setVariantResolver(null);
+    t = await createTestApp({ plugins: withVariants(null) });
     const student = await signIn(t, { name: 'Sue' });
     const s = await student.get('/courses/prog1/your-assignments');
     expect(s.res.status).toBe(200);
@@ -552,10 +549,11 @@ describe('view as', () => {
   });
 
   it('shows the page with empty values when the resolver fails, tells the reader to reload, and logs once', async () => {
-    t = await createTestApp();
-    setVariantResolver(async (_deps, req) => {
-      if (req.slug === 'stats') throw new Error('sandbox busy');
-      return { params: { shift: 3 } };
+    t = await createTestApp({
+      plugins: withVariants(async (req) => {
+        if (req.slug === 'stats') throw new Error('sandbox busy');
+        return { params: { shift: 3 } };
+      }),
     });
     const student = await signIn(t);
     for (let i = 0; i < 2; i++) {
@@ -571,12 +569,13 @@ describe('view as', () => {
   });
 
   it('resolves each variant once per request, before rendering', async () => {
-    t = await createTestApp();
     const calls: string[] = [];
-    setVariantResolver(async (_deps, req) => {
-      calls.push(`${req.course}/${req.slug}/${req.user.email}`);
-      await new Promise((r) => setTimeout(r, 5));
-      return { params: { shift: 7, data: [3, 1, 4], n: 3, topic: 'pies eaten', unit: 'pies' } };
+    t = await createTestApp({
+      plugins: withVariants(async (req) => {
+        calls.push(`${req.course}/${req.slug}/${req.user.email}`);
+        await new Promise((r) => setTimeout(r, 5));
+        return { params: { shift: 7, data: [3, 1, 4], n: 3, topic: 'pies eaten', unit: 'pies' } };
+      }),
     });
     const student = await signIn(t, { email: 'vic@example.org' });
     const { text } = await student.get('/courses/prog1/your-assignments');

@@ -112,11 +112,6 @@ export function fileType(name: string): FileType {
   return TYPES[path.extname(lower)] ?? { type: 'application/octet-stream', inline: false };
 }
 
-export function contentDisposition(kind: 'inline' | 'attachment', name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
-}
-
 export function openFile(real: string): NodeJS.ReadableStream {
   return createReadStream(real);
 }

@@ -1,14 +1,15 @@
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { isStaffRole, type Role } from '../../lib/auth.js';
+import type { Role } from '../../lib/auth.js';
 import type { Course } from '../../lib/content.js';
-import { formatZodIssues } from '../../lib/content.js';
 import type { Logger } from '../../lib/logger.js';
+import type { PageCounters } from './counters.js';
 import { isInside } from './files.js';
+import { DEFAULT_ORDER, parsePageSource, prettyName, type PageVersion } from './page-source.js';
 import { createPageCompiler, PageTemplateError, type CompiledPage } from './template.js';
+
+export type { PageMeta, PageVersion, Visibility } from './page-source.js';
 
 /**
  * The pages of a course: found by walking `<course>/pages/`, each file parsed once per version
@@ -19,30 +20,6 @@ import { createPageCompiler, PageTemplateError, type CompiledPage } from './temp
  * again (a readdir and a stat per file), so an edit shows on the next reload, and only the changed
  * files are parsed again.
  */
-
-export type Visibility = 'public' | 'enrolled' | 'staff';
-
-export interface PageMeta {
-  title: string;
-  order: number;
-  visibility: Visibility;
-  /** ms since the epoch; before it only staff see the page. */
-  release: number | null;
-}
-
-export interface PageVersion {
-  mtimeMs: number;
-  size: number;
-  meta: PageMeta;
-  /** A front matter problem: the page is then shown to staff only, with this message. */
-  metaError: string | null;
-  body: string;
-  firstLine: number;
-  compiled?: CompiledPage;
-  compileError?: PageTemplateError;
-  /** Error messages already logged for this version (log once, not per request). */
-  logged: Set<string>;
-}
 
 export interface PageEntry {
   /** "" (course home), "syllabus", "week1/" (a folder's index.md), "week1/intro". */
@@ -83,69 +60,6 @@ export interface CourseLibrary {
 export interface Viewer {
   role: Role | null;
   now: number;
-}
-
-export interface PageCounters {
-  /** Front matter parses (one per file version read). */
-  reads: number;
-  /** markdown-it renders of a page body (one per file version viewed). */
-  markdown: number;
-  /** nunjucks compilations (one per file version viewed). */
-  compile: number;
-}
-
-const DEFAULT_ORDER = 1000;
-const FRONT_MATTER = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/;
-const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
-
-const metaSchema = z.object({
-  title: z.string().trim().min(1).max(300).optional(),
-  order: z.number().finite().optional(),
-  visibility: z.enum(['public', 'enrolled', 'staff']).default('enrolled'),
-  release: z
-    .string()
-    .regex(ISO_WITH_OFFSET, 'use an ISO 8601 date and time with an offset, e.g. 2026-10-05T08:00:00+02:00')
-    .refine((s) => !Number.isNaN(Date.parse(s)), 'not a real date')
-    .optional(),
-});
-
-function prettyName(name: string): string {
-  const base = name.replace(/\.md$/, '').replace(/[-_]+/g, ' ').trim();
-  return base ? base[0]!.toUpperCase() + base.slice(1) : name;
-}
-
-export function parsePageSource(text: string, fallbackTitle: string, mtimeMs: number, size: number): PageVersion {
-  // Editors on Windows may start the file with a byte order mark, which would hide the front matter.
-  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  const m = FRONT_MATTER.exec(source);
-  const body = m ? source.slice(m[0].length) : source;
-  const firstLine = m ? m[0].split('\n').length - (m[0].endsWith('\n') ? 0 : 1) : 1;
-  const heading = /^#[ \t]+(.+?)[ \t#]*$/m.exec(body)?.[1];
-  const fallback = heading && !heading.includes('{') ? heading : fallbackTitle;
-  let metaError: string | null = null;
-  let meta: PageMeta = { title: fallback, order: DEFAULT_ORDER, visibility: 'staff', release: null };
-  let raw: unknown = {};
-  if (m) {
-    try {
-      raw = parseYaml(m[1] ?? '') ?? {};
-    } catch (err) {
-      metaError = `front matter is not valid YAML: ${(err as Error).message.split('\n')[0]}`;
-    }
-  }
-  if (!metaError) {
-    const parsed = metaSchema.safeParse(typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : { __invalid: true });
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) metaError = 'front matter must be a YAML mapping (title: ..., order: ...)';
-    else if (!parsed.success) metaError = `front matter: ${formatZodIssues(parsed.error.issues).join('; ')}`;
-    else {
-      meta = {
-        title: parsed.data.title ?? fallback,
-        order: parsed.data.order ?? DEFAULT_ORDER,
-        visibility: parsed.data.visibility,
-        release: parsed.data.release ? Date.parse(parsed.data.release) : null,
-      };
-    }
-  }
-  return { mtimeMs, size, meta, metaError, body, firstLine, logged: new Set() };
 }
 
 function compareNodes(a: TreeNode, b: TreeNode): number {
@@ -343,84 +257,4 @@ export function createLibraries(options: LibraryOptions): Libraries {
       }
     },
   };
-}
-
-export function isReleased(entry: PageEntry, now: number): boolean {
-  const release = entry.version.meta.release;
-  return release === null || now >= release;
-}
-
-/** Whether the viewer may read the page. Staff see everything, including pages with errors. */
-export function canSee(entry: PageEntry, viewer: Viewer): boolean {
-  if (isStaffRole(viewer.role)) return true;
-  const v = entry.version;
-  if (v.metaError) return false;
-  if (!isReleased(entry, viewer.now)) return false;
-  if (v.meta.visibility === 'staff') return false;
-  if (v.meta.visibility === 'enrolled') return viewer.role !== null;
-  return true;
-}
-
-export interface NavItem {
-  title: string;
-  url: string | null;
-  current: boolean;
-  /** Staff-only annotations: "staff only", "from 5 Oct", "error". */
-  notes: string[];
-  children: NavItem[];
-}
-
-export interface NavOptions {
-  currentKey: string | null;
-  /** Appended to every link (the "view as" query). */
-  query: string;
-  formatDate(ms: number): string;
-}
-
-/** The course's page tree with only what the viewer may read; folders with nothing readable vanish. */
-export function buildNav(lib: CourseLibrary, viewer: Viewer, options: NavOptions): NavItem[] {
-  const staff = isStaffRole(viewer.role);
-  const notesFor = (entry: PageEntry): string[] => {
-    if (!staff) return [];
-    const notes: string[] = [];
-    const v = entry.version;
-    if (v.metaError) notes.push('front matter error');
-    else {
-      if (v.meta.visibility === 'staff') notes.push('staff only');
-      if (v.meta.visibility === 'public') notes.push('public');
-      if (!isReleased(entry, viewer.now)) notes.push(`from ${options.formatDate(v.meta.release!)}`);
-    }
-    return notes;
-  };
-  const item = (node: TreeNode): NavItem | null => {
-    const page = node.page && canSee(node.page, viewer) ? node.page : null;
-    const children = node.children.map(item).filter((c): c is NavItem => c !== null);
-    if (!page && children.length === 0) return null;
-    return {
-      title: node.title,
-      url: page ? page.url + options.query : null,
-      current: page !== null && page.key === options.currentKey,
-      notes: page ? notesFor(page) : [],
-      children,
-    };
-  };
-  return lib.root.children.map(item).filter((c): c is NavItem => c !== null);
-}
-
-export function neighbours(lib: CourseLibrary, entry: PageEntry, viewer: Viewer): { prev: PageEntry | null; next: PageEntry | null } {
-  const visible = lib.ordered.filter((e) => e === entry || canSee(e, viewer));
-  const i = visible.indexOf(entry);
-  return { prev: i > 0 ? visible[i - 1]! : null, next: i >= 0 && i < visible.length - 1 ? visible[i + 1]! : null };
-}
-
-/** Files take the visibility of the nearest index.md above them; without one, enrolled. */
-export function folderIndex(lib: CourseLibrary, folder: string): PageEntry | null {
-  let f = folder;
-  for (;;) {
-    const entry = lib.byKey.get(f ? `${f}/` : '');
-    if (entry) return entry;
-    if (!f) return null;
-    const parent = path.posix.dirname(f);
-    f = parent === '.' ? '' : parent;
-  }
 }

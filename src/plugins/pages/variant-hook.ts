@@ -2,7 +2,11 @@ import type { CurrentUser } from '../../lib/auth.js';
 import type { Deps } from '../../plugin.js';
 
 /**
- * The seam between course pages and assignment variants.
+ * TRANSITION: read by nothing any more. Course pages ask the optional `variants` service
+ * (src/plugins/assignments/variant-service.ts) when they render; this module-global resolver stays
+ * only until src/plugins/assignments/index.ts stops registering into it, then this file goes.
+ *
+ * It was the seam between course pages and assignment variants.
  *
  * A page may write `{{ variant("caesar").shift }}`. nunjucks renders synchronously, but making a
  * variant is asynchronous (the generator runs in the sandbox). So the pages plugin finds the

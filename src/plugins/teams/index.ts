@@ -1,11 +1,14 @@
-import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
-import { registerTeamRoutes } from './routes.js';
+import type { Plugin } from '../../plugin.js';
+import { teamHandlers } from './handlers.js';
+import { teamRoutes } from './routes.js';
 
-const teams: OldShapePlugin = {
+/** Teams for team assignments: formed by students or made by the lecturer, with their own extensions. */
+const teams: Plugin = {
   name: 'teams',
-  routes(router, deps) {
-    registerTeamRoutes(router, deps);
+  create(deps) {
+    const handlers = teamHandlers(deps);
+    return { routes: (r) => teamRoutes(r, handlers) };
   },
 };
 
-export default fromOldShape(teams);
+export default teams;

@@ -1,10 +1,16 @@
 import type { Db } from '../../db/open.js';
 import { UserError } from '../../lib/errors.js';
-import type { AssignmentConfig } from '../assignments/config.js';
 import { teamOf } from './store.js';
 
-/** Team settings of a version; versions stored before teams existed have none. */
-export function teamConfig(config: AssignmentConfig): AssignmentConfig['team'] {
+/** An assignment's team settings (assignment.yaml's `team:`): sizes and who forms teams (the lecturer always may). */
+export interface TeamRules {
+  min: number;
+  max: number;
+  formedBy: 'students' | 'lecturer';
+}
+
+/** Team settings of a version's config; versions stored before teams existed have none. */
+export function teamConfig(config: { team?: TeamRules | null }): TeamRules | null {
   return config.team ?? null;
 }
 
@@ -12,7 +18,7 @@ export function teamConfig(config: AssignmentConfig): AssignmentConfig['team'] {
  * A team assignment with a minimum team size takes submissions only from a team that large.
  * With a minimum of 1, a student without a team hands in alone.
  */
-export function checkTeamMaySubmit(db: Db, config: AssignmentConfig, assignmentId: number, userId: number): void {
+export function checkTeamMaySubmit(db: Db, config: { team?: TeamRules | null }, assignmentId: number, userId: number): void {
   const team = teamConfig(config);
   if (!team) return;
   const mine = teamOf(db, assignmentId, userId);
