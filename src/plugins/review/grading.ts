@@ -4,7 +4,8 @@ import { resultsOf, type ResultSummary } from '../autotest/store.js';
 import type { Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
 import { finalScore, groupScore, manualPart, type FinalBreakdown, type Part } from './score.js';
-import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, syncRubric, syncedVersion, type RubricGroup } from './store.js';
+import { listRubric, syncRubric, syncedVersion, type RubricGroup } from './rubric-store.js';
+import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf } from './store.js';
 
 /** The grading rule of an assignment: its current version's (the rule is the assignment's, not a submission's). */
 export function gradingRule(current: Current): GradingConfig {
