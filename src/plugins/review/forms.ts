@@ -8,6 +8,9 @@ import { validate } from '../../core/routes.js';
 
 const ID = /^\d{1,12}$/;
 
+/** Whether a text is an id (1 to 12 digits). */
+export const isId = (text: string): boolean => ID.test(text);
+
 /** A positive whole number (an id, a line number): 400 "<field>: give a number." otherwise. */
 export const id = z
   .string({ error: 'give a number.' })

@@ -78,6 +78,3 @@ export function finalScorer(db: Db, current: Current): (s: Submission, autotest:
       penaltyPct: s.penaltyPct,
     });
 }
-
-/** The release check under the names other plugins already import; its home is release.ts. */
-export { gradesReleased as isPublished, gradesReleasedAt as publishedAt } from './release.js';

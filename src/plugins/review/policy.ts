@@ -6,6 +6,7 @@ import type { AppContext, Deps } from '../../plugin.js';
 import { currentOr404, currentVersion, type Current } from '../assignments/store.js';
 import { visibleOf, visibleSubmission } from '../submissions/policy.js';
 import type { Submission } from '../submissions/store.js';
+import { isId } from './forms.js';
 import { getRegrade, type Regrade } from './store.js';
 
 /**
@@ -111,7 +112,7 @@ export function regradeParam(deps: Deps): ParamLoader {
   return (ridText, ctx, next) => {
     requireUser(ctx);
     const course = ctx.state.course!;
-    const regrade = getRegrade(deps.db, /^\d{1,12}$/.test(ridText) ? Number(ridText) : -1);
+    const regrade = getRegrade(deps.db, isId(ridText) ? Number(ridText) : -1);
     if (!regrade) throw new UserError(404, 'There is no such regrade request.');
     ctx.state.visible = visibleSubmission(ctx, deps, course.slug, String(regrade.submissionId));
     ctx.state.regrade = regrade;
