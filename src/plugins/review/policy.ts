@@ -66,15 +66,19 @@ export const submitter: Access = accessRule('the submitting student', (ctx) => {
 
 /**
  * Lecturers, or tutors when course.yaml's `tutors_can` lists the power; other tutors are told
- * (403) that only lecturers can; everyone else 404 (on a submission's route, its own 404).
+ * (403) that only lecturers can; everyone else 404 (on a submission's route, its own 404; on an
+ * assignment's route, an unknown assignment is a 404 before the 403). Made once per app:
+ * `const power = powers(deps)`, then `power('release')` on the route line.
  */
-export function power(p: StaffPower): Access {
-  return accessRule(`lecturer, or tutor with tutors_can ${p}`, (ctx) => {
-    if (ctx.params.id !== undefined) staffOnSubmission(ctx);
-    const course = ctx.state.course!;
-    requireStaff(ctx, course.slug);
-    if (!mayDo(ctx, course, p)) throw new UserError(403, `Only lecturers can ${POWER_TEXT[p]} in this course.`);
-  });
+export function powers(deps: Deps): (p: StaffPower) => Access {
+  return (p) =>
+    accessRule(`lecturer, or tutor with tutors_can ${p}`, (ctx) => {
+      if (ctx.params.id !== undefined) staffOnSubmission(ctx);
+      const course = ctx.state.course!;
+      requireStaff(ctx, course.slug);
+      if (ctx.params.slug !== undefined) currentOf(ctx, deps);
+      if (!mayDo(ctx, course, p)) throw new UserError(403, `Only lecturers can ${POWER_TEXT[p]} in this course.`);
+    });
 }
 
 export interface Loaded {

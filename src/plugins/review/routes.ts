@@ -7,7 +7,7 @@ import { queueHandlers } from './handlers/queue.js';
 import { releaseHandlers } from './handlers/release.js';
 import { rubricHandlers } from './handlers/rubric.js';
 import { staffHandlers } from './handlers/staff.js';
-import { power, regradeReader, regradeStaff, submissionStaff, submitter, submitterOrStaff } from './policy.js';
+import { powers, regradeReader, regradeStaff, submissionStaff, submitter, submitterOrStaff } from './policy.js';
 
 /**
  * Manual grading's routes. A submission's `:id` is loaded by the submissions plugin (404 for
@@ -20,6 +20,7 @@ export function reviewRoutes(r: PluginRouter, deps: Deps, mailer: Mailer): void 
   const release = releaseHandlers(deps);
   const queue = queueHandlers(deps);
   const feedback = feedbackHandlers(deps, mailer);
+  const power = powers(deps);
 
   // ---- a submission, for staff: the grading page and every grading action ----
   r.get('/courses/:course/review/submissions/:id', submissionStaff, grading.page);
