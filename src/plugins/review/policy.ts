@@ -119,14 +119,14 @@ export function regradeParam(deps: Deps): ParamLoader {
     const regrade = getRegrade(deps.db, isId(ridText) ? Number(ridText) : -1);
     if (!regrade) throw new UserError(404, 'There is no such regrade request.');
     ctx.state.visible = visibleSubmission(ctx, deps, course.slug, String(regrade.submissionId));
-    ctx.state.regrade = regrade;
+    ctx.state.regradeRequest = regrade;
     return next();
   };
 }
 
 /** The regrade request the route's `:rid` loaded, with its submission. */
 export function regradeOf(ctx: RouteContext, deps: Deps): LoadedRegrade {
-  const regrade = ctx.state.regrade as Regrade | undefined;
+  const regrade = ctx.state.regradeRequest as Regrade | undefined;
   if (!regrade) throw new Error('regradeOf: the route has no :rid parameter');
   return { ...loaded(ctx, deps), regrade };
 }
@@ -134,7 +134,7 @@ export function regradeOf(ctx: RouteContext, deps: Deps): LoadedRegrade {
 function regradeReaderCheck(ctx: RouteContext): boolean {
   const user = submitterOrStaffCheck(ctx);
   const staff = visibleOf(ctx).staff;
-  if (!staff && (ctx.state.regrade as Regrade).userId !== user.id) throw new UserError(404, 'There is no such regrade request.');
+  if (!staff && (ctx.state.regradeRequest as Regrade).userId !== user.id) throw new UserError(404, 'There is no such regrade request.');
   return staff;
 }
 
