@@ -4,7 +4,8 @@ import { resultsOf, type ResultSummary } from '../autotest/store.js';
 import type { Submission } from '../submissions/store.js';
 import { gradingOf, type GradingConfig } from './config.js';
 import { finalScore, groupScore, manualPart, type FinalBreakdown, type Part } from './score.js';
-import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf, listRubric, syncRubric, syncedVersion, type RubricGroup } from './store.js';
+import { listRubric, syncRubric, syncedVersion, type RubricGroup } from './rubric-store.js';
+import { adjustmentSums, appliedForAssignment, appliedItems, adjustmentsOf, gradesOfAssignment, gradeOf } from './store.js';
 
 /** The grading rule of an assignment: its current version's (the rule is the assignment's, not a submission's). */
 export function gradingRule(current: Current): GradingConfig {
@@ -77,6 +78,3 @@ export function finalScorer(db: Db, current: Current): (s: Submission, autotest:
       penaltyPct: s.penaltyPct,
     });
 }
-
-/** The release check under the names other plugins already import; its home is release.ts. */
-export { gradesReleased as isPublished, gradesReleasedAt as publishedAt } from './release.js';

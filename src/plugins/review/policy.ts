@@ -1,9 +1,13 @@
-import { isStaffRole, requireStaff, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
-import { courseOr404, type Course } from '../../lib/content.js';
+import { requireStaff, requireUser, roleIn, type CurrentUser } from '../../lib/auth.js';
+import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
+import { accessRule, type Access, type ParamLoader, type RouteContext } from '../../core/routes.js';
 import type { AppContext, Deps } from '../../plugin.js';
-import { getAssignmentById, getVersion, currentVersion, type Current } from '../assignments/store.js';
-import { getSubmission, type Submission } from '../submissions/store.js';
+import { currentOr404, currentVersion, type Current } from '../assignments/store.js';
+import { visibleOf, visibleSubmission } from '../submissions/policy.js';
+import type { Submission } from '../submissions/store.js';
+import { isId } from './forms.js';
+import { getRegrade, type Regrade } from './store.js';
 
 /**
  * Who may see and do what in manual grading (the server decides; pages only hide what a role
@@ -12,12 +16,13 @@ import { getSubmission, type Submission } from '../submissions/store.js';
  *   adjust, comment, mark graded), answer regrade requests, assign graders;
  * - lecturers: also change the rubric's definition and release grades, unless course.yaml's
  *   `tutors_can` lets tutors do one or both;
- * - a student: their own submissions' manual grades and comments once released, and regrade
- *   requests on them within the window;
+ * - a student: their own submissions' manual grades and comments once released (the student who
+ *   handed it in, not the rest of a team), and regrade requests on them within the window;
  * - everyone else: 404, so that nothing about a submission leaks.
+ *
+ * The submission of a `/courses/:course/…/submissions/:id` route is loaded by the submissions
+ * plugin's `:id` loader (owner, team member or staff; 404 otherwise); the rules below narrow it.
  */
-/** A route handler's context: AppContext with the route's parameters. */
-export type RouteContext = AppContext & { params: Record<string, string | undefined> };
 
 export type StaffPower = 'edit_rubric' | 'release';
 
@@ -28,10 +33,52 @@ export function mayDo(ctx: AppContext, course: Course, power: StaffPower): boole
   return role === 'lecturer' || (role === 'tutor' && (course.tutorsCan ?? []).includes(power));
 }
 
-export function requirePower(ctx: AppContext, course: Course, power: StaffPower): CurrentUser {
-  const { user } = requireStaff(ctx, course.slug);
-  if (!mayDo(ctx, course, power)) throw new UserError(403, `Only lecturers can ${POWER_TEXT[power]} in this course.`);
+function noSuchSubmission(): never {
+  throw new UserError(404, 'There is no such submission.');
+}
+
+/** The route's submission is for staff only: 404 to its student, as to anyone else. */
+function staffOnSubmission(ctx: RouteContext): void {
+  if (!visibleOf(ctx).staff) noSuchSubmission();
+}
+
+/** The student who handed the submission in, or staff (a team mate who did not: 404). */
+function submitterOrStaffCheck(ctx: RouteContext): CurrentUser {
+  const user = requireUser(ctx);
+  const v = visibleOf(ctx);
+  if (!v.staff && v.submission.userId !== user.id) noSuchSubmission();
   return user;
+}
+
+/** Staff of the course, on a submission of the course (its student gets the same 404 as anyone). */
+export const submissionStaff: Access = accessRule('course staff', staffOnSubmission);
+
+/** The student who handed the submission in, or the course's staff. */
+export const submitterOrStaff: Access = accessRule('the submitting student or course staff', (ctx) => {
+  submitterOrStaffCheck(ctx);
+});
+
+/** The student who handed the submission in; staff are told (403) that only they may. */
+export const submitter: Access = accessRule('the submitting student', (ctx) => {
+  const user = submitterOrStaffCheck(ctx);
+  if (visibleOf(ctx).submission.userId !== user.id) throw new UserError(403, 'Only the student who submitted can ask for a regrade.');
+});
+
+/**
+ * Lecturers, or tutors when course.yaml's `tutors_can` lists the power; other tutors are told
+ * (403) that only lecturers can; everyone else 404 (on a submission's route, its own 404; on an
+ * assignment's route, an unknown assignment is a 404 before the 403). Made once per app:
+ * `const power = powers(deps)`, then `power('release')` on the route line.
+ */
+export function powers(deps: Deps): (p: StaffPower) => Access {
+  return (p) =>
+    accessRule(`lecturer, or tutor with tutors_can ${p}`, (ctx) => {
+      if (ctx.params.id !== undefined) staffOnSubmission(ctx);
+      const course = ctx.state.course!;
+      requireStaff(ctx, course.slug);
+      if (ctx.params.slug !== undefined) currentOf(ctx, deps);
+      if (!mayDo(ctx, course, p)) throw new UserError(403, `Only lecturers can ${POWER_TEXT[p]} in this course.`);
+    });
 }
 
 export interface Loaded {
@@ -42,43 +89,61 @@ export interface Loaded {
   staff: boolean;
 }
 
-/** A submission of the course with its assignment's current version; staff or the owner only (404 otherwise). */
-export function loadSubmission(ctx: RouteContext, deps: Deps, opts: { staffOnly: boolean }): Loaded {
-  const user = requireUser(ctx);
-  const course = courseOr404(deps.content, ctx.params.course);
-  const idText = ctx.params.id ?? '';
-  const id = /^\d{1,12}$/.test(idText) ? Number(idText) : NaN;
-  const submission = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
-  const assignment = submission ? getAssignmentById(deps.db, submission.assignmentId) : undefined;
-  const staff = isStaffRole(roleIn(ctx, course.slug));
-  if (!submission || !assignment || assignment.course !== course.slug || (!staff && (opts.staffOnly || submission.userId !== user.id))) {
-    throw new UserError(404, 'There is no such submission.');
-  }
-  const current = currentVersion(deps.db, course.slug, assignment.slug) ?? { assignment, version: getVersion(deps.db, submission.versionId)! };
-  return { course, submission, current, user, staff };
+/** The route's submission (loaded and checked by the `:id` loader and the route's rule) with its assignment's current version. */
+export function loaded(ctx: RouteContext, deps: Deps): Loaded {
+  const v = visibleOf(ctx);
+  const course = ctx.state.course!;
+  const current = currentVersion(deps.db, course.slug, v.assignment.slug) ?? { assignment: v.assignment, version: v.version };
+  return { course, submission: v.submission, current, user: ctx.state.user!, staff: v.staff };
 }
 
-/** A positive whole number from a form or URL, or a 400 naming the field. */
-export function idFrom(value: string | undefined, field: string): number {
-  if (!value || !/^\d{1,12}$/.test(value)) throw new UserError(400, `${field}: give a number.`);
-  return Number(value);
+/** The route's assignment (`:slug`) at its current version, or 404. */
+export function currentOf(ctx: RouteContext, deps: Deps): Current {
+  return currentOr404(deps.db, ctx.state.course!.slug, ctx.params.slug);
 }
 
-/** A number of points (may be negative, at most three decimals shown), or a 400 naming the field. */
-export function pointsFrom(value: string | undefined, field: string, opts: { min?: number; max?: number } = {}): number {
-  const text = (value ?? '').trim().replace(',', '.').replace('−', '-');
-  const n = /^[-+]?\d{1,6}(\.\d{1,3})?$/.test(text) ? Number(text) : NaN;
-  const min = opts.min ?? -1000;
-  const max = opts.max ?? 1000;
-  if (!Number.isFinite(n)) throw new UserError(400, `${field}: give a number of points, like 2 or -0.5.`);
-  if (n < min || n > max) throw new UserError(400, `${field}: must be between ${min} and ${max}.`);
-  return n;
+// ---- regrade requests (`:rid`) ----
+
+export interface LoadedRegrade extends Loaded {
+  regrade: Regrade;
 }
 
-/** Markdown text from a form, or a 400/422 naming the field. */
-export function textFrom(value: string | undefined, field: string, max: number, required = true): string {
-  const text = (value ?? '').replace(/\r\n?/g, '\n').split('\u0000').join('').trim();
-  if (required && !text) throw new UserError(400, `${field}: write something.`);
-  if (text.length > max) throw new UserError(422, `${field}: at most ${max} characters (this has ${text.length}).`);
-  return text;
+/**
+ * The `:rid` of /courses/:course/regrades/:rid: the request and its submission, for a signed-in
+ * reader who may see the submission (the route's rule narrows it); 404 otherwise.
+ */
+export function regradeParam(deps: Deps): ParamLoader {
+  return (ridText, ctx, next) => {
+    requireUser(ctx);
+    const course = ctx.state.course!;
+    const regrade = getRegrade(deps.db, isId(ridText) ? Number(ridText) : -1);
+    if (!regrade) throw new UserError(404, 'There is no such regrade request.');
+    ctx.state.visible = visibleSubmission(ctx, deps, course.slug, String(regrade.submissionId));
+    ctx.state.regradeRequest = regrade;
+    return next();
+  };
 }
+
+/** The regrade request the route's `:rid` loaded, with its submission. */
+export function regradeOf(ctx: RouteContext, deps: Deps): LoadedRegrade {
+  const regrade = ctx.state.regradeRequest as Regrade | undefined;
+  if (!regrade) throw new Error('regradeOf: the route has no :rid parameter');
+  return { ...loaded(ctx, deps), regrade };
+}
+
+function regradeReaderCheck(ctx: RouteContext): boolean {
+  const user = submitterOrStaffCheck(ctx);
+  const staff = visibleOf(ctx).staff;
+  if (!staff && (ctx.state.regradeRequest as Regrade).userId !== user.id) throw new UserError(404, 'There is no such regrade request.');
+  return staff;
+}
+
+/** The student who asked, or the course's staff. */
+export const regradeReader: Access = accessRule('the asking student or course staff', (ctx) => {
+  regradeReaderCheck(ctx);
+});
+
+/** The course's staff; the student who asked is told (403) that only staff can close it. */
+export const regradeStaff: Access = accessRule('course staff', (ctx) => {
+  if (!regradeReaderCheck(ctx)) throw new UserError(403, 'Only staff can close a regrade request.');
+});

@@ -12,7 +12,7 @@ import { releasedAt } from './store.js';
  * everything regardless; this answers for the student.
  *
  * Stable names, kept for other plugins: `gradesReleased` (boolean) and `gradesReleasedAt`
- * (the time, or null). `isPublished`/`publishedAt` in grading.ts are the same functions.
+ * (the time, or null); also offered as the `review` service (service.ts).
  */
 export function gradesReleasedAt(db: Db, assignmentId: number, userId: number): number | null {
   return releasedAt(db, assignmentId, userId);

@@ -5,7 +5,8 @@ import type { SubmissionFile } from '../submissions/store.js';
 import { isZipName, showFile, type Shown } from './files.js';
 import { renderMarkdown } from './markdown.js';
 import type { FinalBreakdown } from './score.js';
-import type { LineComment, RubricGroup } from './store.js';
+import type { RubricGroup } from './rubric-store.js';
+import type { LineComment } from './store.js';
 
 /** The page model of a file as numbered lines with the comments on them, for staff and student views. */
 
