@@ -1,11 +1,12 @@
 import type * as OpenId from 'openid-client';
 import type { OAuthProviderConfig } from '../../config.js';
+import type { RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
-import { requireUser } from '../../lib/auth.js';
+import { preparedFor } from '../../db/prepared.js';
+import { wantsJson } from '../../core/http.js';
 import { UserError } from '../../lib/errors.js';
-import { wantsJson } from '../../middleware/errors.js';
-import { clearCookie, setCookie, startSession } from '../../middleware/session.js';
-import type { AppContext, AppRouter, Deps } from '../../plugin.js';
+import { clearCookie, setCookie, startSession } from './session.js';
+import type { AppContext, Deps } from '../../plugin.js';
 import { holdsStaffPower } from './authority.js';
 import { randomToken, sha256 } from './sessions.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, toCurrentUser, type UserRow } from './users.js';
@@ -72,6 +73,8 @@ function statements(db: Db) {
   };
 }
 
+const statementsFor = preparedFor(statements);
+
 /** A dotted path into a JSON answer ("data.confirmed_email"). */
 function pick(value: unknown, path: string): unknown {
   let v = value;
@@ -135,19 +138,20 @@ function unavailable(ctx: AppContext, provider: OAuthProviderConfig): void {
 
 /** Connected providers of a user, for the account page. */
 export function connectedProviders(deps: Deps, userId: number): Array<{ id: string; name: string; email: string | null }> {
-  const rows = statements(deps.db).ofUser.all({ user_id: userId });
+  const rows = statementsFor(deps.db).ofUser.all({ user_id: userId });
   return deps.config.oauth.flatMap((p) => {
     const row = rows.find((r) => r.provider === p.id);
     return row ? [{ id: p.id, name: p.name, email: row.email }] : [];
   });
 }
 
-export function oauthRoutes(router: AppRouter, deps: Deps): void {
-  if (!deps.config.oauth.length) return;
+/** Sign-in, connect and callback of every configured OAuth 2.0 provider; null when none is (routes.ts then declares none). */
+export function oauthHandlers(deps: Deps) {
+  if (!deps.config.oauth.length) return null;
   // Loaded only when a provider is configured (start-up time), as for OpenID Connect.
   const openid = import('openid-client');
   openid.catch(() => undefined);
-  const sql = statements(deps.db);
+  const sql = statementsFor(deps.db);
   const configs = new Map<string, Promise<OpenId.Configuration>>();
 
   function configFor(provider: OAuthProviderConfig): Promise<OpenId.Configuration> {
@@ -201,19 +205,18 @@ export function oauthRoutes(router: AppRouter, deps: Deps): void {
     ctx.redirect(url.href);
   }
 
-  router.get('/auth/oauth/:provider', async (ctx) => {
+  async function signIn(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     await begin(ctx, provider, safeNext(ctx.query.next), null);
-  });
+  }
 
-  // Connecting a provider to the signed-in account: a form (CSRF-checked), never a link to follow.
-  router.post('/auth/oauth/:provider/connect', async (ctx) => {
-    const user = requireUser(ctx);
+  /** Connecting a provider to the signed-in account: a form (CSRF-checked), never a link to follow. */
+  async function connect(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
-    await begin(ctx, provider, '/account?done=connected', user.id);
-  });
+    await begin(ctx, provider, '/account?done=connected', ctx.state.user!.id);
+  }
 
-  router.get('/auth/oauth/:provider/callback', async (ctx) => {
+  async function callback(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     ctx.set('Cache-Control', 'no-store');
     const cookie = ctx.cookies.get(OAUTH_COOKIE);
@@ -303,5 +306,9 @@ export function oauthRoutes(router: AppRouter, deps: Deps): void {
     startSession(ctx, deps, toCurrentUser(user));
     ctx.state.log.info({ userId: user.id, method: `oauth:${provider.id}` }, 'signed in');
     ctx.redirect(safeNext(tx.next));
-  });
+  }
+
+  return { signIn, connect, callback };
 }
+
+export type OAuthHandlers = NonNullable<ReturnType<typeof oauthHandlers>>;
