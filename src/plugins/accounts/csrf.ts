@@ -4,6 +4,7 @@ import { UserError } from '../../lib/errors.js';
 import { readFormAll } from '../../lib/body.js';
 import type { AppContext, AppMiddleware, Deps } from '../../plugin.js';
 import { clearCookie, currentSession, setCookie } from './session.js';
+import { isToken } from './sessions.js';
 
 /**
  * CSRF protection for every POST, PUT, PATCH and DELETE.
@@ -85,7 +86,7 @@ export function csrfMiddleware(deps: Deps): AppMiddleware {
       if (ctx.cookies.get(CSRF_COOKIE)) clearCookie(ctx, deps.config, CSRF_COOKIE);
     } else {
       const anon = ctx.cookies.get(CSRF_COOKIE);
-      if (anon && /^[A-Za-z0-9_-]{43}$/.test(anon)) {
+      if (isToken(anon)) {
         expected = sign(key, 'a', anon);
       } else if (!UNSAFE.has(ctx.method)) {
         // A fresh value for a page that may show a form; a POST without it fails below anyway.

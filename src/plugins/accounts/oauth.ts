@@ -8,8 +8,9 @@ import { UserError } from '../../lib/errors.js';
 import { clearCookie, setCookie, startSession } from './session.js';
 import type { AppContext, Deps } from '../../plugin.js';
 import { holdsStaffPower } from './authority.js';
-import { randomToken, sha256 } from './sessions.js';
+import { isToken, randomToken, sha256 } from './sessions.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, toCurrentUser, type UserRow } from './users.js';
+import { isLoopbackIssuer } from './oidc.js';
 import { safeNext } from './util.js';
 
 /**
@@ -33,11 +34,6 @@ const USER_AGENT = 'Lectern';
 
 export function oauthRedirectUri(publicUrl: string, providerId: string): string {
   return `${publicUrl}/auth/oauth/${providerId}/callback`;
-}
-
-function isLoopback(url: string): boolean {
-  const u = new URL(url);
-  return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
 }
 
 interface Transaction {
@@ -171,7 +167,7 @@ export function oauthHandlers(deps: Deps) {
           undefined,
           auth,
         );
-        if ([provider.authorizationEndpoint, provider.tokenEndpoint, provider.userinfoEndpoint].some(isLoopback)) client.allowInsecureRequests(config);
+        if ([provider.authorizationEndpoint, provider.tokenEndpoint, provider.userinfoEndpoint].some(isLoopbackIssuer)) client.allowInsecureRequests(config);
         config.timeout = 10;
         return config;
       });
@@ -222,7 +218,7 @@ export function oauthHandlers(deps: Deps) {
     const cookie = ctx.cookies.get(OAUTH_COOKIE);
     clearCookie(ctx, deps.config, OAUTH_COOKIE, OAUTH_COOKIE_PATH);
     // Taken (deleted) before anything else: a callback URL works once.
-    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
+    const tx = isToken(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
     if (!tx || tx.provider !== provider.id || tx.expires_at <= deps.clock.now()) {
       ctx.state.log.info({ provider: provider.id, hadCookie: !!cookie }, 'OAuth callback without a live sign-in');
       throw new UserError(400, `This sign-in with ${provider.name} has expired, was already completed, or was started in another browser. Start again from the sign-in page.`);

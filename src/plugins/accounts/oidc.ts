@@ -7,7 +7,7 @@ import { wantsJson } from '../../core/http.js';
 import { UserError } from '../../lib/errors.js';
 import { clearCookie, setCookie, startSession } from './session.js';
 import type { AppContext, Deps } from '../../plugin.js';
-import { randomToken, sha256 } from './sessions.js';
+import { isToken, randomToken, sha256 } from './sessions.js';
 import { findUserByEmail, findUserById, normaliseEmail, toCurrentUser } from './users.js';
 import { safeNext } from './util.js';
 
@@ -25,7 +25,7 @@ export function redirectUri(publicUrl: string, providerId: string): string {
   return `${publicUrl}/auth/oidc/${providerId}/callback`;
 }
 
-/** openid-client refuses plain http; a provider on this machine (tests, development) may use it. */
+/** openid-client refuses plain http; a provider on this machine (tests, development) may use it (an issuer or an OAuth endpoint). */
 export function isLoopbackIssuer(issuer: string): boolean {
   const u = new URL(issuer);
   return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
@@ -162,7 +162,7 @@ export function oidcHandlers(deps: Deps) {
     const cookie = ctx.cookies.get(OIDC_COOKIE);
     clearCookie(ctx, deps.config, OIDC_COOKIE, OIDC_COOKIE_PATH);
     // Taken (deleted) before anything else: a callback URL works once, even if replayed at once.
-    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
+    const tx = isToken(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
     if (!tx || tx.provider !== provider.id || tx.expires_at <= deps.clock.now()) {
       ctx.state.log.info({ provider: provider.id, hadCookie: !!cookie }, 'OpenID callback without a live sign-in');
       throw new UserError(400, `This sign-in with ${provider.name} has expired, was already completed, or was started in another browser. Start again from the sign-in page.`);

@@ -7,7 +7,7 @@ import { startSession } from './session.js';
 import type { Deps } from '../../plugin.js';
 import { hashPassword, passwordProblem } from './password.js';
 import { addressKey } from '../../lib/net.js';
-import { destroyAllSessions, randomToken, sha256 } from './sessions.js';
+import { destroyAllSessions, isToken, randomToken, sha256 } from './sessions.js';
 import { useSignupTokens } from './signup.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, setCredentials, toCurrentUser, type UserRow } from './users.js';
 import { formError } from './util.js';
@@ -54,7 +54,7 @@ export function prunePasswordResets(db: Db, now: number): void {
 type Lookup = { ok: true; user: UserRow } | { ok: false; reason: 'unknown' | 'used' | 'expired' };
 
 function lookup(db: Db, now: number, token: string): Lookup {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return { ok: false, reason: 'unknown' };
+  if (!isToken(token)) return { ok: false, reason: 'unknown' };
   const row = sql(db).find.get({ token_hash: sha256(token) });
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.used_at !== null) return { ok: false, reason: 'used' };

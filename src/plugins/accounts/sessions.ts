@@ -25,6 +25,11 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/** Whether a text from a cookie or a link can be one of our 32-byte tokens (randomToken()), before any lookup. */
+export function isToken(text: string | undefined): text is string {
+  return typeof text === 'string' && /^[A-Za-z0-9_-]{43}$/.test(text);
+}
+
 type Found = SessionRecord & { [K in keyof UserRow as `u_${K}`]: UserRow[K] };
 
 function statements(db: Db) {
@@ -68,7 +73,7 @@ export function createSession(db: Db, userId: number, now: number): { id: string
 
 /** The live session for a cookie value, with its user; null when unknown or expired. */
 export function findSession(db: Db, id: string, now: number): { record: SessionRecord; user: UserRow } | null {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return null;
+  if (!isToken(id)) return null;
   const row = sql(db).find.get({ id_hash: sha256(id), now });
   if (!row) return null;
   const { idHash, userId, csrfSecret, createdAt, lastSeenAt, expiresAt } = row;
