@@ -1,5 +1,6 @@
 import type busboy from 'busboy';
 import { z } from 'zod';
+import { attachment } from '../../core/http.js';
 import { inputOf, type RouteContext } from '../../core/routes.js';
 import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
@@ -142,7 +143,7 @@ export function rosterHandlers(deps: Deps) {
     if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
     ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links issued');
     ctx.set('Cache-Control', 'no-store');
-    ctx.attachment(`signup-links-${course.slug}.csv`);
+    ctx.set('Content-Disposition', attachment(`signup-links-${course.slug}.csv`));
     ctx.type = 'text/csv; charset=utf-8';
     ctx.body = signupLinksCsv(links);
   }
