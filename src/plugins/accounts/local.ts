@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { inputOf, type RouteContext } from '../../core/routes.js';
 import { UserError } from '../../lib/errors.js';
 import { currentSession, endSession, startSession } from './session.js';
@@ -7,6 +6,7 @@ import { hashPassword, MAX_PASSWORD, needsRehash, passwordProblem, verifyPasswor
 import { addressKey } from '../../lib/net.js';
 import { beginLogin, blockedMessage, settleLogin } from './rate-limit.js';
 import { destroyAllSessions } from './sessions.js';
+import { loginForm, mailChoiceForm, newPasswordForm, passwordChangeForm } from './forms.js';
 import { connectedProviders } from './oauth.js';
 import { lookupSignupToken, useSignupTokens } from './signup.js';
 import { enrolmentsOf, findUserByEmail, normaliseEmail, setCredentials, setMailResults, setPasswordHash, toCurrentUser } from './users.js';
@@ -28,14 +28,6 @@ const ACCOUNT_NOTICES: Record<string, string> = {
 export function providers(deps: Deps): Array<{ id: string; name: string; kind: 'oidc' | 'oauth' }> {
   return [...deps.config.oidc.map((p) => ({ id: p.id, name: p.name, kind: 'oidc' as const })), ...deps.config.oauth.map((p) => ({ id: p.id, name: p.name, kind: 'oauth' as const }))];
 }
-
-/** A field a form may leave out: the handler answers a missing one on the form itself. */
-const field = z.string().default('');
-
-export const loginForm = z.object({ email: field, password: field, next: z.string().optional() });
-export const mailChoiceForm = z.object({ results: z.enum(['on', 'off'], { error: 'choose on or off.' }) });
-export const passwordChangeForm = z.object({ current: field, password: field, confirm: field });
-export const newPasswordForm = z.object({ password: field, confirm: field });
 
 /** Local sign-in, sign-out, the account page, password change and the sign-up links (routes.ts declares them). */
 export function localHandlers(deps: Deps) {

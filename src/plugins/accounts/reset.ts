@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { inputOf, type RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
@@ -11,7 +10,7 @@ import { destroyAllSessions, isToken, randomToken, sha256 } from './sessions.js'
 import { useSignupTokens } from './signup.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, setCredentials, toCurrentUser, type UserRow } from './users.js';
 import { formError } from './util.js';
-import { newPasswordForm } from './local.js';
+import { forgotForm, newPasswordForm } from './forms.js';
 
 /**
  * "Forgot password" by e-mail. Whoever can read the account's mailbox may choose its password:
@@ -72,8 +71,6 @@ function failure(reason: 'unknown' | 'used' | 'expired'): UserError {
 export function resetUrl(publicUrl: string, token: string): string {
   return `${publicUrl}/password/reset/${token}`;
 }
-
-export const forgotForm = z.object({ email: z.string().default('') });
 
 /** "Forgot password": the request form, and the link's page that sets the new password (routes.ts declares them). */
 export function resetHandlers(deps: Deps) {

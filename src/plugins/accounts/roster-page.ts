@@ -1,5 +1,4 @@
 import type busboy from 'busboy';
-import { z } from 'zod';
 import { attachment } from '../../core/http.js';
 import { inputOf, type RouteContext } from '../../core/routes.js';
 import { readForm } from '../../lib/body.js';
@@ -8,21 +7,9 @@ import { UserError } from '../../lib/errors.js';
 import type { AppContext, Deps } from '../../plugin.js';
 import { staffOf } from './members.js';
 import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem, type SignupLink } from './roster.js';
+import { linksForm, removeForm, sendLinkForm } from './forms.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
 import { findUserById, listEnrolled, unenrol } from './users.js';
-
-/** How long the links are valid: 1 to 90 days, the default when left empty (400 otherwise, as a malformed choice). */
-const linkDays = z
-  .string()
-  .optional()
-  .transform((value) => (value ? Number(value) : SIGNUP_TTL_DAYS))
-  .refine((days) => Number.isInteger(days) && days >= 1 && days <= 90, { message: 'the links must be valid for 1 to 90 days.', params: { status: 400 } });
-/** A roster member by user id; one that is not on the roster is the handler's 404. */
-const rosterMember = z.string().default('');
-
-export const linksForm = z.object({ days: linkDays });
-export const sendLinkForm = z.object({ days: linkDays, user: rosterMember });
-export const removeForm = z.object({ user: rosterMember });
 
 /** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
 async function readRosterUpload(ctx: AppContext): Promise<string> {

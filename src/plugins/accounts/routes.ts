@@ -1,10 +1,11 @@
 import { anyone, audit, input, signedIn, type PluginRouter } from '../../core/routes.js';
-import { loginForm, mailChoiceForm, newPasswordForm, passwordChangeForm, type LocalHandlers } from './local.js';
+import { forgotForm, linksForm, loginForm, mailChoiceForm, newPasswordForm, passwordChangeForm, removeForm, sendLinkForm } from './forms.js';
+import type { LocalHandlers } from './local.js';
 import type { OAuthHandlers } from './oauth.js';
 import type { OidcHandlers } from './oidc.js';
 import { lecturersOnly } from './policy.js';
-import { forgotForm, type ResetHandlers } from './reset.js';
-import { linksForm, removeForm, sendLinkForm, type RosterHandlers } from './roster-page.js';
+import type { ResetHandlers } from './reset.js';
+import type { RosterHandlers } from './roster-page.js';
 
 export interface AccountHandlers {
   local: LocalHandlers;
