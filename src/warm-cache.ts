@@ -6,7 +6,7 @@ import { migrate } from './db/migrate.js';
 import { databasePath, openDatabase } from './db/open.js';
 import { systemClock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
-import { SESSION_COOKIE } from './middleware/session.js';
+import { SESSION_COOKIE } from './plugins/accounts/session.js';
 import { PROJECT_ROOT } from './paths.js';
 import { createSessionStore } from './plugins/accounts/sessions.js';
 import { createUser, enrol } from './plugins/accounts/users.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CSRF_MESSAGE } from '../../src/middleware/csrf.js';
+import { CSRF_MESSAGE } from '../../src/plugins/accounts/csrf.js';
 import { LOGIN_FAILED } from '../../src/plugins/accounts/local.js';
 import { LOGIN_LIMITS } from '../../src/plugins/accounts/rate-limit.js';
 import { findUserByEmail, listEnrolled } from '../../src/plugins/accounts/users.js';

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Role } from '../../lib/auth.js';
-import { sessionStore } from '../../middleware/session.js';
 import type { Command, Deps } from '../../plugin.js';
 import { generatePassword, hashPasswordSync } from './password.js';
 import { importRoster, issueSignupLinks, parseRoster, signupLinksCsv } from './roster.js';
+import { destroyAllSessions } from './sessions.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
 import { createUser, enrol, findUserByEmail, isEmail, listEnrolled, normaliseEmail, setAdmin, setCredentials } from './users.js';
 
@@ -183,7 +183,7 @@ export const userCommand: Command = {
         const hash = hashPasswordSync(password);
         const ended = deps.db.transaction(() => {
           setCredentials(deps.db, user.id, hash, null);
-          return sessionStore(deps.db).destroyAll(user.id);
+          return destroyAllSessions(deps.db, user.id);
         })();
         out(`${password}\n`);
         err(`New password for ${email} above (shown only this once); ${ended} session(s) ended.`);

@@ -1,7 +1,8 @@
 import type { Role } from '../../lib/auth.js';
+import type { Course, StaffRole } from '../../lib/content.js';
 import type { Deps } from '../../plugin.js';
-import { roleResolver } from '../../middleware/session.js';
-import { findUserByEmail, findUserById, toCurrentUser, type UserRow } from './users.js';
+import { roleResolver } from './session.js';
+import { findUserByEmail, findUserById, listEnrolled, toCurrentUser, type UserRow } from './users.js';
 
 /**
  * The one way for a course's staff to name a person (`?user=`, `?as=`, `/variants/:user/...`):
@@ -18,4 +19,31 @@ export function findMember(deps: Pick<Deps, 'db' | 'content'>, course: string, r
   if (!row) return null;
   const role = roleResolver(deps, toCurrentUser(row))(course);
   return role ? { row, role } : null;
+}
+
+/**
+ * One person on a course's staff: listed in its course.yaml (the file's role, changed only in the
+ * file), or appointed on the web (an enrolment row with role tutor or lecturer in that course).
+ * Who may change them is the courses plugin's rule (src/plugins/courses/rules.ts).
+ */
+export interface StaffMember {
+  userId: number | null;
+  email: string;
+  name: string;
+  role: StaffRole;
+  from: 'file' | 'web';
+  hasPassword: boolean;
+}
+
+/** A course's staff: those its course.yaml lists first, then those appointed on the web. */
+export function staffOf(deps: Pick<Deps, 'db'>, course: Course): StaffMember[] {
+  const listed = new Set(course.staff.map((s) => s.email));
+  const fromFile = course.staff.map((s): StaffMember => {
+    const row = findUserByEmail(deps.db, s.email);
+    return { userId: row?.id ?? null, email: s.email, name: row?.name ?? '(no account yet)', role: s.role, from: 'file', hasPassword: !!row?.password_hash };
+  });
+  const fromWeb = listEnrolled(deps.db, course.slug)
+    .filter((e) => e.role !== 'student' && !listed.has(e.email))
+    .map((e): StaffMember => ({ userId: e.id, email: e.email, name: e.name, role: e.role as StaffRole, from: 'web', hasPassword: e.hasPassword }));
+  return [...fromFile, ...fromWeb];
 }

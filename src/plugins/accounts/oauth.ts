@@ -1,14 +1,16 @@
 import type * as OpenId from 'openid-client';
 import type { OAuthProviderConfig } from '../../config.js';
+import type { RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
-import { requireUser } from '../../lib/auth.js';
+import { preparedFor } from '../../db/prepared.js';
+import { wantsJson } from '../../core/http.js';
 import { UserError } from '../../lib/errors.js';
-import { wantsJson } from '../../middleware/errors.js';
-import { clearCookie, setCookie, startSession } from '../../middleware/session.js';
-import type { AppContext, AppRouter, Deps } from '../../plugin.js';
+import { clearCookie, setCookie, startSession } from './session.js';
+import type { AppContext, Deps } from '../../plugin.js';
 import { holdsStaffPower } from './authority.js';
-import { randomToken, sha256 } from './sessions.js';
+import { isToken, randomToken, sha256 } from './sessions.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, toCurrentUser, type UserRow } from './users.js';
+import { isLoopbackIssuer } from './oidc.js';
 import { safeNext } from './util.js';
 
 /**
@@ -32,11 +34,6 @@ const USER_AGENT = 'Lectern';
 
 export function oauthRedirectUri(publicUrl: string, providerId: string): string {
   return `${publicUrl}/auth/oauth/${providerId}/callback`;
-}
-
-function isLoopback(url: string): boolean {
-  const u = new URL(url);
-  return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
 }
 
 interface Transaction {
@@ -71,6 +68,8 @@ function statements(db: Db) {
     ofUser: db.prepare<{ user_id: number }, { provider: string; email: string | null; linked_by: string | null }>('SELECT provider, email, linked_by FROM oidc_identities WHERE user_id = :user_id'),
   };
 }
+
+const statementsFor = preparedFor(statements);
 
 /** A dotted path into a JSON answer ("data.confirmed_email"). */
 function pick(value: unknown, path: string): unknown {
@@ -135,19 +134,20 @@ function unavailable(ctx: AppContext, provider: OAuthProviderConfig): void {
 
 /** Connected providers of a user, for the account page. */
 export function connectedProviders(deps: Deps, userId: number): Array<{ id: string; name: string; email: string | null }> {
-  const rows = statements(deps.db).ofUser.all({ user_id: userId });
+  const rows = statementsFor(deps.db).ofUser.all({ user_id: userId });
   return deps.config.oauth.flatMap((p) => {
     const row = rows.find((r) => r.provider === p.id);
     return row ? [{ id: p.id, name: p.name, email: row.email }] : [];
   });
 }
 
-export function oauthRoutes(router: AppRouter, deps: Deps): void {
-  if (!deps.config.oauth.length) return;
+/** Sign-in, connect and callback of every configured OAuth 2.0 provider; null when none is (routes.ts then declares none). */
+export function oauthHandlers(deps: Deps) {
+  if (!deps.config.oauth.length) return null;
   // Loaded only when a provider is configured (start-up time), as for OpenID Connect.
   const openid = import('openid-client');
   openid.catch(() => undefined);
-  const sql = statements(deps.db);
+  const sql = statementsFor(deps.db);
   const configs = new Map<string, Promise<OpenId.Configuration>>();
 
   function configFor(provider: OAuthProviderConfig): Promise<OpenId.Configuration> {
@@ -167,7 +167,7 @@ export function oauthRoutes(router: AppRouter, deps: Deps): void {
           undefined,
           auth,
         );
-        if ([provider.authorizationEndpoint, provider.tokenEndpoint, provider.userinfoEndpoint].some(isLoopback)) client.allowInsecureRequests(config);
+        if ([provider.authorizationEndpoint, provider.tokenEndpoint, provider.userinfoEndpoint].some(isLoopbackIssuer)) client.allowInsecureRequests(config);
         config.timeout = 10;
         return config;
       });
@@ -201,25 +201,24 @@ export function oauthRoutes(router: AppRouter, deps: Deps): void {
     ctx.redirect(url.href);
   }
 
-  router.get('/auth/oauth/:provider', async (ctx) => {
+  async function signIn(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     await begin(ctx, provider, safeNext(ctx.query.next), null);
-  });
+  }
 
-  // Connecting a provider to the signed-in account: a form (CSRF-checked), never a link to follow.
-  router.post('/auth/oauth/:provider/connect', async (ctx) => {
-    const user = requireUser(ctx);
+  /** Connecting a provider to the signed-in account: a form (CSRF-checked), never a link to follow. */
+  async function connect(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
-    await begin(ctx, provider, '/account?done=connected', user.id);
-  });
+    await begin(ctx, provider, '/account?done=connected', ctx.state.user!.id);
+  }
 
-  router.get('/auth/oauth/:provider/callback', async (ctx) => {
+  async function callback(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     ctx.set('Cache-Control', 'no-store');
     const cookie = ctx.cookies.get(OAUTH_COOKIE);
     clearCookie(ctx, deps.config, OAUTH_COOKIE, OAUTH_COOKIE_PATH);
     // Taken (deleted) before anything else: a callback URL works once.
-    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
+    const tx = isToken(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
     if (!tx || tx.provider !== provider.id || tx.expires_at <= deps.clock.now()) {
       ctx.state.log.info({ provider: provider.id, hadCookie: !!cookie }, 'OAuth callback without a live sign-in');
       throw new UserError(400, `This sign-in with ${provider.name} has expired, was already completed, or was started in another browser. Start again from the sign-in page.`);
@@ -303,5 +302,9 @@ export function oauthRoutes(router: AppRouter, deps: Deps): void {
     startSession(ctx, deps, toCurrentUser(user));
     ctx.state.log.info({ userId: user.id, method: `oauth:${provider.id}` }, 'signed in');
     ctx.redirect(safeNext(tx.next));
-  });
+  }
+
+  return { signIn, connect, callback };
 }
+
+export type OAuthHandlers = NonNullable<ReturnType<typeof oauthHandlers>>;

@@ -1,11 +1,13 @@
 import type * as OpenId from 'openid-client';
 import type { OidcProviderConfig } from '../../config.js';
+import type { RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
+import { wantsJson } from '../../core/http.js';
 import { UserError } from '../../lib/errors.js';
-import { wantsJson } from '../../middleware/errors.js';
-import { clearCookie, setCookie, startSession } from '../../middleware/session.js';
-import type { AppContext, AppRouter, Deps } from '../../plugin.js';
-import { randomToken, sha256 } from './sessions.js';
+import { clearCookie, setCookie, startSession } from './session.js';
+import type { AppContext, Deps } from '../../plugin.js';
+import { isToken, randomToken, sha256 } from './sessions.js';
 import { findUserByEmail, findUserById, normaliseEmail, toCurrentUser } from './users.js';
 import { safeNext } from './util.js';
 
@@ -23,7 +25,7 @@ export function redirectUri(publicUrl: string, providerId: string): string {
   return `${publicUrl}/auth/oidc/${providerId}/callback`;
 }
 
-/** openid-client refuses plain http; a provider on this machine (tests, development) may use it. */
+/** openid-client refuses plain http; a provider on this machine (tests, development) may use it (an issuer or an OAuth endpoint). */
 export function isLoopbackIssuer(issuer: string): boolean {
   const u = new URL(issuer);
   return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
@@ -55,7 +57,15 @@ function statements(db: Db) {
     seen: db.prepare<{ provider: string; subject: string; email: string | null; now: number }>(
       'UPDATE oidc_identities SET last_login_at = :now, email = coalesce(:email, email) WHERE provider = :provider AND subject = :subject',
     ),
+    prune: db.prepare<{ now: number }>('DELETE FROM oidc_transactions WHERE expires_at <= :now'),
   };
+}
+
+const statementsFor = preparedFor(statements);
+
+/** Sign-ins (OpenID Connect and OAuth, oauth.ts) that were started and never completed: gone once expired. */
+export function pruneSignInTransactions(db: Db, now: number): number {
+  return statementsFor(db).prune.run({ now }).changes;
 }
 
 /** Whether the provider vouches for the address: OIDC's email_verified, or Entra's xms_edov. */
@@ -86,14 +96,15 @@ function explain(err: unknown): { claim?: string; reason: string } {
   return { ...(claim ? { claim } : {}), reason: reasons.join(': ') };
 }
 
-export function oidcRoutes(router: AppRouter, deps: Deps): void {
-  if (!deps.config.oidc.length) return;
+/** The sign-in and callback of every configured OpenID Connect provider; null when none is (routes.ts then declares none). */
+export function oidcHandlers(deps: Deps) {
+  if (!deps.config.oidc.length) return null;
   // Loaded only when a provider is configured: openid-client and its JOSE library take a
   // noticeable part of the start-up time of a server that never uses them.
   const openid = import('openid-client');
   // Awaited by every handler; this only keeps a failure from counting as unhandled meanwhile.
   openid.catch(() => undefined);
-  const sql = statements(deps.db);
+  const sql = statementsFor(deps.db);
   const discovered = new Map<string, Promise<OpenId.Configuration>>();
 
   function configFor(provider: OidcProviderConfig): Promise<OpenId.Configuration> {
@@ -116,7 +127,7 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
     return provider;
   }
 
-  router.get('/auth/oidc/:provider', async (ctx) => {
+  async function begin(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     let config: OpenId.Configuration;
     try {
@@ -143,15 +154,15 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
     });
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(url.href);
-  });
+  }
 
-  router.get('/auth/oidc/:provider/callback', async (ctx) => {
+  async function callback(ctx: RouteContext) {
     const provider = providerFor(ctx.params.provider);
     ctx.set('Cache-Control', 'no-store');
     const cookie = ctx.cookies.get(OIDC_COOKIE);
     clearCookie(ctx, deps.config, OIDC_COOKIE, OIDC_COOKIE_PATH);
     // Taken (deleted) before anything else: a callback URL works once, even if replayed at once.
-    const tx = cookie && /^[A-Za-z0-9_-]{43}$/.test(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
+    const tx = isToken(cookie) ? sql.take.all({ id_hash: sha256(cookie) })[0] : undefined;
     if (!tx || tx.provider !== provider.id || tx.expires_at <= deps.clock.now()) {
       ctx.state.log.info({ provider: provider.id, hadCookie: !!cookie }, 'OpenID callback without a live sign-in');
       throw new UserError(400, `This sign-in with ${provider.name} has expired, was already completed, or was started in another browser. Start again from the sign-in page.`);
@@ -217,5 +228,9 @@ export function oidcRoutes(router: AppRouter, deps: Deps): void {
     startSession(ctx, deps, toCurrentUser(user));
     ctx.state.log.info({ userId: user.id, method: `oidc:${provider.id}` }, 'signed in');
     ctx.redirect(safeNext(tx.next));
-  });
+  }
+
+  return { begin, callback };
 }
+
+export type OidcHandlers = NonNullable<ReturnType<typeof oidcHandlers>>;

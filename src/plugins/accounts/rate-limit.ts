@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 
 /**
  * Failed sign-ins are counted per account (the address typed, whether or not it exists, so the
@@ -25,7 +26,7 @@ export interface Attempt {
   ids: number[];
 }
 
-export function createLoginLimiter(db: Db) {
+function statements(db: Db) {
   const s = {
     insert: db.prepare<{ scope: Scope; key: string; at: number; settled: number }>('INSERT INTO login_failures (scope, key, at, settled) VALUES (:scope, :key, :at, :settled)'),
     recent: db.prepare<{ scope: Scope; key: string; since: number }, { at: number }>(
@@ -46,19 +47,10 @@ export function createLoginLimiter(db: Db) {
     return { scope, retryAtMs: releasing + LOGIN_WINDOW_MS };
   }
 
-  /** The first limit an attempt runs into, or null. */
-  function blocked(account: string, address: string, now: number): Blocked | null {
-    return check('account', account, now) ?? check('address', address, now);
-  }
-
   return {
-    /**
-     * Checks the limits and, when they allow it, counts the attempt as a failure in the same
-     * transaction: of many attempts arriving at once, only as many as the limit allows go on to
-     * have their password checked. Pass the result to settle() once the answer is known.
-     */
+    ...s,
     begin: db.transaction((account: string, address: string, now: number): { blocked: Blocked } | { attempt: Attempt } => {
-      const refused = blocked(account, address, now);
+      const refused = check('account', account, now) ?? check('address', address, now);
       if (refused) return { blocked: refused };
       const ids = [
         Number(s.insert.run({ scope: 'account', key: account, at: now, settled: 0 }).lastInsertRowid),
@@ -67,11 +59,7 @@ export function createLoginLimiter(db: Db) {
       s.prune.run({ before: now - LOGIN_WINDOW_MS });
       return { attempt: { account, ids } };
     }),
-    /**
-     * A failure stays counted. A success removes its own rows and the account's failures settled
-     * before it began, but not attempts still being checked beside it: those count when they fail.
-     */
-    settle: db.transaction((attempt: Attempt, ok: boolean): void => {
+    settleAttempt: db.transaction((attempt: Attempt, ok: boolean): void => {
       if (!ok) {
         for (const id of attempt.ids) s.settle.run({ id });
         return;
@@ -79,13 +67,32 @@ export function createLoginLimiter(db: Db) {
       for (const id of attempt.ids) s.remove.run({ id });
       s.clearSettled.run({ key: attempt.account, before: attempt.ids[0]! });
     }),
-    prune(now: number): number {
-      return s.prune.run({ before: now - LOGIN_WINDOW_MS }).changes;
-    },
   };
 }
 
-export type LoginLimiter = ReturnType<typeof createLoginLimiter>;
+const sql = preparedFor(statements);
+
+/**
+ * Checks the limits (per account first, then per address) and, when they allow it, counts the
+ * attempt as a failure in the same transaction: of many attempts arriving at once, only as many as
+ * the limit allows go on to have their password checked. Pass the result to settleLogin() once
+ * the answer is known.
+ */
+export function beginLogin(db: Db, account: string, address: string, now: number): { blocked: Blocked } | { attempt: Attempt } {
+  return sql(db).begin(account, address, now);
+}
+
+/**
+ * A failure stays counted. A success removes its own rows and the account's failures settled
+ * before it began, but not attempts still being checked beside it: those count when they fail.
+ */
+export function settleLogin(db: Db, attempt: Attempt, ok: boolean): void {
+  sql(db).settleAttempt(attempt, ok);
+}
+
+export function pruneLoginFailures(db: Db, now: number): number {
+  return sql(db).prune.run({ before: now - LOGIN_WINDOW_MS }).changes;
+}
 
 export function blockedMessage(b: Blocked, now: number): string {
   const minutes = Math.max(1, Math.ceil((b.retryAtMs - now) / 60_000));

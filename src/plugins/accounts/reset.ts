@@ -1,16 +1,16 @@
+import { inputOf, type RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
-import { readForm } from '../../lib/body.js';
 import { UserError } from '../../lib/errors.js';
-import { sessionStore, startSession } from '../../middleware/session.js';
-import type { AppRouter, Deps } from '../../plugin.js';
-import { createMailer } from '../mail/mailer.js';
+import { startSession } from './session.js';
+import type { Deps } from '../../plugin.js';
 import { hashPassword, passwordProblem } from './password.js';
 import { addressKey } from '../../lib/net.js';
-import { randomToken, sha256 } from './sessions.js';
+import { destroyAllSessions, isToken, randomToken, sha256 } from './sessions.js';
 import { useSignupTokens } from './signup.js';
 import { findUserByEmail, findUserById, isEmail, normaliseEmail, setCredentials, toCurrentUser, type UserRow } from './users.js';
 import { formError } from './util.js';
+import { forgotForm, newPasswordForm } from './forms.js';
 
 /**
  * "Forgot password" by e-mail. Whoever can read the account's mailbox may choose its password:
@@ -53,7 +53,7 @@ export function prunePasswordResets(db: Db, now: number): void {
 type Lookup = { ok: true; user: UserRow } | { ok: false; reason: 'unknown' | 'used' | 'expired' };
 
 function lookup(db: Db, now: number, token: string): Lookup {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return { ok: false, reason: 'unknown' };
+  if (!isToken(token)) return { ok: false, reason: 'unknown' };
   const row = sql(db).find.get({ token_hash: sha256(token) });
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.used_at !== null) return { ok: false, reason: 'used' };
@@ -72,18 +72,21 @@ export function resetUrl(publicUrl: string, token: string): string {
   return `${publicUrl}/password/reset/${token}`;
 }
 
-export function passwordResetRoutes(router: AppRouter, deps: Deps): void {
-  const mailer = createMailer(deps);
+/** "Forgot password": the request form, and the link's page that sets the new password (routes.ts declares them). */
+export function resetHandlers(deps: Deps) {
+  // The mail plugin's service, read when a request needs it (never while plugins are created).
+  const mail = () => deps.services.mail;
   const page = 'accounts/forgot.njk';
 
-  router.get('/password/forgot', (ctx) => {
+  function forgotPage(ctx: RouteContext) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.render(page, { mailOn: mailer.enabled, email: typeof ctx.query.email === 'string' ? ctx.query.email.slice(0, 254) : '' });
-  });
+    ctx.render(page, { mailOn: mail().enabled, email: typeof ctx.query.email === 'string' ? ctx.query.email.slice(0, 254) : '' });
+  }
 
-  router.post('/password/forgot', async (ctx) => {
-    const form = await readForm(ctx);
-    const email = normaliseEmail(form.email ?? '');
+  async function forgot(ctx: RouteContext) {
+    const mailer = mail();
+    const form = inputOf(ctx, forgotForm);
+    const email = normaliseEmail(form.email);
     ctx.set('Cache-Control', 'no-store');
     const vars = { mailOn: mailer.enabled, email };
     if (!mailer.enabled) return formError(ctx, 409, 'This site sends no mail, so a password cannot be reset by e-mail. Ask your lecturer for a new sign-up link.', page, vars);
@@ -113,25 +116,25 @@ export function passwordResetRoutes(router: AppRouter, deps: Deps): void {
     }
     ctx.state.log.info({ outcome, address }, 'password reset requested');
     ctx.render(page, { ...vars, flash: { kind: 'ok', message: RESET_SENT }, done: true });
-  });
+  }
 
-  router.get('/password/reset/:token', (ctx) => {
+  function resetPage(ctx: RouteContext) {
     const found = lookup(deps.db, deps.clock.now(), ctx.params.token ?? '');
     if (!found.ok) throw failure(found.reason);
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.render('accounts/reset.njk', { account: toCurrentUser(found.user), token: ctx.params.token });
-  });
+  }
 
-  router.post('/password/reset/:token', async (ctx) => {
+  async function reset(ctx: RouteContext) {
     const token = ctx.params.token ?? '';
-    const form = await readForm(ctx);
+    const form = inputOf(ctx, newPasswordForm);
     const found = lookup(deps.db, deps.clock.now(), token);
     if (!found.ok) throw failure(found.reason);
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
-    const password = form.password ?? '';
-    const problem = passwordProblem(password) ?? (password !== (form.confirm ?? '') ? 'The password and its confirmation differ.' : null);
+    const password = form.password;
+    const problem = passwordProblem(password) ?? (password !== form.confirm ? 'The password and its confirmation differ.' : null);
     if (problem) return formError(ctx, 422, problem, 'accounts/reset.njk', { account: toCurrentUser(found.user), token });
     const hash = await hashPassword(password);
     // Checked again inside the transaction: the same link posted twice must not win twice.
@@ -141,7 +144,7 @@ export function passwordResetRoutes(router: AppRouter, deps: Deps): void {
       setCredentials(deps.db, again.user.id, hash, null);
       sql(deps.db).useAll.run({ user_id: again.user.id, now: deps.clock.now() });
       useSignupTokens(deps.db, deps.clock, again.user.id);
-      sessionStore(deps.db).destroyAll(again.user.id);
+      destroyAllSessions(deps.db, again.user.id);
       return null;
     })();
     if (lost) throw failure(lost);
@@ -149,5 +152,9 @@ export function passwordResetRoutes(router: AppRouter, deps: Deps): void {
     startSession(ctx, deps, toCurrentUser(user));
     ctx.state.log.info({ userId: user.id }, 'password reset by e-mail; other sessions ended');
     ctx.redirect('/account?done=reset');
-  });
+  }
+
+  return { forgotPage, forgot, resetPage, reset };
 }
+
+export type ResetHandlers = ReturnType<typeof resetHandlers>;

@@ -2,6 +2,7 @@ import { parse } from 'csv-parse/sync';
 import type { Db } from '../../db/open.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Content } from '../../lib/content.js';
+import { toCsv } from '../../lib/csv.js';
 import { mayVouch, type Voucher } from './authority.js';
 import { issueSignupToken, signupUrl } from './signup.js';
 import { createUser, enrol, enrolmentRole, findUserByEmail, findUserById, isEmail, listEnrolled, normaliseEmail, updateUser } from './users.js';
@@ -235,6 +236,7 @@ export function issueSignupLinks(
   })();
 }
 
+// Kept for importers in other plugins (gradebook, similarity) until they use toCsv (src/lib/csv.ts).
 /** One CSV field: quoted when needed; a leading =, +, - or @ is neutralised so spreadsheets do not run it as a formula. */
 export function csvField(value: string | number | null): string {
   let s = value === null ? '' : String(value);
@@ -243,7 +245,5 @@ export function csvField(value: string | number | null): string {
 }
 
 export function signupLinksCsv(links: SignupLink[]): string {
-  const lines = ['email,name,student_id,signup_link,expires'];
-  for (const l of links) lines.push([l.email, l.name, l.studentId, l.url, new Date(l.expiresAt).toISOString()].map(csvField).join(','));
-  return `${lines.join('\r\n')}\r\n`;
+  return toCsv([['email', 'name', 'student_id', 'signup_link', 'expires'], ...links.map((l) => [l.email, l.name, l.studentId, l.url, new Date(l.expiresAt).toISOString()])]);
 }

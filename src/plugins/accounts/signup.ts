@@ -3,7 +3,7 @@ import { preparedFor } from '../../db/prepared.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Content } from '../../lib/content.js';
 import { mayVouch, type Voucher } from './authority.js';
-import { randomToken, sha256 } from './sessions.js';
+import { isToken, randomToken, sha256 } from './sessions.js';
 import { findUserById, type UserRow } from './users.js';
 
 export const SIGNUP_TTL_DAYS = 14;
@@ -58,7 +58,7 @@ export type SignupLookup = { ok: true; user: UserRow; via: string | null } | { o
  */
 export function lookupSignupToken(deps: { db: Db; clock: Clock; content: Content }, token: string): SignupLookup {
   const { db, clock } = deps;
-  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return { ok: false, reason: 'unknown' };
+  if (!isToken(token)) return { ok: false, reason: 'unknown' };
   const row = sql(db).find.get({ token_hash: sha256(token) });
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.used_at !== null) return { ok: false, reason: 'used' };

@@ -1,4 +1,4 @@
-import { wantsJson } from '../../middleware/errors.js';
+import { wantsJson } from '../../core/http.js';
 import { UserError } from '../../lib/errors.js';
 import type { AppContext } from '../../plugin.js';
 

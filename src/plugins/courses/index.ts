@@ -1,5 +1,6 @@
-import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
-import { registerCourseRoutes } from './routes.js';
+import type { Plugin } from '../../plugin.js';
+import { courseHandlers } from './pages.js';
+import { courseRoutes } from './routes.js';
 
 /**
  * Courses and their staff through the web: the administrator creates courses and appoints
@@ -7,11 +8,13 @@ import { registerCourseRoutes } from './routes.js';
  * (/courses/<slug>/settings). The rule between these and course.yaml files: src/lib/content.ts
  * (settings) and ./rules.ts (staff).
  */
-const courses: OldShapePlugin = {
+const courses: Plugin = {
   name: 'courses',
-  routes(router, deps) {
-    registerCourseRoutes(router, deps);
+  needs: ['mail'],
+  create(deps) {
+    const handlers = courseHandlers(deps);
+    return { routes: (r) => courseRoutes(r, handlers) };
   },
 };
 
-export default fromOldShape(courses);
+export default courses;

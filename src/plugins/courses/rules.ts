@@ -1,7 +1,6 @@
 import type { CurrentUser } from '../../lib/auth.js';
-import type { Course, StaffRole } from '../../lib/content.js';
-import type { Deps } from '../../plugin.js';
-import { findUserByEmail, listEnrolled } from '../accounts/users.js';
+import type { StaffRole } from '../../lib/content.js';
+import type { StaffMember } from '../accounts/members.js';
 
 /**
  * Who a course's staff are, and who may change them. Where a course's settings come from (file
@@ -13,27 +12,9 @@ import { findUserByEmail, listEnrolled } from '../accounts/users.js';
  *   removes tutors of that course, and edits that course's settings when it has no course.yaml.
  *   Nobody's power reaches another course: every route is under /courses/<slug>/ and checks the
  *   role in that course alone.
+ *
+ * Who is on the staff (staffOf) is read from the accounts' tables, in src/plugins/accounts/members.ts.
  */
-export interface StaffMember {
-  userId: number | null;
-  email: string;
-  name: string;
-  role: StaffRole;
-  from: 'file' | 'web';
-  hasPassword: boolean;
-}
-
-export function staffOf(deps: Pick<Deps, 'db'>, course: Course): StaffMember[] {
-  const listed = new Set(course.staff.map((s) => s.email));
-  const fromFile = course.staff.map((s): StaffMember => {
-    const row = findUserByEmail(deps.db, s.email);
-    return { userId: row?.id ?? null, email: s.email, name: row?.name ?? '(no account yet)', role: s.role, from: 'file', hasPassword: !!row?.password_hash };
-  });
-  const fromWeb = listEnrolled(deps.db, course.slug)
-    .filter((e) => e.role !== 'student' && !listed.has(e.email))
-    .map((e): StaffMember => ({ userId: e.id, email: e.email, name: e.name, role: e.role as StaffRole, from: 'web', hasPassword: e.hasPassword }));
-  return [...fromFile, ...fromWeb];
-}
 
 /** Why `actor` may not give `role` in this course, or null when they may. */
 export function appointRefusal(actor: CurrentUser, role: StaffRole): string | null {

@@ -7,8 +7,8 @@ import { VIEWS_DIR } from '../../paths.js';
 import { enqueueMail } from './outbox.js';
 
 /**
- * The mail service other plugins use: `createMailer(deps)` once where routes are registered,
- * then `mailer.queue(...)` inside the transaction that makes what the message tells (a sign-up
+ * The mail service other plugins use: `deps.services.mail` (the mail plugin's one Mailer per app;
+ * list 'mail' in the plugin's needs), then `mailer.queue(...)` inside the transaction that makes what the message tells (a sign-up
  * link, an invitation). Queueing writes one outbox row and never touches the network, so a
  * request is neither slowed nor failed by the mail server; the mail plugin's drainer sends it.
  * Without SMTP configured `enabled` is false and `queue` returns null: callers then show the
@@ -33,6 +33,14 @@ export interface Mailer {
   render(template: string, vars: Record<string, unknown>): { subject: string; body: string };
 }
 
+declare module '../../plugin.js' {
+  interface Services {
+    /** Queues outgoing mail (src/plugins/mail/mailer.ts); `enabled` is false without SMTP. */
+    mail: Mailer;
+  }
+}
+
+/** The mail plugin's Mailer; other plugins use `deps.services.mail` (older callers still make their own). */
 export function createMailer(deps: { db: Db; clock: Clock; config: Config }): Mailer {
   // Text, not HTML: nothing is escaped, and a subject can never span lines (no header injection).
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: deps.config.env === 'development' }), { autoescape: false, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true });

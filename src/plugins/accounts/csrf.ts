@@ -1,9 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../db/open.js';
-import { UserError } from '../lib/errors.js';
-import { readFormAll } from '../lib/body.js';
-import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
+import type { Db } from '../../db/open.js';
+import { UserError } from '../../lib/errors.js';
+import { readFormAll } from '../../lib/body.js';
+import type { AppContext, AppMiddleware, Deps } from '../../plugin.js';
 import { clearCookie, currentSession, setCookie } from './session.js';
+import { isToken } from './sessions.js';
 
 /**
  * CSRF protection for every POST, PUT, PATCH and DELETE.
@@ -18,7 +19,8 @@ import { clearCookie, currentSession, setCookie } from './session.js';
  * SameSite=Lax cookies already stop most cross-site posts; the token also covers old browsers
  * and same-site attackers (other apps on a sibling subdomain).
  *
- * Routes that authenticate differently (the loopback /restart hook) opt out with csrfExempt().
+ * Routes that authenticate differently (the loopback /restart hook) are answered by a plugin
+ * listed before accounts (src/plugins/index.ts), so they never reach this check.
  */
 export const CSRF_COOKIE = 'lectern_csrf';
 export const CSRF_FIELD = '_csrf';
@@ -28,36 +30,13 @@ export const CSRF_MESSAGE = 'The form has expired or came from another site. Rel
 export const CSRF_BODY_LIMIT = 1024 * 1024;
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-const exemptPaths = new Set<string>();
-const exemptPrefixes = new Set<string>();
+const CSRF_KEY_SETTING = 'accounts.csrf_key';
 
-/**
- * Lets a route that carries its own proof of origin skip the check. `path` is exact
- * ("/restart") or a prefix ending in "/*" ("/hooks/*"). Call it when the plugin's routes are
- * registered. Do not use it for anything a browser with a session cookie can reach.
- */
-export function csrfExempt(path: string): void {
-  if (path.endsWith('/*')) exemptPrefixes.add(path.slice(0, -1));
-  else exemptPaths.add(path);
-}
-
-export function isCsrfExempt(path: string): boolean {
-  if (exemptPaths.has(path)) return true;
-  for (const prefix of exemptPrefixes) if (path.startsWith(prefix)) return true;
-  return false;
-}
-
-const keys = new WeakMap<Db, Buffer>();
-/** The server's HMAC key, created once per data directory and kept in settings. */
-function csrfKey(db: Db): Buffer {
-  let key = keys.get(db);
-  if (!key) {
-    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)').run({ key: 'accounts.csrf_key', value: randomBytes(32).toString('base64') });
-    const row = db.prepare<{ key: string }, { value: string }>('SELECT value FROM settings WHERE key = :key').get({ key: 'accounts.csrf_key' });
-    key = Buffer.from(row!.value, 'base64');
-    keys.set(db, key);
-  }
-  return key;
+/** The server's HMAC key, created once per data directory and kept in settings; read once per app. */
+function readCsrfKey(db: Db): Buffer {
+  db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)').run({ key: CSRF_KEY_SETTING, value: randomBytes(32).toString('base64') });
+  const row = db.prepare<{ key: string }, { value: string }>('SELECT value FROM settings WHERE key = :key').get({ key: CSRF_KEY_SETTING });
+  return Buffer.from(row!.value, 'base64');
 }
 
 function sign(key: Buffer, kind: 's' | 'a', value: string): string {
@@ -88,7 +67,7 @@ async function presentedToken(ctx: AppContext): Promise<string> {
 const SESSION_TOKENS_KEPT = 10_000;
 
 export function csrfMiddleware(deps: Deps): AppMiddleware {
-  const key = csrfKey(deps.db);
+  const key = readCsrfKey(deps.db);
   const sessionTokens = new Map<string, string>();
   const sessionToken = (secret: string): string => {
     let token = sessionTokens.get(secret);
@@ -107,7 +86,7 @@ export function csrfMiddleware(deps: Deps): AppMiddleware {
       if (ctx.cookies.get(CSRF_COOKIE)) clearCookie(ctx, deps.config, CSRF_COOKIE);
     } else {
       const anon = ctx.cookies.get(CSRF_COOKIE);
-      if (anon && /^[A-Za-z0-9_-]{43}$/.test(anon)) {
+      if (isToken(anon)) {
         expected = sign(key, 'a', anon);
       } else if (!UNSAFE.has(ctx.method)) {
         // A fresh value for a page that may show a form; a POST without it fails below anyway.
@@ -117,7 +96,7 @@ export function csrfMiddleware(deps: Deps): AppMiddleware {
       }
     }
     ctx.state.csrfToken = expected ?? '';
-    if (UNSAFE.has(ctx.method) && !isCsrfExempt(ctx.path)) {
+    if (UNSAFE.has(ctx.method)) {
       const given = await presentedToken(ctx);
       if (!expected || !given || !sameToken(given, expected)) {
         ctx.state.log.info({ path: ctx.path, hadToken: given !== '', signedIn: !!session }, 'csrf check failed');

@@ -1,13 +1,14 @@
 import type busboy from 'busboy';
-import { requireRole } from '../../lib/auth.js';
+import { attachment } from '../../core/http.js';
+import { inputOf, type RouteContext } from '../../core/routes.js';
 import { readForm } from '../../lib/body.js';
 import type { Course } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
-import type { AppContext, AppRouter, Deps } from '../../plugin.js';
-import { createMailer } from '../mail/mailer.js';
+import type { AppContext, Deps } from '../../plugin.js';
+import { staffOf } from './members.js';
 import { importRoster, issueSignupLinks, MAX_ROSTER_BYTES, parseRoster, signupLinksCsv, type RosterProblem, type SignupLink } from './roster.js';
+import { linksForm, removeForm, sendLinkForm } from './forms.js';
 import { SIGNUP_TTL_DAYS } from './signup.js';
-import { staffOf } from '../courses/rules.js';
 import { findUserById, listEnrolled, unenrol } from './users.js';
 
 /** Reads the roster text from a pasted field (urlencoded) or an uploaded file (multipart). */
@@ -63,14 +64,18 @@ const NOTICES: Record<string, (q: AppContext['query']) => string> = {
       : 'Every student on the roster has already set a password: there are no sign-up links to hand out.',
 };
 
-/** The lecturer's roster page: import CSV, list and remove students, download sign-up links. */
-export function rosterRoutes(router: AppRouter, deps: Deps): void {
-  const mailer = createMailer(deps);
+/**
+ * The lecturer's roster page: import CSV, list and remove students, download sign-up links. Every
+ * route is for the course's lecturers (routes.ts: lecturersOnly), so ctx.state.course and user are there.
+ */
+export function rosterHandlers(deps: Deps) {
+  // The mail plugin's service, read when a request needs it (never while plugins are created).
+  const mail = () => deps.services.mail;
 
   /** Queues one sign-up message per link; inside the transaction that issued the links. */
   function mailLinks(ctx: AppContext, course: Course, links: SignupLink[]): void {
     for (const link of links) {
-      mailer.queue({
+      mail().queue({
         kind: 'signup',
         template: 'mail/messages/signup.njk',
         vars: { name: link.name, email: link.email, url: link.url, expiresAt: link.expiresAt, course, issuer: ctx.state.user!.name },
@@ -81,19 +86,6 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     }
   }
 
-  function linkDays(value: string | undefined): number {
-    const days = value ? Number(value) : SIGNUP_TTL_DAYS;
-    if (!Number.isInteger(days) || days < 1 || days > 90) throw new UserError(400, 'days: the links must be valid for 1 to 90 days.');
-    return days;
-  }
-
-  function courseFor(ctx: AppContext & { params: Record<string, string | undefined> }): Course {
-    const course = deps.content.course(ctx.params.course ?? '');
-    if (!course) throw new UserError(404, 'There is no such course.');
-    requireRole(ctx, course.slug, ['lecturer']);
-    return course;
-  }
-
   function render(ctx: AppContext, course: Course, extra: Record<string, unknown> = {}) {
     const done = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     ctx.set('Cache-Control', 'no-store');
@@ -102,17 +94,19 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
       students: listEnrolled(deps.db, course.slug),
       staff: staffOf(deps, course),
       linkDays: SIGNUP_TTL_DAYS,
-      mailOn: mailer.enabled,
+      mailOn: mail().enabled,
       isStaffView: true,
       ...(done ? { flash: { kind: 'ok', message: done(ctx.query) } } : {}),
       ...extra,
     });
   }
 
-  router.get('/courses/:course/roster', (ctx) => render(ctx, courseFor(ctx)));
+  function page(ctx: RouteContext) {
+    render(ctx, ctx.state.course!);
+  }
 
-  router.post('/courses/:course/roster/import', async (ctx) => {
-    const course = courseFor(ctx);
+  async function importCsv(ctx: RouteContext) {
+    const course = ctx.state.course!;
     const text = await readRosterUpload(ctx);
     const fail = (problems: RosterProblem[]) => {
       const message = `Nothing was imported: the roster has ${problems.length} problem${problems.length === 1 ? '' : 's'}. Fix ${problems.length === 1 ? 'it' : 'them all'} and import again.`;
@@ -127,26 +121,24 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     const result = importRoster(deps, course.slug, rows, ctx.state.user!);
     ctx.state.log.info({ course: course.slug, rows: rows.length, created: result.created, enrolled: result.enrolled, foreign: result.foreign }, 'roster imported');
     ctx.redirect(`/courses/${course.slug}/roster?done=imported&created=${result.created}&enrolled=${result.enrolled}&unchanged=${result.unchanged}&foreign=${result.foreign}`);
-  });
+  }
 
-  router.post('/courses/:course/roster/links', async (ctx) => {
-    const course = courseFor(ctx);
-    const form = await readForm(ctx);
-    const days = linkDays(form.days);
+  function downloadLinks(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const { days } = inputOf(ctx, linksForm);
     const { links, withheld } = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, issuer: ctx.state.user! });
     if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
     ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links issued');
     ctx.set('Cache-Control', 'no-store');
-    ctx.attachment(`signup-links-${course.slug}.csv`);
+    ctx.set('Content-Disposition', attachment(`signup-links-${course.slug}.csv`));
     ctx.type = 'text/csv; charset=utf-8';
     ctx.body = signupLinksCsv(links);
-  });
+  }
 
-  router.post('/courses/:course/roster/mail-links', async (ctx) => {
-    const course = courseFor(ctx);
-    const form = await readForm(ctx);
-    const days = linkDays(form.days);
-    if (!mailer.enabled) throw new UserError(409, 'This site sends no mail (no SMTP server is configured): download the sign-up links as a CSV instead.');
+  function mailAllLinks(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const { days } = inputOf(ctx, linksForm);
+    if (!mail().enabled) throw new UserError(409, 'This site sends no mail (no SMTP server is configured): download the sign-up links as a CSV instead.');
     const { links, withheld } = deps.db.transaction(() => {
       const issued = issueSignupLinks(deps, deps.config.publicUrl, course.slug, { days, issuer: ctx.state.user! });
       mailLinks(ctx, course, issued.links);
@@ -155,13 +147,14 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     if (!links.length) return ctx.redirect(`/courses/${course.slug}/roster?done=nolinks&withheld=${withheld}`);
     ctx.state.log.info({ course: course.slug, links: links.length, withheld, days }, 'sign-up links queued for mailing');
     ctx.redirect(`/courses/${course.slug}/roster?done=mailed&mailed=${links.length}&withheld=${withheld}`);
-  });
+  }
 
   /** One student's link: mailed when mail is on, otherwise shown on the page to copy and send by hand. */
-  router.post('/courses/:course/roster/send-link', async (ctx) => {
-    const course = courseFor(ctx);
-    const form = await readForm(ctx);
-    const days = linkDays(form.days);
+  function sendLink(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const form = inputOf(ctx, sendLinkForm);
+    const days = form.days;
+    const mailer = mail();
     const userId = Number(form.user);
     const user = Number.isInteger(userId) ? findUserById(deps.db, userId) : undefined;
     const member = user ? listEnrolled(deps.db, course.slug, 'student').find((s) => s.id === user.id) : undefined;
@@ -177,15 +170,19 @@ export function rosterRoutes(router: AppRouter, deps: Deps): void {
     ctx.state.log.info({ course: course.slug, userId: user.id, mailed: mailer.enabled, days }, 'sign-up link issued for one student');
     if (mailer.enabled) return ctx.redirect(`/courses/${course.slug}/roster?done=mailed&mailed=1`);
     render(ctx, course, { shownLink: { name: member.name, email: member.email, url: link.url, expiresAt: link.expiresAt } });
-  });
+  }
 
-  router.post('/courses/:course/roster/remove', async (ctx) => {
-    const course = courseFor(ctx);
-    const form = await readForm(ctx);
+  function remove(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const form = inputOf(ctx, removeForm);
     const userId = Number(form.user);
     const user = Number.isInteger(userId) ? findUserById(deps.db, userId) : undefined;
     if (!user || !unenrol(deps.db, { userId: user.id, course: course.slug })) throw new UserError(404, 'That person is not on this course’s roster.');
     ctx.state.log.info({ course: course.slug, userId: user.id }, 'removed from roster');
     ctx.redirect(`/courses/${course.slug}/roster?done=removed`);
-  });
+  }
+
+  return { page, importCsv, downloadLinks, mailAllLinks, sendLink, remove };
 }
+
+export type RosterHandlers = ReturnType<typeof rosterHandlers>;

@@ -1,29 +1,18 @@
-import type { Config } from '../config.js';
-import type { Db } from '../db/open.js';
-import { readCache, setRequestVersion } from '../db/read-cache.js';
-import type { CurrentUser, Role } from '../lib/auth.js';
-import type { AppContext, AppMiddleware, Deps } from '../plugin.js';
-import { bindLog } from './request-log.js';
-import { isDatabaseBusy, isStorageFull } from '../lib/unavailable.js';
-import { createSessionStore, SESSION_TTL_MS, type SessionRecord, type SessionStore } from '../plugins/accounts/sessions.js';
-import { staffListing } from '../plugins/accounts/authority.js';
-import { enrolmentsOf, toCurrentUser } from '../plugins/accounts/users.js';
+import type { Config } from '../../config.js';
+import { readCache, setRequestVersion } from '../../db/read-cache.js';
+import type { CurrentUser, Role } from '../../lib/auth.js';
+import type { AppContext, AppMiddleware, Deps } from '../../plugin.js';
+import { bindLog } from '../../middleware/request-log.js';
+import { isDatabaseBusy, isStorageFull } from '../../lib/unavailable.js';
+import { createSession, destroySession, findSession, SESSION_TTL_MS, touchSession, type SessionRecord } from './sessions.js';
+import { staffListing } from './authority.js';
+import { enrolmentsOf, toCurrentUser } from './users.js';
 
 /**
  * Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure over https), looked up
  * server-side by its hash on every request. Fills ctx.state.user and ctx.state.roleIn.
  */
 export const SESSION_COOKIE = 'lectern_session';
-
-const stores = new WeakMap<Db, SessionStore>();
-export function sessionStore(db: Db): SessionStore {
-  let store = stores.get(db);
-  if (!store) {
-    store = createSessionStore(db);
-    stores.set(db, store);
-  }
-  return store;
-}
 
 /** https when the public URL says so (a TLS proxy in front) or the request itself came over TLS. */
 export function isSecureRequest(ctx: AppContext, config: Config): boolean {
@@ -85,7 +74,6 @@ function setUser(ctx: AppContext, deps: Deps, user: CurrentUser | null, record: 
  * signed-in readers reload pages far more often than anything is written.
  */
 export function sessionMiddleware(deps: Deps): AppMiddleware {
-  const store = sessionStore(deps.db);
   const cache = readCache(deps.db);
   return async (ctx, next) => {
     const raw = ctx.cookies.get(SESSION_COOKIE);
@@ -95,11 +83,11 @@ export function sessionMiddleware(deps: Deps): AppMiddleware {
       const now = deps.clock.now();
       version = cache.check();
       setRequestVersion(ctx.state, version);
-      found = cache.get(`session:${raw}`, version, () => store.find(raw, now));
+      found = cache.get(`session:${raw}`, version, () => findSession(deps.db, raw, now));
       // A kept session may have expired since it was read.
       if (found && found.record.expiresAt <= now) found = null;
       if (!found) clearCookie(ctx, deps.config, SESSION_COOKIE);
-      else if (touchQuietly(ctx, store, found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
+      else if (touchQuietly(ctx, deps, found.record, now)) setCookie(ctx, deps.config, SESSION_COOKIE, raw, { maxAge: SESSION_TTL_MS / 1000 });
     }
     setUser(ctx, deps, found ? toCurrentUser(found.user) : null, found?.record ?? null, version);
     await next();
@@ -110,9 +98,9 @@ export function sessionMiddleware(deps: Deps): AppMiddleware {
  * The sliding expiry is the only write on a reader's path, and it can wait: when the database is
  * locked by another process or the disk is full, the page is served and a later request slides it.
  */
-function touchQuietly(ctx: AppContext, store: SessionStore, record: SessionRecord, now: number): boolean {
+function touchQuietly(ctx: AppContext, deps: Deps, record: SessionRecord, now: number): boolean {
   try {
-    return store.touch(record, now);
+    return touchSession(deps.db, record, now);
   } catch (err) {
     if (!isDatabaseBusy(err) && !isStorageFull(err)) throw err;
     ctx.state.log.debug({ err }, 'session expiry not slid this time');
@@ -125,10 +113,9 @@ function touchQuietly(ctx: AppContext, store: SessionStore, record: SessionRecor
  * id issued, so an id planted before sign-in (session fixation) is worthless afterwards.
  */
 export function startSession(ctx: AppContext, deps: Deps, user: CurrentUser): SessionRecord {
-  const store = sessionStore(deps.db);
   const old = currentSession(ctx);
-  if (old) store.destroy(old.idHash);
-  const { id, record } = store.create(user.id, deps.clock.now());
+  if (old) destroySession(deps.db, old.idHash);
+  const { id, record } = createSession(deps.db, user.id, deps.clock.now());
   setCookie(ctx, deps.config, SESSION_COOKIE, id, { maxAge: SESSION_TTL_MS / 1000 });
   setUser(ctx, deps, user, record);
   return record;
@@ -137,7 +124,7 @@ export function startSession(ctx: AppContext, deps: Deps, user: CurrentUser): Se
 /** Signs out: the server-side row goes, the cookie is cleared. */
 export function endSession(ctx: AppContext, deps: Deps): void {
   const record = currentSession(ctx);
-  if (record) sessionStore(deps.db).destroy(record.idHash);
+  if (record) destroySession(deps.db, record.idHash);
   clearCookie(ctx, deps.config, SESSION_COOKIE);
   setUser(ctx, deps, null, null);
 }
