@@ -35,3 +35,8 @@ export function isLecturer(ctx: RouteContext): boolean {
 export function assignmentOf(ctx: RouteContext, deps: Pick<Deps, 'db'>): Current {
   return currentOr404(deps.db, courseOf(ctx).slug, ctx.params.slug);
 }
+
+/** A row id typed in a form (a student, a submission): its number, or null when it is not one. */
+export function idOf(text: string | undefined): number | null {
+  return /^\d{1,12}$/.test(text ?? '') ? Number(text) : null;
+}

@@ -5,7 +5,7 @@ import { UserError } from '../../../lib/errors.js';
 import type { Deps } from '../../../plugin.js';
 import { assignmentSubmissions, getSubmission, type Submission } from '../../submissions/store.js';
 import { assignmentGrades } from '../grades.js';
-import { actorOf, assignmentOf, courseOf } from '../policy.js';
+import { actorOf, assignmentOf, courseOf, idOf } from '../policy.js';
 import { getBatch, startRerun } from '../reruns.js';
 import { studentsOf } from '../table.js';
 
@@ -28,8 +28,8 @@ export function startRerunHandler(deps: Deps): RouteMiddleware {
     let subs: Submission[];
     let target: string;
     if (scope === 'one') {
-      const id = /^\d{1,12}$/.test(submission ?? '') ? Number(submission) : NaN;
-      const s = Number.isFinite(id) ? getSubmission(deps.db, id) : undefined;
+      const id = idOf(submission);
+      const s = id === null ? undefined : getSubmission(deps.db, id);
       if (!s || s.assignmentId !== assignment.id) throw new UserError(404, 'There is no such submission of this assignment.');
       subs = [s];
       target = `${assignment.slug} / submission ${s.id}`;
