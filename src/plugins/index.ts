@@ -1,6 +1,7 @@
 import type { Plugin } from '../plugin.js';
 import accounts from './accounts/index.js';
 import assignments from './assignments/index.js';
+import audit from './audit/index.js';
 import autotest from './autotest/index.js';
 import courses from './courses/index.js';
 import environments from './environments/index.js';
@@ -19,4 +20,5 @@ import teams from './teams/index.js';
  * order, and background work stops in reverse order at shutdown.
  */
 // restart first: the deploy hook's /restart is answered before sessions and CSRF (for browsers).
-export const plugins: Plugin[] = [restart, metrics, accounts, mail, assignments, environments, submissions, autotest, review, gradebook, teams, similarity, courses, pages];
+// audit after accounts: its middleware records staff requests once the session has said who they are.
+export const plugins: Plugin[] = [restart, metrics, accounts, mail, assignments, environments, submissions, autotest, review, audit, gradebook, teams, similarity, courses, pages];

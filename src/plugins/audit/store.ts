@@ -13,16 +13,10 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-interface AuditRow {
-  id: number;
-  at: number;
-  actor_id: number | null;
-  actor_email: string;
-  course: string | null;
-  action: string;
-  target: string;
-  details: string;
-}
+/** A row as selected (columns aliased to the entry's names); details still JSON text. */
+type AuditRow = Omit<AuditEntry, 'details'> & { details: string };
+
+const COLUMNS = 'id, at, actor_id AS actorId, actor_email AS actorEmail, course, action, target, details';
 
 function statements(db: Db) {
   return {
@@ -30,9 +24,9 @@ function statements(db: Db) {
       `INSERT INTO audit_log (at, actor_id, actor_email, course, action, target, details)
        VALUES (:at, :actorId, :actorEmail, :course, :action, :target, :details)`,
     ),
-    page: db.prepare<{ before: number; limit: number }, AuditRow>('SELECT * FROM audit_log WHERE id < :before ORDER BY id DESC LIMIT :limit'),
+    page: db.prepare<{ before: number; limit: number }, AuditRow>(`SELECT ${COLUMNS} FROM audit_log WHERE id < :before ORDER BY id DESC LIMIT :limit`),
     pageCourse: db.prepare<{ before: number; limit: number; course: string }, AuditRow>(
-      'SELECT * FROM audit_log WHERE course = :course AND id < :before ORDER BY id DESC LIMIT :limit',
+      `SELECT ${COLUMNS} FROM audit_log WHERE course = :course AND id < :before ORDER BY id DESC LIMIT :limit`,
     ),
     courses: db.prepare<[], { course: string }>('SELECT DISTINCT course FROM audit_log WHERE course IS NOT NULL ORDER BY course'),
   };
@@ -66,16 +60,7 @@ export function recordAudit(db: Db, e: NewAuditEntry): void {
 export function listAudit(db: Db, opts: { before?: number; limit: number; course?: string }): AuditEntry[] {
   const before = opts.before ?? Number.MAX_SAFE_INTEGER;
   const rows = opts.course ? sql(db).pageCourse.all({ before, limit: opts.limit, course: opts.course }) : sql(db).page.all({ before, limit: opts.limit });
-  return rows.map((r) => ({
-    id: r.id,
-    at: r.at,
-    actorId: r.actor_id,
-    actorEmail: r.actor_email,
-    course: r.course,
-    action: r.action,
-    target: r.target,
-    details: JSON.parse(r.details) as Record<string, unknown>,
-  }));
+  return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
 }
 
 export function auditedCourses(db: Db): string[] {

@@ -1,6 +1,7 @@
 import type { Course } from '../../lib/content.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AssignmentConfig } from '../assignments/config.js';
+import { standing, type Standing } from '../submissions/deadline.js';
 
 /** A time in the course's zone; the short zone name is part of the text (staff may sit elsewhere). */
 export function when(ms: number | null, course: Course): string {
@@ -21,13 +22,18 @@ export function age(ms: number): string {
 
 export type AssignmentState = 'upcoming' | 'open' | 'late' | 'closed';
 
+/** The staff pages' words for each standing (submissions/deadline.ts standing() is the rule). */
+const STATES: Record<Standing, { state: AssignmentState; text: string }> = {
+  upcoming: { state: 'upcoming', text: 'Not open yet' },
+  open: { state: 'open', text: 'Open' },
+  grace: { state: 'open', text: 'Open (grace period)' },
+  late: { state: 'late', text: 'Deadline passed: late submissions accepted' },
+  closed: { state: 'closed', text: 'Closed' },
+};
+
 /** Where the assignment stands for everyone without an extension. */
 export function assignmentState(config: AssignmentConfig, now: number): { state: AssignmentState; text: string } {
-  if (config.opensAt !== null && now < config.opensAt) return { state: 'upcoming', text: 'Not open yet' };
-  if (now <= config.deadlineAt) return { state: 'open', text: 'Open' };
-  if (now <= config.deadlineAt + config.graceMs) return { state: 'open', text: 'Open (grace period)' };
-  if (now <= config.late.hardCloseAt) return { state: 'late', text: 'Deadline passed: late submissions accepted' };
-  return { state: 'closed', text: 'Closed' };
+  return STATES[standing(config, now)];
 }
 
 export function lateness(minutes: number, penaltyPct: number): string {

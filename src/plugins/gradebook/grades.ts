@@ -1,4 +1,5 @@
 import type { Db } from '../../db/open.js';
+import { preparedFor } from '../../db/prepared.js';
 import type { Current } from '../assignments/store.js';
 import type { ResultSummary } from '../autotest/store.js';
 import { finalScorer, gradingRule, rubricOf } from '../review/grading.js';
@@ -72,8 +73,7 @@ export function ownerGrades(db: Db, current: Current): ReadonlyMap<number, Owner
   // Read before computing: a change made meanwhile by another process leaves an older stamp on
   // what is kept, and the next view computes again.
   const stamp = assignmentStamp(db, current.assignment.id);
-  let cache = kept.get(db);
-  if (!cache) kept.set(db, (cache = new Map()));
+  const cache = kept(db);
   const hit = cache.get(current.assignment.id);
   // The rule is the version's, unless a caller asks with another config (review's queue may).
   const rule = JSON.stringify([current.version.id, current.version.config.counts, current.version.config.grading ?? null]);
@@ -83,8 +83,13 @@ export function ownerGrades(db: Db, current: Current): ReadonlyMap<number, Owner
   return grades;
 }
 
-/** Per database handle (several apps in one test process each get their own), by assignment id; never mutated. */
-const kept = new WeakMap<Db, Map<number, { stamp: number; rule: string; grades: ReadonlyMap<number, OwnerGrade> }>>();
+/**
+ * A pure memo, not app state: per database handle (made once per handle by preparedFor, like the
+ * prepared statements), by assignment id, the owners' grades as computed from the database. Each
+ * read checks the assignment's stamp (moved by the database's own triggers) and the rule before it
+ * reuses an entry, so dropping the memo changes nothing but speed; entries are never mutated.
+ */
+const kept = preparedFor(() => new Map<number, { stamp: number; rule: string; grades: ReadonlyMap<number, OwnerGrade> }>());
 
 function computeOwnerGrades(db: Db, current: Current): Map<number, OwnerGrade> {
   const { assignment, version } = current;

@@ -87,8 +87,8 @@ function statements(db: Db) {
       `SELECT DISTINCT j.submission_id FROM jobs j CROSS JOIN submissions s
         WHERE j.state IN ('queued', 'running') AND s.id = j.submission_id AND s.assignment_id = :assignmentId`,
     ),
-    settings: db.prepare<{ course: string }, { slug: string; weight: number | null; max_points: number | null }>(
-      'SELECT slug, weight, max_points FROM gradebook_settings WHERE course = :course',
+    settings: db.prepare<{ course: string }, { slug: string } & StoredSetting>(
+      'SELECT slug, weight, max_points AS maxPoints FROM gradebook_settings WHERE course = :course',
     ),
     setSetting: db.prepare<{ course: string; slug: string; weight: number | null; maxPoints: number | null; by: number; at: number }>(
       `INSERT INTO gradebook_settings (course, slug, weight, max_points, updated_by, updated_at) VALUES (:course, :slug, :weight, :maxPoints, :by, :at)
@@ -123,7 +123,7 @@ export interface StoredSetting {
 }
 
 export function gradebookSettings(db: Db, course: string): Map<string, StoredSetting> {
-  return new Map(sql(db).settings.all({ course }).map((r) => [r.slug, { weight: r.weight, maxPoints: r.max_points }]));
+  return new Map(sql(db).settings.all({ course }).map(({ slug, ...setting }) => [slug, setting]));
 }
 
 export function saveGradebookSetting(db: Db, s: { course: string; slug: string; weight: number | null; maxPoints: number | null; by: number; at: number }): void {

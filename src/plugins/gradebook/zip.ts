@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type yazl from 'yazl';
 import type { Deps } from '../../plugin.js';
-import { csvField } from '../accounts/roster.js';
+import { toCsv, type CsvValue } from '../../lib/csv.js';
 import { submissionFiles } from '../submissions/store.js';
 import { points } from './format.js';
 import type { StudentGrade } from './grades.js';
@@ -37,13 +37,13 @@ export function countedSubmissionsZip(
     output.destroy(err);
   });
   const used = new Set<string>();
-  const index = [['folder', 'email', 'student_id', 'name', 'submissions', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score'].join(',')];
+  const index: CsvValue[][] = [['folder', 'email', 'student_id', 'name', 'submissions', 'submission', 'submitted_at', 'late_minutes', 'penalty_pct', 'score', 'max_score', 'final_score']];
   const entries: Array<{ name: string; sha256: string; size: number; mtime: Date }> = [];
   let students = 0;
   for (const g of grades) {
     const c = g.counted;
     if (!c) {
-      index.push(['', g.student.email, g.student.studentId, g.student.name, g.submissions].map((v) => csvField(v)).join(','));
+      index.push(['', g.student.email, g.student.studentId, g.student.name, g.submissions]);
       continue;
     }
     let folder = studentFolder(g);
@@ -51,14 +51,10 @@ export function countedSubmissionsZip(
     used.add(folder.toLowerCase());
     students += 1;
     const s = c.submission;
-    index.push(
-      [folder, g.student.email, g.student.studentId, g.student.name, g.submissions, s.number, new Date(s.submittedAt).toISOString(), s.lateMinutes, s.penaltyPct, points(c.graded?.score ?? null), points(c.maxScore), points(c.final)]
-        .map((v) => csvField(v))
-        .join(','),
-    );
+    index.push([folder, g.student.email, g.student.studentId, g.student.name, g.submissions, s.number, new Date(s.submittedAt).toISOString(), s.lateMinutes, s.penaltyPct, points(c.graded?.score ?? null), points(c.maxScore), points(c.final)]);
     for (const f of submissionFiles(deps.db, s.id)) entries.push({ name: `${opts.slug}/${folder}/${f.name.replace(/[\\/]/g, '_')}`, sha256: f.sha256, size: f.size, mtime: new Date(s.submittedAt) });
   }
-  zip.addBuffer(Buffer.from(`${index.join('\r\n')}\r\n`, 'utf8'), `${opts.slug}/index.csv`, { mtime: new Date(0), compress: true });
+  zip.addBuffer(Buffer.from(toCsv(index), 'utf8'), `${opts.slug}/index.csv`, { mtime: new Date(0), compress: true });
   for (const e of entries) {
     zip.addReadStreamLazy(e.name, { size: e.size, mtime: e.mtime, mode: 0o100644 }, (cb) => {
       try {
