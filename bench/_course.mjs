@@ -49,25 +49,24 @@ export function writeCourse(script) {
 export async function populate(dataDir, { students, perAssignment = 0, historyAssignments = ASSIGNMENTS.slice(0, 9) }) {
   const { openDatabase, databasePath } = await import(dist('db/open.js'));
   const { createUser, enrol } = await import(dist('plugins/accounts/users.js'));
-  const { createSessionStore } = await import(dist('plugins/accounts/sessions.js'));
+  const { createSession } = await import(dist('plugins/accounts/sessions.js'));
   const { systemClock } = await import(dist('lib/clock.js'));
   const db = openDatabase(databasePath(dataDir));
   try {
     const first = createUser(db, { email: 'student0@example.org', name: 'Student 0', password: 'bench password 123' }, systemClock);
     const hash = db.prepare('SELECT password_hash FROM users WHERE id = ?').pluck().get(first);
     const insertUser = db.prepare('INSERT INTO users (email, name, student_id, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, 0, ?)');
-    const sessions = createSessionStore(db);
     const now = Date.now();
     const out = [];
     db.transaction(() => {
       for (let i = 0; i < students; i++) {
         const id = i === 0 ? first : Number(insertUser.run(`student${i}@example.org`, `Student ${i}`, `S${100000 + i}`, hash, now).lastInsertRowid);
         enrol(db, { userId: id, course: COURSE, role: 'student' }, systemClock);
-        out.push({ id, cookie: `lectern_session=${sessions.create(id, now).id}` });
+        out.push({ id, cookie: `lectern_session=${createSession(db, id, now).id}` });
       }
     })();
     const lecturerId = createUser(db, { email: LECTURER, name: 'The Lecturer', passwordHash: hash }, systemClock);
-    const lecturer = { id: lecturerId, cookie: `lectern_session=${sessions.create(lecturerId, now).id}` };
+    const lecturer = { id: lecturerId, cookie: `lectern_session=${createSession(db, lecturerId, now).id}` };
 
     if (perAssignment > 0) {
       const blob = Buffer.from('my answer\n');

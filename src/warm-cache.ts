@@ -8,7 +8,7 @@ import { systemClock } from './lib/clock.js';
 import { createLogger } from './lib/logger.js';
 import { SESSION_COOKIE } from './plugins/accounts/session.js';
 import { PROJECT_ROOT } from './paths.js';
-import { createSessionStore } from './plugins/accounts/sessions.js';
+import { createSession } from './plugins/accounts/sessions.js';
 import { createUser, enrol } from './plugins/accounts/users.js';
 import { startServer } from './server.js';
 
@@ -59,7 +59,7 @@ async function exercise(): Promise<void> {
     const running = await startServer(config, { log });
     try {
       const { db, clock } = running.app.deps;
-      const session = createSessionStore(db).create(userId, clock.now());
+      const session = createSession(db, userId, clock.now());
       const get = async (url: string, cookie?: string) => {
         const res = await fetch(new URL(url, running.url), { headers: cookie ? { cookie } : {}, redirect: 'manual' });
         await res.arrayBuffer();

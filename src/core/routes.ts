@@ -152,7 +152,7 @@ function describeSchema(schema: z.ZodType): string {
 
 /**
  * Names the action for the audit log: a successful request (status below 400) of a signed-in
- * member of the course's staff is recorded under this name by the gradebook's audit middleware. A
+ * member of the course's staff is recorded under this name by the audit plugin's middleware. A
  * handler that writes its own, richer entry marks the request (ctx.state.audited) instead.
  */
 export function audit(action: string): Audit {

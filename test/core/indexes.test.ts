@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
-import { createSessionStore } from '../../src/plugins/accounts/sessions.js';
+import { countLiveSessions } from '../../src/plugins/accounts/sessions.js';
 import { createJobQueue } from '../../src/plugins/autotest/queue.js';
 import { fixedClock } from '../../src/lib/clock.js';
 import { tempDir } from '../helpers/index.js';
@@ -89,7 +89,8 @@ describe('indexes', () => {
 
   it('the session lookup is by primary key, joined to its user by primary key', () => {
     const { db: rec, sql } = recordingDb(db);
-    createSessionStore(rec);
+    // Any session function prepares the store's statements on the recording handle.
+    countLiveSessions(rec, 0, 0);
     const find = sql.find((s) => /FROM sessions s JOIN users u/.test(s));
     expect(find, 'the session lookup statement').toBeDefined();
     const details = plan(db, find!);

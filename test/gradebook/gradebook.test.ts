@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRIORITY } from '../../src/plugins/autotest/queue.js';
 import { recordBeats } from '../../src/plugins/autotest/redis-store.js';
 import { fixedClock } from '../../src/lib/clock.js';
-import { instantToZoned, zonedToInstant } from '../../src/plugins/gradebook/zoned.js';
+import { instantToZoned, zonedToInstant } from '../../src/lib/zoned.js';
 import { ROOT, createTestApp, type TestApp } from '../helpers/index.js';
 import { makeUser, signIn, type SignedInAgent } from '../helpers/accounts.js';
 import { upload } from '../helpers/submit.js';

@@ -236,14 +236,7 @@ export function issueSignupLinks(
   })();
 }
 
-// Kept for importers in other plugins (gradebook, similarity) until they use toCsv (src/lib/csv.ts).
-/** One CSV field: quoted when needed; a leading =, +, - or @ is neutralised so spreadsheets do not run it as a formula. */
-export function csvField(value: string | number | null): string {
-  let s = value === null ? '' : String(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n;]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
+/** The sign-up links as a spreadsheet: one row per account, the link and when it expires. */
 export function signupLinksCsv(links: SignupLink[]): string {
   return toCsv([['email', 'name', 'student_id', 'signup_link', 'expires'], ...links.map((l) => [l.email, l.name, l.studentId, l.url, new Date(l.expiresAt).toISOString()])]);
 }

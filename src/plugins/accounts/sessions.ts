@@ -113,24 +113,3 @@ export function pruneSessions(db: Db, now: number): number {
 export function countLiveSessions(db: Db, userId: number, now: number): number {
   return sql(db).countFor.get({ user_id: userId, now })?.n ?? 0;
 }
-
-/**
- * TRANSITION: the old closure shape, kept for importers outside accounts (src/warm-cache.ts,
- * test/core/indexes.test.ts, bench/_course.mjs); it prepares the statements at once, as before.
- * New code calls the functions above.
- */
-export function createSessionStore(db: Db) {
-  sql(db);
-  return {
-    create: (userId: number, now: number) => createSession(db, userId, now),
-    find: (id: string, now: number) => findSession(db, id, now),
-    touch: (record: SessionRecord, now: number) => touchSession(db, record, now),
-    destroy: (idHash: string) => destroySession(db, idHash),
-    destroyOthers: (userId: number, keepIdHash: string) => destroyOtherSessions(db, userId, keepIdHash),
-    destroyAll: (userId: number) => destroyAllSessions(db, userId),
-    prune: (now: number) => pruneSessions(db, now),
-    countLive: (userId: number, now: number) => countLiveSessions(db, userId, now),
-  };
-}
-
-export type SessionStore = ReturnType<typeof createSessionStore>;

@@ -24,6 +24,14 @@ export interface UserRow {
   mail_results?: 0 | 1;
 }
 
+/** A person as grade lists show them: who, and their student number. */
+export interface Student {
+  id: number;
+  email: string;
+  name: string;
+  studentId: string | null;
+}
+
 export interface NewUser {
   email: string;
   name: string;

@@ -7,14 +7,22 @@ import { finalScore, manualPart, type Part } from '../review/score.js';
 import { adjustmentSums, gradesOfAssignment } from '../review/store.js';
 import { extensionFor, listExtensions, toSubmission, type Submission } from '../submissions/store.js';
 import { listTeams } from '../teams/store.js';
+import type { Student } from '../accounts/users.js';
 import { bestGradedOf, countedOf } from './counted.js';
 import { assignmentStamp, countingCandidates, pendingOfAssignment, type CandidateRow, type CeilingKey } from './store.js';
 
-export interface Student {
-  id: number;
-  email: string;
-  name: string;
-  studentId: string | null;
+export type { Student } from '../accounts/users.js';
+
+/** The gradebook's counting rule offered to other plugins (the review queue grades what counts). */
+export interface GradesService {
+  /** Each student's counted and latest submission with its final score, in the order given. */
+  ofAssignment(current: Current, students: Student[]): StudentGrade[];
+}
+
+declare module '../../plugin.js' {
+  interface Services {
+    grades: GradesService;
+  }
 }
 
 export interface ScoredSubmission {

@@ -1,3 +1,4 @@
+import { assignmentGrades } from './grades.js';
 import type { Plugin } from '../../plugin.js';
 import { gradebookRoutes } from './routes.js';
 
@@ -7,6 +8,7 @@ const gradebook: Plugin = {
   needs: ['grading'],
   create(deps) {
     return {
+      provides: { grades: { ofAssignment: (current, students) => assignmentGrades(deps.db, current, students) } },
       routes: (r) => gradebookRoutes(r, deps),
     };
   },

@@ -3,7 +3,7 @@ import type { Deps } from '../../plugin.js';
 import { listEnrolled } from '../accounts/users.js';
 import { listAssignments } from '../assignments/store.js';
 import type { BookCell, BookRow } from './book.js';
-import { points } from './format.js';
+import { points } from '../../lib/format.js';
 import { assignmentGrades, type ScoredSubmission, type Student, type StudentGrade } from './grades.js';
 import { assignmentWeights, weightedTotal } from './weights.js';
 

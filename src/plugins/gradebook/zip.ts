@@ -3,7 +3,7 @@ import type yazl from 'yazl';
 import type { Deps } from '../../plugin.js';
 import { toCsv, type CsvValue } from '../../lib/csv.js';
 import { submissionFiles } from '../submissions/store.js';
-import { points } from './format.js';
+import { points } from '../../lib/format.js';
 import type { StudentGrade } from './grades.js';
 
 /** A folder name from a student: letters, digits and . _ @ + - only, so every unzip tool takes it. */

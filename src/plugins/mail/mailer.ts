@@ -40,7 +40,7 @@ declare module '../../plugin.js' {
   }
 }
 
-/** The mail plugin's Mailer; other plugins use `deps.services.mail` (older callers still make their own). */
+/** The mail plugin's Mailer, made once per app; other plugins use `deps.services.mail`. */
 export function createMailer(deps: { db: Db; clock: Clock; config: Config }): Mailer {
   // Text, not HTML: nothing is escaped, and a subject can never span lines (no header injection).
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: deps.config.env === 'development' }), { autoescape: false, throwOnUndefined: false, trimBlocks: true, lstripBlocks: true });

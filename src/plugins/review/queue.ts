@@ -1,8 +1,9 @@
 import type { Db } from '../../db/open.js';
+import type { Deps } from '../../plugin.js';
 import type { AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
 import { resultSummaries } from '../autotest/store.js';
-import { assignmentGrades, type Student } from '../gradebook/grades.js';
+import type { Student } from '../accounts/users.js';
 import { assignmentSubmissions, type Submission } from '../submissions/store.js';
 import { gradingOf } from './config.js';
 import { round3 } from './score.js';
@@ -32,8 +33,8 @@ export interface QueueEntry {
 }
 
 /** The gradebook's counted submission per student (null: nothing counts yet). The one call into the counted rule. */
-function countedSubmissions(db: Db, current: Current, students: Student[]) {
-  return assignmentGrades(db, current, students);
+function countedSubmissions(deps: Pick<Deps, 'services'>, current: Current, students: Student[]) {
+  return deps.services.grades.ofAssignment(current, students);
 }
 
 /**
@@ -56,8 +57,9 @@ export function gradingCandidates(db: Db, current: Current, config: AssignmentCo
   return new Map([...out].map(([u, v]) => [u, v.s]));
 }
 
-export function queueEntries(db: Db, current: Current, students: Student[], graders: Map<number, number>): QueueEntry[] {
-  const counted = countedSubmissions(db, current, students);
+export function queueEntries(deps: Pick<Deps, 'db' | 'services'>, current: Current, students: Student[], graders: Map<number, number>): QueueEntry[] {
+  const { db } = deps;
+  const counted = countedSubmissions(deps, current, students);
   // Asked only when a student has nothing counted yet (most have, once grading is under way).
   let candidatesMap: Map<number, Submission> | null = null;
   const candidate = (userId: number) => (candidatesMap ??= gradingCandidates(db, current)).get(userId);

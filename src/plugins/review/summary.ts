@@ -1,6 +1,6 @@
 import type { Deps } from '../../plugin.js';
 import { currentVersion, type Current } from '../assignments/store.js';
-import { points as fmtPoints } from '../gradebook/format.js';
+import { points as fmtPoints } from '../../lib/format.js';
 import type { Submission } from '../submissions/store.js';
 import type { FinalMode } from './config.js';
 import { breakdownOf, gradableResult, gradingRule } from './grading.js';

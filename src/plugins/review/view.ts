@@ -1,6 +1,6 @@
 import { UserError } from '../../lib/errors.js';
 import type { Deps } from '../../plugin.js';
-import { points as fmtPoints } from '../gradebook/format.js';
+import { points as fmtPoints } from '../../lib/format.js';
 import type { SubmissionFile } from '../submissions/store.js';
 import { isZipName, showFile, type Shown } from './files.js';
 import { renderMarkdown } from './markdown.js';

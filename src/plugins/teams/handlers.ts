@@ -9,8 +9,7 @@ import type { Deps } from '../../plugin.js';
 import { listEnrolled, normaliseEmail, type EnrolledUser } from '../accounts/users.js';
 import { recordAudit } from '../audit/store.js';
 import { repriceSubmissions } from '../gradebook/extensions.js';
-import { zonedToInstant } from '../gradebook/zoned.js';
-import { createMailer } from '../mail/mailer.js';
+import { zonedToInstant } from '../../lib/zoned.js';
 import { assignmentSubmissions } from '../submissions/store.js';
 import { idParam, teamAssignment, type TeamAssignment } from './policy.js';
 import {
@@ -88,7 +87,7 @@ export interface TeamHandlers {
 }
 
 export function teamHandlers(deps: Deps): TeamHandlers {
-  const mailer = createMailer(deps);
+  const mailer = deps.services.mail;
 
   // ---- students: the team page ----
   function studentContext(ctx: RouteContext): StudentContext {

@@ -5,9 +5,10 @@ import { teamRoutes } from './routes.js';
 /** Teams for team assignments: formed by students or made by the lecturer, with their own extensions. */
 const teams: Plugin = {
   name: 'teams',
+  needs: ['mail'],
   create(deps) {
-    const handlers = teamHandlers(deps);
-    return { routes: (r) => teamRoutes(r, handlers) };
+    // Handlers are made when routes are declared, once every plugin (mail among them) is created.
+    return { routes: (r) => teamRoutes(r, teamHandlers(deps)) };
   },
 };
 

@@ -8,7 +8,7 @@ import { listAssignments } from '../../assignments/store.js';
 import { recordAudit } from '../../audit/store.js';
 import { bookHref, PAGE_SIZES, parseBookQuery, selectRows, STATUSES } from '../book.js';
 import { countedRuleText } from '../counted.js';
-import { points } from '../format.js';
+import { points } from '../../../lib/format.js';
 import { actorOf, courseOf, isLecturer } from '../policy.js';
 import { saveGradebookSetting } from '../store.js';
 import { cellText, gradebookCsvRows, gradebookTable } from '../table.js';

@@ -3,7 +3,7 @@ import type { RouteMiddleware } from '../../../core/routes.js';
 import type { Deps } from '../../../plugin.js';
 import { durationText } from '../../autotest/forecast.js';
 import { dashboardData } from '../dashboard.js';
-import { age } from '../format.js';
+import { age } from '../../../lib/format.js';
 import { courseOf, isLecturer } from '../policy.js';
 
 /** The course dashboard: its data (dashboard.ts) as JSON, or rendered. */

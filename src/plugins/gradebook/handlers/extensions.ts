@@ -9,7 +9,7 @@ import { when } from '../format.js';
 import type { Student } from '../grades.js';
 import { actorOf, assignmentOf, courseOf, idOf } from '../policy.js';
 import { studentsOf } from '../table.js';
-import { instantToZoned, zonedToInstant } from '../zoned.js';
+import { instantToZoned, zonedToInstant } from '../../../lib/zoned.js';
 import { renderStudents } from './students.js';
 
 /**

@@ -3,13 +3,14 @@ import type { Deps } from '../../../plugin.js';
 import type { Current } from '../../assignments/store.js';
 import { bookHref, PAGE_SIZES, parseBookQuery, selectRows, STATUSES } from '../book.js';
 import { countedRuleText } from '../counted.js';
-import { assignmentState, lateness, when } from '../format.js';
+import { assignmentState, when } from '../format.js';
+import { lateness } from '../../../lib/format.js';
 import { assignmentGrades, type ScoredSubmission } from '../grades.js';
 import { binScores, histogramSvg } from '../histogram.js';
 import { assignmentOf, courseOf, isLecturer } from '../policy.js';
 import { recentBatches } from '../reruns.js';
 import { scoreText, studentsOf } from '../table.js';
-import { instantToZoned } from '../zoned.js';
+import { instantToZoned } from '../../../lib/zoned.js';
 
 /** The notice a redirect back to the students page asks for (`?done=`). */
 const NOTICES: Record<string, (q: RouteContext['query']) => string> = {

@@ -5,7 +5,7 @@ import { formatDateTime } from '../../../lib/views.js';
 import type { Deps } from '../../../plugin.js';
 import { findUserById } from '../../accounts/users.js';
 import { recordAudit } from '../../audit/store.js';
-import { points as fmtPoints } from '../../gradebook/format.js';
+import { points as fmtPoints } from '../../../lib/format.js';
 import type { Mailer } from '../../mail/mailer.js';
 import { submissionFiles } from '../../submissions/store.js';
 import { regradeCloseForm, regradeMessageForm, regradeRequestForm } from '../forms.js';

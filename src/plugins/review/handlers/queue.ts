@@ -26,7 +26,7 @@ export function queueHandlers(deps: Deps) {
   function queueOf(course: Course, current: Current) {
     const students = studentsOf(deps, course);
     const graders = store.gradersOf(deps.db, current.assignment.id);
-    const entries = queueEntries(deps.db, current, students, graders);
+    const entries = queueEntries(deps, current, students, graders);
     return { students, entries };
   }
 

@@ -4,7 +4,7 @@ import { UserError } from '../../../lib/errors.js';
 import { formatDateTime } from '../../../lib/views.js';
 import type { Deps } from '../../../plugin.js';
 import { findUserById } from '../../accounts/users.js';
-import { lateness, points as fmtPoints } from '../../gradebook/format.js';
+import { lateness, points as fmtPoints } from '../../../lib/format.js';
 import { statusFor } from '../../submissions/index.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles } from '../../submissions/store.js';
 import { diffSubmissions } from '../diff.js';
@@ -117,7 +117,7 @@ export function staffHandlers(deps: Deps) {
       let key = 0;
       const shortcuts = new Map<number, number>();
       for (const g of groups) for (const i of g.group.items) if (!i.retired && key < 9) shortcuts.set(i.id, ++key);
-      const entry = student ? queueEntries(deps.db, current, [{ id: student.id, email: student.email, name: student.name, studentId: student.student_id }], store.gradersOf(deps.db, current.assignment.id))[0] : undefined;
+      const entry = student ? queueEntries(deps, current, [{ id: student.id, email: student.email, name: student.name, studentId: student.student_id }], store.gradersOf(deps.db, current.assignment.id))[0] : undefined;
       const counted = entry?.submission ?? null;
       const newer = entry?.newer ?? null;
       ctx.render('review/staff.njk', {
