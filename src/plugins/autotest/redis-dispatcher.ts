@@ -5,8 +5,8 @@ import { getVersion } from '../assignments/store.js';
 import type { Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import { recordOutcome } from './pool.js';
-import { errorGrade } from './results.js';
-import { layoutNeeds } from './layouts.js';
+import { errorGrade } from './run/grade.js';
+import { layoutNeeds } from './run/layouts.js';
 import type { Job } from './queue.js';
 import {
   BLOB_TTL_S,
@@ -24,8 +24,8 @@ import {
   type GradingReturn,
   type PayloadFile,
   type WorkerBeat,
-} from './redis-common.js';
-import { connect } from './redis-connect.js';
+} from './run/redis-common.js';
+import { connect } from './run/redis-connect.js';
 import { listWorkers, recordBeats, redisSql, type OutboxRow } from './redis-store.js';
 import { JobSpecError, jobSpec, type RunOutcome } from './runner.js';
 import { insertResult } from './store.js';

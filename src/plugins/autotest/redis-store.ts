@@ -1,7 +1,7 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
-import { BULL_OWNER, HEARTBEAT_TTL_MS, type WorkerBeat } from './redis-common.js';
+import { BULL_OWNER, HEARTBEAT_TTL_MS, type WorkerBeat } from './run/redis-common.js';
 
 /** The SQL of Redis mode: the outbox mark on jobs rows, and the mirror of worker heartbeats. */
 export interface OutboxRow {
