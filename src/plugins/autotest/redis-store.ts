@@ -81,6 +81,7 @@ function statements(db: Db) {
 }
 
 export const redisSql = preparedFor(statements);
+export type RedisStatements = ReturnType<typeof statements>;
 
 export function recordBeats(db: Db, beats: WorkerBeat[], now: number): { gone: string[] } {
   const sql = redisSql(db);
