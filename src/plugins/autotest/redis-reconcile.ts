@@ -65,7 +65,7 @@ function finishLocally(row: OutboxRow, problemText: string): void {
     if (job) recordOutcome(deps, grading.queue, job, job.leaseOwner!, outcome, 'forwarder');
   })();
   log.error({ jobId: row.id, reason: problemText }, 'job cannot be graded');
-  emit(row.id, row.submission_id, 'done');
+  emit(row.id, row.submissionId, 'done');
 }
 
 async function collect(ids: string[], finished: 'completed' | 'failed'): Promise<void> {
@@ -166,7 +166,7 @@ async function reconcile(): Promise<void> {
     if (waiting.has(bullId)) {
       if (row.state === 'running' && sql.backToQueued.run({ id: row.id }).changes) {
         log.info({ jobId: row.id }, 'job is waiting in Redis again (its worker stopped or died)');
-        emit(row.id, row.submission_id, 'queued');
+        emit(row.id, row.submissionId, 'queued');
       }
       continue;
     }
@@ -182,7 +182,7 @@ async function reconcile(): Promise<void> {
       sql.unforward.run({ id: row.id });
     })();
     log.warn({ jobId: row.id }, 'job was lost by Redis: forwarding it again');
-    if (row.state === 'running') emit(row.id, row.submission_id, 'queued');
+    if (row.state === 'running') emit(row.id, row.submissionId, 'queued');
   }
 }
 
