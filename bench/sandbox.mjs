@@ -12,8 +12,8 @@ import { createSandbox } from '../dist/lib/sandbox/index.js';
 import { memoryLogger } from '../dist/lib/logger.js';
 import { parseAssignmentYaml } from '../dist/plugins/assignments/config.js';
 import { renderText } from '../dist/plugins/assignments/render.js';
-import { planFor } from '../dist/plugins/autotest/plan.js';
-import { runPrepared } from '../dist/plugins/autotest/runner.js';
+import { planFor } from '../dist/plugins/autotest/run/plan.js';
+import { runPrepared } from '../dist/plugins/autotest/run/run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TARGET_MS = 25;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxResult } from '../../src/lib/sandbox/types.js';
 import { parseAssignmentYaml } from '../../src/plugins/assignments/config.js';
-import { presentStatus } from '../../src/plugins/autotest/present.js';
 import { renderOutput } from '../../src/plugins/autotest/output-format.js';
-import { gradeDetails, interpretRun, type Grade, type InterpretOptions } from '../../src/plugins/autotest/results.js';
+import { gradeDetails, type Grade } from '../../src/plugins/autotest/run/grade.js';
+import { interpretRun, type InterpretOptions } from '../../src/plugins/autotest/run/results.js';
 import type { StoredResult } from '../../src/plugins/autotest/store.js';
+import { presentStatus } from '../../src/plugins/submissions/present.js';
 
 function run(over: Partial<SandboxResult> = {}): SandboxResult {
   return { status: 'ok', exitCode: 0, signal: null, stdout: 'harness says hi', stderr: 'harness warns', stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 1, files: {}, ...over };

@@ -19,7 +19,7 @@ afterAll(() => {
 /** A process that opens a real run_student socket dir (as a harness run does) and stays in it. */
 async function harnessRun(tmp: string): Promise<{ child: ChildProcess; dir: string }> {
   const script = `
-    import { startRunStudentServer } from ${JSON.stringify(path.join(ROOT, 'src/plugins/autotest/student-runs.ts'))};
+    import { startRunStudentServer } from ${JSON.stringify(path.join(ROOT, 'src/plugins/autotest/run/student-runs.ts'))};
     const server = await startRunStudentServer({}, process.env.TMPDIR);
     process.stdout.write(server.dir + '\\n');
     setInterval(() => undefined, 60_000);

@@ -3,7 +3,6 @@ import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import { readCache } from '../../db/read-cache.js';
 import type { Deps } from '../../plugin.js';
-import { arrivalBins } from '../submissions/store.js';
 import { listWorkers } from './redis-store.js';
 
 /**
@@ -278,13 +277,13 @@ export function jobEta(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'services'>,
 }
 
 /** The busiest past deadline of the course: the one with the most submissions per student in its last hour. */
-export function busiestProfile(db: Db, past: Array<{ id: number; slug: string; title: string }>, students: number): ArrivalProfile | null {
+export function busiestProfile(deps: Pick<Deps, 'services'>, past: Array<{ id: number; slug: string; title: string }>, students: number): ArrivalProfile | null {
   if (students < 1) return null;
   let best: { profile: ArrivalProfile; lastHour: number } | null = null;
   const bins = Math.ceil((PROFILE_BEFORE_MS + PROFILE_AFTER_MS) / PROFILE_BIN_MS);
   for (const a of past) {
     const counts = new Array<number>(bins).fill(0);
-    const arrivals = arrivalBins(db, a.id, PROFILE_BEFORE_MS, PROFILE_AFTER_MS, PROFILE_BIN_MS);
+    const arrivals = deps.services.submissions.arrivalBins(a.id, PROFILE_BEFORE_MS, PROFILE_AFTER_MS, PROFILE_BIN_MS);
     for (const { bin, n } of arrivals.bins) counts[Math.min(bins - 1, bin)]! += n;
     const lastHour = arrivals.lastHour;
     if (lastHour === 0 || (best && best.lastHour >= lastHour)) continue;
@@ -318,7 +317,7 @@ export function deadlineForecasts(
   const past = input.assignments.filter((a) => a.deadlineAt + PROFILE_AFTER_MS <= now);
   const coming = input.assignments.filter((a) => a.deadlineAt > now && a.deadlineAt - now <= input.horizonMs);
   if (!coming.length) return [];
-  const profile = busiestProfile(deps.db, past, input.students);
+  const profile = busiestProfile(deps, past, input.students);
   if (!profile) return [];
   const capacity = gradingCapacity(deps);
   const fallback = courseCost(deps.db, input.course);

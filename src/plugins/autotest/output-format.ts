@@ -2,7 +2,7 @@ import { AnsiUp } from 'ansi_up';
 import type { MarkdownIt } from 'markdown-it';
 import sanitizeHtml from 'sanitize-html';
 import { createCommentMarkdown } from '../pages/markdown.js';
-import type { OutputFormat } from './results.js';
+import type { OutputFormat } from './run/grade.js';
 
 /**
  * Autograder output as safe HTML. Results files are written by the lecturer's harness but often

@@ -1,8 +1,9 @@
 import type { EventEmitter } from 'node:events';
 import type { Deps } from '../../plugin.js';
 import type { Job, JobQueue } from './queue.js';
-import { errorGrade } from './results.js';
-import { JobSpecError, jobSpec, runSpec, type RunOutcome } from './runner.js';
+import { errorGrade } from './run/grade.js';
+import { JobSpecError, jobSpec, runSpec } from './runner.js';
+import type { RunOutcome } from './run/run.js';
 import { insertResult } from './store.js';
 import { isDatabaseBusy, isStorageFull } from '../../lib/unavailable.js';
 

@@ -1,17 +1,17 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
-import { BULL_OWNER, HEARTBEAT_TTL_MS, type WorkerBeat } from './redis-common.js';
+import { BULL_OWNER, HEARTBEAT_TTL_MS, type WorkerBeat } from './run/redis-common.js';
 
 /** The SQL of Redis mode: the outbox mark on jobs rows, and the mirror of worker heartbeats. */
 export interface OutboxRow {
   id: number;
-  submission_id: number;
-  version_id: number;
+  submissionId: number;
+  versionId: number;
   state: 'queued' | 'running';
   priority: number;
-  lease_owner: string | null;
-  forwarded_at: number | null;
+  leaseOwner: string | null;
+  forwardedAt: number | null;
 }
 
 /** What a worker said in its last heartbeat, with when this server first and last heard it. */
@@ -22,32 +22,19 @@ export interface WorkerInfo extends Omit<WorkerBeat, 'at'> {
   alive: boolean;
 }
 
-interface WorkerRow {
-  id: string;
-  host: string;
-  pid: number;
-  concurrency: number;
-  running: number;
-  jobs_done: number;
-  sandbox: string;
-  started_at: number;
-  first_seen: number;
-  last_seen: number;
-  gone_at: number | null;
-}
-
+const OUTBOX = 'id, submission_id AS submissionId, version_id AS versionId, state, priority, lease_owner AS leaseOwner, forwarded_at AS forwardedAt';
 const owned = `substr(lease_owner, 1, ${BULL_OWNER.length}) = '${BULL_OWNER}'`;
 
 function statements(db: Db) {
   return {
     outbox: db.prepare<{ now: number; limit: number }, OutboxRow>(
-      `SELECT id, submission_id, version_id, state, priority, lease_owner, forwarded_at FROM jobs
+      `SELECT ${OUTBOX} FROM jobs
         WHERE state = 'queued' AND forwarded_at IS NULL AND not_before <= :now
         ORDER BY priority DESC, id LIMIT :limit`,
     ),
     outboxStats: db.prepare<[], { n: number; oldest: number | null }>(`SELECT count(*) AS n, min(enqueued_at) AS oldest FROM jobs WHERE state = 'queued' AND forwarded_at IS NULL`),
     forwarded: db.prepare<[], OutboxRow>(
-      `SELECT id, submission_id, version_id, state, priority, lease_owner, forwarded_at FROM jobs
+      `SELECT ${OUTBOX} FROM jobs
         WHERE forwarded_at IS NOT NULL AND state IN ('queued', 'running') ORDER BY id`,
     ),
     markForwarded: db.prepare<{ id: number; now: number }>(`UPDATE jobs SET forwarded_at = :now WHERE id = :id AND state = 'queued' AND forwarded_at IS NULL`),
@@ -75,12 +62,14 @@ function statements(db: Db) {
     ),
     workerGone: db.prepare<{ id: string; now: number }>(`UPDATE workers SET gone_at = :now, running = 0 WHERE id = :id AND gone_at IS NULL`),
     liveWorkerIds: db.prepare<[], { id: string }>(`SELECT id FROM workers WHERE gone_at IS NULL`),
-    listWorkers: db.prepare<{ since: number }, WorkerRow>(`SELECT * FROM workers WHERE last_seen >= :since ORDER BY gone_at IS NOT NULL, host, id`),
+    listWorkers: db.prepare<{ since: number }, Omit<WorkerInfo, 'alive'> & { goneAt: number | null }>(
+      `SELECT id, host, pid, concurrency, running, jobs_done AS jobsDone, sandbox, started_at AS startedAt, first_seen AS firstSeen, last_seen AS lastSeen, gone_at AS goneAt FROM workers WHERE last_seen >= :since ORDER BY gone_at IS NOT NULL, host, id`),
     forgetWorkers: db.prepare<{ before: number }>(`DELETE FROM workers WHERE last_seen < :before`),
   };
 }
 
 export const redisSql = preparedFor(statements);
+export type RedisStatements = ReturnType<typeof statements>;
 
 export function recordBeats(db: Db, beats: WorkerBeat[], now: number): { gone: string[] } {
   const sql = redisSql(db);
@@ -108,17 +97,5 @@ export function listWorkers(deps: Pick<Deps, 'db' | 'clock'>): WorkerInfo[] {
   const now = deps.clock.now();
   return redisSql(deps.db)
     .listWorkers.all({ since: now - 24 * 3600_000 })
-    .map((r) => ({
-      id: r.id,
-      host: r.host,
-      pid: r.pid,
-      concurrency: r.concurrency,
-      running: r.running,
-      jobsDone: r.jobs_done,
-      sandbox: r.sandbox,
-      startedAt: r.started_at,
-      firstSeen: r.first_seen,
-      lastSeen: r.last_seen,
-      alive: r.gone_at === null && now - r.last_seen <= HEARTBEAT_TTL_MS * 2,
-    }));
+    .map(({ goneAt, ...w }) => ({ ...w, alive: goneAt === null && now - w.lastSeen <= HEARTBEAT_TTL_MS * 2 }));
 }

@@ -6,8 +6,8 @@ import { getAssignmentById, getVersion, materialiseVersion, promotePendingVersio
 import { asText, renderText } from '../assignments/render.js';
 import { runGenerator } from '../assignments/variants.js';
 import { hostileSubmissions } from './hostile.js';
-import { planFor } from './plan.js';
-import { runPrepared, runSettings } from './runner.js';
+import { planFor } from './run/plan.js';
+import { runPrepared, runSettings } from './run/run.js';
 import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, releaseSelfCheck, type SelfCheckEntry } from './self-check-store.js';
 import { isDatabaseBusy } from '../../lib/unavailable.js';
 

@@ -1,7 +1,7 @@
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
-import { NO_DETAILS, gradeDetails, normaliseTest, type Grade, type GradeDetails, type RunStatus, type TestOutcome } from './results.js';
-import type { TamperFlag } from './tamper.js';
+import { NO_DETAILS, gradeDetails, normaliseTest, type Grade, type GradeDetails, type RunStatus, type TestOutcome } from './run/grade.js';
+import type { TamperFlag } from './run/tamper.js';
 
 export interface StoredResult {
   id: number;

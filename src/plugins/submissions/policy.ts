@@ -1,6 +1,6 @@
 import { isStaffRole, requireUser, roleIn } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
-import type { ParamLoader } from '../../core/routes.js';
+import { accessRule, type Access, type ParamLoader } from '../../core/routes.js';
 import type { AppContext, Deps } from '../../plugin.js';
 import { getAssignmentById, getVersion, type Assignment, type Version } from '../assignments/store.js';
 import { ownsSubmission } from './owner.js';
@@ -48,3 +48,20 @@ export function visibleOf(ctx: AppContext): VisibleSubmission {
   if (!v) throw new Error('visibleOf: the route has no :id submission parameter');
   return v;
 }
+
+/**
+ * The assignment's own submissions (the list and the upload): anyone signed in with a role in the
+ * course; everyone else gets the same 404 as for an assignment that does not exist.
+ */
+export const courseRole: Access = accessRule('course member', (ctx) => {
+  requireUser(ctx);
+  if (!roleIn(ctx, ctx.params.course ?? '')) throw new UserError(404, 'There is no such assignment.');
+});
+
+/**
+ * A submission's own pages: its owner, a member of its team, or the course's staff. The `:id`
+ * loader (submissionParam) has already decided, with one 404 for everyone else; this rule names it.
+ */
+export const seesSubmission: Access = accessRule('owner, team member or course staff (:id)', (ctx) => {
+  visibleOf(ctx);
+});

@@ -56,6 +56,11 @@ export function toSubmission(r: SubmissionRow): Submission {
   };
 }
 
+/** A submissions row as a Submission, for this file's own queries (aliases instead of a mapper); `t` is the table's name in the query. */
+function submissionColumns(t: string): string {
+  return `${t}.id, ${t}.assignment_id AS assignmentId, ${t}.version_id AS versionId, ${t}.user_id AS userId, ${t}.team_id AS teamId, ${t}.number,
+    ${t}.submitted_at AS submittedAt, ${t}.deadline_at AS deadlineAt, ${t}.late_minutes AS lateMinutes, ${t}.penalty_pct AS penaltyPct, ${t}.total_bytes AS totalBytes`;
+}
 
 function statements(db: Db) {
   return {
@@ -72,16 +77,18 @@ function statements(db: Db) {
         WHERE assignment_id = :assignmentId AND submitted_at - deadline_at BETWEEN -:before AND :after
         GROUP BY bin`,
     ),
-    byId: db.prepare<[number], SubmissionRow>('SELECT * FROM submissions WHERE id = ?'),
-    byNumber: db.prepare<{ assignmentId: number; userId: number; number: number }, SubmissionRow>(
-      'SELECT * FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId AND number = :number',
+    byId: db.prepare<[number], Submission>(`SELECT ${submissionColumns('submissions')} FROM submissions WHERE id = ?`),
+    byNumber: db.prepare<{ assignmentId: number; userId: number; number: number }, Submission>(
+      `SELECT ${submissionColumns('submissions')} FROM submissions WHERE assignment_id = :assignmentId AND user_id = :userId AND number = :number`,
     ),
     // A student's history: every submission they were an owner of (alone or in the team at the time).
-    forStudent: db.prepare<{ assignmentId: number; userId: number }, SubmissionRow>(
-      `SELECT s.* FROM submission_members m JOIN submissions s ON s.id = m.submission_id
+    forStudent: db.prepare<{ assignmentId: number; userId: number }, Submission>(
+      `SELECT ${submissionColumns('s')} FROM submission_members m JOIN submissions s ON s.id = m.submission_id
         WHERE m.user_id = :userId AND s.assignment_id = :assignmentId ORDER BY s.number DESC, s.id DESC`,
     ),
-    forAssignment: db.prepare<{ assignmentId: number }, SubmissionRow>('SELECT * FROM submissions WHERE assignment_id = :assignmentId ORDER BY user_id, number'),
+    forAssignment: db.prepare<{ assignmentId: number }, Submission>(
+      `SELECT ${submissionColumns('submissions')} FROM submissions WHERE assignment_id = :assignmentId ORDER BY user_id, number`,
+    ),
     // Numbers continue from the highest any owner has seen, so that every member's history reads
     // in order without repeats (and the submitter's own numbers stay unique).
     nextNumber: db.prepare<{ assignmentId: number; userId: number; members: string }, { n: number }>(
@@ -132,21 +139,19 @@ function statements(db: Db) {
 export const sql = preparedFor(statements);
 
 export function getSubmission(db: Db, id: number): Submission | undefined {
-  const r = sql(db).byId.get(id);
-  return r ? toSubmission(r) : undefined;
+  return sql(db).byId.get(id);
 }
 
 export function getSubmissionByNumber(db: Db, assignmentId: number, userId: number, number: number): Submission | undefined {
-  const r = sql(db).byNumber.get({ assignmentId, userId, number });
-  return r ? toSubmission(r) : undefined;
+  return sql(db).byNumber.get({ assignmentId, userId, number });
 }
 
 export function studentSubmissions(db: Db, assignmentId: number, userId: number): Submission[] {
-  return sql(db).forStudent.all({ assignmentId, userId }).map(toSubmission);
+  return sql(db).forStudent.all({ assignmentId, userId });
 }
 
 export function assignmentSubmissions(db: Db, assignmentId: number): Submission[] {
-  return sql(db).forAssignment.all({ assignmentId }).map(toSubmission);
+  return sql(db).forAssignment.all({ assignmentId });
 }
 
 export function submissionFiles(db: Db, submissionId: number): SubmissionFile[] {

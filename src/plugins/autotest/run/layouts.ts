@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { SandboxInput } from '../../lib/sandbox/types.js';
-import type { Layout } from '../assignments/config.js';
+import type { SandboxInput } from '../../../lib/sandbox/types.js';
+import type { Layout } from '../../assignments/config.js';
 
 /** Where a run's files go and where its verdict is read, as the autograder expects them. */
 export interface LayoutPlan {

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WaitingError, Worker, type Job as BullJob } from 'bullmq';
-import type { Config } from '../../config.js';
-import type { Logger } from '../../lib/logger.js';
-import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
+import type { Config } from '../../../config.js';
+import type { Logger } from '../../../lib/logger.js';
+import type { Sandbox, SandboxInput } from '../../../lib/sandbox/types.js';
 import {
   blobKey,
   describeUrl,
@@ -20,10 +20,10 @@ import {
   type WorkerBeat,
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
-import { runPrepared, type RunOutcome } from './runner.js';
-import { environmentRoot, environmentsDir, specHash } from '../environments/environments.js';
-import { BuildError, buildEnvironment } from '../environments/builder.js';
-import { errorGrade } from './results.js';
+import { runPrepared, type RunOutcome } from './run.js';
+import { environmentRoot, environmentsDir, specHash } from '../../environments/environments.js';
+import { BuildError, buildEnvironment } from '../../environments/builder.js';
+import { errorGrade } from './grade.js';
 
 /**
  * `lectern worker`: takes grading jobs from Redis, runs them in this machine's sandbox and hands

@@ -2,10 +2,10 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { RunLimits } from '../assignments/config.js';
-import type { Sandbox, SandboxInput, SandboxResult } from '../../lib/sandbox/types.js';
+import type { RunLimits } from '../../assignments/config.js';
+import type { Sandbox, SandboxInput, SandboxResult } from '../../../lib/sandbox/types.js';
 import { mergeFlags, studentRunFlags, type TamperFlag } from './tamper.js';
-import { runStudentDirPrefix } from '../../lib/sandbox/sweep-sockets.js';
+import { runStudentDirPrefix } from '../../../lib/sandbox/sweep-sockets.js';
 
 /** One call for student code: an argv run in a fresh student sandbox. */
 export interface StudentCall {

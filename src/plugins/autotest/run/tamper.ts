@@ -1,4 +1,4 @@
-import type { SandboxResult } from '../../lib/sandbox/types.js';
+import type { SandboxResult } from '../../../lib/sandbox/types.js';
 
 /**
  * What a run could observe of student code reaching outside its sandbox. Shown to staff (on the

@@ -1,8 +1,9 @@
-import type { Sandbox, SandboxInput } from '../../lib/sandbox/types.js';
+import type { Sandbox, SandboxInput } from '../../../lib/sandbox/types.js';
 import { harnessHelpersDir } from './harness-files.js';
 import type { LayoutPlan } from './layouts.js';
 import type { GradingPlan } from './plan.js';
-import { errorGrade, interpretRun, type Grade } from './results.js';
+import { errorGrade, type Grade } from './grade.js';
+import { interpretRun } from './results.js';
 import { StudentRunner, startRunStudentServer } from './student-runs.js';
 
 export interface RunInputs {

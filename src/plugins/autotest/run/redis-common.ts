@@ -1,5 +1,5 @@
-import type { Grade } from './results.js';
-import type { JobSpec, RunOutcome } from './runner.js';
+import type { Grade } from './grade.js';
+import type { JobSpec, RunOutcome } from './run.js';
 
 /**
  * What the web server and `lectern worker` agree on in Redis mode: key names, the job payload and

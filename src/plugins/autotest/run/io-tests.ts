@@ -1,7 +1,7 @@
-import type { Sandbox, SandboxResult } from '../../lib/sandbox/types.js';
+import type { Sandbox, SandboxResult } from '../../../lib/sandbox/types.js';
 import { studentExtras, type RunExtras, type RunInputs } from './harness.js';
 import type { GradingPlan, RenderedCase } from './plan.js';
-import { baseGrade, capText, errorGrade, normaliseTest, type Grade, type TestOutcome } from './results.js';
+import { baseGrade, capText, errorGrade, normaliseTest, type Grade, type TestOutcome } from './grade.js';
 import { CallRefused, StudentRunner } from './student-runs.js';
 
 type IoPlan = Extract<GradingPlan, { mode: 'io' }>;
