@@ -10,7 +10,7 @@ import { handOver } from './lib/lifecycle.js';
 import { createLogger } from './lib/logger.js';
 import type { Deps } from './plugin.js';
 import { plugins } from './plugins/index.js';
-import { runWorker } from './plugins/autotest/worker-command.js';
+import { runWorker } from './plugins/autotest/run/worker-command.js';
 import { RESTART_REASON } from './plugins/restart/index.js';
 import { runPrimary, runWorker as runWebWorker } from './cluster.js';
 import { buildApp, buildDeps, startServer } from './server.js';

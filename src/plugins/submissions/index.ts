@@ -18,6 +18,3 @@ const submissions: Plugin = {
 };
 
 export default submissions;
-
-/** TRANSITION: review/routes.ts imports statusFor from here; its home is ./status.js. */
-export { statusFor, type StatusView } from './status.js';

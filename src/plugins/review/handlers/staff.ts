@@ -5,7 +5,7 @@ import { formatDateTime } from '../../../lib/views.js';
 import type { Deps } from '../../../plugin.js';
 import { findUserById } from '../../accounts/users.js';
 import { lateness, points as fmtPoints } from '../../../lib/format.js';
-import { statusFor } from '../../submissions/index.js';
+import { statusFor } from '../../submissions/status.js';
 import { extensionFor, getSubmission, studentSubmissions, submissionFiles } from '../../submissions/store.js';
 import { diffSubmissions } from '../diff.js';
 import { showFile } from '../files.js';
