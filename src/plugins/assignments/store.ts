@@ -6,7 +6,6 @@ import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
 import { adoptForeignBundle } from './foreign.js';
-import { kickEnvironments } from '../environments/manager.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
@@ -83,6 +82,12 @@ function statements(db: Db) {
     promotePending: db.prepare<{ version: number }>('UPDATE assignments SET current_version = :version, pending_version = NULL WHERE pending_version = :version'),
     setFolderHash: db.prepare<{ id: number; hash: string }>('UPDATE assignments SET folder_hash = :hash WHERE id = :id'),
     manifests: db.prepare<[], { manifest: string }>('SELECT manifest FROM assignment_versions'),
+    /**
+     * Parsed versions by id. A version row never changes once written, so this is a memo of
+     * immutable rows, not app state: it lives beside the statements, one per database, because
+     * every plugin reads versions by (db, id) and the rows belong to that database.
+     */
+    parsedVersions: new Map<number, Version>(),
   };
 }
 
@@ -116,14 +121,9 @@ export function getAssignmentById(db: Db, id: number): Assignment | undefined {
   return row ? toAssignment(row) : undefined;
 }
 
-const versionCache = new WeakMap<Db, Map<number, Version>>();
 /** Versions never change once written, so parsed ones are kept (per database). */
 export function getVersion(db: Db, id: number): Version | undefined {
-  let m = versionCache.get(db);
-  if (!m) {
-    m = new Map();
-    versionCache.set(db, m);
-  }
+  const m = sql(db).parsedVersions;
   const hit = m.get(id);
   if (hit) return hit;
   const row = sql(db).version.get({ id });
@@ -232,7 +232,7 @@ export type ImportResult =
  * The one import path for course folders, uploads and the command line: validate everything,
  * store the files in the blob store, then record the version in one transaction.
  */
-export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
+export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config' | 'services'>, req: ImportRequest): Promise<ImportResult> {
   // An upload or command-line import of another system's autograder gets a default assignment.yaml.
   const adopted = req.source === 'folder' ? null : await adoptForeignBundle(req.dir, { slug: req.slug, now: deps.clock.now(), tmpDir: await importTmpDir(deps) });
   try {
@@ -248,7 +248,7 @@ async function importTmpDir(deps: Pick<Deps, 'config'>): Promise<string> {
   return dir;
 }
 
-async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
+async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config' | 'services'>, req: ImportRequest): Promise<ImportResult> {
   const { db, blobs, clock } = deps;
   const problems: Problem[] = [];
   if (!deps.content.course(req.course)) problems.push({ file: '(import)', field: 'course', message: `there is no course "${req.course}"` });
@@ -320,7 +320,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
 
   const version = getVersion(db, result.versionId)!;
   // A new environment starts building now rather than at the first submission.
-  if (version.config.environment) kickEnvironments(db);
+  if (version.config.environment) deps.services.environments?.kick();
   return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version };
 }
 

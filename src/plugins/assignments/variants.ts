@@ -266,19 +266,17 @@ export function listGeneratorRuns(db: Db, assignmentId: number, limit = 20): Gen
     }));
 }
 
-interface InFlight {
+/**
+ * One app's generator runs in flight and its recent failures: the assignments plugin's instance
+ * holds one, so that several apps in one process (tests) never share a run.
+ */
+export interface VariantRuns {
   running: Map<string, Promise<Variant | null>>;
   failures: Map<string, { at: number; versionId: number }>;
 }
-/** Per database, so that several apps in one process (tests) never share a run. */
-const inflightByDb = new WeakMap<Db, InFlight>();
-function inflightOf(db: Db): InFlight {
-  let f = inflightByDb.get(db);
-  if (!f) {
-    f = { running: new Map(), failures: new Map() };
-    inflightByDb.set(db, f);
-  }
-  return f;
+
+export function newVariantRuns(): VariantRuns {
+  return { running: new Map(), failures: new Map() };
 }
 
 export interface EnsureVariantRequest {
@@ -294,7 +292,7 @@ export interface EnsureVariantRequest {
  * Concurrent first visits share one generator run in this process; across processes the
  * unique index decides and the loser reads the winner's row.
  */
-export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Promise<Variant | null> {
+export async function makeVariant(deps: Deps, runs: VariantRuns, req: EnsureVariantRequest): Promise<Variant | null> {
   const current = currentVersion(deps.db, req.course, req.slug);
   if (!current) return null;
   const { assignment, version } = current;
@@ -317,7 +315,7 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   const existing = holder.find();
   if (existing) return existing;
   const key = holder.key;
-  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
+  const { running: inflight, failures: recentFailures } = runs;
   const running = inflight.get(key);
   if (running) return running;
   const work = (async (): Promise<Variant | null> => {
@@ -347,6 +345,16 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   }
 }
 
+/**
+ * The student's variant through the app's `variants` service (the assignments plugin's instance,
+ * which holds the runs in flight): for other plugins and tests that have the app's deps.
+ */
+export function ensureVariant(deps: Pick<Deps, 'services'>, req: EnsureVariantRequest): Promise<Variant | null> {
+  const service = deps.services.variants;
+  if (!service) throw new Error('ensureVariant: this app has no assignments plugin');
+  return service.resolve(req);
+}
+
 /** A team's stored variant, without making one. */
 export function findTeamVariant(db: Db, teamId: number): Variant | undefined {
   const row = sql(db).getTeam.get({ team_id: teamId });
@@ -364,12 +372,12 @@ export type RegenerateResult = { ok: true; variant: Variant; previous: Variant |
  * Remakes one student's variant on purpose, with the current version's generator. The old
  * parameters are kept in the generator log; a failure changes nothing.
  */
-export async function regenerateVariant(deps: Deps, req: { course: string; slug: string; user: VariantUser; actor: string }): Promise<RegenerateResult | null> {
+export async function regenerateVariant(deps: Deps, runs: VariantRuns, req: { course: string; slug: string; user: VariantUser; actor: string }): Promise<RegenerateResult | null> {
   const current = currentVersion(deps.db, req.course, req.slug);
   if (!current) return null;
   const { assignment, version } = current;
   const key = `${assignment.id}:${req.user.id}`;
-  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
+  const { running: inflight, failures: recentFailures } = runs;
   // A first visit in progress finishes first, so the regeneration is what stays.
   await inflight.get(key)?.catch(() => null);
   const student = studentOf(req.user);
