@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import { inputOf, type RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
-import { requireUser } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import type { Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { recordAudit } from '../audit/store.js';
 import { chosenReach, moveForward, setReach, shownVersion, whoSeesWhat, type Reach } from './freeze.js';
-import { currentOf } from './policy.js';
+import { currentOf, userOf } from './policy.js';
 import { getVersionByNumber, type Current } from './store.js';
 import type { VariantListing } from './variants.js';
 
@@ -44,7 +43,7 @@ export const moveForwardForm = z.object({ user: z.string().optional() });
 export function freezeHandlers(deps: Deps) {
   async function reach(ctx: RouteContext) {
     const course = ctx.state.course!;
-    const user = requireUser(ctx);
+    const user = userOf(ctx);
     const current = currentOf(ctx);
     const { reach } = inputOf(ctx, reachForm);
     if (ctx.params.number !== String(current.version.number)) {
@@ -61,7 +60,7 @@ export function freezeHandlers(deps: Deps) {
 
   async function moveForwardTo(ctx: RouteContext) {
     const course = ctx.state.course!;
-    const user = requireUser(ctx);
+    const user = userOf(ctx);
     const current = currentOf(ctx);
     const form = inputOf(ctx, moveForwardForm);
     let who: { userId: number } | 'everyone';

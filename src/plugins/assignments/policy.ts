@@ -1,5 +1,5 @@
 import type { RouteContext, RouteMiddleware } from '../../core/routes.js';
-import { isStaffRole, roleIn } from '../../lib/auth.js';
+import { isStaffRole, roleIn, type CurrentUser } from '../../lib/auth.js';
 import type { AppContext, Deps } from '../../plugin.js';
 import { currentOr404, type Current } from './store.js';
 
@@ -37,4 +37,11 @@ export function roleOf(ctx: RouteContext): { isStaff: boolean; isLecturer: boole
 /** Whether a student (not staff) may not see the assignment yet. */
 export function notOpenFor(isStaff: boolean, current: Current, now: number): boolean {
   return !isStaff && current.version.config.opensAt !== null && now < current.version.config.opensAt;
+}
+
+/** The signed-in user a route's access rule (member, staff, lecturer) let through. */
+export function userOf(ctx: AppContext): CurrentUser {
+  const user = ctx.state.user;
+  if (!user) throw new Error('userOf: the route declares no access rule that signs in');
+  return user;
 }

@@ -36,15 +36,6 @@ export interface Version {
   createdBy: string;
 }
 
-interface AssignmentRow {
-  id: number;
-  course: string;
-  slug: string;
-  current_version: number | null;
-  pending_version: number | null;
-  folder_hash: string | null;
-  created_at: number;
-}
 
 interface VersionRow {
   id: number;
@@ -58,11 +49,14 @@ interface VersionRow {
   created_by: string;
 }
 
+/** An assignments row under its Assignment names. */
+const ASSIGNMENT = 'id, course, slug, current_version AS currentVersionId, pending_version AS pendingVersionId, folder_hash AS folderHash, created_at AS createdAt';
+
 function statements(db: Db) {
   return {
-    assignment: db.prepare<{ course: string; slug: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course AND slug = :slug'),
-    assignmentById: db.prepare<{ id: number }, AssignmentRow>('SELECT * FROM assignments WHERE id = :id'),
-    list: db.prepare<{ course: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course ORDER BY slug'),
+    assignment: db.prepare<{ course: string; slug: string }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE course = :course AND slug = :slug`),
+    assignmentById: db.prepare<{ id: number }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE id = :id`),
+    list: db.prepare<{ course: string }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE course = :course ORDER BY slug`),
     insertAssignment: db.prepare<{ course: string; slug: string; now: number }>(
       'INSERT INTO assignments (course, slug, created_at) VALUES (:course, :slug, :now) ON CONFLICT (course, slug) DO NOTHING',
     ),
@@ -93,10 +87,6 @@ function statements(db: Db) {
 
 export const sql = preparedFor(statements);
 
-function toAssignment(r: AssignmentRow): Assignment {
-  return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, pendingVersionId: r.pending_version, folderHash: r.folder_hash, createdAt: r.created_at };
-}
-
 function toVersion(r: VersionRow): Version {
   return {
     id: r.id,
@@ -112,13 +102,11 @@ function toVersion(r: VersionRow): Version {
 }
 
 export function getAssignment(db: Db, course: string, slug: string): Assignment | undefined {
-  const row = sql(db).assignment.get({ course, slug });
-  return row ? toAssignment(row) : undefined;
+  return sql(db).assignment.get({ course, slug });
 }
 
 export function getAssignmentById(db: Db, id: number): Assignment | undefined {
-  const row = sql(db).assignmentById.get({ id });
-  return row ? toAssignment(row) : undefined;
+  return sql(db).assignmentById.get({ id });
 }
 
 /** Versions never change once written, so parsed ones are kept (per database). */
@@ -167,8 +155,7 @@ export function currentOr404(db: Db, course: string, slug: string | undefined): 
 
 export function listAssignments(db: Db, course: string): Current[] {
   const out: Current[] = [];
-  for (const row of sql(db).list.all({ course })) {
-    const assignment = toAssignment(row);
+  for (const assignment of sql(db).list.all({ course })) {
     const version = assignment.currentVersionId ? getVersion(db, assignment.currentVersionId) : undefined;
     if (version) out.push({ assignment, version });
   }
@@ -265,7 +252,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
   if (req.source === 'folder') {
     // The common start-up case: nothing changed, so nothing to copy.
     const a = s.assignment.get({ course: req.course, slug: req.slug });
-    if (a?.folder_hash === hash && a.current_version) return { ok: true, outcome: 'unchanged', assignment: toAssignment(a), version: getVersion(db, a.current_version)! };
+    if (a?.folderHash === hash && a.currentVersionId) return { ok: true, outcome: 'unchanged', assignment: a, version: getVersion(db, a.currentVersionId)! };
   }
   for (const [i, f] of bundle.files.entries()) {
     if (await blobs.has(manifest[i]!.sha256)) continue;
@@ -281,17 +268,17 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
     if (req.source === 'folder') {
       // The folder is what git says now: unchanged since the last start means nothing to do,
       // even when a lecturer rolled back on the web in between.
-      if (a.folder_hash === hash && a.current_version) return { outcome: 'unchanged', assignmentId: a.id, versionId: a.current_version };
+      if (a.folderHash === hash && a.currentVersionId) return { outcome: 'unchanged', assignmentId: a.id, versionId: a.currentVersionId };
       s.setFolderHash.run({ id: a.id, hash });
     }
     const same = s.versionByHash.get({ assignment_id: a.id, hash });
     if (same) {
-      if (a.current_version === same.id) {
+      if (a.currentVersionId === same.id) {
         // The lecturer went back to what serves students: nothing waits any more.
-        if (a.pending_version !== null) s.setPending.run({ id: a.id, version: null });
+        if (a.pendingVersionId !== null) s.setPending.run({ id: a.id, version: null });
         return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
       }
-      if (a.current_version !== null && req.hold?.(same.id)) {
+      if (a.currentVersionId !== null && req.hold?.(same.id)) {
         s.setPending.run({ id: a.id, version: same.id });
         return { outcome: 'held', assignmentId: a.id, versionId: same.id };
       }
@@ -310,7 +297,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
       by: req.createdBy,
     });
     const versionId = Number(info.lastInsertRowid);
-    if (a.current_version !== null && req.hold?.(versionId)) {
+    if (a.currentVersionId !== null && req.hold?.(versionId)) {
       s.setPending.run({ id: a.id, version: versionId });
       return { outcome: 'held', assignmentId: a.id, versionId };
     }

@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { attachment } from '../../core/http.js';
 import type { RouteContext } from '../../core/routes.js';
-import { requireUser } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import { describeBytes } from './config.js';
 import { shownVersion } from './freeze.js';
-import { currentOf, notOpenFor, roleOf } from './policy.js';
+import { currentOf, notOpenFor, roleOf, userOf } from './policy.js';
 import { dates, dateText, starterContent, starterEntries, stateOf, statementHtml } from './present.js';
 import { asText, type TemplateContext } from './render.js';
 import type { AssignmentsApp } from './state.js';
@@ -40,7 +39,7 @@ export function studentHandlers(app: AssignmentsApp) {
   /** GET /courses/:course/assignments/:slug/: the statement with the student's own parameters. */
   async function page(ctx: RouteContext) {
     const course = ctx.state.course!;
-    const user = requireUser(ctx);
+    const user = userOf(ctx);
     const { isStaff } = roleOf(ctx);
     const { assignment, version: current } = currentOf(ctx);
     const now = deps.clock.now();
@@ -75,7 +74,7 @@ export function studentHandlers(app: AssignmentsApp) {
 
   async function variantForDownload(ctx: RouteContext) {
     const course = ctx.state.course!;
-    const user = requireUser(ctx);
+    const user = userOf(ctx);
     const { isStaff } = roleOf(ctx);
     const current = currentOf(ctx);
     const { assignment } = current;

@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { inputOf, type RouteContext } from '../../core/routes.js';
-import { requireUser } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import { findMember } from '../accounts/members.js';
 import { describeBytes } from './config.js';
 import { shownVersion } from './freeze.js';
-import { currentOf } from './policy.js';
+import { currentOf, userOf } from './policy.js';
 import { dates, starterEntries, statementHtml } from './present.js';
 import type { AssignmentsApp } from './state.js';
-import { currentOr404 } from './store.js';
+import { currentVersion } from './store.js';
 import type { staffHandlers } from './staff-handlers.js';
-import { courseSecret, deriveSeed, findVariant, regenerateVariant, runGenerator, studentOf } from './variants.js';
+import { runGenerator } from './generator.js';
+import { courseSecret, deriveSeed, findVariant, regenerateVariant, studentOf } from './variants.js';
 
 /** GET …/:slug/preview?user=<id> or ?seed=<text>. */
 export const previewQuery = z.object({
@@ -89,7 +89,7 @@ export function variantHandlers(app: AssignmentsApp, staff: Pick<ReturnType<type
   /** POST …/:slug/variants/:user/regenerate: new parameters from the current generator, on purpose. */
   async function regenerate(ctx: RouteContext) {
     const course = ctx.state.course!;
-    const actor = requireUser(ctx);
+    const actor = userOf(ctx);
     const { assignment } = currentOf(ctx);
     const row = findMember(deps, course.slug, ctx.params.user)?.row;
     if (!row) throw new UserError(404, 'There is no such member of this course.');
@@ -97,7 +97,8 @@ export function variantHandlers(app: AssignmentsApp, staff: Pick<ReturnType<type
     if (!result) throw new UserError(404, 'There is no such assignment.');
     if (!result.ok) {
       // Read again: the version may have changed while the generator ran.
-      const current = currentOr404(deps.db, course.slug, ctx.params.slug);
+      const current = currentVersion(deps.db, course.slug, assignment.slug);
+      if (!current) throw new UserError(404, 'There is no such assignment.');
       await staff.renderStaff(ctx, course, current, { error: `Regenerating ${row.name}'s variant failed: ${result.outcome.message}. Nothing was changed; see the generator log below.` });
       ctx.status = 422;
       return;

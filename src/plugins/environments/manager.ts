@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Deps } from '../../plugin.js';
 import { listAssignments, materialiseVersion, type Version } from '../assignments/store.js';
 import { BuildError, buildEnvironment, sweepBuilds } from './builder.js';
-import { environmentRoot, environmentsDir, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
+import { environmentRoot, environmentsDir, EnvironmentUnavailable, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
 import { JobSpecError } from '../autotest/runner.js';
 import { claimNext, finishEnvironment, getEnvironment, listEnvironments, removeEnvironment, requestEnvironment, requeueInterrupted, setProgress, type EnvironmentRow } from './store.js';
 
@@ -194,27 +194,33 @@ async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, b
         continue;
       }
       const blocked = await unreachable(root);
-      if (blocked) throw new JobSpecError(blocked);
+      if (blocked) throw new EnvironmentUnavailable(blocked);
       return root;
     } else if (row?.state === 'failed') {
-      throw new JobSpecError(`the assignment's environment could not be built: ${row.error ?? 'unknown error'} (see the build log on the assignment's staff page)`);
+      throw new EnvironmentUnavailable(`the assignment's environment could not be built: ${row.error ?? 'unknown error'} (see the build log on the assignment's staff page)`);
     } else if (!row) {
       requireEnvironment(deps, builds, version);
     }
-    if (signal?.aborted) throw new JobSpecError('stopped while waiting for the environment');
-    if (Date.now() > until) throw new JobSpecError(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
+    if (signal?.aborted) throw new EnvironmentUnavailable('stopped while waiting for the environment');
+    if (Date.now() > until) throw new EnvironmentUnavailable(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
 /**
  * TRANSITION (autotest's runner calls this with its deps): the same through the app's
- * environments service, which holds the per-app builds; runner.ts can call
- * deps.services.environments.use() itself and this goes.
+ * environments service, which holds the per-app builds, with EnvironmentUnavailable as the
+ * runner's JobSpecError. When runner.ts calls deps.services.environments.use() and maps
+ * EnvironmentUnavailable itself, this goes, and with it environments' import of autotest.
  */
-export function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'> & Partial<Pick<Deps, 'services'>>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
-  if (!version.config.environment) return Promise.resolve(null);
+export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'> & Partial<Pick<Deps, 'services'>>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+  if (!version.config.environment) return null;
   const service = deps.services?.environments;
-  if (!service) throw new JobSpecError("the assignment needs an environment, and this app has no environments plugin");
-  return service.use(version, signal);
+  if (!service) throw new JobSpecError('the assignment needs an environment, and this app has no environments plugin');
+  try {
+    return await service.use(version, signal);
+  } catch (err) {
+    if (err instanceof EnvironmentUnavailable) throw new JobSpecError(err.message);
+    throw err;
+  }
 }
