@@ -37,17 +37,11 @@ export interface Version {
 }
 
 
-interface VersionRow {
-  id: number;
-  assignment_id: number;
-  number: number;
-  content_hash: string;
-  config: string;
-  manifest: string;
-  source: VersionSource;
-  created_at: number;
-  created_by: string;
-}
+/** A version row under its Version names; config and manifest are still JSON. */
+type VersionRow = Omit<Version, 'config' | 'manifest'> & { config: string; manifest: string };
+
+/** An assignment_versions row under its Version names. */
+const VERSION = 'id, assignment_id AS assignmentId, number, content_hash AS contentHash, config, manifest, source, created_at AS createdAt, created_by AS createdBy';
 
 /** An assignments row under its Assignment names. */
 const ASSIGNMENT = 'id, course, slug, current_version AS currentVersionId, pending_version AS pendingVersionId, folder_hash AS folderHash, created_at AS createdAt';
@@ -60,12 +54,12 @@ function statements(db: Db) {
     insertAssignment: db.prepare<{ course: string; slug: string; now: number }>(
       'INSERT INTO assignments (course, slug, created_at) VALUES (:course, :slug, :now) ON CONFLICT (course, slug) DO NOTHING',
     ),
-    version: db.prepare<{ id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE id = :id'),
-    versionByNumber: db.prepare<{ assignment_id: number; number: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND number = :number'),
+    version: db.prepare<{ id: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE id = :id`),
+    versionByNumber: db.prepare<{ assignment_id: number; number: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id AND number = :number`),
     versionByHash: db.prepare<{ assignment_id: number; hash: string }, VersionRow>(
-      'SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND content_hash = :hash ORDER BY number DESC LIMIT 1',
+      `SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id AND content_hash = :hash ORDER BY number DESC LIMIT 1`,
     ),
-    versions: db.prepare<{ assignment_id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id ORDER BY number DESC'),
+    versions: db.prepare<{ assignment_id: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id ORDER BY number DESC`),
     nextNumber: db.prepare<{ assignment_id: number }, { n: number }>('SELECT coalesce(max(number), 0) + 1 AS n FROM assignment_versions WHERE assignment_id = :assignment_id'),
     insertVersion: db.prepare<{ assignment_id: number; number: number; hash: string; config: string; manifest: string; source: string; now: number; by: string }>(
       `INSERT INTO assignment_versions (assignment_id, number, content_hash, config, manifest, source, created_at, created_by)
@@ -88,17 +82,7 @@ function statements(db: Db) {
 export const sql = preparedFor(statements);
 
 function toVersion(r: VersionRow): Version {
-  return {
-    id: r.id,
-    assignmentId: r.assignment_id,
-    number: r.number,
-    contentHash: r.content_hash,
-    config: JSON.parse(r.config) as AssignmentConfig,
-    manifest: JSON.parse(r.manifest) as ManifestEntry[],
-    source: r.source,
-    createdAt: r.created_at,
-    createdBy: r.created_by,
-  };
+  return { ...r, config: JSON.parse(r.config) as AssignmentConfig, manifest: JSON.parse(r.manifest) as ManifestEntry[] };
 }
 
 export function getAssignment(db: Db, course: string, slug: string): Assignment | undefined {
@@ -316,6 +300,9 @@ export function versionFile(version: Version, file: string): ManifestEntry | und
   return version.manifest.find((e) => e.path === file);
 }
 
+// Process-wide on purpose, not per app: both maps are keyed by content (a blob's sha256, a bundle
+// folder named by its content hash under the data dir), so apps sharing a process can only share
+// identical bytes; readBlob and materialiseVersion are called from many plugins with their deps.
 const textCache = new Map<string, Buffer>();
 let textCacheBytes = 0;
 const TEXT_CACHE_LIMIT = 32 * 1024 ** 2;
