@@ -9,7 +9,7 @@ import type { Sandbox } from '../../src/lib/sandbox/types.js';
 import { memoryLogger } from '../../src/lib/logger.js';
 import { currentVersion, importBundle } from '../../src/plugins/assignments/store.js';
 import { courseSecret, deriveSeed, ensureVariant, findVariant } from '../../src/plugins/assignments/variants.js';
-import { getVariantResolver } from '../../src/plugins/pages/variant-hook.js';
+import type { CurrentUser } from '../../src/lib/auth.js';
 import { makeUser, signIn, signInAs, type SignedInAgent } from '../helpers/accounts.js';
 import { createTestApp, DEMO_CONTENT, tempDir, type TestApp } from '../helpers/index.js';
 
@@ -310,11 +310,12 @@ describe('a student\'s variant', () => {
   it('is what course pages get through the variant hook', async () => {
     const t = await app();
     const user = makeUser(t, { name: 'Hooked' });
-    const resolver = getVariantResolver();
+    const resolver = t.app.deps.services.variants;
     expect(resolver).not.toBeNull();
-    const got = await resolver!(t.app.deps, { course: 'prog1', slug: 'caesar', user: { id: user.id, name: user.name, email: user.email, studentId: null, isAdmin: false } });
+    const reader: CurrentUser = { id: user.id, name: user.name, email: user.email, studentId: null, isAdmin: false };
+    const got = await resolver!.resolve({ course: 'prog1', slug: 'caesar', user: reader });
     expect(got?.params.shift).toEqual(expect.any(Number));
-    expect(await resolver!(t.app.deps, { course: 'prog1', slug: 'no-such', user: { id: user.id, name: user.name, email: user.email, studentId: null, isAdmin: false } })).toBeNull();
+    expect(await resolver!.resolve({ course: 'prog1', slug: 'no-such', user: reader })).toBeNull();
   });
 });
 

@@ -31,7 +31,7 @@ export type Reach = 'everyone' | 'new';
 
 function statements(db: Db) {
   return {
-    get: db.prepare<{ version_id: number }, { reach: Reach; set_by: string; set_at: number }>('SELECT reach, set_by, set_at FROM version_reach WHERE version_id = :version_id'),
+    get: db.prepare<{ version_id: number }, { reach: Reach; by: string; at: number }>('SELECT reach, set_by AS by, set_at AS at FROM version_reach WHERE version_id = :version_id'),
     put: db.prepare<{ version_id: number; reach: Reach; by: string; now: number }>(
       `INSERT INTO version_reach (version_id, reach, set_by, set_at) VALUES (:version_id, :reach, :by, :now)
        ON CONFLICT (version_id) DO UPDATE SET reach = excluded.reach, set_by = excluded.set_by, set_at = excluded.set_at`,
@@ -50,8 +50,7 @@ function sameGenerator(a: Version, b: Version): boolean {
 
 /** What the lecturer chose for `version`, if anything. */
 export function chosenReach(db: Db, versionId: number): { reach: Reach; by: string; at: number } | undefined {
-  const row = sql(db).get.get({ version_id: versionId });
-  return row ? { reach: row.reach, by: row.set_by, at: row.set_at } : undefined;
+  return sql(db).get.get({ version_id: versionId });
 }
 
 /** The reach of `version` for a student whose parameters were made by `opened`. */

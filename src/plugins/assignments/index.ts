@@ -1,101 +1,30 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import { fromOldShape, type OldShapePlugin } from '../../core/assemble.js';
-import path from 'node:path';
-import type { Deps } from '../../plugin.js';
-import { setVariantResolver } from '../pages/variant-hook.js';
+import type { Plugin } from '../../plugin.js';
 import { assignmentCommand } from './cli.js';
-import { formatProblem } from './config.js';
-import { registerFreezeRoutes } from './freeze-routes.js';
-import { registerRoutes, uploadTmpDir, type FolderProblems } from './routes.js';
-import { importBundle, SLUG } from './store.js';
-import { ensureVariant } from './variants.js';
-import { holdUntilChecked } from '../autotest/self-check-gate.js';
+import { importCourseFolders, sweepUploads } from './folder-import.js';
+import type { FolderProblems } from './present.js';
+import { assignmentRoutes } from './routes.js';
+import type { AssignmentsApp } from './state.js';
+import type { VariantService } from './variant-service.js';
+import { makeVariant, newVariantRuns } from './variants.js';
 
-/**
- * Imports every bundle folder under <course>/assignments/ that is new or changed since the last
- * start (by content hash). A broken bundle is reported to the lecturer and skipped; it never
- * stops the server.
- */
-export async function importCourseFolders(deps: Deps, problems: FolderProblems): Promise<void> {
-  for (const course of deps.content.courses) {
-    const root = path.join(course.dir, 'assignments');
-    let entries;
-    try {
-      entries = await readdir(root, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    const found = new Map<string, string[]>();
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!e.isDirectory() || e.name.startsWith('.')) continue;
-      if (!SLUG.test(e.name) || e.name === 'new') {
-        found.set(e.name, [`${e.name}: the folder name is the assignment id: use lowercase letters, digits and dashes (not "new")`]);
-        continue;
-      }
-      try {
-        const result = await importBundle(deps, { course: course.slug, slug: e.name, dir: path.join(root, e.name), source: 'folder', createdBy: 'course folder', hold: holdUntilChecked(deps) });
-        if (!result.ok) {
-          const list = result.problems.map(formatProblem);
-          found.set(e.name, list);
-          deps.log.error({ course: course.slug, slug: e.name, problems: list }, 'assignment bundle in the course folder not imported');
-        } else if (result.outcome !== 'unchanged') {
-          deps.log.info({ course: course.slug, slug: e.name, outcome: result.outcome, version: result.version.number }, 'assignment bundle imported from the course folder');
-        }
-      } catch (err) {
-        found.set(e.name, [`${e.name}: could not be read (${(err as Error).message})`]);
-        deps.log.error({ err, course: course.slug, slug: e.name }, 'assignment bundle in the course folder failed to import');
-      }
-    }
-    problems.set(course.slug, found);
-  }
-}
-
-/**
- * Leftovers of uploads cut off by a crash; old ones only, since another process may be mid-upload.
- * File ages are wall-clock time, so this compares with Date.now() rather than the app clock.
- */
-async function sweepUploads(deps: Deps): Promise<void> {
-  const dir = uploadTmpDir(deps);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  const cutoff = Date.now() - 3600_000;
-  for (const name of names) {
-    const file = path.join(dir, name);
-    try {
-      if ((await stat(file)).mtimeMs < cutoff) await rm(file, { recursive: true, force: true });
-    } catch (err) {
-      deps.log.warn({ err, file }, 'could not remove an old upload');
-    }
-  }
-}
-
-const folderProblems = new WeakMap<Deps['db'], FolderProblems>();
-function problemsOf(deps: Deps): FolderProblems {
-  let p = folderProblems.get(deps.db);
-  if (!p) {
-    p = new Map();
-    folderProblems.set(deps.db, p);
-  }
-  return p;
-}
-
-const assignments: OldShapePlugin = {
+/** Assignment bundles and their versions, students' variants, the staff pages. Provides `variants`. */
+const assignments: Plugin = {
   name: 'assignments',
-  routes(router, deps) {
-    registerRoutes(router, deps, problemsOf(deps));
-    registerFreezeRoutes(router, deps);
-    setVariantResolver((d, req) => ensureVariant(d, req));
-  },
-  async start(deps) {
-    await sweepUploads(deps);
-    await importCourseFolders(deps, problemsOf(deps));
-    return async () => undefined;
-  },
   commands: { assignment: assignmentCommand },
+  create(deps) {
+    const folderProblems: FolderProblems = new Map();
+    const app: AssignmentsApp = { deps, folderProblems, runs: newVariantRuns() };
+    const variants: VariantService = { resolve: (req) => makeVariant(deps, app.runs, req) };
+    return {
+      provides: { variants },
+      routes: (r) => assignmentRoutes(r, app),
+      async start() {
+        await sweepUploads(deps);
+        await importCourseFolders(deps, folderProblems);
+        return async () => undefined;
+      },
+    };
+  },
 };
 
-export default fromOldShape(assignments);
+export default assignments;

@@ -6,7 +6,6 @@ import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
 import { UserError } from '../../lib/errors.js';
 import { adoptForeignBundle } from './foreign.js';
-import { kickEnvironments } from '../environments/manager.js';
 import { contentHash, DEFAULT_BUNDLE_LIMITS, sha256File, validateBundleDir, type BundleLimits, type ManifestEntry } from './bundle.js';
 import type { AssignmentConfig, Problem } from './config.js';
 
@@ -37,42 +36,30 @@ export interface Version {
   createdBy: string;
 }
 
-interface AssignmentRow {
-  id: number;
-  course: string;
-  slug: string;
-  current_version: number | null;
-  pending_version: number | null;
-  folder_hash: string | null;
-  created_at: number;
-}
 
-interface VersionRow {
-  id: number;
-  assignment_id: number;
-  number: number;
-  content_hash: string;
-  config: string;
-  manifest: string;
-  source: VersionSource;
-  created_at: number;
-  created_by: string;
-}
+/** A version row under its Version names; config and manifest are still JSON. */
+type VersionRow = Omit<Version, 'config' | 'manifest'> & { config: string; manifest: string };
+
+/** An assignment_versions row under its Version names. */
+const VERSION = 'id, assignment_id AS assignmentId, number, content_hash AS contentHash, config, manifest, source, created_at AS createdAt, created_by AS createdBy';
+
+/** An assignments row under its Assignment names. */
+const ASSIGNMENT = 'id, course, slug, current_version AS currentVersionId, pending_version AS pendingVersionId, folder_hash AS folderHash, created_at AS createdAt';
 
 function statements(db: Db) {
   return {
-    assignment: db.prepare<{ course: string; slug: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course AND slug = :slug'),
-    assignmentById: db.prepare<{ id: number }, AssignmentRow>('SELECT * FROM assignments WHERE id = :id'),
-    list: db.prepare<{ course: string }, AssignmentRow>('SELECT * FROM assignments WHERE course = :course ORDER BY slug'),
+    assignment: db.prepare<{ course: string; slug: string }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE course = :course AND slug = :slug`),
+    assignmentById: db.prepare<{ id: number }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE id = :id`),
+    list: db.prepare<{ course: string }, Assignment>(`SELECT ${ASSIGNMENT} FROM assignments WHERE course = :course ORDER BY slug`),
     insertAssignment: db.prepare<{ course: string; slug: string; now: number }>(
       'INSERT INTO assignments (course, slug, created_at) VALUES (:course, :slug, :now) ON CONFLICT (course, slug) DO NOTHING',
     ),
-    version: db.prepare<{ id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE id = :id'),
-    versionByNumber: db.prepare<{ assignment_id: number; number: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND number = :number'),
+    version: db.prepare<{ id: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE id = :id`),
+    versionByNumber: db.prepare<{ assignment_id: number; number: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id AND number = :number`),
     versionByHash: db.prepare<{ assignment_id: number; hash: string }, VersionRow>(
-      'SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id AND content_hash = :hash ORDER BY number DESC LIMIT 1',
+      `SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id AND content_hash = :hash ORDER BY number DESC LIMIT 1`,
     ),
-    versions: db.prepare<{ assignment_id: number }, VersionRow>('SELECT * FROM assignment_versions WHERE assignment_id = :assignment_id ORDER BY number DESC'),
+    versions: db.prepare<{ assignment_id: number }, VersionRow>(`SELECT ${VERSION} FROM assignment_versions WHERE assignment_id = :assignment_id ORDER BY number DESC`),
     nextNumber: db.prepare<{ assignment_id: number }, { n: number }>('SELECT coalesce(max(number), 0) + 1 AS n FROM assignment_versions WHERE assignment_id = :assignment_id'),
     insertVersion: db.prepare<{ assignment_id: number; number: number; hash: string; config: string; manifest: string; source: string; now: number; by: string }>(
       `INSERT INTO assignment_versions (assignment_id, number, content_hash, config, manifest, source, created_at, created_by)
@@ -83,47 +70,32 @@ function statements(db: Db) {
     promotePending: db.prepare<{ version: number }>('UPDATE assignments SET current_version = :version, pending_version = NULL WHERE pending_version = :version'),
     setFolderHash: db.prepare<{ id: number; hash: string }>('UPDATE assignments SET folder_hash = :hash WHERE id = :id'),
     manifests: db.prepare<[], { manifest: string }>('SELECT manifest FROM assignment_versions'),
+    /**
+     * Parsed versions by id. A version row never changes once written, so this is a memo of
+     * immutable rows, not app state: it lives beside the statements, one per database, because
+     * every plugin reads versions by (db, id) and the rows belong to that database.
+     */
+    parsedVersions: new Map<number, Version>(),
   };
 }
 
 export const sql = preparedFor(statements);
 
-function toAssignment(r: AssignmentRow): Assignment {
-  return { id: r.id, course: r.course, slug: r.slug, currentVersionId: r.current_version, pendingVersionId: r.pending_version, folderHash: r.folder_hash, createdAt: r.created_at };
-}
-
 function toVersion(r: VersionRow): Version {
-  return {
-    id: r.id,
-    assignmentId: r.assignment_id,
-    number: r.number,
-    contentHash: r.content_hash,
-    config: JSON.parse(r.config) as AssignmentConfig,
-    manifest: JSON.parse(r.manifest) as ManifestEntry[],
-    source: r.source,
-    createdAt: r.created_at,
-    createdBy: r.created_by,
-  };
+  return { ...r, config: JSON.parse(r.config) as AssignmentConfig, manifest: JSON.parse(r.manifest) as ManifestEntry[] };
 }
 
 export function getAssignment(db: Db, course: string, slug: string): Assignment | undefined {
-  const row = sql(db).assignment.get({ course, slug });
-  return row ? toAssignment(row) : undefined;
+  return sql(db).assignment.get({ course, slug });
 }
 
 export function getAssignmentById(db: Db, id: number): Assignment | undefined {
-  const row = sql(db).assignmentById.get({ id });
-  return row ? toAssignment(row) : undefined;
+  return sql(db).assignmentById.get({ id });
 }
 
-const versionCache = new WeakMap<Db, Map<number, Version>>();
 /** Versions never change once written, so parsed ones are kept (per database). */
 export function getVersion(db: Db, id: number): Version | undefined {
-  let m = versionCache.get(db);
-  if (!m) {
-    m = new Map();
-    versionCache.set(db, m);
-  }
+  const m = sql(db).parsedVersions;
   const hit = m.get(id);
   if (hit) return hit;
   const row = sql(db).version.get({ id });
@@ -167,8 +139,7 @@ export function currentOr404(db: Db, course: string, slug: string | undefined): 
 
 export function listAssignments(db: Db, course: string): Current[] {
   const out: Current[] = [];
-  for (const row of sql(db).list.all({ course })) {
-    const assignment = toAssignment(row);
+  for (const assignment of sql(db).list.all({ course })) {
     const version = assignment.currentVersionId ? getVersion(db, assignment.currentVersionId) : undefined;
     if (version) out.push({ assignment, version });
   }
@@ -232,7 +203,7 @@ export type ImportResult =
  * The one import path for course folders, uploads and the command line: validate everything,
  * store the files in the blob store, then record the version in one transaction.
  */
-export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
+export async function importBundle(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config' | 'services'>, req: ImportRequest): Promise<ImportResult> {
   // An upload or command-line import of another system's autograder gets a default assignment.yaml.
   const adopted = req.source === 'folder' ? null : await adoptForeignBundle(req.dir, { slug: req.slug, now: deps.clock.now(), tmpDir: await importTmpDir(deps) });
   try {
@@ -248,7 +219,7 @@ async function importTmpDir(deps: Pick<Deps, 'config'>): Promise<string> {
   return dir;
 }
 
-async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config'>, req: ImportRequest): Promise<ImportResult> {
+async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'content' | 'config' | 'services'>, req: ImportRequest): Promise<ImportResult> {
   const { db, blobs, clock } = deps;
   const problems: Problem[] = [];
   if (!deps.content.course(req.course)) problems.push({ file: '(import)', field: 'course', message: `there is no course "${req.course}"` });
@@ -265,7 +236,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
   if (req.source === 'folder') {
     // The common start-up case: nothing changed, so nothing to copy.
     const a = s.assignment.get({ course: req.course, slug: req.slug });
-    if (a?.folder_hash === hash && a.current_version) return { ok: true, outcome: 'unchanged', assignment: toAssignment(a), version: getVersion(db, a.current_version)! };
+    if (a?.folderHash === hash && a.currentVersionId) return { ok: true, outcome: 'unchanged', assignment: a, version: getVersion(db, a.currentVersionId)! };
   }
   for (const [i, f] of bundle.files.entries()) {
     if (await blobs.has(manifest[i]!.sha256)) continue;
@@ -281,17 +252,17 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
     if (req.source === 'folder') {
       // The folder is what git says now: unchanged since the last start means nothing to do,
       // even when a lecturer rolled back on the web in between.
-      if (a.folder_hash === hash && a.current_version) return { outcome: 'unchanged', assignmentId: a.id, versionId: a.current_version };
+      if (a.folderHash === hash && a.currentVersionId) return { outcome: 'unchanged', assignmentId: a.id, versionId: a.currentVersionId };
       s.setFolderHash.run({ id: a.id, hash });
     }
     const same = s.versionByHash.get({ assignment_id: a.id, hash });
     if (same) {
-      if (a.current_version === same.id) {
+      if (a.currentVersionId === same.id) {
         // The lecturer went back to what serves students: nothing waits any more.
-        if (a.pending_version !== null) s.setPending.run({ id: a.id, version: null });
+        if (a.pendingVersionId !== null) s.setPending.run({ id: a.id, version: null });
         return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
       }
-      if (a.current_version !== null && req.hold?.(same.id)) {
+      if (a.currentVersionId !== null && req.hold?.(same.id)) {
         s.setPending.run({ id: a.id, version: same.id });
         return { outcome: 'held', assignmentId: a.id, versionId: same.id };
       }
@@ -310,7 +281,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
       by: req.createdBy,
     });
     const versionId = Number(info.lastInsertRowid);
-    if (a.current_version !== null && req.hold?.(versionId)) {
+    if (a.currentVersionId !== null && req.hold?.(versionId)) {
       s.setPending.run({ id: a.id, version: versionId });
       return { outcome: 'held', assignmentId: a.id, versionId };
     }
@@ -320,7 +291,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
 
   const version = getVersion(db, result.versionId)!;
   // A new environment starts building now rather than at the first submission.
-  if (version.config.environment) kickEnvironments(db);
+  if (version.config.environment) deps.services.environments?.kick();
   return { ok: true, outcome: result.outcome, assignment: getAssignmentById(db, result.assignmentId)!, version };
 }
 
@@ -329,6 +300,9 @@ export function versionFile(version: Version, file: string): ManifestEntry | und
   return version.manifest.find((e) => e.path === file);
 }
 
+// Process-wide on purpose, not per app: both maps are keyed by content (a blob's sha256, a bundle
+// folder named by its content hash under the data dir), so apps sharing a process can only share
+// identical bytes; readBlob and materialiseVersion are called from many plugins with their deps.
 const textCache = new Map<string, Buffer>();
 let textCacheBytes = 0;
 const TEXT_CACHE_LIMIT = 32 * 1024 ** 2;

@@ -1,4 +1,4 @@
-import type { CurrentUser } from '../../lib/auth.js';
+import type { Variant, VariantUser } from './variants.js';
 
 /**
  * The seam between course pages and assignment variants. A page may write
@@ -12,13 +12,16 @@ export interface VariantRequest {
   course: string;
   /** Assignment slug, as written in the page. */
   slug: string;
-  /** Whose variant: the reader, or the student a lecturer is viewing the page as. */
-  user: CurrentUser;
+  /** Whose variant: the reader, or the student a lecturer is viewing the page as (a CurrentUser fits). */
+  user: VariantUser;
 }
 
 export interface VariantService {
-  /** The variant's parameters, or null when the course has no assignment with that slug. */
-  resolve(request: VariantRequest): Promise<{ params: Record<string, unknown> } | null>;
+  /**
+   * The variant (its `params` are what a page uses), made on first use; null when the course has
+   * no assignment with that slug or its generator failed.
+   */
+  resolve(request: VariantRequest): Promise<Variant | null>;
 }
 
 declare module '../../plugin.js' {

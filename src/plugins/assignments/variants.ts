@@ -1,11 +1,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import path from 'node:path';
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
-import { parseShebang } from './bundle.js';
+import { runGenerator, type GeneratorOutcome } from './generator.js';
 import { teamOf } from '../teams/store.js';
-import { currentVersion, getVersion, materialiseVersion, readBlob, versionFile, type Assignment, type Version } from './store.js';
+import { currentVersion, getVersion, type Assignment, type Version } from './store.js';
+
+/** The generator's run, in its own file; here too for the callers that know it from variants. */
+export { MAX_PARAMS_BYTES, runGenerator, type GeneratorOutcome } from './generator.js';
 
 /** The student as a generator and a template see them. */
 export interface VariantStudent {
@@ -29,8 +31,6 @@ export interface Variant {
   createdAt: number;
 }
 
-/** Largest parameters JSON a generator may print. */
-export const MAX_PARAMS_BYTES = 64 * 1024;
 /** A failed generation is not retried for this long, so that reloads do not hammer the sandbox. */
 export const FAILURE_BACKOFF_MS = 30_000;
 
@@ -106,8 +106,10 @@ function statements(db: Db) {
       `DELETE FROM generator_runs WHERE assignment_id = :assignment_id AND id <= (
          SELECT id FROM generator_runs WHERE assignment_id = :assignment_id ORDER BY id DESC LIMIT 1 OFFSET 200)`,
     ),
-    runs: db.prepare<{ assignment_id: number; limit: number }, { id: number; version_id: number; number: number; user_id: number | null; name: string | null; seed: string; outcome: 'failed' | 'regenerated'; status: string; message: string; stdout: string; stderr: string; wall_ms: number; actor: string | null; created_at: number }>(
-      `SELECT r.*, av.number, u.name FROM generator_runs r
+    runs: db.prepare<{ assignment_id: number; limit: number }, GeneratorRun>(
+      `SELECT r.id, r.version_id AS versionId, av.number AS versionNumber, r.user_id AS userId, u.name AS userName, r.seed, r.outcome,
+              r.status, r.message, r.stdout, r.stderr, r.wall_ms AS wallMs, r.actor, r.created_at AS createdAt
+         FROM generator_runs r
          JOIN assignment_versions av ON av.id = r.version_id
          LEFT JOIN users u ON u.id = r.user_id
         WHERE r.assignment_id = :assignment_id ORDER BY r.id DESC LIMIT :limit`,
@@ -144,62 +146,6 @@ export function deriveSeed(secret: string, slug: string, studentId: string): str
 /** The id a student's seed is derived from and that the generator sees: the accounts user id. */
 export function studentOf(user: VariantUser): VariantStudent {
   return { id: String(user.id), name: user.name };
-}
-
-export type GeneratorOutcome =
-  | { ok: true; params: Record<string, unknown>; wallMs: number; stderr: string }
-  | { ok: false; status: string; message: string; stdout: string; stderr: string; wallMs: number };
-
-const LOG_TEXT = 16 * 1024;
-function clip(text: string): string {
-  return text.length > LOG_TEXT ? `${text.slice(0, LOG_TEXT)}\n[... ${text.length - LOG_TEXT} more characters]` : text;
-}
-
-/**
- * Runs the version's generator in the sandbox on {"seed", "student"} and reads the parameters.
- * No generator: `{}`. Never throws for anything the generator does.
- */
-export async function runGenerator(deps: Pick<Deps, 'sandbox' | 'blobs' | 'config'>, version: Version, seed: string, student: VariantStudent): Promise<GeneratorOutcome> {
-  const entry = versionFile(version, 'generate');
-  if (!entry) return { ok: true, params: {}, wallMs: 0, stderr: '' };
-  const head = await readBlob(deps, entry.sha256);
-  const argv = parseShebang(head.subarray(0, 256));
-  if (!argv) return { ok: false, status: 'error', message: 'generate has no "#!" line', stdout: '', stderr: '', wallMs: 0 };
-  const dir = await materialiseVersion(deps, version);
-  const limits = version.config.generator.limits;
-  const result = await deps.sandbox.run({
-    command: [...argv, 'generate'],
-    inputs: [{ from: path.join(dir, 'generate'), to: 'generate' }],
-    stdin: JSON.stringify({ seed, student }),
-    limits: {
-      wallMs: limits.wallMs,
-      cpuSeconds: limits.cpuSeconds,
-      memoryBytes: limits.memoryBytes,
-      outputBytes: MAX_PARAMS_BYTES * 4,
-      processes: 32,
-      fileSizeBytes: 16 * 1024 ** 2,
-      workDirBytes: 64 * 1024 ** 2,
-    },
-  });
-  const fail = (status: string, message: string): GeneratorOutcome => ({ ok: false, status, message, stdout: clip(result.stdout), stderr: clip(result.stderr), wallMs: result.wallMs });
-  if (result.status === 'timeout') return fail('timeout', `the generator ran longer than ${limits.wallMs / 1000} s and was stopped`);
-  if (result.status === 'memory') return fail('memory', `the generator used more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MB of memory`);
-  if (result.status === 'output_limit') return fail('output_limit', `the generator printed more than ${MAX_PARAMS_BYTES * 4} bytes`);
-  if (result.status !== 'ok' || result.exitCode !== 0) {
-    const how = result.exitCode !== null ? `exit code ${result.exitCode}` : result.signal ? `signal ${result.signal}` : result.status;
-    return fail(result.status === 'ok' ? 'exit' : result.status, `the generator failed (${how})${result.message ? `: ${result.message}` : ''}`);
-  }
-  if (Buffer.byteLength(result.stdout) > MAX_PARAMS_BYTES) return fail('too_big', `the parameters are larger than ${MAX_PARAMS_BYTES / 1024} KB`);
-  let params: unknown;
-  try {
-    params = JSON.parse(result.stdout);
-  } catch (err) {
-    return fail('bad_json', `the generator's output is not JSON (${(err as Error).message})`);
-  }
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-    return fail('not_object', `the generator must print a JSON object, not ${Array.isArray(params) ? 'an array' : params === null ? 'null' : typeof params}`);
-  }
-  return { ok: true, params: params as Record<string, unknown>, wallMs: result.wallMs, stderr: clip(result.stderr) };
 }
 
 /** The parameters of the insert and replace statements: one student's generated variant. */
@@ -246,39 +192,20 @@ function logRun(deps: Pick<Deps, 'db' | 'clock'>, a: { assignment: Assignment; v
 }
 
 export function listGeneratorRuns(db: Db, assignmentId: number, limit = 20): GeneratorRun[] {
-  return sql(db)
-    .runs.all({ assignment_id: assignmentId, limit })
-    .map((r) => ({
-      id: r.id,
-      versionId: r.version_id,
-      versionNumber: r.number,
-      userId: r.user_id,
-      userName: r.name,
-      seed: r.seed,
-      outcome: r.outcome,
-      status: r.status,
-      message: r.message,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      wallMs: r.wall_ms,
-      actor: r.actor,
-      createdAt: r.created_at,
-    }));
+  return sql(db).runs.all({ assignment_id: assignmentId, limit });
 }
 
-interface InFlight {
+/**
+ * One app's generator runs in flight and its recent failures: the assignments plugin's instance
+ * holds one, so that several apps in one process (tests) never share a run.
+ */
+export interface VariantRuns {
   running: Map<string, Promise<Variant | null>>;
   failures: Map<string, { at: number; versionId: number }>;
 }
-/** Per database, so that several apps in one process (tests) never share a run. */
-const inflightByDb = new WeakMap<Db, InFlight>();
-function inflightOf(db: Db): InFlight {
-  let f = inflightByDb.get(db);
-  if (!f) {
-    f = { running: new Map(), failures: new Map() };
-    inflightByDb.set(db, f);
-  }
-  return f;
+
+export function newVariantRuns(): VariantRuns {
+  return { running: new Map(), failures: new Map() };
 }
 
 export interface EnsureVariantRequest {
@@ -294,7 +221,7 @@ export interface EnsureVariantRequest {
  * Concurrent first visits share one generator run in this process; across processes the
  * unique index decides and the loser reads the winner's row.
  */
-export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Promise<Variant | null> {
+export async function makeVariant(deps: Deps, runs: VariantRuns, req: EnsureVariantRequest): Promise<Variant | null> {
   const current = currentVersion(deps.db, req.course, req.slug);
   if (!current) return null;
   const { assignment, version } = current;
@@ -317,7 +244,7 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   const existing = holder.find();
   if (existing) return existing;
   const key = holder.key;
-  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
+  const { running: inflight, failures: recentFailures } = runs;
   const running = inflight.get(key);
   if (running) return running;
   const work = (async (): Promise<Variant | null> => {
@@ -347,6 +274,16 @@ export async function ensureVariant(deps: Deps, req: EnsureVariantRequest): Prom
   }
 }
 
+/**
+ * The student's variant through the app's `variants` service (the assignments plugin's instance,
+ * which holds the runs in flight): for other plugins and tests that have the app's deps.
+ */
+export function ensureVariant(deps: Pick<Deps, 'services'>, req: EnsureVariantRequest): Promise<Variant | null> {
+  const service = deps.services.variants;
+  if (!service) throw new Error('ensureVariant: this app has no assignments plugin');
+  return service.resolve(req);
+}
+
 /** A team's stored variant, without making one. */
 export function findTeamVariant(db: Db, teamId: number): Variant | undefined {
   const row = sql(db).getTeam.get({ team_id: teamId });
@@ -364,12 +301,12 @@ export type RegenerateResult = { ok: true; variant: Variant; previous: Variant |
  * Remakes one student's variant on purpose, with the current version's generator. The old
  * parameters are kept in the generator log; a failure changes nothing.
  */
-export async function regenerateVariant(deps: Deps, req: { course: string; slug: string; user: VariantUser; actor: string }): Promise<RegenerateResult | null> {
+export async function regenerateVariant(deps: Deps, runs: VariantRuns, req: { course: string; slug: string; user: VariantUser; actor: string }): Promise<RegenerateResult | null> {
   const current = currentVersion(deps.db, req.course, req.slug);
   if (!current) return null;
   const { assignment, version } = current;
   const key = `${assignment.id}:${req.user.id}`;
-  const { running: inflight, failures: recentFailures } = inflightOf(deps.db);
+  const { running: inflight, failures: recentFailures } = runs;
   // A first visit in progress finishes first, so the regeneration is what stays.
   await inflight.get(key)?.catch(() => null);
   const student = studentOf(req.user);

@@ -61,6 +61,12 @@ export function rootDir(dataDir: string, hash: string): string {
 
 export class EnvironmentNotReady extends Error {}
 
+/**
+ * A job's environment cannot be had (its build failed, the sandbox user cannot reach it, it took
+ * too long): the job is "could not be graded" with this message.
+ */
+export class EnvironmentUnavailable extends Error {}
+
 /** The root to run in; throws EnvironmentNotReady while it is still being built (the job waits and retries). */
 export async function environmentRoot(dataDir: string, hash: string): Promise<string> {
   if (!/^[0-9a-f]{64}$/.test(hash)) throw new EnvironmentNotReady(`"${hash}" is not an environment hash`);

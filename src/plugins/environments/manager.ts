@@ -1,38 +1,38 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Db } from '../../db/open.js';
 import type { Deps } from '../../plugin.js';
 import { listAssignments, materialiseVersion, type Version } from '../assignments/store.js';
 import { BuildError, buildEnvironment, sweepBuilds } from './builder.js';
-import { environmentRoot, environmentsDir, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
+import { environmentRoot, environmentsDir, EnvironmentUnavailable, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
 import { JobSpecError } from '../autotest/runner.js';
 import { claimNext, finishEnvironment, getEnvironment, listEnvironments, removeEnvironment, requestEnvironment, requeueInterrupted, setProgress, type EnvironmentRow } from './store.js';
 
-/** Wakes the build loop of the app that owns this database (an import just asked for an environment). */
-const kicks = new WeakMap<Db, () => void>();
+/** What one app's environments plugin keeps while it runs (its instance holds one). */
+export class EnvironmentBuilds {
+  /** Wakes the build loop (an import just asked for an environment); null while no loop runs. */
+  wake: (() => void) | null = null;
+  /** Versions that asked for an environment that is not built (a job of a version that is no longer current): what to build it from. */
+  readonly requesters = new Map<string, Version>();
+  /** Environments runs are using right now: never collected under them. */
+  readonly inUse = new Map<string, number>();
 
-export function kickEnvironments(db: Db): void {
-  kicks.get(db)?.();
+  kick(): void {
+    this.wake?.();
+  }
 }
 
-/** Versions that asked for an environment that is not built (a job of a version that is no longer current): what to build it from. */
-const requesters = new WeakMap<Db, Map<string, Version>>();
-/** Environments runs are using right now: never collected under them. */
-const inUse = new WeakMap<Db, Map<string, number>>();
 const MAX_WAIT_MS = 60 * 60_000;
 
 /** The environment a version needs, asked for when it is not known yet. Null: the host's /usr. */
-export function requireEnvironment(deps: Pick<Deps, 'db' | 'clock'>, version: Version): { hash: string; spec: NormalisedSpec } | null {
+export function requireEnvironment(deps: Pick<Deps, 'db' | 'clock'>, builds: EnvironmentBuilds, version: Version): { hash: string; spec: NormalisedSpec } | null {
   const env = version.config.environment;
   if (!env) return null;
   const spec = normaliseSpec(env, version.manifest);
   const hash = specHash(spec);
-  let mine = requesters.get(deps.db);
-  if (!mine) requesters.set(deps.db, (mine = new Map()));
-  mine.set(hash, version);
+  builds.requesters.set(hash, version);
   if (!getEnvironment(deps.db, hash)) {
     requestEnvironment(deps.db, hash, spec, deps.clock.now());
-    kickEnvironments(deps.db);
+    builds.kick();
   }
   return { hash, spec };
 }
@@ -53,13 +53,11 @@ function needed(deps: Deps): Map<string, Version> {
  * One build at a time, in the background: a build downloads hundreds of megabytes and unpacks
  * them, and grading must keep its CPU. Environments no current version uses are removed.
  */
-export function startEnvironments(deps: Deps): () => Promise<void> {
+export function startEnvironments(deps: Deps, builds: EnvironmentBuilds): () => Promise<void> {
   const log = deps.log.child({ plugin: 'environments' });
   const dir = environmentsDir(deps.config.dataDir);
   const controller = new AbortController();
-  let wake: (() => void) | null = null;
   let stopped = false;
-  kicks.set(deps.db, () => wake?.());
 
   async function buildOne(row: EnvironmentRow, from: Version | undefined): Promise<void> {
     log.info({ hash: row.hash }, 'building an environment');
@@ -93,7 +91,7 @@ export function startEnvironments(deps: Deps): () => Promise<void> {
 
   async function collectGarbage(keep: Map<string, Version>): Promise<void> {
     for (const row of listEnvironments(deps.db)) {
-      if (keep.has(row.hash) || (inUse.get(deps.db)?.get(row.hash) ?? 0) > 0 || row.state === 'building' || row.state === 'queued') continue;
+      if (keep.has(row.hash) || (builds.inUse.get(row.hash) ?? 0) > 0 || row.state === 'building' || row.state === 'queued') continue;
       await rm(path.join(dir, row.hash), { recursive: true, force: true });
       removeEnvironment(deps.db, row.hash);
       log.info({ hash: row.hash }, 'environment no current version uses: removed');
@@ -110,8 +108,8 @@ export function startEnvironments(deps: Deps): () => Promise<void> {
         for (const [hash, version] of want) if (!getEnvironment(deps.db, hash)) requestEnvironment(deps.db, hash, normaliseSpec(version.config.environment!, version.manifest), deps.clock.now());
         const row = claimNext(deps.db, deps.clock.now());
         if (row) {
-          await buildOne(row, want.get(row.hash) ?? versionFor(deps, row.hash));
-          requesters.get(deps.db)?.delete(row.hash);
+          await buildOne(row, want.get(row.hash) ?? builds.requesters.get(row.hash));
+          builds.requesters.delete(row.hash);
           continue;
         }
         await collectGarbage(want);
@@ -120,20 +118,19 @@ export function startEnvironments(deps: Deps): () => Promise<void> {
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 5000);
-        wake = () => {
+        builds.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
-      wake = null;
+      builds.wake = null;
     }
   })();
 
   return async () => {
     stopped = true;
     controller.abort();
-    wake?.();
-    kicks.delete(deps.db);
+    builds.kick();
     await loop;
   };
 }
@@ -153,21 +150,15 @@ async function unreachable(root: string): Promise<string | null> {
   return null;
 }
 
-function versionFor(deps: Pick<Deps, 'db'>, hash: string): Version | undefined {
-  return requesters.get(deps.db)?.get(hash);
-}
-
 /**
  * The root a job runs in, once its environment is built (the job keeps its grader and its lease
  * meanwhile). A failed build makes the job "could not be graded" with the build's error.
  */
-export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+export async function useEnvironmentOf(deps: Pick<Deps, 'db' | 'clock' | 'config'>, builds: EnvironmentBuilds, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
   const env = version.config.environment;
   if (!env) return null;
   const hash = specHash(normaliseSpec(env, version.manifest));
-  let counts = inUse.get(deps.db);
-  if (!counts) inUse.set(deps.db, (counts = new Map()));
-  const mine = counts;
+  const mine = builds.inUse;
   mine.set(hash, (mine.get(hash) ?? 0) + 1);
   let released = false;
   const release = () => {
@@ -178,7 +169,7 @@ export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>
     else mine.delete(hash);
   };
   try {
-    const root = await waitForEnvironment(deps, version, signal);
+    const root = await waitForEnvironment(deps, builds, version, signal);
     return { root: root!, release };
   } catch (err) {
     release();
@@ -186,8 +177,8 @@ export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>
   }
 }
 
-async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, version: Version, signal?: AbortSignal): Promise<string | null> {
-  const need = requireEnvironment(deps, version);
+async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, builds: EnvironmentBuilds, version: Version, signal?: AbortSignal): Promise<string | null> {
+  const need = requireEnvironment(deps, builds, version);
   if (!need) return null;
   const until = Date.now() + MAX_WAIT_MS;
   for (;;) {
@@ -199,19 +190,37 @@ async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, v
       } catch {
         // Recorded as ready but its folder is gone (removed by hand): build it again.
         removeEnvironment(deps.db, need.hash);
-        requireEnvironment(deps, version);
+        requireEnvironment(deps, builds, version);
         continue;
       }
       const blocked = await unreachable(root);
-      if (blocked) throw new JobSpecError(blocked);
+      if (blocked) throw new EnvironmentUnavailable(blocked);
       return root;
     } else if (row?.state === 'failed') {
-      throw new JobSpecError(`the assignment's environment could not be built: ${row.error ?? 'unknown error'} (see the build log on the assignment's staff page)`);
+      throw new EnvironmentUnavailable(`the assignment's environment could not be built: ${row.error ?? 'unknown error'} (see the build log on the assignment's staff page)`);
     } else if (!row) {
-      requireEnvironment(deps, version);
+      requireEnvironment(deps, builds, version);
     }
-    if (signal?.aborted) throw new JobSpecError('stopped while waiting for the environment');
-    if (Date.now() > until) throw new JobSpecError(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
+    if (signal?.aborted) throw new EnvironmentUnavailable('stopped while waiting for the environment');
+    if (Date.now() > until) throw new EnvironmentUnavailable(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * TRANSITION (autotest's runner calls this with its deps): the same through the app's
+ * environments service, which holds the per-app builds, with EnvironmentUnavailable as the
+ * runner's JobSpecError. When runner.ts calls deps.services.environments.use() and maps
+ * EnvironmentUnavailable itself, this goes, and with it environments' import of autotest.
+ */
+export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'> & Partial<Pick<Deps, 'services'>>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+  if (!version.config.environment) return null;
+  const service = deps.services?.environments;
+  if (!service) throw new JobSpecError('the assignment needs an environment, and this app has no environments plugin');
+  try {
+    return await service.use(version, signal);
+  } catch (err) {
+    if (err instanceof EnvironmentUnavailable) throw new JobSpecError(err.message);
+    throw err;
   }
 }

@@ -17,32 +17,13 @@ export interface EnvironmentRow {
   finishedAt: number | null;
 }
 
-interface Row {
-  hash: string;
-  spec: string;
-  state: EnvironmentState;
-  progress: string;
-  log: string;
-  error: string | null;
-  bytes: number | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
+/** A row under its EnvironmentRow names; only the spec is still JSON. */
+type Row = Omit<EnvironmentRow, 'spec'> & { spec: string };
+
+const COLUMNS = 'hash, spec, state, progress, log, error, bytes, created_at AS createdAt, started_at AS startedAt, finished_at AS finishedAt';
 
 function toRow(r: Row): EnvironmentRow {
-  return {
-    hash: r.hash,
-    spec: JSON.parse(r.spec) as NormalisedSpec,
-    state: r.state,
-    progress: r.progress,
-    log: r.log,
-    error: r.error,
-    bytes: r.bytes,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-  };
+  return { ...r, spec: JSON.parse(r.spec) as NormalisedSpec };
 }
 
 function statements(db: Db) {
@@ -50,9 +31,9 @@ function statements(db: Db) {
     request: db.prepare<{ hash: string; spec: string; now: number }>(
       `INSERT INTO environments (hash, spec, state, created_at) VALUES (:hash, :spec, 'queued', :now) ON CONFLICT (hash) DO NOTHING`,
     ),
-    get: db.prepare<[string], Row>('SELECT * FROM environments WHERE hash = ?'),
-    all: db.prepare<[], Row>('SELECT * FROM environments ORDER BY created_at'),
-    nextQueued: db.prepare<[], Row>("SELECT * FROM environments WHERE state = 'queued' ORDER BY created_at LIMIT 1"),
+    get: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM environments WHERE hash = ?`),
+    all: db.prepare<[], Row>(`SELECT ${COLUMNS} FROM environments ORDER BY created_at`),
+    nextQueued: db.prepare<[], Row>(`SELECT ${COLUMNS} FROM environments WHERE state = 'queued' ORDER BY created_at LIMIT 1`),
     claim: db.prepare<{ hash: string; now: number }>("UPDATE environments SET state = 'building', started_at = :now, progress = 'starting', log = '', error = NULL WHERE hash = :hash AND state = 'queued'"),
     progress: db.prepare<{ hash: string; progress: string; log: string }>("UPDATE environments SET progress = :progress, log = :log WHERE hash = :hash AND state = 'building'"),
     finish: db.prepare<{ hash: string; state: EnvironmentState; error: string | null; bytes: number | null; log: string; now: number }>(

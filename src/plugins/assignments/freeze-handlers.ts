@@ -1,13 +1,13 @@
+import { z } from 'zod';
+import { inputOf, type RouteContext } from '../../core/routes.js';
 import type { Db } from '../../db/open.js';
-import { requireLecturer } from '../../lib/auth.js';
-import { readForm } from '../../lib/body.js';
-import { courseOr404 } from '../../lib/content.js';
 import { UserError } from '../../lib/errors.js';
-import type { AppRouter, Deps } from '../../plugin.js';
+import type { Deps } from '../../plugin.js';
 import { findMember } from '../accounts/members.js';
 import { recordAudit } from '../audit/store.js';
 import { chosenReach, moveForward, setReach, shownVersion, whoSeesWhat, type Reach } from './freeze.js';
-import { currentOr404, getVersionByNumber, type Current } from './store.js';
+import { currentOf, userOf } from './policy.js';
+import { getVersionByNumber, type Current } from './store.js';
 import type { VariantListing } from './variants.js';
 
 /** What the staff page shows of freeze.ts's rule: the current version's reach and who sees which version. */
@@ -30,20 +30,22 @@ export function reachView(db: Db, current: Current, perVersion: Map<number, numb
 
 const REACH_DONE: Record<Reach, string> = { everyone: 'reach-everyone', new: 'reach-new' };
 
+/** POST …/versions/:number/reach */
+export const reachForm = z.object({ reach: z.enum(['everyone', 'new'], { message: 'choose "everyone" or "new".' }) });
+/** POST …/versions/move-forward: a member (id or e-mail), or "everyone". */
+export const moveForwardForm = z.object({ user: z.string().optional() });
+
 /**
  * The lecturer's two levers on the rule: the current version's reach, and moving students who
- * stayed on an older version forward (their parameters kept). Both audited in the transaction.
+ * stayed on an older version forward (their parameters kept). Both write their own audit entry in
+ * the transaction (and mark the request audited).
  */
-export function registerFreezeRoutes(router: AppRouter, deps: Deps): void {
-  const base = '/courses/:course/assignments/:slug';
-
-  router.post(`${base}/versions/:number/reach`, async (ctx) => {
-    const course = courseOr404(deps.content, ctx.params.course);
-    const user = requireLecturer(ctx, course.slug, 'decide whom a version reaches');
-    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
-    const form = await readForm(ctx);
-    const reach = form.reach;
-    if (reach !== 'everyone' && reach !== 'new') throw new UserError(400, 'reach: choose "everyone" or "new".');
+export function freezeHandlers(deps: Deps) {
+  async function reach(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const user = userOf(ctx);
+    const current = currentOf(ctx);
+    const { reach } = inputOf(ctx, reachForm);
     if (ctx.params.number !== String(current.version.number)) {
       throw new UserError(409, `Only the current version's reach can be set (version ${current.version.number} is current); make this version current first.`);
     }
@@ -54,13 +56,13 @@ export function registerFreezeRoutes(router: AppRouter, deps: Deps): void {
     ctx.state.audited = true;
     ctx.state.log.info({ course: course.slug, slug: current.assignment.slug, version: current.version.number, reach, by: user.email }, 'version reach set');
     ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/staff?done=${REACH_DONE[reach]}&v=${current.version.number}#versions`);
-  });
+  }
 
-  router.post(`${base}/versions/move-forward`, async (ctx) => {
-    const course = courseOr404(deps.content, ctx.params.course);
-    const user = requireLecturer(ctx, course.slug, 'move students to another version');
-    const current = currentOr404(deps.db, course.slug, ctx.params.slug);
-    const form = await readForm(ctx);
+  async function moveForwardTo(ctx: RouteContext) {
+    const course = ctx.state.course!;
+    const user = userOf(ctx);
+    const current = currentOf(ctx);
+    const form = inputOf(ctx, moveForwardForm);
     let who: { userId: number } | 'everyone';
     let label: string;
     if (form.user === 'everyone') {
@@ -80,5 +82,7 @@ export function registerFreezeRoutes(router: AppRouter, deps: Deps): void {
     ctx.state.audited = true;
     ctx.state.log.info({ course: course.slug, slug: current.assignment.slug, version: current.version.number, who: label, moved, by: user.email }, 'students moved to the current version');
     ctx.redirect(`/courses/${course.slug}/assignments/${current.assignment.slug}/staff?done=moved&n=${moved}&v=${current.version.number}#versions`);
-  });
+  }
+
+  return { reach, moveForward: moveForwardTo };
 }
