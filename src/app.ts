@@ -14,7 +14,7 @@ import { readCache } from './db/read-cache.js';
 import { SESSION_TOUCH_MS, type SessionRecord } from './plugins/accounts/sessions.js';
 import { securityHeaders } from './middleware/security.js';
 import { staticFiles } from './middleware/static.js';
-import type { AppContextExtras, AppState, Deps, Plugin, PluginInstance } from './plugin.js';
+import type { AppContextExtras, AppState, Deps, Plugin } from './plugin.js';
 import { assemblePlugins, registerRoutes } from './core/assemble.js';
 import type { RouteInfo } from './core/routes.js';
 import { courseOr404 } from './lib/content.js';
@@ -45,17 +45,6 @@ export interface LecternApp {
   /** The one shutdown path: stop accepting, drain, stop plugins in reverse, close the db. Idempotent. */
   close(reason?: string): Promise<void>;
   readonly closing: boolean;
-}
-
-/**
- * TRANSITION: the assignments plugin's start() ran in every worker by a list of names in
- * cluster.ts; until its instance declares `startsInEveryWorker` itself, it is named here. Remove
- * this list once it does.
- */
-const STARTS_IN_EVERY_WORKER_UNTIL_DECLARED = new Set(['assignments']);
-
-function startsInEveryWorker(name: string, instance: PluginInstance): boolean {
-  return instance.startsInEveryWorker ?? STARTS_IN_EVERY_WORKER_UNTIL_DECLARED.has(name);
 }
 
 export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
@@ -216,7 +205,7 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     routeTable: () => routeTable,
     async start(options = {}) {
       for (const { plugin, instance } of assembled) {
-        if (!instance.start || (options.inWorker && !startsInEveryWorker(plugin.name, instance))) continue;
+        if (!instance.start || (options.inWorker && !instance.startsInEveryWorker)) continue;
         const stop = await instance.start();
         stops.push({ name: plugin.name, stop });
       }

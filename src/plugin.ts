@@ -7,7 +7,7 @@ import type { Logger } from './lib/logger.js';
 import type { Sandbox } from './lib/sandbox/types.js';
 import type { Views } from './lib/views.js';
 import type { Lifecycle } from './lib/lifecycle.js';
-import type { AppMiddleware, AppRouter, RequestObserver } from './lib/context.js';
+import type { AppMiddleware, RequestObserver } from './lib/context.js';
 import type { ParamLoader, PluginRouter } from './core/routes.js';
 
 /** Everything a plugin may use, passed in so that a test can build the whole app on a temp dir. */
@@ -74,8 +74,6 @@ export interface PluginInstance {
   params?: Record<string, ParamLoader>;
   /** Its routes, declared with their access, input and audit (src/core/routes.ts). */
   routes?(r: PluginRouter): void;
-  /** TRANSITION: routes still registered on the raw router; listed as "undeclared". */
-  legacyRoutes?(router: AppRouter): void;
   /** Background work; returns its own stop, called in reverse plugin order at shutdown. */
   start?(): Promise<() => Promise<void>>;
   /**

@@ -1,5 +1,5 @@
-import type { AppMiddleware, AppRouter, Deps, Plugin, PluginInstance, RequestObserver, ServiceName, Services } from '../plugin.js';
-import { pluginRouter, type ParamLoader, type RouteInfo } from './routes.js';
+import type { AppRouter, Deps, Plugin, PluginInstance, ServiceName, Services } from '../plugin.js';
+import { pluginRouter, type RouteInfo } from './routes.js';
 
 export interface AssembledPlugin {
   plugin: Plugin;
@@ -63,13 +63,6 @@ export function registerRoutes(router: AppRouter, assembled: readonly AssembledP
   }
   for (const { plugin, instance } of assembled) {
     instance.routes?.(pluginRouter(router, plugin.name, table));
-    if (instance.legacyRoutes) {
-      const before = router.stack.length;
-      instance.legacyRoutes(router);
-      for (const layer of router.stack.slice(before)) {
-        for (const method of layer.methods.filter((m) => m !== 'HEAD')) table.push({ plugin: plugin.name, method, path: String(layer.path), access: 'undeclared', input: null, audit: null });
-      }
-    }
   }
   return table;
 }
@@ -80,31 +73,3 @@ export function emptyServices(): Services {
 }
 
 export type { ServiceName };
-
-/** TRANSITION: a plugin in the old shape (handed deps at every call), until it is rewritten with create(). */
-export interface OldShapePlugin {
-  name: string;
-  middleware?(deps: Deps): AppMiddleware[];
-  routes?(router: AppRouter, deps: Deps): void;
-  start?(deps: Deps): Promise<() => Promise<void>>;
-  commands?: Plugin['commands'];
-  observeRequests?(deps: Deps): RequestObserver;
-  params?(deps: Deps): Record<string, ParamLoader>;
-}
-
-/** TRANSITION: wraps an old-shape plugin as a definition with create(). */
-export function fromOldShape(old: OldShapePlugin): Plugin {
-  return {
-    name: old.name,
-    ...(old.commands ? { commands: old.commands } : {}),
-    create(deps) {
-      return {
-        ...(old.middleware ? { middleware: old.middleware(deps) } : {}),
-        ...(old.routes ? { legacyRoutes: (router: AppRouter) => old.routes!(router, deps) } : {}),
-        ...(old.start ? { start: () => old.start!(deps) } : {}),
-        ...(old.observeRequests ? { observeRequests: old.observeRequests(deps) } : {}),
-        ...(old.params ? { params: old.params(deps) } : {}),
-      };
-    },
-  };
-}

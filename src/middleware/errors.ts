@@ -18,8 +18,6 @@ const TITLES: Record<number, string> = {
   503: 'Unavailable',
 };
 
-/** Kept for the plugins that still import it from here; its home is src/core/http.ts. */
-export { wantsJson };
 
 /**
  * The one error path: user-caused errors (4xx) show their message; anything else is logged with

@@ -1,8 +1,11 @@
 import type { Plugin } from '../../src/plugin.js';
+import type { CurrentUser } from '../../src/lib/auth.js';
 import type { VariantRequest } from '../../src/plugins/assignments/variant-service.js';
+import type { Variant } from '../../src/plugins/assignments/variants.js';
 import { plugins } from '../../src/plugins/index.js';
 
-export type Resolve = (request: VariantRequest) => Promise<{ params: Record<string, unknown> } | null>;
+/** Course pages ask for the reader (a signed-in user) and read only a variant's params. */
+export type Resolve = (request: VariantRequest & { user: CurrentUser }) => Promise<{ params: Record<string, unknown> } | null>;
 
 /**
  * The app's plugins with the `variants` service that course pages read given by a small test
@@ -24,6 +27,7 @@ export function withVariants(resolve: Resolve | null): Plugin[] {
           },
   );
   if (!resolve) return own;
-  const testVariants: Plugin = { name: 'test-variants', create: () => ({ provides: { variants: { resolve } } }) };
+  const variants = { resolve: async (req: VariantRequest) => (await resolve(req as VariantRequest & { user: CurrentUser })) as Variant | null };
+  const testVariants: Plugin = { name: 'test-variants', create: () => ({ provides: { variants } }) };
   return [testVariants, ...own];
 }

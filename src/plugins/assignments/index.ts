@@ -18,6 +18,9 @@ const assignments: Plugin = {
     return {
       provides: { variants },
       routes: (r) => assignmentRoutes(r, app),
+      // Each web worker re-reads the course's bundle folders (unchanged ones are not written
+      // again) to show their problems to lecturers, and sweeps only hour-old upload leftovers.
+      startsInEveryWorker: true,
       async start() {
         await sweepUploads(deps);
         await importCourseFolders(deps, folderProblems);

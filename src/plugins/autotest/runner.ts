@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { Deps } from '../../plugin.js';
-import { getAssignmentById, getVersion, materialiseVersion } from '../assignments/store.js';
+import { getAssignmentById, getVersion, materialiseVersion, type Version } from '../assignments/store.js';
 import { variantForSubmission } from '../assignments/variants.js';
 import { environmentHashOf, normaliseSpec } from '../environments/environments.js';
-import { useEnvironment } from '../environments/manager.js';
+import { EnvironmentUnavailable } from '../environments/environments.js';
 import type { Job } from './queue.js';
 import { PlanError, planFor, type GradingPlan } from './run/plan.js';
 import { runPrepared, runSettings, type JobSpec, type RunOutcome } from './run/run.js';
@@ -12,8 +12,6 @@ import { runPrepared, runSettings, type JobSpec, type RunOutcome } from './run/r
  * A queued job run on this machine: its spec gathered from the database (the job's submission,
  * bundle version and the student's variant), then the database-free run step of ./run/.
  */
-/** TRANSITION: test/assignments/demo.test.ts imports runPrepared from here; its home is ./run/run.ts. */
-export { runPrepared } from './run/run.js';
 
 export class JobSpecError extends Error {}
 
@@ -57,7 +55,7 @@ export function jobSpec(deps: Pick<Deps, 'db' | 'services'>, job: Job, params?: 
  * Runs one job on this machine: the submission's files from the blob store, the bundle version
  * unpacked, and the assignment's environment (built first when it is not yet).
  */
-export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config' | 'clock'>, spec: JobSpec, signal?: AbortSignal): Promise<RunOutcome> {
+export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config' | 'clock' | 'services'>, spec: JobSpec, signal?: AbortSignal): Promise<RunOutcome> {
   const version = getVersion(deps.db, spec.versionId);
   if (!version) throw new JobSpecError(`bundle version ${spec.versionId} is missing`);
   const bundleDir = await materialiseVersion(deps, version);
@@ -70,3 +68,18 @@ export async function runSpec(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'con
   }
 }
 
+/**
+ * The built environment a version runs in (null: the host's /usr). A version that needs one in an
+ * app without the environments plugin, or whose build failed, cannot be graded: a JobSpecError.
+ */
+async function useEnvironment(deps: Pick<Deps, 'services'>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
+  if (!version.config.environment) return null;
+  const service = deps.services.environments;
+  if (!service) throw new JobSpecError('the assignment needs an environment, and this app has no environments plugin');
+  try {
+    return await service.use(version, signal);
+  } catch (err) {
+    if (err instanceof EnvironmentUnavailable) throw new JobSpecError(err.message);
+    throw err;
+  }
+}

@@ -4,7 +4,6 @@ import type { Deps } from '../../plugin.js';
 import { listAssignments, materialiseVersion, type Version } from '../assignments/store.js';
 import { BuildError, buildEnvironment, sweepBuilds } from './builder.js';
 import { environmentRoot, environmentsDir, EnvironmentUnavailable, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
-import { JobSpecError } from '../autotest/runner.js';
 import { claimNext, finishEnvironment, getEnvironment, listEnvironments, removeEnvironment, requestEnvironment, requeueInterrupted, setProgress, type EnvironmentRow } from './store.js';
 
 /** What one app's environments plugin keeps while it runs (its instance holds one). */
@@ -204,23 +203,5 @@ async function waitForEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'>, b
     if (signal?.aborted) throw new EnvironmentUnavailable('stopped while waiting for the environment');
     if (Date.now() > until) throw new EnvironmentUnavailable(`the assignment's environment was still not built after ${MAX_WAIT_MS / 60_000} minutes`);
     await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-/**
- * TRANSITION (autotest's runner calls this with its deps): the same through the app's
- * environments service, which holds the per-app builds, with EnvironmentUnavailable as the
- * runner's JobSpecError. When runner.ts calls deps.services.environments.use() and maps
- * EnvironmentUnavailable itself, this goes, and with it environments' import of autotest.
- */
-export async function useEnvironment(deps: Pick<Deps, 'db' | 'clock' | 'config'> & Partial<Pick<Deps, 'services'>>, version: Version, signal?: AbortSignal): Promise<{ root: string; release(): void } | null> {
-  if (!version.config.environment) return null;
-  const service = deps.services?.environments;
-  if (!service) throw new JobSpecError('the assignment needs an environment, and this app has no environments plugin');
-  try {
-    return await service.use(version, signal);
-  } catch (err) {
-    if (err instanceof EnvironmentUnavailable) throw new JobSpecError(err.message);
-    throw err;
   }
 }
