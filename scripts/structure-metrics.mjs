@@ -58,6 +58,7 @@ const cycles = [...pluginEdges].filter((e) => {
 const PREAMBLES = /\b(requireUser|requireStaff|requireRole|requireLecturer|requirePower|courseOr404|currentOr404|visibleSubmission|loadSubmission)\(/g;
 const ID_PATTERN = /\^\\d\{1,12\}\$/g;
 let preambles = 0;
+let rulesInPolicy = 0;
 let idPatterns = 0;
 let wantsJson = 0;
 let readForm = 0;
@@ -66,7 +67,11 @@ const routeFilesOutside = new Set();
 for (const [file, text] of lines) {
   const rel = path.relative(src, file);
   const defines = /export function (requireUser|courseOr404|currentOr404|visibleSubmission|loadSubmission)\b/.test(text) || rel.startsWith('core');
-  if (rel.startsWith('plugins') && !defines) preambles += (text.match(PREAMBLES) ?? []).length;
+  // A plugin's policy.ts is where its access rules and loaders are declared: those calls are the
+  // declarations themselves, counted apart from checks written out inside handlers.
+  const calls = rel.startsWith('plugins') && !defines ? (text.match(PREAMBLES) ?? []).length : 0;
+  if (path.basename(rel) === 'policy.ts') rulesInPolicy += calls;
+  else preambles += calls;
   if (!rel.startsWith('core')) idPatterns += (text.match(ID_PATTERN) ?? []).length;
   wantsJson += (text.match(/\bwantsJson\(/g) ?? []).length;
   readForm += (text.match(/\breadForm(All)?\(/g) ?? []).length;
@@ -82,6 +87,7 @@ const result = {
   importsPointingUp: up.length,
   pluginImportCycles: cycles.length,
   handWrittenAccessPreambles: preambles,
+  accessChecksInsidePolicyRules: rulesInPolicy,
   idPatternCopies: idPatterns,
   wantsJsonCalls: wantsJson,
   readFormCalls: readForm,

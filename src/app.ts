@@ -146,6 +146,11 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     return next();
   });
   const routeTable = registerRoutes(router, assembled);
+  // What the core answers before any plugin, listed with the routes for `lectern routes`.
+  routeTable.unshift(
+    { plugin: 'core', method: 'GET', path: '/healthz', access: 'anyone', input: null, audit: null, source: 'src/app.ts' },
+    { plugin: 'core', method: 'GET', path: '/static/*', access: 'anyone', input: null, audit: null, source: 'src/middleware/static.ts' },
+  );
   koa.use(router.routes());
   koa.use(router.allowedMethods());
 

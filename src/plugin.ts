@@ -72,6 +72,11 @@ export interface PluginInstance {
   middleware?: AppMiddleware[];
   /** Loaders for route parameters this plugin owns (`id` → the submission), shared by every route with that parameter. */
   params?: Record<string, ParamLoader>;
+  /**
+   * Paths this plugin's middleware answers before routing (the deploy hook's /restart), so that
+   * `lectern routes` lists them with the rest.
+   */
+  answers?: Array<{ method: string; path: string; access: string }>;
   /** Its routes, declared with their access, input and audit (src/core/routes.ts). */
   routes?(r: PluginRouter): void;
   /** Background work; returns its own stop, called in reverse plugin order at shutdown. */

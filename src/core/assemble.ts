@@ -63,6 +63,7 @@ export function registerRoutes(router: AppRouter, assembled: readonly AssembledP
   }
   for (const { plugin, instance } of assembled) {
     instance.routes?.(pluginRouter(router, plugin.name, table));
+    for (const a of instance.answers ?? []) table.push({ plugin: plugin.name, ...a, input: null, audit: null, source: `src/plugins/${plugin.name}/index.ts` });
   }
   return table;
 }

@@ -8,12 +8,14 @@ import type { RouteInfo } from './routes.js';
  * written out whole on their route line (no prefix joined in), so the literal finds it.
  */
 export function routeSource(route: RouteInfo, root = PROJECT_ROOT): string {
-  const rel = path.join('src', 'plugins', route.plugin, 'routes.ts');
+  const rel = route.source ?? path.join('src', 'plugins', route.plugin, 'routes.ts');
   const file = path.join(root, rel);
   if (!existsSync(file)) return rel;
   const lines = readFileSync(file, 'utf8').split('\n');
   const method = route.method.toLowerCase();
-  const quoted = [`'${route.path}'`, `"${route.path}"`, `\`${route.path}\``];
+  // A middleware's path may sit in a comparison (`ctx.path !== '/restart'`) or a prefix constant.
+  const literal = route.path.replace(/\*$/, '');
+  const quoted = [`'${route.path}'`, `"${route.path}"`, `\`${route.path}\``, `'${literal}'`];
   let at = lines.findIndex((l) => quoted.some((q) => l.includes(q)) && new RegExp(`\\.(${method}|pattern)\\(`).test(l));
   if (at < 0) at = lines.findIndex((l) => quoted.some((q) => l.includes(q)));
   return at < 0 ? rel : `${rel}:${at + 1}`;

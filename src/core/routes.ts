@@ -34,6 +34,8 @@ export interface RouteInfo {
   access: string;
   input: string | null;
   audit: string | null;
+  /** The file that answers it, when not the plugin's routes.ts (a middleware answering before routing). */
+  source?: string;
 }
 
 /** A loader for a route parameter (`:course`, `:id`): fills ctx.state, or answers 404 for outsiders. */

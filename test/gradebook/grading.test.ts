@@ -7,7 +7,7 @@ import { fixedClock } from '../../src/lib/clock.js';
 import { renderText } from '../../src/plugins/assignments/render.js';
 import { ensureVariant } from '../../src/plugins/assignments/variants.js';
 import { PRIORITY } from '../../src/plugins/autotest/queue.js';
-import { penalised } from '../../src/plugins/submissions/deadline.js';
+import { penalised } from '../../src/plugins/assignments/deadline.js';
 import { ROOT, createTestApp, type TestApp } from '../helpers/index.js';
 import { signIn, type SignedInAgent } from '../helpers/accounts.js';
 import { copyDemoContent, writeShellAssignment } from '../helpers/content.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Course } from '../../lib/content.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { Deps } from '../../plugin.js';
-import { standing } from '../submissions/deadline.js';
+import { standing } from './deadline.js';
 import { DEFAULT_ARCHIVE_LIMITS } from './archive.js';
 import { MAX_TEMPLATE_BYTES } from './bundle.js';
 import { describeMs, type AssignmentConfig } from './config.js';

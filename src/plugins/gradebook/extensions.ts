@@ -1,7 +1,7 @@
 import type { CurrentUser } from '../../lib/auth.js';
 import type { Deps } from '../../plugin.js';
 import { getVersion, type Current } from '../assignments/store.js';
-import { rulesOf, timing } from '../submissions/deadline.js';
+import { rulesOf, timing } from '../assignments/deadline.js';
 import { deleteExtension, ownExtension, setExtension, setLateness, studentSubmissions, type Submission } from '../submissions/store.js';
 import { submissionOwners } from '../submissions/owner.js';
 import { getTeam } from '../teams/store.js';

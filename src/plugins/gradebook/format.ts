@@ -1,7 +1,7 @@
 import type { Course } from '../../lib/content.js';
 import { formatDateTime } from '../../lib/views.js';
 import type { AssignmentConfig } from '../assignments/config.js';
-import { standing, type Standing } from '../submissions/deadline.js';
+import { standing, type Standing } from '../assignments/deadline.js';
 
 /** A time in the course's zone; the short zone name is part of the text (staff may sit elsewhere). */
 export function when(ms: number | null, course: Course): string {
@@ -10,7 +10,7 @@ export function when(ms: number | null, course: Course): string {
 
 export type AssignmentState = 'upcoming' | 'open' | 'late' | 'closed';
 
-/** The staff pages' words for each standing (submissions/deadline.ts standing() is the rule). */
+/** The staff pages' words for each standing (assignments/deadline.ts standing() is the rule). */
 const STATES: Record<Standing, { state: AssignmentState; text: string }> = {
   upcoming: { state: 'upcoming', text: 'Not open yet' },
   open: { state: 'open', text: 'Open' },

@@ -129,6 +129,10 @@ const restart: Plugin = {
     return {
       provides: { restart: service },
       middleware: [answer],
+      answers: [
+        { method: 'GET', path: '/restart', access: 'loopback, or the restart token' },
+        { method: 'POST', path: '/restart', access: 'loopback, or the restart token' },
+      ],
       async start() {
         const fresh = randomBytes(32).toString('hex');
         await writeToken(deps.config.dataDir, fresh);

@@ -1,4 +1,4 @@
-import { penalised } from '../submissions/deadline.js';
+import { penalised } from '../assignments/deadline.js';
 import type { FinalMode, GradingConfig } from './config.js';
 
 /**

@@ -8,7 +8,7 @@ import { findUserById } from '../accounts/users.js';
 import { reviewSummary } from '../review/summary.js';
 import { getTeam, teamOf } from '../teams/store.js';
 import { teamConfig } from '../teams/rules.js';
-import { rulesOf, timing } from './deadline.js';
+import { rulesOf, timing } from '../assignments/deadline.js';
 import { receiveSubmission } from './intake.js';
 import { visibleOf } from './policy.js';
 import { statusFor } from './status.js';

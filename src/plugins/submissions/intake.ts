@@ -11,7 +11,7 @@ import { ArchiveError, DEFAULT_ARCHIVE_LIMITS, detectArchive, extractArchive } f
 import { describeBytes, type AssignmentConfig } from '../assignments/config.js';
 import type { Current } from '../assignments/store.js';
 import { ensureVariant } from '../assignments/variants.js';
-import { timing, rulesOf } from './deadline.js';
+import { timing, rulesOf } from '../assignments/deadline.js';
 import { extensionFor, insertSubmission, submissionsSince, type Submission, type SubmissionFile } from './store.js';
 import { checkTeamMaySubmit } from '../teams/rules.js';
 import { shownVersionFor } from '../assignments/freeze.js';

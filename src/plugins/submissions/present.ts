@@ -3,7 +3,7 @@ import { durationText } from '../autotest/forecast.js';
 import { renderOutput } from '../autotest/output-format.js';
 import type { Feedback, PresentedStatus, Viewer } from '../autotest/present.js';
 import { isVisible, visibleTests } from '../autotest/results.js';
-import { penalised } from './deadline.js';
+import { penalised } from '../assignments/deadline.js';
 
 /** What a viewer may see of a submission's grading: staff see everything, students by the bundle's feedback rules. */
 export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback: Feedback, penaltyPct: number, etaMs: number | null = null): PresentedStatus {

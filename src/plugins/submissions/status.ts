@@ -3,7 +3,7 @@ import { jobEta } from '../autotest/forecast.js';
 import type { PresentedStatus } from '../autotest/present.js';
 import { gradesReleased } from '../review/release.js';
 import { gradeNote, type GradeNote } from '../review/summary.js';
-import { rulesOf, timing } from './deadline.js';
+import { rulesOf, timing } from '../assignments/deadline.js';
 import type { VisibleSubmission } from './policy.js';
 import { presentStatus } from './present.js';
 import { extensionFor } from './store.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { penalised, timing, type DeadlineRules } from '../../src/plugins/submissions/deadline.js';
+import { penalised, timing, type DeadlineRules } from '../../src/plugins/assignments/deadline.js';
 
 const H = 3_600_000;
 const D = 24 * H;

@@ -1,4 +1,4 @@
-import type { AssignmentConfig } from '../assignments/config.js';
+import type { AssignmentConfig } from './config.js';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
