@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { FolderPublisher } from '../../lib/publish-dir.js';
 import type { Db } from '../../db/open.js';
 import { preparedFor } from '../../db/prepared.js';
 import type { Deps } from '../../plugin.js';
@@ -323,7 +323,8 @@ export async function readBlob(deps: Pick<Deps, 'blobs'>, sha256: string): Promi
   return buf;
 }
 
-const materialising = new Map<string, Promise<string>>();
+const bundleFolders = new FolderPublisher();
+
 
 /**
  * The whole bundle of a version as a folder on disk (`<data>/bundles/<content hash>/`), for the
@@ -331,45 +332,14 @@ const materialising = new Map<string, Promise<string>>();
  * folder and renamed into place, so a reader never sees half a bundle; shared by every version
  * with the same content. Files are world-readable because the sandbox runs as another user.
  */
-export async function materialiseVersion(deps: Pick<Deps, 'blobs' | 'config'>, version: Version): Promise<string> {
-  const root = path.join(deps.config.dataDir, 'bundles');
-  const dir = path.join(root, version.contentHash);
-  const pending = materialising.get(dir);
-  if (pending) return pending;
-  const work = (async () => {
-    try {
-      if ((await stat(dir)).isDirectory()) return dir;
-    } catch {
-      // Not there yet: build it below.
+export function materialiseVersion(deps: Pick<Deps, 'blobs' | 'config'>, version: Version): Promise<string> {
+  const dir = path.join(deps.config.dataDir, 'bundles', version.contentHash);
+  return bundleFolders.publish(dir, async (tmp) => {
+    for (const e of version.manifest) {
+      const file = path.join(tmp, ...e.path.split('/'));
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+      await copyFile(deps.blobs.path(e.sha256), file);
+      await chmod(file, e.mode === 0o755 ? 0o755 : 0o644);
     }
-    await mkdir(root, { recursive: true, mode: 0o755 });
-    await chmod(root, 0o755);
-    const tmp = path.join(root, `.tmp-${randomBytes(8).toString('hex')}`);
-    try {
-      await mkdir(tmp, { mode: 0o755 });
-      for (const e of version.manifest) {
-        const file = path.join(tmp, ...e.path.split('/'));
-        await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-        await copyFile(deps.blobs.path(e.sha256), file);
-        await chmod(file, e.mode === 0o755 ? 0o755 : 0o644);
-      }
-      await chmod(tmp, 0o755);
-      try {
-        await rename(tmp, dir);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // Another process finished the same bundle first: theirs is identical.
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-      }
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  })();
-  materialising.set(dir, work);
-  try {
-    return await work;
-  } finally {
-    materialising.delete(dir);
-  }
+  });
 }

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { FolderPublisher } from '../../../lib/publish-dir.js';
 import { WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import type { Config } from '../../../config.js';
 import type { Logger } from '../../../lib/logger.js';
@@ -124,42 +125,12 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   }
 
   /** One unpacked tests/ per bundle version, shared by all its jobs (written once, then renamed). */
-  const unpacking = new Map<string, Promise<string>>();
-  async function testsFor(p: GradingPayload): Promise<string> {
-    if (!/^[0-9a-f]{64}$/.test(p.bundleHash)) throw new PayloadError('the job payload names no bundle version');
-    const dir = path.join(testsRoot, p.bundleHash);
-    const pending = unpacking.get(dir);
-    if (pending) return pending;
-    const work = (async () => {
-      try {
-        await stat(dir);
-        const now = new Date();
-        await utimes(dir, now, now);
-        return dir;
-      } catch {
-        // Not unpacked yet.
-      }
-      const tmp = path.join(testsRoot, `.tmp-${randomBytes(8).toString('hex')}`);
-      try {
-        await mkdir(tmp, { mode: 0o755 });
-        await writeTree(tmp, p.tests);
-        try {
-          await rename(tmp, dir);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        }
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
-      return dir;
-    })();
-    unpacking.set(dir, work);
-    try {
-      return await work;
-    } finally {
-      unpacking.delete(dir);
-    }
+  const testFolders = new FolderPublisher();
+  function testsFor(p: GradingPayload): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(p.bundleHash)) return Promise.reject(new PayloadError('the job payload names no bundle version'));
+    const now = new Date();
+    // An existing folder is marked used, so the cleanup by age keeps it.
+    return testFolders.publish(path.join(testsRoot, p.bundleHash), (tmp) => writeTree(tmp, p.tests), (dir) => utimes(dir, now, now));
   }
 
   /** The job's environment, built here by its hash the first time (one build per hash at a time). */
