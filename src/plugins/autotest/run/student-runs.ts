@@ -40,6 +40,8 @@ export class StudentRunner {
   private readonly controller = new AbortController();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  /** Taken off the caller's signal at close(): a self-check's one signal outlives many runs. */
+  private readonly detach: () => void;
 
   constructor(
     private readonly sandbox: Sandbox,
@@ -52,7 +54,9 @@ export class StudentRunner {
     /** The assignment's environment root and env: (every student sandbox of the run gets them). */
     private readonly extras: { root?: string; env?: Record<string, string> } = {},
   ) {
-    signal?.addEventListener('abort', () => this.controller.abort(), { once: true });
+    const abort = () => this.controller.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    this.detach = () => signal?.removeEventListener('abort', abort);
   }
 
   get callsLeft(): number {
@@ -111,6 +115,7 @@ export class StudentRunner {
   /** Refuses further calls, stops running ones and waits until their sandboxes are gone. */
   async close(): Promise<void> {
     this.closed = true;
+    this.detach();
     this.controller.abort();
     await Promise.allSettled([...this.inflight]);
   }
