@@ -138,7 +138,7 @@ export function startEnvironments(deps: Deps, builds: EnvironmentBuilds): () => 
  * When the server runs as root, bubblewrap starts as the unprivileged sandbox user, which must be
  * able to pass through every folder above the root (o+x; it cannot list or read them).
  */
-async function unreachable(root: string): Promise<string | null> {
+export async function unreachable(root: string): Promise<string | null> {
   if (process.getuid?.() !== 0) return null;
   let dir = path.dirname(root);
   while (dir !== path.dirname(dir)) {

@@ -22,8 +22,9 @@ import {
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
 import { runPrepared, type RunOutcome } from './run.js';
-import { environmentRoot, environmentsDir, specHash } from '../../environments/environments.js';
-import { BuildError, buildEnvironment } from '../../environments/builder.js';
+import { environmentRoot, environmentsDir, EnvironmentUnavailable, specHash } from '../../environments/environments.js';
+import { BuildError, buildEnvironment, sweepBuilds } from '../../environments/builder.js';
+import { unreachable } from '../../environments/manager.js';
 import { errorGrade } from './grade.js';
 
 /**
@@ -47,8 +48,10 @@ export interface RunningWorker {
   stop(graceMs: number): Promise<void>;
 }
 
-/** Unpacked tests/ folders not used for this long are removed at start-up. */
+/** Unpacked tests/ folders and built environments not used for this long are removed at start-up. */
 const TESTS_KEEP_MS = 7 * 24 * 3600_000;
+/** How long a failed environment build answers for its hash before a job tries it again. */
+const FAILED_BUILD_KEEP_MS = 10 * 60_000;
 
 class PayloadError extends Error {}
 
@@ -71,6 +74,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   for (const name of await readdir(testsRoot)) {
     const st = await stat(path.join(testsRoot, name)).catch(() => null);
     if (st && Date.now() - st.mtimeMs > TESTS_KEEP_MS) await rm(path.join(testsRoot, name), { recursive: true, force: true });
+  }
+  // Builds a killed worker cut off, and environments no job has used for a week (no database here
+  // says which versions are current: a job that needs one again builds it again).
+  const envDir = environmentsDir(deps.cacheDir);
+  await sweepBuilds(envDir);
+  for (const name of await readdir(envDir).catch(() => [] as string[])) {
+    const st = await stat(path.join(envDir, name)).catch(() => null);
+    if (st && /^[0-9a-f]{64}$/.test(name) && Date.now() - st.mtimeMs > TESTS_KEEP_MS) await rm(path.join(envDir, name), { recursive: true, force: true });
   }
 
   const conn = connect(config.queue, { name: `lectern-worker ${id}` });
@@ -133,27 +144,56 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     return testFolders.publish(path.join(testsRoot, p.bundleHash), (tmp) => writeTree(tmp, p.tests), (dir) => utimes(dir, now, now));
   }
 
-  /** The job's environment, built here by its hash the first time (one build per hash at a time). */
+  /**
+   * The job's environment, built here by its hash the first time (one build per hash at a time).
+   * A failed build is remembered for a while: every job of a broken environment would otherwise
+   * run the whole build again (a Debian one takes minutes) only to fail the same way.
+   */
   const building = new Map<string, Promise<string>>();
-  async function environmentFor(run: NonNullable<GradingPayload['run']>, bundleDir: string | null): Promise<string> {
+  const failedBuilds = new Map<string, { error: BuildError; until: number }>();
+  async function environmentFor(run: NonNullable<GradingPayload['run']>, bundleDir: string | null): Promise<{ root: string; built: boolean }> {
     const hash = run.environment!;
+    let root: string | null = null;
+    let built = false;
     try {
-      return await environmentRoot(deps.cacheDir, hash);
+      root = await environmentRoot(deps.cacheDir, hash);
     } catch {
       // Not built on this machine yet.
     }
-    if (!run.environmentSpec || specHash(run.environmentSpec) !== hash) throw new PayloadError('the job names an environment without the spec it is built from');
-    let pending = building.get(hash);
-    if (!pending) {
-      pending = (async () => {
-        log.info({ hash }, 'building an environment for grading');
-        await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined });
-        return environmentRoot(deps.cacheDir, hash);
-      })();
-      building.set(hash, pending);
-      void pending.finally(() => building.delete(hash)).catch(() => undefined);
+    if (!root) {
+      if (!run.environmentSpec || specHash(run.environmentSpec) !== hash) throw new PayloadError('the job names an environment without the spec it is built from');
+      const failed = failedBuilds.get(hash);
+      if (failed && failed.until > Date.now()) throw failed.error;
+      let pending = building.get(hash);
+      if (!pending) {
+        pending = (async () => {
+          log.info({ hash }, 'building an environment for grading');
+          const started = Date.now();
+          try {
+            const { bytes } = await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined });
+            failedBuilds.delete(hash);
+            log.info({ hash, ms: Date.now() - started, bytes }, 'environment built for grading');
+          } catch (err) {
+            if (err instanceof BuildError) {
+              failedBuilds.set(hash, { error: err, until: Date.now() + FAILED_BUILD_KEEP_MS });
+              log.warn({ hash, ms: Date.now() - started, err: err.message, log: (err as BuildError & { log?: string }).log }, 'environment build failed');
+            }
+            throw err;
+          }
+          return environmentRoot(deps.cacheDir, hash);
+        })();
+        building.set(hash, pending);
+        built = true;
+        void pending.finally(() => building.delete(hash)).catch(() => undefined);
+      }
+      root = await pending;
     }
-    return pending;
+    // Marked used, so the cleanup by age at start-up keeps it.
+    const now = new Date();
+    await utimes(path.dirname(root), now, now).catch(() => undefined);
+    const blocked = await unreachable(root);
+    if (blocked) throw new EnvironmentUnavailable(`${blocked} (on grading worker ${config.workerName})`);
+    return { root, built };
   }
 
   async function processJob(job: BullJob<GradingPayload, GradingReturn>, token?: string): Promise<GradingReturn> {
@@ -176,12 +216,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       const bundleDir = p.tests.length ? await testsFor(p) : null;
       const tests = bundleDir && p.tests.some((f) => f.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
       let root: string | null = null;
+      let environmentBuilt = false;
       let envFailure: string | null = null;
       try {
-        root = p.run?.environment ? await environmentFor(p.run, bundleDir) : null;
+        const env = p.run?.environment ? await environmentFor(p.run, bundleDir) : null;
+        root = env?.root ?? null;
+        environmentBuilt = env?.built ?? false;
       } catch (err) {
-        if (!(err instanceof BuildError)) throw err;
-        envFailure = `the assignment's environment could not be built on a grading worker: ${err.message}`;
+        if (err instanceof BuildError) envFailure = `the assignment's environment could not be built on grading worker ${config.workerName}: ${err.message}`;
+        else if (err instanceof EnvironmentUnavailable) envFailure = err.message;
+        else throw err;
       }
       log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy' }, 'grading');
       // The same trust model as the local pool: the plan travels with the payload.
@@ -197,7 +241,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       }
       jobsDone++;
       verdict = outcome.grade.status;
-      log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs }, 'graded');
+      log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs, totalMs: Date.now() - started, ...(p.run?.environment ? { environmentBuilt } : {}) }, 'graded');
       return { outcome, worker: id };
     } finally {
       active.delete(job.id!);
