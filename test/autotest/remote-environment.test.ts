@@ -177,7 +177,7 @@ feedback:
 let redisUrl: string;
 let siteUrl: string;
 let dataDir: string;
-let worker: Proc;
+let worker: Proc | undefined;
 let workerCache: string;
 let students: Agent[];
 let lecturer: Agent;
@@ -230,23 +230,6 @@ beforeAll(async () => {
     return server.output().includes('Lectern is serving');
   }, 30_000);
 
-  // The worker's own data dir, searchable by the sandbox user (bwrap drops to it when the worker
-  // runs as root) on its way to the environment roots under it.
-  const workerData = tempDir('lectern-worker-');
-  cleanups.push(() => rmSync(workerData, { recursive: true, force: true }));
-  chmodSync(workerData, 0o711);
-  workerCache = path.join(workerData, 'worker');
-  worker = track(
-    spawn(process.execPath, [CLI, 'worker'], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_QUEUE: redisUrl, LECTERN_DATA: workerData, LECTERN_WORKER_NAME: 'far', LECTERN_WORKER_CONCURRENCY: '2', LECTERN_LOG_LEVEL: 'info', LECTERN_DRAIN_MS: '3000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  await waitUntil('the worker to start', () => {
-    if (worker.child.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`);
-    return worker.output().includes('Lectern worker');
-  }, 30_000);
-
   students = [await signIn(emails[0]!), await signIn(emails[1]!)];
   lecturer = await signIn(emails[2]!);
 }, 120_000);
@@ -256,10 +239,44 @@ afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/**
+ * The worker's own data dir is searchable by the sandbox user (bwrap drops to it when the worker
+ * runs as root) on its way to the environment roots under it.
+ */
+async function startTheWorker(): Promise<void> {
+  if (worker) return;
+  const workerData = tempDir('lectern-worker-');
+  cleanups.push(() => rmSync(workerData, { recursive: true, force: true }));
+  chmodSync(workerData, 0o711);
+  workerCache = path.join(workerData, 'worker');
+  const proc = track(
+    spawn(process.execPath, [CLI, 'worker'], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_QUEUE: redisUrl, LECTERN_DATA: workerData, LECTERN_WORKER_NAME: 'far', LECTERN_WORKER_CONCURRENCY: '2', LECTERN_LOG_LEVEL: 'info', LECTERN_DRAIN_MS: '3000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  worker = proc;
+  await waitUntil('the worker to start', () => {
+    if (proc.child.exitCode !== null) throw new Error(`worker exited: ${proc.output()}`);
+    return proc.output().includes('Lectern worker');
+  }, 30_000);
+}
+
 async function submit(agent: Agent, slug: string, answer: string): Promise<number> {
   const res = await upload(agent, COURSE, slug, [{ name: 'answer.txt', content: answer }]);
   expect(res.status, await res.clone().text()).toBe(201);
   return ((await res.json()) as { id: number }).id;
+}
+
+function forwarded(submissionIds: number[]): boolean {
+  const db = new Database(databasePath(dataDir), { fileMustExist: true, readonly: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    const rows = db.prepare('SELECT submission_id, forwarded_at FROM jobs').all() as Array<{ submission_id: number; forwarded_at: number | null }>;
+    return submissionIds.every((id) => rows.some((r) => r.submission_id === id && r.forwarded_at !== null));
+  } finally {
+    db.close();
+  }
 }
 
 function resultRow(submissionId: number): { status: string; score: number | null; worker: string | null } {
@@ -274,7 +291,7 @@ function resultRow(submissionId: number): { status: string; score: number | null
 
 /** The worker's JSON log lines with this message. */
 function workerLog(msg: string): Array<Record<string, unknown>> {
-  return worker
+  return worker!
     .output()
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -286,32 +303,42 @@ const builtRoots = () => readdirSync(path.join(workerCache, 'environments')).fil
 
 describe('a remote worker and an assignment environment', () => {
   it('builds the environment by its hash on the worker, grades in it, and reuses it for the next job', async () => {
+    // Two jobs of a hash no worker has built, waiting in Redis before the worker starts: it takes
+    // both at once (concurrency 2), and the second waits for the first one's build.
     const first = await submit(students[0]!, 'imaged', '42');
+    const second = await submit(students[1]!, 'imaged', '41');
+    await waitUntil('both jobs to be sent to Redis', () => forwarded([first, second]));
+    await startTheWorker();
     const one = await waitForResult(students[0]!, COURSE, first, 600_000);
     expect(one.result, JSON.stringify((await waitForResult(lecturer, COURSE, first)).result)).toMatchObject({ status: 'passed', score: 1, maxScore: 1, gradable: true });
     // The marker only the image has, and not the host's /usr.
     expect(one.result!.output).toContain('marker: built on the worker; host python: no');
-    expect(resultRow(first).worker).toMatch(/^far:\d+$/);
+    const two = await waitForResult(students[1]!, COURSE, second, 600_000);
+    expect(two.result).toMatchObject({ status: 'failed', score: 0, maxScore: 1, gradable: true });
+    expect(two.result!.output).toContain('marker: built on the worker; host python: no');
+    for (const id of [first, second]) expect(resultRow(id).worker).toMatch(/^far:\d+$/);
     const roots = builtRoots();
     expect(roots).toHaveLength(1);
     expect(readFileSync(path.join(workerCache, 'environments', roots[0]!, 'root/etc/lectern-image'), 'utf8')).toBe('built on the worker\n');
-    // The worker's log is buffered: its lines arrive a moment after the result.
-    await waitUntil('the worker to log the job', () => workerLog('graded').length === 1, 30_000);
-    expect(workerLog('environment built for grading')).toHaveLength(1);
-
-    // Another student's job: the same root, no second build.
-    const second = await submit(students[1]!, 'imaged', '41');
-    const two = await waitForResult(students[1]!, COURSE, second, 120_000);
-    expect(two.result).toMatchObject({ status: 'failed', score: 0, maxScore: 1, gradable: true });
-    expect(two.result!.output).toContain('marker: built on the worker; host python: no');
-    await waitUntil('the worker to log the second job', () => workerLog('graded').length === 2, 30_000);
+    // The worker's log is buffered: its lines arrive a moment after the results.
+    await waitUntil('the worker to log both jobs', () => workerLog('graded').length === 2, 30_000);
     expect(workerLog('building an environment for grading')).toHaveLength(1);
+    expect(workerLog('environment built for grading')).toHaveLength(1);
+    expect(workerLog('graded').filter((l) => l.environmentBuilt).length).toBe(1);
+
+    // Later: the same root as it is, no build.
+    const third = await submit(students[0]!, 'imaged', '42');
+    const three = await waitForResult(students[0]!, COURSE, third, 120_000);
+    expect(three.result).toMatchObject({ status: 'passed', score: 1, gradable: true });
+    expect(three.result!.output).toContain('marker: built on the worker; host python: no');
+    await waitUntil('the worker to log the third job', () => workerLog('graded').length === 3, 30_000);
+    expect(workerLog('building an environment for grading')).toHaveLength(1);
+    expect(workerLog('graded')[2]).toMatchObject({ status: 'passed', environmentBuilt: false });
     expect(builtRoots()).toEqual(roots);
-    const graded = workerLog('graded');
-    expect(graded.map((l) => l.environmentBuilt)).toEqual([true, false]);
   }, 900_000);
 
   it('a build that fails on the worker: "could not be graded" for the student, the reason for staff, no zero, not built again for the next job', async () => {
+    await startTheWorker();
     const first = await submit(students[0]!, 'broken', '42');
     const seen = await waitForResult(students[0]!, COURSE, first, 600_000);
     expect(seen.result).toMatchObject({ status: 'error', score: null, gradable: false, problem: null });
@@ -326,7 +353,7 @@ describe('a remote worker and an assignment environment', () => {
     expect(staffAgain.result).toMatchObject({ status: 'error', score: null, gradable: false });
     expect(staffAgain.result!.problem).toContain('skopeo could not read');
     // One failed build per hash for a while, not one per submission.
-    await waitUntil('the worker to log both jobs', () => workerLog('graded').length === 4, 30_000);
+    await waitUntil('the worker to log both jobs', () => workerLog('graded').length === 5, 30_000);
     expect(workerLog('environment build failed')).toHaveLength(1);
   }, 900_000);
 });
