@@ -150,6 +150,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
    * run the whole build again (a Debian one takes minutes) only to fail the same way.
    */
   const building = new Map<string, Promise<string>>();
+  // Builds stop with the jobs at the end of the grace time; their jobs are then handed back.
+  const stopBuilds = new AbortController();
   const failedBuilds = new Map<string, { error: BuildError; until: number }>();
   async function environmentFor(run: NonNullable<GradingPayload['run']>, bundleDir: string | null): Promise<{ root: string; built: boolean }> {
     const hash = run.environment!;
@@ -170,11 +172,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           log.info({ hash }, 'building an environment for grading');
           const started = Date.now();
           try {
-            const { bytes } = await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined });
+            const { bytes } = await buildEnvironment({ dir: environmentsDir(deps.cacheDir), hash, spec: run.environmentSpec!, inputs: bundleDir, setupPath: run.environmentSetup ?? null, onProgress: () => undefined, signal: stopBuilds.signal });
             failedBuilds.delete(hash);
             log.info({ hash, ms: Date.now() - started, bytes }, 'environment built for grading');
           } catch (err) {
-            if (err instanceof BuildError) {
+            if (err instanceof BuildError && !stopBuilds.signal.aborted) {
               failedBuilds.set(hash, { error: err, until: Date.now() + FAILED_BUILD_KEEP_MS });
               log.warn({ hash, ms: Date.now() - started, err: err.message, log: (err as BuildError & { log?: string }).log }, 'environment build failed');
             }
@@ -276,6 +278,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       const timer = setTimeout(() => {
         if (active.size) log.info({ running: active.size }, 'grace time over: stopping running jobs and handing them back');
         for (const c of active.values()) c.abort();
+        stopBuilds.abort();
       }, graceMs);
       await closing;
       clearTimeout(timer);
