@@ -5,6 +5,8 @@ import { ensureVariant } from '../../src/plugins/assignments/variants.js';
 import { renderText } from '../../src/plugins/assignments/render.js';
 import { signIn, type SignedInAgent } from '../helpers/accounts.js';
 import { copyDemoContent, writeShellAssignment } from '../helpers/content.js';
+import { memoryLogger } from '../../src/lib/logger.js';
+import { createSandbox } from '../../src/lib/sandbox/index.js';
 import { ROOT, createTestApp, type TestApp } from '../helpers/index.js';
 import { upload, waitForResult, type StatusJson } from '../helpers/submit.js';
 
@@ -103,6 +105,14 @@ write_results([{"name": "calls", "score": 1 if (ok, timeouts, refused) == (49, 1
     deadline: '2026-10-15T23:59:00+02:00',
     wall: '5s',
     script: 'grep -q right answer.txt\n',
+  });
+  // Legacy bundles whose test command runs the student's program itself, in its own sandbox.
+  writeShellAssignment(dir, 'oldnet', {
+    title: 'Old style, runs the program',
+    opens: '2026-09-01T08:00:00+02:00',
+    deadline: '2026-10-15T23:59:00+02:00',
+    wall: '6s',
+    script: 'python3 answer.txt > out.txt 2>/dev/null; grep -q right out.txt\n',
   });
   return dir;
 }
@@ -398,6 +408,70 @@ for target in (("1.1.1.1", 80), ("example.org", 443), ("2606:4700::1111", 80)):
     // An honest run that touches no network is not flagged.
     const honest = await grade('upper', 'upper.py', 'import socket, sys\nsocket.gethostname()\nsys.stdout.write(sys.stdin.read().upper())\n');
     expect(honest.staff.result!.tamper).toEqual([]);
+  });
+});
+
+/** Python that tries 10.1.2.3:80 by address and a name through the sandbox's resolver. */
+const REACH_OUT = `import socket
+try:
+    socket.create_connection(("10.1.2.3", 80), timeout=1).close()
+except OSError:
+    pass
+try:
+    socket.getaddrinfo("example.com", 80)
+except OSError:
+    pass
+`;
+
+describe('network attempts are flagged however the run ends', () => {
+  const networkFlags = (g: Graded) => g.staff.result!.tamper.filter((f) => f.kind === 'network');
+
+  it('a student run that tries the network and then loops until killed: the limit\'s verdict, the score of any wrong answer, and the flag', async () => {
+    const g = await grade('upper', 'upper.py', `${REACH_OUT}while True:\n    pass\n`);
+    expect(g.mine.result).toMatchObject({ gradable: true, score: 0 });
+    expect(g.staff.result!.tests.every((x) => x.status === 'failed')).toBe(true);
+    expect(networkFlags(g).length).toBeGreaterThan(0);
+    await expectNothingHiddenShown(g.id);
+  });
+
+  it('a legacy bundle whose test command runs the student\'s program: flagged, the score unchanged', async () => {
+    const right = await grade('oldnet', 'answer.txt', `${REACH_OUT}print("right")\n`);
+    expect(right.mine.result).toMatchObject({ status: 'passed', score: 1 });
+    expect(networkFlags(right).length).toBeGreaterThan(0);
+    const honest = await grade('oldnet', 'answer.txt', 'print("right")\n');
+    expect(honest.mine.result).toMatchObject({ status: 'passed', score: 1 });
+    expect(networkFlags(honest)).toEqual([]);
+  });
+
+  it('a legacy run killed by the wall clock after trying the network is still flagged', async () => {
+    const g = await grade('oldnet', 'answer.txt', `${REACH_OUT}import time\nwhile True:\n    time.sleep(1)\n`);
+    expect(g.staff.result!.status).toBe('timeout');
+    expect(networkFlags(g).length).toBeGreaterThan(0);
+  });
+});
+
+describe('unsafe mode (no namespaces)', () => {
+  it('says to staff that network attempts are not observable, and flags nothing it cannot see', async () => {
+    const unsafeApp = await createTestApp({
+      config: { graders: 1, contentDir: content() },
+      sandbox: createSandbox({ unsafe: true, log: memoryLogger('warn').log, bwrapPath: '/nonexistent/bwrap' }),
+    });
+    try {
+      const mallory = await signIn(unsafeApp, { name: 'Unsafe Student' });
+      const staff = await signIn(unsafeApp, { role: 'tutor' });
+      const res = await upload(mallory, 'prog1', 'oldnet', [{ name: 'answer.txt', content: 'print("right")\n' }]);
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: number };
+      const mine = await waitForResult(mallory, 'prog1', id, 120_000);
+      const seen = await waitForResult(staff, 'prog1', id, 120_000);
+      expect(mine.result).toMatchObject({ status: 'passed', score: 1 });
+      expect(seen.result!.tamper.filter((f) => f.kind === 'network')).toEqual([]);
+      const page = await staff.get(`/courses/prog1/submissions/${id}`);
+      expect(page.text).toContain('network attempts not observable in unsafe mode');
+      expect((await mallory.get(`/courses/prog1/submissions/${id}`)).text).not.toContain('not observable');
+    } finally {
+      await unsafeApp.close();
+    }
   });
 });
 

@@ -15,6 +15,8 @@ import { classify, ControlChannel, emptyResult, type KillReason } from './outcom
  */
 
 const MiB = 1024 * 1024;
+/** How long a killed run's pid 1 has to kill the rest and report before it is killed itself. */
+const REPORT_GRACE_MS = 2000;
 
 export interface ExecuteOptions {
   /** The host user to spawn as when the plan drops to it (server running as root), else null. */
@@ -66,21 +68,34 @@ export function execute(plan: Plan, request: SandboxRequest, limits: SandboxLimi
           // Already gone.
         }
       };
-      // Kill the sandbox's pid 1: the kernel then kills the rest of the pid namespace, and bwrap,
-      // which waits for it, exits only once the namespace is empty, after reaping it (killing
-      // bwrap first would leave pid 1 to be reaped by whatever reaps orphans on this host).
-      // bwrap's process group is killed as well when that did not end it promptly.
+      // Ask the sandbox's pid 1 (the wrapper) to end the run: it kills every other process of
+      // the pid namespace, and once they are dead reports the network namespace's counters
+      // (a program that tried the network, then looped or allocated until killed, is still
+      // flagged) and exits. When it does not end promptly (it was stopped, or the signal came
+      // before it could take it), pid 1 is killed outright: the kernel then kills the rest of the
+      // namespace, and bwrap, which waits for it, exits only once the namespace is empty, after
+      // reaping it (killing bwrap first would leave pid 1 to be reaped by whatever reaps orphans
+      // on this host). bwrap's process group is killed as well when that did not end it either.
       const doKill = async () => {
         const init = sandboxInit ? await sandboxInit : null;
         if (init && exit === null && (await stillRunning(init))) {
-          try {
-            process.kill(init.pid, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
+          const signalInit = (signal: NodeJS.Signals) => {
+            try {
+              process.kill(init.pid, signal);
+            } catch {
+              // Already gone.
+            }
+          };
+          signalInit('SIGUSR1');
           setTimeout(() => {
-            if (exit === null) killGroup();
-          }, 500).unref();
+            if (exit !== null) return;
+            void stillRunning(init).then((alive) => {
+              if (alive) signalInit('SIGKILL');
+              setTimeout(() => {
+                if (exit === null) killGroup();
+              }, 500).unref();
+            });
+          }, REPORT_GRACE_MS).unref();
         } else {
           killGroup();
         }
@@ -163,7 +178,9 @@ export function execute(plan: Plan, request: SandboxRequest, limits: SandboxLimi
         ...base,
         ...classify({ exit, killedFor, spawnError, control, limits, stderr, killCpuMs, unsafe: options.unsafe }),
         leftProcesses: killedFor ? null : control.leftProcesses,
-        networkAttempts: killedFor ? null : control.networkAttempts,
+        // Read by pid 1 once every other process was dead, on a kill as well (it is null only
+        // when pid 1 itself had to be killed, and in unsafe mode, where there is no namespace).
+        networkAttempts: control.networkAttempts,
       });
     };
     child.on('close', (code, signal) => {

@@ -38,6 +38,8 @@ done
 n=$1; shift; collect=("\${@:1:n}"); shift "$n"
 n=$1; shift; envs=("\${@:1:n}"); shift "$n"
 shift
+stop=0
+if (( $$ == 1 )); then trap 'stop=1; kill -KILL -1 2>/dev/null' USR1; fi
 (
   exec 2>&4 4>&-
   unset PWD OLDPWD SHLVL
@@ -46,17 +48,24 @@ shift
     { echo 'error the resource limits could not be set' >&3; exit 125; }
   echo start >&3
   if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec -- "$@" 3>&-; fi
-)
-rc=$?
-if (( $$ == 1 )); then
-  left=0
+) <&0 &
+cmd=$!
+until wait "$cmd"; rc=$?; (( ! stop )) || ! kill -0 "$cmd" 2>/dev/null; do :; done
+others() {
+  n=0
   for p in /proc/[0-9]*; do
     p=\${p##*/}; (( p == 1 || p == BASHPID )) && continue
     read -r st <"/proc/$p/stat" || continue; st=\${st##*) }
-    [[ \${st:0:1} == Z ]] || left=$((left + 1))
+    [[ \${st:0:1} == Z ]] || n=$((n + 1))
   done
-  printf 'left %d\\n' "$left" >&3
-  kill -KILL -1 2>/dev/null
+}
+if (( $$ == 1 )); then
+  if (( ! stop )); then
+    others
+    printf 'left %d\\n' "$n" >&3
+    kill -KILL -1 2>/dev/null
+  fi
+  for (( i = 0; i < 2000; i++ )); do others; (( n == 0 )) && break; done
   net=0 ip=()
   while read -ra f; do
     [[ \${f[0]} == Ip: ]] || continue
@@ -68,7 +77,7 @@ if (( $$ == 1 )); then
 fi
 printf 'exit %d\\n' "$rc" >&3
 times >&3
-if (( \${#collect[@]} )); then
+if (( \${#collect[@]} && ! stop )); then
   echo data >&3
   cd "$work" && /bin/tar --no-recursion -cf - -- "\${collect[@]}" 2>/dev/null >&3
 fi

@@ -66,6 +66,8 @@ export interface PresentedStatus {
     tamper: TamperFlag[];
     /** Staff only: student code shared the grader's sandbox (results.ts, Grade.legacy). */
     legacy: boolean;
+    /** Staff only: tamper signs the run's sandbox could not observe (unsafe mode). */
+    unobserved: string[];
     durationMs: number;
     at: number;
   };

@@ -48,6 +48,7 @@ export function presentStatus(status: SubmissionStatus, viewer: Viewer, feedback
       problem: viewer.staff ? r.problem : null,
       tamper: viewer.staff ? r.tamper : [],
       legacy: viewer.staff && d.legacy === true,
+      unobserved: viewer.staff ? (d.unobserved ?? []) : [],
       durationMs: r.durationMs,
       at: r.createdAt,
     },

@@ -81,10 +81,15 @@ export interface Grade {
    * far as the student let them be. Shown to staff, never to the student.
    */
   legacy?: boolean;
+  /**
+   * Tamper signs this run could not observe at all (unsafe mode has no network namespace whose
+   * counters could be read): said to staff, so that no flag is not mistaken for a clean run.
+   */
+  unobserved?: string[];
 }
 
 /** The parts of a Grade kept in results.details (the rest have their own columns). */
-export type GradeDetails = Pick<Grade, 'outputFormat' | 'stdout' | 'stdoutVisibility' | 'message' | 'formatErrors' | 'images' | 'extraData' | 'executionTime' | 'leaderboard' | 'legacy'>;
+export type GradeDetails = Pick<Grade, 'outputFormat' | 'stdout' | 'stdoutVisibility' | 'message' | 'formatErrors' | 'images' | 'extraData' | 'executionTime' | 'leaderboard' | 'legacy' | 'unobserved'>;
 
 export const NO_DETAILS: GradeDetails = Object.freeze({
   outputFormat: 'text',
@@ -110,6 +115,7 @@ export function gradeDetails(g: Grade): GradeDetails {
     executionTime: g.executionTime,
     leaderboard: g.leaderboard,
     ...(g.legacy ? { legacy: true } : {}),
+    ...(g.unobserved?.length ? { unobserved: g.unobserved } : {}),
   };
 }
 

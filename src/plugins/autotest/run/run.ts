@@ -8,7 +8,7 @@ import { planLayout, type LayoutPlan } from './layouts.js';
 import type { GradingPlan } from './plan.js';
 import { baseGrade, type Grade, type ResultsFormat } from './grade.js';
 import { interpretRun } from './results.js';
-import { studentRunFlags } from './tamper.js';
+import { studentRunFlags, unobservedIn } from './tamper.js';
 
 /**
  * The database-free run step: a job's spec and its input files on this machine in, a grade out.
@@ -104,15 +104,19 @@ export async function runPrepared(
     ...(settings ? { workDirBytes: settings.workDirBytes } : {}),
   };
   const where = layout === 'lectern' ? null : layoutOf(layout, spec, inputs, bundleDir);
-  if (plan.mode === 'harness') {
-    const r = await runHarness(sandbox, spec, plan, inputs, caps, signal, { ...extras, ...(where ? { layout: where } : {}) });
-    return { grade: r.grade, durationMs: r.wallMs || Date.now() - started, infrastructure: r.infrastructure };
-  }
-  if (plan.mode === 'io') {
-    const r = await runIoTests(sandbox, spec, plan, inputs, caps, signal, extras);
-    return { grade: r.grade, durationMs: r.wallMs || Date.now() - started, infrastructure: r.infrastructure };
-  }
-  return runLegacy(sandbox, spec, where ?? layoutOf('lectern', spec, inputs, bundleDir), extras, signal);
+  const outcome = await (async (): Promise<RunOutcome> => {
+    if (plan.mode === 'harness') {
+      const r = await runHarness(sandbox, spec, plan, inputs, caps, signal, { ...extras, ...(where ? { layout: where } : {}) });
+      return { grade: r.grade, durationMs: r.wallMs || Date.now() - started, infrastructure: r.infrastructure };
+    }
+    if (plan.mode === 'io') {
+      const r = await runIoTests(sandbox, spec, plan, inputs, caps, signal, extras);
+      return { grade: r.grade, durationMs: r.wallMs || Date.now() - started, infrastructure: r.infrastructure };
+    }
+    return runLegacy(sandbox, spec, where ?? layoutOf('lectern', spec, inputs, bundleDir), extras, signal);
+  })();
+  const unobserved = unobservedIn(sandbox);
+  return unobserved.length ? { ...outcome, grade: { ...outcome.grade, unobserved } } : outcome;
 }
 
 function layoutOf(layout: Layout, spec: Pick<JobSpec, 'params' | 'run'> & Partial<Pick<JobSpec, 'submissionId'>>, inputs: RunInputs, bundleDir: string | null): LayoutPlan {

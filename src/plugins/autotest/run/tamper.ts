@@ -11,6 +11,17 @@ export interface TamperFlag {
   detail: string;
 }
 
+/**
+ * What an unsafe sandbox (LECTERN_UNSAFE_SANDBOX: no namespaces) cannot see: its programs share
+ * the host's network, whose counters hold every other process's traffic too.
+ */
+export const NETWORK_UNOBSERVABLE = 'network attempts not observable in unsafe mode (LECTERN_UNSAFE_SANDBOX: the run shares the host\'s network, so nothing counts its attempts)';
+
+/** The tamper signs a sandbox in this mode cannot observe, for Grade.unobserved. */
+export function unobservedIn(sandbox: { unsafe: boolean }): string[] {
+  return sandbox.unsafe ? [NETWORK_UNOBSERVABLE] : [];
+}
+
 /** The names a results file goes by in the formats Lectern reads: written by student code, they are a forgery attempt. */
 export const RESULT_FILE_NAMES = ['results.json', 'results/results.json'];
 
