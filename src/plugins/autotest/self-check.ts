@@ -10,6 +10,7 @@ import { planFor } from './run/plan.js';
 import { runPrepared, runSettings } from './run/run.js';
 import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, releaseSelfCheck, type SelfCheckEntry } from './self-check-store.js';
 import { isDatabaseBusy } from '../../lib/unavailable.js';
+import { environmentHashOf, EnvironmentUnavailable, normaliseSpec } from '../environments/environments.js';
 
 const STUDENT = { id: 'self-check', name: 'Self Check' };
 
@@ -17,16 +18,17 @@ const STUDENT = { id: 'self-check', name: 'Self Check' };
  * Runs a bundle version against its reference solution (solution/, when shipped; text files are
  * templates over the parameters, like starter/) and the built-in hostile submissions, exactly as
  * a student's submission would be graded. A hostile one scoring above zero, or the reference
- * below full marks, is a warning.
+ * below full marks, is a warning. `root` is the version's built environment (null: the host's
+ * /usr), the root its real jobs run in (see environmentForCheck).
  */
-export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, version: Version, signal?: AbortSignal): Promise<{ entries: SelfCheckEntry[]; warning: boolean; message: string | null }> {
+export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, version: Version, signal?: AbortSignal, root: string | null = null): Promise<{ entries: SelfCheckEntry[]; warning: boolean; message: string | null }> {
   const generated = await runGenerator(deps, version, 'self-check', STUDENT);
   if (!generated.ok) return { entries: [], warning: true, message: `the generator failed: ${generated.message}` };
   const params = generated.params;
   const plan = planFor(version.config, params, STUDENT);
   const bundleDir = await materialiseVersion(deps, version);
   const tests = version.manifest.some((e) => e.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
-  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: version.config.points ?? 1, defaultVisibility: version.config.feedback.tests, plan, run: runSettings(version.config, version.manifest.map((e) => e.path), version.createdAt, null) };
+  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: version.config.points ?? 1, defaultVisibility: version.config.feedback.tests, plan, run: settingsOf(version) };
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'lectern-selfcheck-'));
   const entries: SelfCheckEntry[] = [];
   try {
@@ -38,7 +40,7 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
         await writeFile(host, content, { mode: 0o644 });
         submission.push({ from: host, to: file });
       }
-      const out = await runPrepared(deps.sandbox, spec, { submission, tests, bundleDir }, signal);
+      const out = await runPrepared(deps.sandbox, spec, { submission, tests, bundleDir, root }, signal);
       const g = out.grade;
       const full = g.gradable && g.score !== null && g.maxScore !== null && g.score >= g.maxScore;
       const ok = kind === 'reference' ? full : !g.gradable || (g.score ?? 0) === 0;
@@ -68,10 +70,39 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
   return { entries, warning: bad.length > 0, message };
 }
 
+/** The run settings a real job of the version gets (runner.ts jobSpec): layout, env:, environment. */
+function settingsOf(version: Version) {
+  return {
+    ...runSettings(version.config, version.manifest.map((e) => e.path), version.createdAt, environmentHashOf(version.config, version.manifest)),
+    environmentSpec: version.config.environment ? normaliseSpec(version.config.environment, version.manifest) : null,
+    environmentSetup: version.config.environment?.setup ?? null,
+  };
+}
+
+type Held = { root: string; release(): void };
+
+/**
+ * Waits for the environment a version's jobs run in, as a real job does (runner.ts
+ * useEnvironment): `root` null for the host's /usr, or `failure` when the build failed or cannot
+ * happen here (the check then fails with that message, as a job would be "could not be graded").
+ */
+export async function environmentForCheck(deps: Pick<Deps, 'services'>, version: Version, signal: AbortSignal): Promise<{ env: Held | null; failure: string | null }> {
+  if (!version.config.environment) return { env: null, failure: null };
+  const service = deps.services.environments;
+  if (!service) return { env: null, failure: 'the assignment needs an environment, and this app has no environments plugin' };
+  try {
+    return { env: await service.use(version, signal), failure: null };
+  } catch (err) {
+    if (err instanceof EnvironmentUnavailable && !signal.aborted) return { env: null, failure: err.message };
+    throw err;
+  }
+}
+
 /**
  * The background loop, in a process that grades: checks each new version once, newest first, one
- * at a time. A version waiting as its assignment's pending version (see importBundle's hold)
- * becomes current when its check passes; one that fails keeps waiting, never having been current,
+ * at a time. A version with an environment waits for its build beside the loop (a build takes
+ * minutes; the loop meanwhile checks the other versions) and joins it once the root is there. A
+ * version waiting as its assignment's pending version (see importBundle's hold) becomes current when its check passes; one that fails keeps waiting, never having been current,
  * until a lecturer confirms it on its staff page.
  */
 export function startSelfChecks(deps: Deps): () => Promise<void> {
@@ -104,36 +135,80 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
       }
     }
   };
+  /** Claimed versions whose environment is ready (or failed), waiting for the loop; in order. */
+  const ready: Array<{ version: Version; env: Held | null; failure: string | null }> = [];
+  /** Claimed versions waiting for their environment's build: settled before stop returns. */
+  const preparing = new Set<Promise<void>>();
+  const prepare = (version: Version) => {
+    const p = environmentForCheck(deps, version, controller.signal)
+      .then(
+        ({ env, failure }) => {
+          if (controller.signal.aborted) env?.release();
+          else ready.push({ version, env, failure });
+        },
+        (err: unknown) => {
+          // Stopped while waiting, or the environment's store failed: the claim is given back
+          // (a stop leaves it to the next start's forgetRunningSelfChecks), checked again later.
+          if (controller.signal.aborted) return;
+          deps.log.warn({ err, versionId: version.id }, 'bundle self-check could not wait for its environment; it will run again');
+          try {
+            releaseSelfCheck(deps.db, version.id);
+          } catch (releaseErr) {
+            deps.log.warn({ err: releaseErr, versionId: version.id }, 'bundle self-check claim not given back; the next start runs it again');
+          }
+        },
+      )
+      .finally(() => {
+        preparing.delete(p);
+        tick();
+      });
+    preparing.add(p);
+  };
+  const checkOne = async (version: Version, env: Held | null, failure: string | null): Promise<boolean> => {
+    const versionId = version.id;
+    let r: Awaited<ReturnType<typeof selfCheckVersion>>;
+    try {
+      // A build that failed fails the check with the build's message, as a job of the version would not be graded.
+      r = failure !== null ? { entries: [], warning: true, message: failure } : await selfCheckVersion(deps, version, controller.signal, env?.root ?? null);
+    } catch (err) {
+      deps.log.warn({ err, versionId }, 'bundle self-check failed');
+      const message = (err as Error).message;
+      return store(versionId, () => finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message, heldBackFor: null, now: deps.clock.now() }));
+    } finally {
+      env?.release();
+    }
+    if (controller.signal.aborted) return false;
+    let promoted = false;
+    let waiting = false;
+    const stored = await store(versionId, () => {
+      const assignment = getAssignmentById(deps.db, version.assignmentId);
+      const serving = assignment?.currentVersionId ? getVersion(deps.db, assignment.currentVersionId) : undefined;
+      waiting = assignment?.pendingVersionId === version.id;
+      promoted = deps.db.transaction(() => {
+        finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor: r.warning && waiting && serving ? serving.number : null, now: deps.clock.now() });
+        return !r.warning && promotePendingVersion(deps.db, version.id);
+      }).immediate();
+    });
+    if (stored) deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
+    return stored;
+  };
   const once = async () => {
     for (;;) {
       if (controller.signal.aborted) return;
+      const next = ready.shift();
+      if (next) {
+        if (!(await checkOne(next.version, next.env, next.failure))) return;
+        continue;
+      }
       const versionId = claimNextSelfCheck(deps.db, deps.clock.now());
       if (versionId === null) return;
       const version = getVersion(deps.db, versionId);
       if (!version) continue;
-      let r: Awaited<ReturnType<typeof selfCheckVersion>>;
-      try {
-        r = await selfCheckVersion(deps, version, controller.signal);
-      } catch (err) {
-        deps.log.warn({ err, versionId }, 'bundle self-check failed');
-        const message = (err as Error).message;
-        if (!(await store(versionId, () => finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message, heldBackFor: null, now: deps.clock.now() })))) return;
+      if (version.config.environment) {
+        prepare(version);
         continue;
       }
-      if (controller.signal.aborted) return;
-      let promoted = false;
-      let waiting = false;
-      const stored = await store(versionId, () => {
-        const assignment = getAssignmentById(deps.db, version.assignmentId);
-        const serving = assignment?.currentVersionId ? getVersion(deps.db, assignment.currentVersionId) : undefined;
-        waiting = assignment?.pendingVersionId === version.id;
-        promoted = deps.db.transaction(() => {
-          finishSelfCheck(deps.db, versionId, { state: 'done', ...r, heldBackFor: r.warning && waiting && serving ? serving.number : null, now: deps.clock.now() });
-          return !r.warning && promotePendingVersion(deps.db, version.id);
-        }).immediate();
-      });
-      if (!stored) return;
-      deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
+      if (!(await checkOne(version, null, null))) return;
     }
   };
   const tick = () => {
@@ -153,5 +228,7 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
     clearInterval(timer);
     controller.abort();
     await running?.catch(() => undefined);
+    await Promise.allSettled([...preparing]);
+    for (const r of ready.splice(0)) r.env?.release();
   };
 }
