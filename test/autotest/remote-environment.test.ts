@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
@@ -15,6 +13,7 @@ import { TEST_PASSWORD } from '../helpers/accounts.js';
 import { copyDemoContent } from '../helpers/content.js';
 import { Agent, ROOT, tempDir } from '../helpers/index.js';
 import { freePort } from '../helpers/ports.js';
+import { makeImage } from '../helpers/oci-image.js';
 import { upload, waitForResult, type StatusJson } from '../helpers/submit.js';
 
 /**
@@ -92,41 +91,6 @@ async function startRedis(): Promise<string> {
 
 // --- the image ---------------------------------------------------------------------------------
 
-// What the sandbox itself needs in any root (bash, cp, tar, nice), and the test's sh and cat.
-const PROGRAMS = ['/usr/bin/bash', '/usr/bin/dash', '/usr/bin/cp', '/usr/bin/tar', '/usr/bin/nice', '/usr/bin/cat'];
-
-function copyInto(rootfs: string, file: string): void {
-  // Merged /usr: /lib/x -> usr/lib/x, /lib64/x -> usr/lib64/x.
-  const rel = file.replace(/^\/(lib|lib64|bin)\//, 'usr/$1/').replace(/^\//, '');
-  const target = path.join(rootfs, rel);
-  mkdirSync(path.dirname(target), { recursive: true });
-  if (!existsSync(target)) copyFileSync(realpathSync(file), target);
-  chmodSync(target, 0o755);
-}
-
-/** A `docker save` archive of a tiny root with a marker file only the image has. */
-async function makeImage(dir: string): Promise<string> {
-  const rootfs = path.join(dir, 'rootfs');
-  mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
-  for (const program of PROGRAMS) {
-    copyInto(rootfs, program);
-    for (const m of execFileSync('ldd', [program], { encoding: 'utf8' }).matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) copyInto(rootfs, m[1]!);
-  }
-  symlinkSync('dash', path.join(rootfs, 'usr/bin/sh'));
-  for (const link of ['bin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, path.join(rootfs, link));
-  copyFileSync('/etc/ld.so.cache', path.join(rootfs, 'etc/ld.so.cache'));
-  writeFileSync(path.join(rootfs, 'etc/lectern-image'), 'built on the worker\n');
-  const image = path.join(dir, 'image');
-  mkdirSync(image);
-  await tarCreate({ file: path.join(image, 'layer.tar'), cwd: rootfs, portable: true }, ['bin', 'etc', 'lib', 'lib64', 'usr']);
-  const layerSha = createHash('sha256').update(readFileSync(path.join(image, 'layer.tar'))).digest('hex');
-  writeFileSync(path.join(image, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${layerSha}`] } }));
-  writeFileSync(path.join(image, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['lectern/test:1'], Layers: ['layer.tar'] }]));
-  const archive = path.join(dir, 'image.tar');
-  await tarCreate({ file: archive, cwd: image, portable: true }, ['manifest.json', 'config.json', 'layer.tar']);
-  return archive;
-}
-
 /** A tar archive that is no image at all: skopeo refuses it, on the worker as anywhere. */
 async function makeNotAnImage(dir: string): Promise<string> {
   const inside = path.join(dir, 'not-an-image');
@@ -200,7 +164,7 @@ beforeAll(async () => {
   cleanups.push(() => rmSync(content, { recursive: true, force: true }));
   const fixtures = tempDir('lectern-remote-env-');
   cleanups.push(() => rmSync(fixtures, { recursive: true, force: true }));
-  writeImagedAssignment(content, 'imaged', await makeImage(fixtures));
+  writeImagedAssignment(content, 'imaged', await makeImage(fixtures, 'built on the worker\n'));
   writeImagedAssignment(content, 'broken', await makeNotAnImage(fixtures));
 
   dataDir = tempDir('lectern-data-');

@@ -21,7 +21,8 @@ function copyInto(rootfs: string, file: string): void {
   chmodSync(target, 0o755);
 }
 
-export async function makeImage(dir: string): Promise<string> {
+/** The archive's path; `marker` is what /etc/lectern-image says inside it. */
+export async function makeImage(dir: string, marker = 'from the image\n'): Promise<string> {
   const rootfs = path.join(dir, 'rootfs');
   mkdirSync(path.join(rootfs, 'etc'), { recursive: true });
   for (const program of PROGRAMS) {
@@ -31,7 +32,7 @@ export async function makeImage(dir: string): Promise<string> {
   symlinkSync('dash', path.join(rootfs, 'usr/bin/sh'));
   for (const link of ['bin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, path.join(rootfs, link));
   copyFileSync('/etc/ld.so.cache', path.join(rootfs, 'etc/ld.so.cache'));
-  writeFileSync(path.join(rootfs, 'etc/lectern-image'), 'from the image\n');
+  writeFileSync(path.join(rootfs, 'etc/lectern-image'), marker);
 
   const image = path.join(dir, 'image');
   mkdirSync(image);
