@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, cp, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
 import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
@@ -149,7 +149,7 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
       await unpackImage(req, work, root, log);
     } else {
       const { suite, sources } = await hostDebian();
-      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : [])])].sort();
+      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : []), ...(req.spec.npm?.length ? ['nodejs'] : [])])].sort();
       // unshare mode, also as root: its mounts live in a private namespace, so a build that is killed
       // leaves no /proc or /dev mounted inside the folder that is then removed.
       const args = ['--mode=unshare', '--variant=apt', '--format=directory', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, ...sources];
@@ -173,6 +173,8 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
         );
       }
     }
+
+    if (req.spec.npm?.length) await installNpm(req, work, root, req.spec.npm, log);
 
     if (req.spec.setup && req.setupPath && req.inputs) {
       await cp(path.join(req.inputs, req.setupPath), path.join(root, 'root', '.lectern-setup'), { force: true });
@@ -205,6 +207,58 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
   } finally {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** The npm error a lecturer can act on, from npm's output. */
+function npmProblem(log: string): string | null {
+  const missing = /npm error 404 +(?:The requested resource )?'(.+?)' (?:is not in this registry|could not be found)/.exec(log)?.[1];
+  if (missing) return `npm has no package "${missing.replace(/(?<=.)@[^@/]*$/, '')}" (check the names under environment: npm:)`;
+  const version = /npm error notarget No matching version found for (\S+?)\.?$/m.exec(log)?.[1];
+  if (version) return `npm has no version ${version} (check the versions under environment: npm:)`;
+  return null;
+}
+
+/** What the server's npm reads from the environment: its user's ~/.npmrc, proxy and CA settings. */
+function npmEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (/^(HOME|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|NO_PROXY|HTTPS?_PROXY)$/i.test(k) || /^npm_config_/i.test(k))) env[k] = v;
+  }
+  return env;
+}
+
+function capture(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', () => resolve(out));
+    child.on('error', () => resolve(''));
+  });
+}
+
+/**
+ * npm packages into the root's /usr/local/lib/node_modules, by the host's npm (the root needs no
+ * npm of its own: Debian's pulls in hundreds of node-* packages). --ignore-scripts: a third-party
+ * package's lifecycle scripts never run on the host, so packages that build native code or fetch
+ * binaries at install time are not supported. Node finds the packages through its default global
+ * folder <prefix of node>/lib/node, made a link to them, so runs need no NODE_PATH.
+ */
+async function installNpm(req: BuildRequest, work: string, root: string, specs: string[], log: Log): Promise<void> {
+  const node = (await Promise.any(['usr/bin/node', 'usr/local/bin/node', 'usr/bin/nodejs'].map(async (p) => (await access(path.join(root, p)), p))).catch(() => null));
+  if (!node) throw new BuildError('environment: npm: the root has no node (/usr/bin/node or /usr/local/bin/node): an oci: image must bring Node.js itself');
+  const prefix = path.join(root, 'usr/local');
+  // The host's npm configuration (registry mirror, proxy, CA file) applies as it does to the
+  // server's own npm; --prefix alone would move the global npmrc into the new root.
+  const env = npmEnv();
+  const globalconfig = (await capture('npm', ['config', 'get', 'globalconfig'], env)).trim();
+  const args = ['install', '--global', '--prefix', prefix, ...(globalconfig ? ['--globalconfig', globalconfig] : []), '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier', '--cache', path.join(work, 'npm-cache'), '--', ...specs];
+  const code = await run('npm', args, log, 'npm packages', req, env);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (code !== 0) throw new BuildError(npmProblem(log.text) ?? `npm failed with exit code ${code}: see the build log`);
+  // Relative, so that it points inside the root wherever the root is mounted.
+  const global = path.join(root, path.dirname(path.dirname(node)), 'lib', 'node');
+  if (await lstat(global).then(() => false, () => true)) await symlink(path.relative(path.dirname(global), path.join(prefix, 'lib', 'node_modules')), global);
 }
 
 /** An OCI image archive holds oci-layout at its top; docker save (and podman's default) output does not. */
