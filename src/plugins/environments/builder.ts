@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, cp, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
 import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
@@ -256,9 +256,43 @@ async function installNpm(req: BuildRequest, work: string, root: string, specs: 
   const code = await run('npm', args, log, 'npm packages', req, env);
   if (req.signal?.aborted) throw new BuildError('the build was stopped');
   if (code !== 0) throw new BuildError(npmProblem(log.text) ?? `npm failed with exit code ${code}: see the build log`);
-  // Relative, so that it points inside the root wherever the root is mounted.
-  const global = path.join(root, path.dirname(path.dirname(node)), 'lib', 'node');
-  if (await lstat(global).then(() => false, () => true)) await symlink(path.relative(path.dirname(global), path.join(prefix, 'lib', 'node_modules')), global);
+  await linkIntoGlobalFolder(req, root, node, path.join(prefix, 'lib', 'node_modules'), log);
+}
+
+/**
+ * Node finds packages without NODE_PATH in its global folders, which differ by build (Debian's
+ * node: /usr/lib/<triplet>/nodejs and /usr/share/nodejs; upstream's: <prefix>/lib/node): the root's
+ * own node says which (run in the root without network; no package code runs), and each installed
+ * package gets a link in the first of them outside HOME. A name a Debian package already has there
+ * is replaced: the lecturer asked for the npm one.
+ */
+async function linkIntoGlobalFolder(req: BuildRequest, root: string, node: string, modules: string, log: Log): Promise<void> {
+  const answer = path.join(root, 'root', '.lectern-node-paths');
+  await mkdir(path.dirname(answer), { recursive: true });
+  const code = await run('bwrap', [...sandboxedInRoot(root, [], false), '--', `/${node}`, '-e', 'require("fs").writeFileSync("/root/.lectern-node-paths", JSON.stringify(require("module").globalPaths))'], log, 'npm packages: node global folders', req);
+  let folders: unknown = null;
+  try {
+    folders = JSON.parse(await readFile(answer, 'utf8'));
+  } catch {
+    // Reported below.
+  }
+  await rm(answer, { force: true });
+  const folder = code === 0 && Array.isArray(folders) ? folders.find((f): f is string => typeof f === 'string' && /^\/(usr|opt)\//.test(f)) : undefined;
+  if (!folder) throw new BuildError(`environment: npm: the root's /${node} did not name a global module folder under /usr or /opt: see the build log`);
+  const names: string[] = [];
+  for (const entry of await readdir(modules)) {
+    if (entry.startsWith('.')) continue;
+    if (entry.startsWith('@')) for (const sub of await readdir(path.join(modules, entry))) names.push(`${entry}/${sub}`);
+    else names.push(entry);
+  }
+  for (const name of names) {
+    const link = path.join(root, folder, name);
+    await mkdir(path.dirname(link), { recursive: true });
+    await rm(link, { recursive: true, force: true });
+    // Relative, so that it points inside the root wherever the root is mounted.
+    await symlink(path.relative(path.dirname(link), path.join(modules, name)), link);
+  }
+  log.add(`\nlinked into ${folder}: ${names.join(', ')}\n`);
 }
 
 /** An OCI image archive holds oci-layout at its top; docker save (and podman's default) output does not. */
