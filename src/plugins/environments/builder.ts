@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
 import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
@@ -241,13 +241,13 @@ function capture(cmd: string, args: string[], env: Record<string, string>): Prom
  * npm packages into the root's /usr/local/lib/node_modules, by the host's npm (the root needs no
  * npm of its own: Debian's pulls in hundreds of node-* packages). --ignore-scripts: a third-party
  * package's lifecycle scripts never run on the host, so packages that build native code or fetch
- * binaries at install time are not supported. Node finds the packages through its default global
- * folder <prefix of node>/lib/node, made a link to them, so runs need no NODE_PATH.
+ * binaries at install time are not supported.
  */
 async function installNpm(req: BuildRequest, work: string, root: string, specs: string[], log: Log): Promise<void> {
   const node = (await Promise.any(['usr/bin/node', 'usr/local/bin/node', 'usr/bin/nodejs'].map(async (p) => (await access(path.join(root, p)), p))).catch(() => null));
   if (!node) throw new BuildError('environment: npm: the root has no node (/usr/bin/node or /usr/local/bin/node): an oci: image must bring Node.js itself');
   const prefix = path.join(root, 'usr/local');
+  await mustStayInside(root, prefix);
   // The host's npm configuration (registry mirror, proxy, CA file) applies as it does to the
   // server's own npm; --prefix alone would move the global npmrc into the new root.
   const env = npmEnv();
@@ -268,6 +268,7 @@ async function installNpm(req: BuildRequest, work: string, root: string, specs: 
  */
 async function linkIntoGlobalFolder(req: BuildRequest, root: string, node: string, modules: string, log: Log): Promise<void> {
   const answer = path.join(root, 'root', '.lectern-node-paths');
+  await mustStayInside(root, answer);
   await mkdir(path.dirname(answer), { recursive: true });
   const code = await run('bwrap', [...sandboxedInRoot(root, [], false), '--', `/${node}`, '-e', 'require("fs").writeFileSync("/root/.lectern-node-paths", JSON.stringify(require("module").globalPaths))'], log, 'npm packages: node global folders', req);
   let folders: unknown = null;
@@ -287,12 +288,30 @@ async function linkIntoGlobalFolder(req: BuildRequest, root: string, node: strin
   }
   for (const name of names) {
     const link = path.join(root, folder, name);
+    await mustStayInside(root, path.dirname(link));
     await mkdir(path.dirname(link), { recursive: true });
     await rm(link, { recursive: true, force: true });
     // Relative, so that it points inside the root wherever the root is mounted.
     await symlink(path.relative(path.dirname(link), path.join(modules, name)), link);
   }
   log.add(`\nlinked into ${folder}: ${names.join(', ')}\n`);
+}
+
+/**
+ * The host writes into the new root by path, following its symlinks: an image whose /usr/local
+ * (or a global folder) links to an absolute path would have the build write on the host.
+ */
+async function mustStayInside(root: string, target: string): Promise<void> {
+  const top = await realpath(root);
+  let dir = target;
+  for (;;) {
+    const real = await realpath(dir).catch(() => null);
+    if (real !== null) {
+      if (real !== top && !real.startsWith(`${top}/`)) throw new BuildError(`environment: npm: ${path.relative(root, dir) || '/'} in the root leads outside it (a symlink to an absolute path?)`);
+      return;
+    }
+    dir = path.dirname(dir);
+  }
 }
 
 /** An OCI image archive holds oci-layout at its top; docker save (and podman's default) output does not. */
