@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, tempDir, type TestApp } from '../helpers/index.js';
@@ -60,6 +60,8 @@ async function writeWheel(dir: string): Promise<void> {
   ]);
 }
 
+let wheel: string | undefined;
+
 async function writeAssignment(content: string, slug: string, extra: string): Promise<string> {
   const dir = path.join(content, 'assignments', slug);
   mkdirSync(path.join(dir, 'tests'), { recursive: true });
@@ -67,7 +69,15 @@ async function writeAssignment(content: string, slug: string, extra: string): Pr
   writeFileSync(path.join(dir, 'statement.md'), `# ${slug}\n`);
   writeFileSync(path.join(dir, 'tests', 'run.sh'), RUN_SH);
   writeFileSync(path.join(dir, 'tests', 'test_mean.py'), TEST_PY);
-  await writeWheel(path.join(dir, 'environment', 'wheels'));
+  // One wheel file for all: a zip records when it was written, and two assignments share a root
+  // only when their wheels are the same bytes.
+  wheel ??= await (async () => {
+    const at = tempDir('lectern-wheel-');
+    await writeWheel(at);
+    return path.join(at, 'lecternhello-1.0-py3-none-any.whl');
+  })();
+  mkdirSync(path.join(dir, 'environment', 'wheels'), { recursive: true });
+  copyFileSync(wheel, path.join(dir, 'environment', 'wheels', path.basename(wheel)));
   return dir;
 }
 

@@ -26,6 +26,8 @@ export type Layout = 'lectern' | 'gradescope' | 'prairielearn';
 export interface EnvironmentSpec {
   debian: string[];
   python: string[];
+  /** npm packages (name, name@version or name@range) installed from the registry when the root is built. */
+  npm: string[];
   /** A bundle path of an OCI image archive (docker save / podman save output). */
   oci: string | null;
   /** A bundle path: a script run once as root inside the new root when it is built (Gradescope's setup.sh). */

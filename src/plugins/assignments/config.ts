@@ -31,6 +31,17 @@ const filePattern = z
   .min(1, 'must not be empty')
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\') && !p.includes('\0'), 'must be a relative name without ".." or backslashes');
 
+/**
+ * An npm package the environment installs from the registry: npm's package-name grammar (lower
+ * case, optional @scope/, no leading dot, underscore or dash) and an optional exact version or
+ * semver range. Nothing npm would read as a path, URL, git or GitHub spec, tag or option passes.
+ */
+const NPM_PART = String.raw`v?(?:\d+|[xX*])(?:\.(?:\d+|[xX*])){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?`;
+const NPM_COMPARATOR = String.raw`(?:[~^]|[<>]=?|=)?${NPM_PART}`;
+const NPM_RANGE = String.raw`(?:${NPM_PART} - ${NPM_PART}|${NPM_COMPARATOR}(?: ${NPM_COMPARATOR})*)`;
+const NPM_NAME = String.raw`(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*`;
+export const NPM_SPEC = new RegExp(String.raw`^${NPM_NAME}(?:@${NPM_RANGE}(?: \|\| ${NPM_RANGE})*)?$`);
+
 const percent = z.number({ error: 'must be a number of percent (0 to 100)' }).min(0, 'must be at least 0').max(100, 'must be at most 100');
 
 function argv(example: string) {
@@ -96,6 +107,7 @@ const schema = z.strictObject({
     .strictObject({
       debian: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally =version)'), { error: 'must be a list of Debian package names' }).max(500, 'at most 500 packages').default([]),
       python: z.array(z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._\-[\],<>=!~ ]*$/, 'must be a requirement like numpy or numpy>=1.24'), { error: 'must be a list of requirements' }).max(200, 'at most 200 requirements').default([]),
+      npm: z.array(z.string().max(300).regex(NPM_SPEC, 'must be an npm package name, optionally with @ and an exact version or semver range (is-odd, @scope/name@1.2.3, lodash@^4.17.0): no paths, URLs or git specs'), { error: 'must be a list of npm packages' }).max(200, 'at most 200 packages').default([]),
       oci: filePattern.optional(),
       setup: filePattern.optional(),
     })
@@ -284,7 +296,7 @@ export function parseAssignmentYaml(text: string): { config: AssignmentConfig | 
       env,
       bundle: { maxFiles: y.bundle.max_files ?? DEFAULT_BUNDLE_FILES, maxBytes: y.bundle.max_size ?? DEFAULT_BUNDLE_BYTES },
       environment: y.environment
-        ? { debian: [...new Set(y.environment.debian)].sort(), python: [...new Set(y.environment.python)].sort(), oci: y.environment.oci ?? null, setup: y.environment.setup ?? null }
+        ? { debian: [...new Set(y.environment.debian)].sort(), python: [...new Set(y.environment.python)].sort(), npm: [...new Set(y.environment.npm)].sort(), oci: y.environment.oci ?? null, setup: y.environment.setup ?? null }
         : null,
       test: {
         mode: t.harness ? 'harness' : t.cases ? 'io' : 'legacy',

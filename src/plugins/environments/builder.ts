@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
 import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
@@ -149,7 +149,7 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
       await unpackImage(req, work, root, log);
     } else {
       const { suite, sources } = await hostDebian();
-      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : [])])].sort();
+      const packages = [...new Set([...req.spec.debian, ...(req.spec.python.length ? ['python3-pip'] : []), ...(req.spec.npm?.length ? ['nodejs'] : [])])].sort();
       // unshare mode, also as root: its mounts live in a private namespace, so a build that is killed
       // leaves no /proc or /dev mounted inside the folder that is then removed.
       const args = ['--mode=unshare', '--variant=apt', '--format=directory', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, ...sources];
@@ -173,6 +173,8 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
         );
       }
     }
+
+    if (req.spec.npm?.length) await installNpm(req, work, root, req.spec.npm, log);
 
     if (req.spec.setup && req.setupPath && req.inputs) {
       await cp(path.join(req.inputs, req.setupPath), path.join(root, 'root', '.lectern-setup'), { force: true });
@@ -204,6 +206,111 @@ export async function buildEnvironment(req: BuildRequest): Promise<{ bytes: numb
     throw e;
   } finally {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** The npm error a lecturer can act on, from npm's output. */
+function npmProblem(log: string): string | null {
+  const missing = /npm error 404 +(?:The requested resource )?'(.+?)' (?:is not in this registry|could not be found)/.exec(log)?.[1];
+  if (missing) return `npm has no package "${missing.replace(/(?<=.)@[^@/]*$/, '')}" (check the names under environment: npm:)`;
+  const version = /npm error notarget No matching version found for (\S+?)\.?$/m.exec(log)?.[1];
+  if (version) return `npm has no version ${version} (check the versions under environment: npm:)`;
+  return null;
+}
+
+/** What the server's npm reads from the environment: its user's ~/.npmrc, proxy and CA settings. */
+function npmEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (/^(HOME|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|NO_PROXY|HTTPS?_PROXY)$/i.test(k) || /^npm_config_/i.test(k))) env[k] = v;
+  }
+  return env;
+}
+
+function capture(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', ...env } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', () => resolve(out));
+    child.on('error', () => resolve(''));
+  });
+}
+
+/**
+ * npm packages into the root's /usr/local/lib/node_modules, by the host's npm (the root needs no
+ * npm of its own: Debian's pulls in hundreds of node-* packages). --ignore-scripts: a third-party
+ * package's lifecycle scripts never run on the host, so packages that build native code or fetch
+ * binaries at install time are not supported.
+ */
+async function installNpm(req: BuildRequest, work: string, root: string, specs: string[], log: Log): Promise<void> {
+  const node = (await Promise.any(['usr/bin/node', 'usr/local/bin/node', 'usr/bin/nodejs'].map(async (p) => (await access(path.join(root, p)), p))).catch(() => null));
+  if (!node) throw new BuildError('environment: npm: the root has no node (/usr/bin/node or /usr/local/bin/node): an oci: image must bring Node.js itself');
+  const prefix = path.join(root, 'usr/local');
+  await mustStayInside(root, prefix);
+  // The host's npm configuration (registry mirror, proxy, CA file) applies as it does to the
+  // server's own npm; --prefix alone would move the global npmrc into the new root.
+  const env = npmEnv();
+  const globalconfig = (await capture('npm', ['config', 'get', 'globalconfig'], env)).trim();
+  const args = ['install', '--global', '--prefix', prefix, ...(globalconfig ? ['--globalconfig', globalconfig] : []), '--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier', '--cache', path.join(work, 'npm-cache'), '--', ...specs];
+  const code = await run('npm', args, log, 'npm packages', req, env);
+  if (req.signal?.aborted) throw new BuildError('the build was stopped');
+  if (code !== 0) throw new BuildError(npmProblem(log.text) ?? `npm failed with exit code ${code}: see the build log`);
+  await linkIntoGlobalFolder(req, root, node, path.join(prefix, 'lib', 'node_modules'), log);
+}
+
+/**
+ * Node finds packages without NODE_PATH in its global folders, which differ by build (Debian's
+ * node: /usr/lib/<triplet>/nodejs and /usr/share/nodejs; upstream's: <prefix>/lib/node): the root's
+ * own node says which (run in the root without network; no package code runs), and each installed
+ * package gets a link in the first of them outside HOME. A name a Debian package already has there
+ * is replaced: the lecturer asked for the npm one.
+ */
+async function linkIntoGlobalFolder(req: BuildRequest, root: string, node: string, modules: string, log: Log): Promise<void> {
+  const answer = path.join(root, 'root', '.lectern-node-paths');
+  await mustStayInside(root, answer);
+  await mkdir(path.dirname(answer), { recursive: true });
+  const code = await run('bwrap', [...sandboxedInRoot(root, [], false), '--', `/${node}`, '-e', 'require("fs").writeFileSync("/root/.lectern-node-paths", JSON.stringify(require("module").globalPaths))'], log, 'npm packages: node global folders', req);
+  let folders: unknown = null;
+  try {
+    folders = JSON.parse(await readFile(answer, 'utf8'));
+  } catch {
+    // Reported below.
+  }
+  await rm(answer, { force: true });
+  const folder = code === 0 && Array.isArray(folders) ? folders.find((f): f is string => typeof f === 'string' && /^\/(usr|opt)\//.test(f)) : undefined;
+  if (!folder) throw new BuildError(`environment: npm: the root's /${node} did not name a global module folder under /usr or /opt: see the build log`);
+  const names: string[] = [];
+  for (const entry of await readdir(modules)) {
+    if (entry.startsWith('.')) continue;
+    if (entry.startsWith('@')) for (const sub of await readdir(path.join(modules, entry))) names.push(`${entry}/${sub}`);
+    else names.push(entry);
+  }
+  for (const name of names) {
+    const link = path.join(root, folder, name);
+    await mustStayInside(root, path.dirname(link));
+    await mkdir(path.dirname(link), { recursive: true });
+    await rm(link, { recursive: true, force: true });
+    // Relative, so that it points inside the root wherever the root is mounted.
+    await symlink(path.relative(path.dirname(link), path.join(modules, name)), link);
+  }
+  log.add(`\nlinked into ${folder}: ${names.join(', ')}\n`);
+}
+
+/**
+ * The host writes into the new root by path, following its symlinks: an image whose /usr/local
+ * (or a global folder) links to an absolute path would have the build write on the host.
+ */
+async function mustStayInside(root: string, target: string): Promise<void> {
+  const top = await realpath(root);
+  let dir = target;
+  for (;;) {
+    const real = await realpath(dir).catch(() => null);
+    if (real !== null) {
+      if (real !== top && !real.startsWith(`${top}/`)) throw new BuildError(`environment: npm: ${path.relative(root, dir) || '/'} in the root leads outside it (a symlink to an absolute path?)`);
+      return;
+    }
+    dir = path.dirname(dir);
   }
 }
 

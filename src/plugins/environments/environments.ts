@@ -12,6 +12,11 @@ export interface NormalisedSpec {
   recipe: number;
   debian: string[];
   python: string[];
+  /**
+   * npm packages, from the registry. Absent rather than empty, so that the roots of environments
+   * without npm keep the hash they were built under.
+   */
+  npm?: string[];
   /** sha256 of the OCI archive, or null. */
   oci: string | null;
   /** sha256 of the setup script, or null. */
@@ -33,6 +38,7 @@ export function normaliseSpec(spec: EnvironmentSpec, manifest: Pick<ManifestEntr
     recipe: BUILD_RECIPE,
     debian: [...spec.debian].sort(),
     python: [...spec.python].sort(),
+    ...(spec.npm?.length ? { npm: [...new Set(spec.npm)].sort() } : {}),
     oci: spec.oci ? (byPath.get(spec.oci) ?? null) : null,
     setup: spec.setup ? (byPath.get(spec.setup) ?? null) : null,
     inputs: Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1))),

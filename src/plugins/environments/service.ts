@@ -10,6 +10,7 @@ export interface EnvironmentStatus {
   size: string | null;
   debian: string[];
   python: string[];
+  npm: string[];
 }
 
 /**

@@ -11,5 +11,5 @@ export function environmentStatus(db: Db, version: Version): EnvironmentStatus |
   if (!env) return null;
   const hash = specHash(normaliseSpec(env, version.manifest));
   const row = getEnvironment(db, hash);
-  return { hash, state: row?.state ?? 'unknown', progress: row?.progress ?? '', error: row?.error ?? null, size: row?.bytes ? describeBytes(row.bytes) : null, debian: env.debian, python: env.python };
+  return { hash, state: row?.state ?? 'unknown', progress: row?.progress ?? '', error: row?.error ?? null, size: row?.bytes ? describeBytes(row.bytes) : null, debian: env.debian, python: env.python, npm: env.npm ?? [] };
 }
