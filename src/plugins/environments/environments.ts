@@ -84,3 +84,18 @@ export async function environmentRoot(dataDir: string, hash: string): Promise<st
   }
   throw new EnvironmentNotReady(`the assignment's environment ${hash.slice(0, 12)} is not built on this machine yet`);
 }
+
+/**
+ * When the server runs as root, bubblewrap starts as the unprivileged sandbox user, which must be
+ * able to pass through every folder above the root (o+x; it cannot list or read them).
+ */
+export async function unreachable(root: string): Promise<string | null> {
+  if (process.getuid?.() !== 0) return null;
+  let dir = path.dirname(root);
+  while (dir !== path.dirname(dir)) {
+    const st = await stat(dir);
+    if ((st.mode & 0o001) === 0) return `the sandbox user cannot reach the assignment's environment: ${dir} is not searchable by others (chmod o+x ${dir}; that lets it pass through, not list or read)`;
+    dir = path.dirname(dir);
+  }
+  return null;
+}

@@ -1,9 +1,9 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Deps } from '../../plugin.js';
 import { listAssignments, materialiseVersion, type Version } from '../assignments/store.js';
 import { BuildError, buildEnvironment, sweepBuilds } from './builder.js';
-import { environmentRoot, environmentsDir, EnvironmentUnavailable, normaliseSpec, specHash, type NormalisedSpec } from './environments.js';
+import { environmentRoot, environmentsDir, EnvironmentUnavailable, normaliseSpec, specHash, unreachable, type NormalisedSpec } from './environments.js';
 import { claimNext, finishEnvironment, getEnvironment, listEnvironments, removeEnvironment, requestEnvironment, requeueInterrupted, setProgress, type EnvironmentRow } from './store.js';
 
 /** What one app's environments plugin keeps while it runs (its instance holds one). */
@@ -134,20 +134,6 @@ export function startEnvironments(deps: Deps, builds: EnvironmentBuilds): () => 
   };
 }
 
-/**
- * When the server runs as root, bubblewrap starts as the unprivileged sandbox user, which must be
- * able to pass through every folder above the root (o+x; it cannot list or read them).
- */
-export async function unreachable(root: string): Promise<string | null> {
-  if (process.getuid?.() !== 0) return null;
-  let dir = path.dirname(root);
-  while (dir !== path.dirname(dir)) {
-    const st = await stat(dir);
-    if ((st.mode & 0o001) === 0) return `the sandbox user cannot reach the assignment's environment: ${dir} is not searchable by others (chmod o+x ${dir}; that lets it pass through, not list or read)`;
-    dir = path.dirname(dir);
-  }
-  return null;
-}
 
 /**
  * The root a job runs in, once its environment is built (the job keeps its grader and its lease

@@ -22,9 +22,8 @@ import {
 } from './redis-common.js';
 import { connect } from './redis-connect.js';
 import { runPrepared, type RunOutcome } from './run.js';
-import { environmentRoot, environmentsDir, EnvironmentUnavailable, specHash } from '../../environments/environments.js';
+import { environmentRoot, environmentsDir, EnvironmentUnavailable, specHash, unreachable } from '../../environments/environments.js';
 import { BuildError, buildEnvironment, sweepBuilds } from '../../environments/builder.js';
-import { unreachable } from '../../environments/manager.js';
 import { errorGrade } from './grade.js';
 
 /**
