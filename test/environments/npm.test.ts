@@ -24,20 +24,30 @@ test:
 `;
 }
 
-// The harness and the student's file both require is-odd from the environment's global folder.
+// The harness and the student's file both require is-odd from the environment's global folder,
+// and the harness also imports it as an ES module (which ignores the global folders).
 const RUN_JS = `const fs = require('fs');
-let output, score = 0;
-try {
-  const isOdd = require('is-odd');
-  const parity = require(process.cwd() + '/parity.js');
-  const got = [1, 2, 7].map(parity).join(',');
-  const expected = [1, 2, 7].map((n) => (isOdd(n) ? 'odd' : 'even')).join(',');
-  output = 'is-odd ' + require('is-odd/package.json').version + ': ' + got;
-  score = got === expected ? 1 : 0;
-} catch (err) {
-  output = String(err && err.message);
-}
-fs.writeFileSync('results.json', JSON.stringify({ score, max_score: 1, output }));
+(async () => {
+  let output, score = 0;
+  try {
+    const isOdd = require('is-odd');
+    const parity = require(process.cwd() + '/parity.js');
+    const got = [1, 2, 7].map(parity).join(',');
+    const expected = [1, 2, 7].map((n) => (isOdd(n) ? 'odd' : 'even')).join(',');
+    let imported;
+    try {
+      const m = await import('is-odd');
+      imported = (m.default || m)(3) ? 'import works' : 'import is wrong';
+    } catch (err) {
+      imported = 'import failed: ' + (err && err.code);
+    }
+    output = 'is-odd ' + require('is-odd/package.json').version + ': ' + got + '; ' + imported;
+    score = got === expected ? 1 : 0;
+  } catch (err) {
+    output = String(err && err.message);
+  }
+  fs.writeFileSync('results.json', JSON.stringify({ score, max_score: 1, output }));
+})();
 `;
 
 function writeAssignment(content: string, slug: string, npm: string): void {
@@ -87,7 +97,7 @@ describe('npm packages in an environment', () => {
     }
     const good = await waitForResult(lecturer, 'prog1', ids[0]!, 900_000);
     expect(good.result, JSON.stringify(good.result)).toMatchObject({ status: 'passed', score: 1, maxScore: 1, gradable: true });
-    expect(good.result!.output).toContain('is-odd 3.0.1: odd,even,odd');
+    expect(good.result!.output).toContain('is-odd 3.0.1: odd,even,odd; import works');
     const bad = await waitForResult(lecturer, 'prog1', ids[1]!, 900_000);
     expect(bad.result, JSON.stringify(bad.result)).toMatchObject({ score: 0, gradable: true });
     expect(bad.result!.output).toContain('is-odd 3.0.1: even,odd,even');

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, cp, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { list as tarList } from 'tar';
 import { SANDBOX_ETC_FILES } from '../../lib/sandbox/sandbox.js';
@@ -257,6 +257,27 @@ async function installNpm(req: BuildRequest, work: string, root: string, specs: 
   if (req.signal?.aborted) throw new BuildError('the build was stopped');
   if (code !== 0) throw new BuildError(npmProblem(log.text) ?? `npm failed with exit code ${code}: see the build log`);
   await linkIntoGlobalFolder(req, root, node, path.join(prefix, 'lib', 'node_modules'), log);
+  await linkForImport(root, log);
+}
+
+/**
+ * `import 'pkg'` (ES modules) ignores Node's global folders and looks only in node_modules folders
+ * above the importing file; one at the top of the root is above every file in the sandbox (the
+ * sandbox recreates the root's top-level relative symlinks). An image that has its own
+ * /node_modules keeps it.
+ */
+async function linkForImport(root: string, log: Log): Promise<void> {
+  const top = path.join(root, 'node_modules');
+  try {
+    // lstat, not access: an image's own /node_modules may be a link that only resolves inside the root.
+    await lstat(top);
+    log.add('\n/node_modules exists in the root: kept, so `import` finds what the image put there\n');
+    return;
+  } catch {
+    // Not there: linked below.
+  }
+  await symlink('usr/local/lib/node_modules', top);
+  log.add('\nlinked /node_modules -> usr/local/lib/node_modules (for import)\n');
 }
 
 /**
