@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../helpers/ports.js';
+import { track, waitUntil, type Proc } from '../helpers/processes.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
@@ -35,43 +36,9 @@ function requireTools(): void {
   if (!existsSync(REDIS)) throw new Error(`${REDIS} is missing: apt-get install redis-server`);
 }
 
-async function waitUntil<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 // --- processes -----------------------------------------------------------------------------
 
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function track(child: ChildProcess): Proc {
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const proc: Proc = {
-    child,
-    output: () => out,
-    exited,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      await exited;
-    },
-  };
-  cleanups.push(() => proc.kill('SIGKILL'));
-  return proc;
-}
 
 interface RedisServer {
   port: number;
@@ -94,7 +61,7 @@ function redisServer(options: { port: number; binds?: string[]; password?: strin
       args.push('--appendonly', options.aof ? 'yes' : 'no');
       if (options.aof) args.push('--appendfsync', 'always');
       if (options.password) args.push('--requirepass', options.password);
-      proc = track(spawn(REDIS, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+      proc = track(spawn(REDIS, args, { stdio: ['ignore', 'pipe', 'pipe'] }), cleanups);
       const probe = new Redis(server.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       probe.on('error', () => undefined);
       try {
@@ -202,7 +169,7 @@ function serverEnv(site: { dataDir: string; contentDir: string; port: number }, 
 }
 
 async function startServer(site: { dataDir: string; contentDir: string; port: number }, redisUrl: string): Promise<Proc> {
-  const p = track(spawn(process.execPath, [CLI, 'serve'], { env: serverEnv(site, redisUrl), stdio: ['ignore', 'pipe', 'pipe'] }));
+  const p = track(spawn(process.execPath, [CLI, 'serve'], { env: serverEnv(site, redisUrl), stdio: ['ignore', 'pipe', 'pipe'] }), cleanups);
   await waitUntil('the web server to listen', () => {
     if (p.child.exitCode !== null) throw new Error(`server exited: ${p.output()}`);
     return p.output().includes('Lectern is serving');
@@ -229,7 +196,7 @@ function workerEnv(name: string, redisUrl: string, extra: Record<string, string>
 }
 
 async function startWorker(name: string, redisUrl: string, extra: Record<string, string> = {}, spawner: typeof spawn = spawn): Promise<Proc> {
-  const p = track(spawner(process.execPath, [CLI, 'worker'], { env: workerEnv(name, redisUrl, extra), stdio: ['ignore', 'pipe', 'pipe'] }));
+  const p = track(spawner(process.execPath, [CLI, 'worker'], { env: workerEnv(name, redisUrl, extra), stdio: ['ignore', 'pipe', 'pipe'] }), cleanups);
   await waitUntil(`worker ${name} to start`, () => {
     if (p.child.exitCode !== null) throw new Error(`worker ${name} exited: ${p.output()}`);
     return p.output().includes('Lectern worker');

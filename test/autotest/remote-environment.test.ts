@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,6 +13,7 @@ import { TEST_PASSWORD } from '../helpers/accounts.js';
 import { copyDemoContent } from '../helpers/content.js';
 import { Agent, ROOT, tempDir } from '../helpers/index.js';
 import { freePort } from '../helpers/ports.js';
+import { track, waitUntil, type Proc } from '../helpers/processes.js';
 import { makeImage } from '../helpers/oci-image.js';
 import { upload, waitForResult, type StatusJson } from '../helpers/submit.js';
 
@@ -30,45 +31,13 @@ const COURSE = 'prog1';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 
-async function waitUntil<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function track(child: ChildProcess): Proc {
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const proc: Proc = {
-    child,
-    output: () => out,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      await exited;
-    },
-  };
-  cleanups.push(() => proc.kill('SIGKILL'));
-  return proc;
-}
 
 async function startRedis(): Promise<string> {
   const port = await freePort();
   const dir = tempDir('lectern-redis-');
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const proc = track(spawn(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = track(spawn(REDIS, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] }), cleanups);
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   probe.on('error', () => undefined);
@@ -188,6 +157,7 @@ beforeAll(async () => {
       env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_PORT: String(port), LECTERN_QUEUE: redisUrl, LECTERN_LOG_LEVEL: 'info', LECTERN_REDIS_SYNC_MS: '300', LECTERN_DRAIN_MS: '2000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
+    cleanups,
   );
   await waitUntil('the web server to listen', () => {
     if (server.child.exitCode !== null) throw new Error(`server exited: ${server.output()}`);
@@ -218,6 +188,7 @@ async function startTheWorker(): Promise<void> {
       env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_QUEUE: redisUrl, LECTERN_DATA: workerData, LECTERN_WORKER_NAME: 'far', LECTERN_WORKER_CONCURRENCY: '2', LECTERN_LOG_LEVEL: 'info', LECTERN_DRAIN_MS: '3000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
+    cleanups,
   );
   worker = proc;
   await waitUntil('the worker to start', () => {
