@@ -414,7 +414,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     restartTokenAlways: bool(env, 'LECTERN_RESTART_TOKEN', false),
     headersTimeoutMs: int(env, 'LECTERN_HEADERS_TIMEOUT_MS', 20_000, 1_000, 600_000),
     bodyIdleMs: int(env, 'LECTERN_BODY_IDLE_MS', 60_000, 1_000, 3_600_000),
-    maxConnectionsPerAddress: int(env, 'LECTERN_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
+    maxConnectionsPerAddress: int(env, 'LECTERN_MAX_CONNECTIONS_PER_ADDRESS', 2048, 0, 1_000_000),
     publicUrl,
     publicUrlSet: publicUrlRaw !== '',
     logLevel,

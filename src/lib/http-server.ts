@@ -26,9 +26,20 @@ export interface ServedApp {
  * - idle keep-alive connections close after 5 s;
  * - at most `maxConnectionsPerAddress` open connections per client address (IPv6: per /64).
  *   Behind a proxy every peer is the proxy on loopback, so the cap is the proxy's job there.
+ *   One address is often a whole lecture hall behind a campus NAT, so reaching the cap first
+ *   closes that address's idle keep-alive connections (a browser opens a new one unnoticed), and a
+ *   connection still over the cap gets a 503 with Retry-After it can show, not a reset. Only a
+ *   flood far past the cap is cut without an answer, so that refusing costs nothing.
  */
 export function createHttpServer(app: ServedApp): http.Server {
   const { config, log } = app.deps;
+  /** Open connections per address key, oldest first (a Set keeps insertion order). */
+  const open = new Map<string, Set<Socket>>();
+  /** Sockets that have been answered at least once: idle between requests when no response is in progress. */
+  const served = new WeakSet<Socket>();
+  /** Over the cap: answered 503 on their first request, then closed. */
+  const overCap = new WeakSet<Socket>();
+
   const server = http.createServer(
     {
       headersTimeout: config.headersTimeoutMs,
@@ -36,28 +47,45 @@ export function createHttpServer(app: ServedApp): http.Server {
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor(config.headersTimeoutMs / 4))),
     },
-    app.callback(),
+    refuseOverCap(app.callback(), (socket) => overCap.has(socket)),
   );
   app.attach(server);
 
-  const open = new Map<string, number>();
   const cap = config.maxConnectionsPerAddress;
+  const idle = (socket: Socket) => served.has(socket) && !(socket as Socket & { _httpMessage?: unknown })._httpMessage;
   server.on('connection', (socket: Socket) => {
     const peer = socket.remoteAddress ?? '';
     if (cap === 0 || (config.proxy && isLoopback(peer))) return;
     const key = addressKey(peer);
-    const n = (open.get(key) ?? 0) + 1;
-    open.set(key, n);
+    let sockets = open.get(key);
+    if (!sockets) open.set(key, (sockets = new Set()));
+    const mine = sockets;
+    mine.add(socket);
     socket.once('close', () => {
-      const left = (open.get(key) ?? 1) - 1;
-      if (left <= 0) open.delete(key);
-      else open.set(key, left);
+      mine.delete(socket);
+      if (mine.size === 0 && open.get(key) === mine) open.delete(key);
     });
-    if (n > cap) {
-      app.clientErrors.add('refused');
-      log.debug({ peer: key, open: n - 1 }, 'connection refused: too many from one address');
-      socket.destroy();
+    if (mine.size <= cap) return;
+    for (const other of mine) {
+      if (mine.size <= cap) break;
+      if (other !== socket && idle(other)) {
+        mine.delete(other);
+        other.destroy();
+      }
     }
+    if (mine.size <= cap) return;
+    app.clientErrors.add('refused');
+    log.debug({ peer: key, open: mine.size - 1 }, 'connection refused: too many from one address');
+    if (mine.size > cap + OVER_CAP_ANSWERED) {
+      socket.destroy();
+      return;
+    }
+    overCap.add(socket);
+    // It gets a moment to send its request and read the answer, not the whole headers timeout.
+    socket.setTimeout(OVER_CAP_WAIT_MS, () => socket.destroy());
+  });
+  server.prependListener('request', (req: http.IncomingMessage) => {
+    served.add(req.socket);
   });
 
   // Not HTTP, or headers too slow or too large: answer what Node would, without an error log line.
@@ -75,4 +103,21 @@ export function createHttpServer(app: ServedApp): http.Server {
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   return server;
+}
+
+/** Connections past the cap that still get a 503 answer; beyond that they are cut at once. */
+const OVER_CAP_ANSWERED = 64;
+/** How long a connection over the cap may take to send its request before it is cut. */
+const OVER_CAP_WAIT_MS = 2_000;
+
+function refuseOverCap(handler: http.RequestListener, isOverCap: (socket: Socket) => boolean): http.RequestListener {
+  return (req, res) => {
+    if (!isOverCap(req.socket)) {
+      handler(req, res);
+      return;
+    }
+    const body = 'Too many connections from your network address right now; please try again in a few seconds.\n';
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5', connection: 'close', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
 }

@@ -105,39 +105,71 @@ describe('slow clients', () => {
     expect(t.logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
   }, 60_000);
 
-  it('one address holds at most the configured number of connections', async () => {
+  it('one address holds at most the configured number of connections: idle ones make room, busy ones get a 503 it can show', async () => {
     t = await createTestApp({ config: { maxConnectionsPerAddress: 4 } });
-    /** One keep-alive request on a fresh connection: the status line, or '' when the server closed it. */
-    const ask = async (): Promise<{ socket: net.Socket; status: string }> => {
+    /** A fresh connection, with everything the server sends on it gathered. */
+    const open = async () => {
       const socket = await connect(t!.url);
       socket.on('error', () => undefined);
-      const status = await new Promise<string>((resolve) => {
-        let text = '';
-        socket.on('data', (d: Buffer) => {
-          text += d.toString('latin1');
-          if (text.includes('\r\n\r\n')) resolve(text.slice(0, 15));
-        });
-        socket.once('close', () => resolve(text.slice(0, 15)));
-        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-      });
-      return { socket, status };
+      const got = { text: '', closed: false };
+      socket.on('data', (d: Buffer) => (got.text += d.toString('latin1')));
+      socket.once('close', () => (got.closed = true));
+      return { socket, got };
     };
-    const held = [];
-    for (let i = 0; i < 4; i++) held.push(await ask());
-    expect(held.map((h) => h.status)).toEqual(Array(4).fill('HTTP/1.1 200 OK'));
-    const extra = [await ask(), await ask(), await ask()];
-    expect(extra.map((h) => h.status)).toEqual(['', '', '']);
-    expect(t.app.clientErrors.counts.refused).toBe(3);
-    // Once the held connections close, the address may connect again.
-    for (const h of held) h.socket.destroy();
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+      return what();
+    };
+    const ask = async () => {
+      const c = await open();
+      c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => c.got.text.includes('\r\n\r\n') || c.got.closed);
+      return c;
+    };
+
+    // Four kept-alive connections, answered and now idle (a browser's, or a lecture hall's behind
+    // one NAT address): a fifth connection closes the oldest idle one instead of being refused.
+    const idle = [await ask(), await ask(), await ask(), await ask()];
+    expect(idle.map((c) => c.got.text.slice(0, 15))).toEqual(Array(4).fill('HTTP/1.1 200 OK'));
+    const fifth = await ask();
+    expect(fifth.got.text.slice(0, 15)).toBe('HTTP/1.1 200 OK');
+    expect(await until(() => idle[0]!.got.closed)).toBe(true);
+    expect(idle.slice(1).some((c) => c.got.closed)).toBe(false);
+    expect(t.app.clientErrors.counts.refused ?? 0).toBe(0);
+    for (const c of [...idle, fifth]) c.socket.destroy();
+    await until(() => [...idle, fifth].every((c) => c.got.closed));
+
+    // Four busy connections (a request still arriving): the next one is answered 503 with
+    // Retry-After and closed, which a browser shows; it is not reset.
+    const busy = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await open();
+      c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      busy.push(c);
+    }
+    const refused = await ask();
+    expect(refused.got.text).toMatch(/^HTTP\/1\.1 503/);
+    expect(refused.got.text).toMatch(/retry-after: 5/i);
+    expect(refused.got.text).toContain('Too many connections from your network address');
+    expect(await until(() => refused.got.closed)).toBe(true);
+    expect(t.app.clientErrors.counts.refused).toBe(1);
+
+    // A flood far past the cap is cut without an answer, so that refusing costs nothing.
+    const waiting = [];
+    for (let i = 0; i < 64; i++) waiting.push(await open());
+    const cut = await ask();
+    expect(cut.got.text).toBe('');
+    expect(cut.got.closed).toBe(true);
+    for (const c of [...busy, ...waiting]) c.socket.destroy();
+
+    // Once the connections are gone, the address may connect again.
     let again = '';
     for (let i = 0; i < 50 && again !== 'HTTP/1.1 200 OK'; i++) {
       const next = await ask();
-      again = next.status;
+      again = next.got.text.slice(0, 15);
       next.socket.destroy();
       if (again !== 'HTTP/1.1 200 OK') await new Promise((r) => setTimeout(r, 100));
     }
     expect(again).toBe('HTTP/1.1 200 OK');
-    for (const h of extra) h.socket.destroy();
   }, 60_000);
 });
