@@ -3,7 +3,8 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /**
  * Ends the run with one plain line, "N passed, N failed[, N skipped]", that any CI log reader
- * understands (vitest's own summary is decorated for terminals).
+ * understands (vitest's own summary is decorated for terminals), after the slowest files: the
+ * suite must stay under 15 minutes on 2 cores, and this says where its time goes.
  */
 const plainSummary: Reporter = {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors) {
@@ -20,6 +21,11 @@ const plainSummary: Reporter = {
       }
     }
     failed += unhandledErrors.length;
+    const slowest = testModules
+      .map((mod) => ({ file: mod.relativeModuleId, s: mod.diagnostic().duration / 1000 }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 8);
+    process.stdout.write(`\nslowest files: ${slowest.map((m) => `${m.file} ${m.s.toFixed(0)} s`).join(', ')}\n`);
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
   },
 };
