@@ -3,7 +3,7 @@ import type { RouteContext } from '../../core/routes.js';
 import { currentUser, isStaffRole, roleIn } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import type { Deps } from '../../plugin.js';
-import { currentVersion, getVersion } from '../assignments/store.js';
+import { currentOr404, currentVersion, getVersion } from '../assignments/store.js';
 import { findUserById } from '../accounts/users.js';
 import { reviewSummary } from '../review/summary.js';
 import { getTeam, teamOf } from '../teams/store.js';
@@ -34,9 +34,8 @@ function receiptJson(course: string, s: Submission, files: Array<{ name: string;
 
 /** The route's assignment (its current version); the access rule has checked the reader's role in the course. */
 function assignmentOf(deps: Deps, ctx: RouteContext) {
-  const current = currentVersion(deps.db, ctx.state.course!.slug, ctx.params.slug!);
-  if (!current) throw new UserError(404, 'There is no such assignment.');
-  return current;
+  // 409 "not open yet" while a new assignment's first version waits for its self-check.
+  return currentOr404(deps.db, ctx.state.course!.slug, ctx.params.slug);
 }
 
 /** GET /courses/:course/assignments/:slug/submissions: the reader's own submissions (page or JSON). */
