@@ -3,7 +3,8 @@ import type { RouteContext } from '../../core/routes.js';
 import { currentUser, isStaffRole, roleIn } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import type { Deps } from '../../plugin.js';
-import { currentOr404, currentVersion, getVersion } from '../assignments/store.js';
+import { currentOf } from '../assignments/policy.js';
+import { currentVersion, getVersion } from '../assignments/store.js';
 import { findUserById } from '../accounts/users.js';
 import { reviewSummary } from '../review/summary.js';
 import { getTeam, teamOf } from '../teams/store.js';
@@ -32,18 +33,13 @@ function receiptJson(course: string, s: Submission, files: Array<{ name: string;
   };
 }
 
-/** The route's assignment (its current version); the access rule has checked the reader's role in the course. */
-function assignmentOf(deps: Deps, ctx: RouteContext) {
-  // 409 "not open yet" while a new assignment's first version waits for its self-check.
-  return currentOr404(deps.db, ctx.state.course!.slug, ctx.params.slug);
-}
 
 /** GET /courses/:course/assignments/:slug/submissions: the reader's own submissions (page or JSON). */
 export function listOwn(deps: Deps) {
   return async (ctx: RouteContext) => {
     const user = currentUser(ctx)!; // signed in: the route's access rule (policy.ts courseRole)
     const course = ctx.state.course!;
-    const current = assignmentOf(deps, ctx);
+    const current = currentOf(ctx);
     const staff = isStaffRole(roleIn(ctx, course.slug));
     const config = current.version.config;
     const extInfo = extensionInfo(deps.db, current.assignment.id, user.id);
@@ -79,7 +75,7 @@ export function submit(deps: Deps) {
   return async (ctx: RouteContext) => {
     const user = currentUser(ctx)!; // signed in: the route's access rule (policy.ts courseRole)
     const course = ctx.state.course!;
-    const current = assignmentOf(deps, ctx);
+    const current = currentOf(ctx);
     const receipt = await receiveSubmission(ctx, deps, current, user);
     ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
     const body = receiptJson(course.slug, receipt.submission, receipt.files, submittedBy(deps, receipt.submission));
