@@ -472,9 +472,10 @@ describe('importing', () => {
 
 describe('the command line', () => {
   const CLI = path.join(ROOT, 'dist/start.cjs');
-  function lectern(data: string, content: string, args: string[]) {
+  /** The self-check is on (production's default) unless `selfCheck` is false. */
+  function lectern(data: string, content: string, args: string[], selfCheck = true) {
     const r = spawnSync(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: data, LECTERN_CONTENT: content, LECTERN_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: data, LECTERN_CONTENT: content, LECTERN_LOG_LEVEL: 'warn', ...(selfCheck ? {} : { LECTERN_SELF_CHECK: 'no' }) },
       encoding: 'utf8',
       timeout: 30_000,
     });
@@ -484,7 +485,8 @@ describe('the command line', () => {
   it('imports a folder, a .zip and a .tar.gz, and lists every problem of a bad bundle', async () => {
     const data = scratch('lectern-cli-');
     const folder = bundleDir();
-    const one = lectern(data, DEMO_CONTENT, ['assignment', 'import', folder, '--course', 'prog1', '--slug', 'hello']);
+    // With the self-check on, a new assignment's first version would wait for it too (below).
+    const one = lectern(data, DEMO_CONTENT, ['assignment', 'import', folder, '--course', 'prog1', '--slug', 'hello'], false);
     expect(one.stderr).toBe('');
     expect(one.stdout).toBe('prog1/hello: imported as version 1 (now current)\n');
     expect(one.code).toBe(0);
@@ -500,7 +502,9 @@ describe('the command line', () => {
     );
     const tgz = path.join(scratch(), 'greeting.tar.gz');
     await makeTarGz(tgz, filesOf(bundleDir()).map((e) => ({ name: e.name, data: e.data! })));
-    expect(lectern(data, DEMO_CONTENT, ['assignment', 'import', tgz, '--course', 'prog1']).stdout).toBe('prog1/greeting: imported as version 1 (now current)\n');
+    expect(lectern(data, DEMO_CONTENT, ['assignment', 'import', tgz, '--course', 'prog1']).stdout).toBe(
+      'prog1/greeting: imported as version 1; it becomes current when its self-check passes (the assignment is not open to students until then)\n',
+    );
 
     const bad = lectern(data, DEMO_CONTENT, ['assignment', 'import', bundleDir({ 'assignment.yaml': 'title: X\ndeadline: 2026-12-01T10:00\n' }), '--course', 'prog1', '--slug', 'bad']);
     expect(bad.code).toBe(1);
@@ -521,6 +525,9 @@ describe('the command line', () => {
       expect(getVersion(db, getAssignment(db, 'prog1', 'hello')!.pendingVersionId!)!.number).toBe(2);
       expect(currentVersion(db, 'prog1', 'hello')!.version.createdBy).toBe('command line');
       expect(currentVersion(db, 'prog1', 'bad')).toBeUndefined();
+      // A new assignment's first version waits as well: no current version, not open yet.
+      expect(currentVersion(db, 'prog1', 'greeting')).toBeUndefined();
+      expect(getVersion(db, getAssignment(db, 'prog1', 'greeting')!.pendingVersionId!)!.number).toBe(1);
     } finally {
       db.close();
     }

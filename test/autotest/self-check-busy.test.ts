@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { currentVersion } from '../../src/plugins/assignments/store.js';
+import { currentOrPending } from '../../src/plugins/assignments/store.js';
 import { getSelfCheck } from '../../src/plugins/autotest/self-check-store.js';
 import { copyDemoContent } from '../helpers/content.js';
 import { createTestApp, type TestApp } from '../helpers/index.js';
@@ -47,7 +47,8 @@ async function until<T>(what: string, probe: () => T | undefined | null | false,
 
 describe('the self-check and a locked database', () => {
   it('keeps its result until the lock is gone, and the server goes on', async () => {
-    const versionId = currentVersion(t.app.deps.db, 'prog1', 'answer')!.version.id;
+    // The first version: not current (not open to students) until its check passes.
+    const versionId = currentOrPending(t.app.deps.db, 'prog1', 'answer')!.version.id;
     await until('the check to start', () => getSelfCheck(t.app.deps.db, versionId)?.state === 'running');
     const other = new Database(path.join(t.dataDir, 'lectern.db'));
     other.pragma('busy_timeout = 60000');

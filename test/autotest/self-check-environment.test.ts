@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { currentVersion, getVersionByNumber } from '../../src/plugins/assignments/store.js';
+import { currentOrPending, currentVersion, getVersionByNumber } from '../../src/plugins/assignments/store.js';
 import { getSelfCheck, type SelfCheck } from '../../src/plugins/autotest/self-check-store.js';
 import { signIn, type SignedInAgent } from '../helpers/accounts.js';
 import { makeZip, type ArchiveEntry } from '../helpers/archives.js';
@@ -98,8 +98,10 @@ const currentId = () => currentVersion(t.app.deps.db, 'prog1', 'imaged')!.versio
 
 describe('the self-check of a version with an environment', () => {
   it('waits for the build and runs in its root: a solution that passes only there makes the version current', async () => {
-    const v1 = currentVersion(t.app.deps.db, 'prog1', 'imaged')!.version;
+    // The first version waits for its check too (the assignment is not open until then).
+    const v1 = currentOrPending(t.app.deps.db, 'prog1', 'imaged')!.version;
     expect(await checked(v1.id)).toMatchObject({ state: 'done', warning: false });
+    expect(currentId()).toBe(v1.id);
     // The marker exists only in the image: on the host's /usr this reference would fail.
     expect(existsSync('/etc/lectern-image')).toBe(false);
     const dir = bundle(tempDir('lectern-imaged-v2-'), '  oci: environment/image.tar\n', '[ -f /etc/lectern-image ] || exit 1\n');

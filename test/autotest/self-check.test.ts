@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { currentVersion, getVersionByNumber } from '../../src/plugins/assignments/store.js';
+import { currentOrPending, currentVersion, getVersionByNumber } from '../../src/plugins/assignments/store.js';
 import { selfCheckSite } from '../../src/plugins/autotest/self-check-gate.js';
 import { createSandbox } from '../../src/lib/sandbox/index.js';
 import type { Sandbox } from '../../src/lib/sandbox/types.js';
@@ -88,8 +88,11 @@ async function checked(versionId: number, timeoutMs = 540_000, each?: () => void
 
 describe('the publish-time self-check', () => {
   it.each(['caesar', 'stats'])('passes the demo %s: every hostile submission scores nothing', async (slug) => {
-    const c = await checked(currentVersion(t.app.deps.db, 'prog1', slug)!.version.id);
+    // The first version: current (open to students) only once its check passed.
+    const v1 = currentOrPending(t.app.deps.db, 'prog1', slug)!.version;
+    const c = await checked(v1.id);
     expect(c.state).toBe('done');
+    expect(currentVersion(t.app.deps.db, 'prog1', slug)!.version.id).toBe(v1.id);
     expect(c.entries.filter((e) => !e.ok)).toEqual([]);
     expect(c.warning).toBe(false);
     expect(c.entries.map((e) => e.name)).toEqual(
@@ -100,9 +103,11 @@ describe('the publish-time self-check', () => {
   }, 600_000);
 
   it('flags a bundle that reads its verdict from the submission\'s dir, in red on the dashboard', async () => {
-    const weak = currentVersion(t.app.deps.db, 'prog1', 'weak')!.version;
+    const weak = currentOrPending(t.app.deps.db, 'prog1', 'weak')!.version;
     const c = await checked(weak.id);
     expect(c.warning).toBe(true);
+    // A first version that fails its check is never current: the assignment is not open.
+    expect(currentVersion(t.app.deps.db, 'prog1', 'weak')).toBeUndefined();
     expect(c.entries.find((e) => e.kind === 'reference')).toMatchObject({ ok: true, score: 1, maxScore: 1 });
     expect(c.entries.find((e) => e.name === 'writes results.json')).toMatchObject({ ok: false });
     expect(c.message).toMatch(/hostile submission "writes results.json" scored/);
@@ -114,7 +119,7 @@ describe('the publish-time self-check', () => {
   }, 600_000);
 
   it('never makes a failing new version current: the old one serves students until a lecturer confirms', async () => {
-    const before = currentVersion(t.app.deps.db, 'prog1', 'stats')!.version;
+    const before = currentOrPending(t.app.deps.db, 'prog1', 'stats')!.version;
     await checked(before.id);
     // Version 2 of stats: the weak bundle's grading under stats's name, uploaded on the web.
     const zip = path.join(tempDir('lectern-weak-'), 'stats.zip');
@@ -146,11 +151,12 @@ describe('the publish-time self-check', () => {
     expect(getSelfCheck(t.app.deps.db, v2.id)!.confirmedBy).toBe(lecturer.user.email);
     const after = await lecturer.get('/courses/prog1/dashboard');
     expect(after.text).not.toContain(`stats version ${v2.number}`);
-    expect(after.text).not.toContain('New versions not current yet');
+    // Only weak's first version still waits (it never passed), not open to students.
+    expect(after.text).toMatch(/weak version 1<\/a>: self-check failed; not open to students until then/);
   }, 600_000);
 
   it('makes a passing new version current only once its check passed; a command-line import waits the same way', async () => {
-    const before = currentVersion(t.app.deps.db, 'prog1', 'caesar')!.version;
+    const before = currentOrPending(t.app.deps.db, 'prog1', 'caesar')!.version;
     await checked(before.id);
     const dir = path.join(tempDir('lectern-caesar-'), 'caesar');
     cpSync(path.join(DEMO_CONTENT, 'assignments', 'caesar'), dir, { recursive: true });
@@ -183,7 +189,9 @@ describe('where the self-check runs', () => {
     const idle = await createTestApp({ config: { graders: 0, selfCheck: true, contentDir: content }, sandbox: counting });
     try {
       const who = await signIn(idle, { role: 'lecturer' });
-      const caesar = currentVersion(idle.app.deps.db, 'prog1', 'caesar')!.version;
+      // Nothing checks here, so the first version waits too: the assignment is not open yet.
+      const caesar = currentOrPending(idle.app.deps.db, 'prog1', 'caesar')!.version;
+      expect(currentVersion(idle.app.deps.db, 'prog1', 'caesar')).toBeUndefined();
       const zip = path.join(tempDir('lectern-caesar-'), 'caesar.zip');
       await makeZip(zip, filesOf(path.join(content, 'assignments', 'caesar'), 'caesar/').map((e) => (e.name === 'caesar/statement.md' ? { ...e, data: `${String(e.data)}\nAgain.\n` } : e)));
       const r = await upload(who, '/courses/prog1/assignments/caesar/upload', zip);
@@ -191,7 +199,9 @@ describe('where the self-check runs', () => {
       const staff = await who.get('/courses/prog1/assignments/caesar/staff');
       expect(staff.text).toContain('data-self-check-site="elsewhere"');
       expect(staff.text).toContain('(waiting: self-check not run yet)');
-      expect(currentVersion(idle.app.deps.db, 'prog1', 'caesar')!.version.id).toBe(caesar.id);
+      expect(currentVersion(idle.app.deps.db, 'prog1', 'caesar')).toBeUndefined();
+      expect(currentOrPending(idle.app.deps.db, 'prog1', 'caesar')!.version.number).toBe(2);
+      expect(caesar.number).toBe(1);
       expect(getSelfCheck(idle.app.deps.db, caesar.id)).toBeNull();
       expect(runs).toBe(0);
     } finally {

@@ -17,10 +17,15 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node dist/start.cjs serve` on a free loopback port and resolves once it serves. */
+/**
+ * Starts `node dist/start.cjs serve` on a free loopback port and resolves once it serves. The
+ * publish-time self-check is off unless `env` turns it on: with it, a new assignment (the demos
+ * too) opens to students only once its check passed, which a test that is about something else
+ * would have to wait for.
+ */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/start.cjs'), 'serve'], {
-    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, NODE_ENV: 'production', LECTERN_PORT: '0', LECTERN_LOG_LEVEL: 'warn', LECTERN_SELF_CHECK: 'no', ...env },
     stdio: ['ignore', process.env.DEBUG_SERVER_STDOUT ? 'inherit' : 'ignore', 'pipe'],
   });
   let err = '';

@@ -28,7 +28,7 @@ async function supervised(dataDir: string, content: string, env: Record<string, 
     command: process.execPath,
     args: [CLI, 'serve'],
     cwd: ROOT,
-    env: { NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_GRADERS: '1', LECTERN_LOG_LEVEL: 'warn', ...env },
+    env: { NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_GRADERS: '1', LECTERN_SELF_CHECK: 'no', LECTERN_LOG_LEVEL: 'warn', ...env },
   });
   cleanups.push(() => sup.stop());
   return sup;
@@ -234,6 +234,7 @@ describe('a restart during a long test run (socket activation, real processes)',
         LECTERN_DATA: dataDir,
         LECTERN_CONTENT: content,
         LECTERN_GRADERS: '1',
+        LECTERN_SELF_CHECK: 'no',
         LECTERN_DRAIN_MS: '60000',
         LECTERN_LOG_LEVEL: 'info',
       },

@@ -88,7 +88,10 @@ export const assignmentCommand: Command = {
         created: `imported as version ${result.version.number} (now current)`,
         unchanged: `unchanged: identical to version ${result.version.number}, the current one`,
         switched: `identical to version ${result.version.number}, which is current again`,
-        held: `imported as version ${result.version.number}; it becomes current when its self-check passes (the current version serves students until then)`,
+        held:
+          result.assignment.currentVersionId === null
+            ? `imported as version ${result.version.number}; it becomes current when its self-check passes (the assignment is not open to students until then)`
+            : `imported as version ${result.version.number}; it becomes current when its self-check passes (the current version serves students until then)`,
       }[result.outcome];
       deps.log.info({ course: parsed.course, slug, outcome: result.outcome, version: result.version.number }, 'assignment imported from the command line');
       out(`${parsed.course}/${slug}: ${what}`);

@@ -25,14 +25,16 @@ import { listGeneratorRuns, listVariants } from './variants.js';
 export const makeCurrentForm = z.object({ confirm: z.string().optional() });
 
 /** What a flash on the staff page says after a redirect with ?done=…&v=… (and n for moves). */
-function notices(ctx: AppContext): Record<string, string> {
+function notices(ctx: AppContext, hasCurrent: boolean): Record<string, string> {
   const vq = typeof ctx.query.v === 'string' && /^\d{1,6}$/.test(ctx.query.v) ? ctx.query.v : '';
   return {
     created: `Imported as version ${vq}; it is now current.`,
     unchanged: `Nothing changed: the bundle is identical to version ${vq}, the current one.`,
     switched: `The bundle is identical to version ${vq}, which is current again.`,
     current: `Version ${vq} is now current.`,
-    held: `Imported as version ${vq}. It becomes current when its self-check passes; until then the current version serves students and grades their submissions.`,
+    held: hasCurrent
+      ? `Imported as version ${vq}. It becomes current when its self-check passes; until then the current version serves students and grades their submissions.`
+      : `Imported as version ${vq}. The assignment opens to students when this version's self-check passes (or when you make it current anyway); until then students cannot open it or submit.`,
     regenerated: 'The variant was regenerated.',
     'reach-everyone': `Version ${vq} now reaches everyone: students who opened an earlier version see it with their own parameters.`,
     'reach-new': `Version ${vq} now reaches new students only: those who opened an earlier version stay on it until you move them forward.`,
@@ -53,12 +55,14 @@ export function staffHandlers(app: AssignmentsApp) {
     const perVersion = new Map<number, number>();
     for (const v of variants) perVersion.set(v.version, (perVersion.get(v.version) ?? 0) + 1);
     const done = typeof ctx.query.done === 'string' ? ctx.query.done : '';
-    const flash = notices(ctx)[done];
+    const hasCurrent = assignment.currentVersionId !== null;
+    const flash = notices(ctx, hasCurrent)[done];
     ctx.render('assignments/staff.njk', {
       course,
       slug: assignment.slug,
       isLecturer,
       isStaffView: true,
+      hasCurrent,
       ...dates(version.config, course, deps.clock.now()),
       hasGenerator: version.manifest.some((e) => e.path === 'generate'),
       testMode: testPlanOf(version.config).mode,

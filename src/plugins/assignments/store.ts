@@ -130,11 +130,44 @@ export function currentVersion(db: Db, course: string, slug: string): Current | 
   return version ? { assignment, version } : undefined;
 }
 
-/** The assignment and its current version, or a 404 for the person who asked. */
+/**
+ * What students are told about an assignment whose first version waits for its self-check (or a
+ * lecturer): that it is not open, nothing about why. One text for every plugin's routes.
+ */
+export const NOT_OPEN_YET = 'This assignment is not open yet: it is still being prepared. Please try again later.';
+
+/**
+ * The assignment and its current version; 404 when there is no such assignment, 409 "not open
+ * yet" when it has no current version yet (its first version waits for its self-check).
+ */
 export function currentOr404(db: Db, course: string, slug: string | undefined): Current {
-  const current = slug !== undefined && SLUG.test(slug) ? currentVersion(db, course, slug) : undefined;
-  if (!current) throw new UserError(404, 'There is no such assignment.');
-  return current;
+  const assignment = slug !== undefined && SLUG.test(slug) ? getAssignment(db, course, slug) : undefined;
+  const version = assignment?.currentVersionId ? getVersion(db, assignment.currentVersionId) : undefined;
+  if (assignment && version) return { assignment, version };
+  if (assignment?.pendingVersionId) throw new UserError(409, NOT_OPEN_YET);
+  throw new UserError(404, 'There is no such assignment.');
+}
+
+/**
+ * For staff pages: the current version, or while there is none the one waiting for its
+ * self-check (a new assignment's first version), so that staff can see the check and confirm.
+ */
+export function currentOrPending(db: Db, course: string, slug: string | undefined): Current | undefined {
+  const assignment = slug !== undefined && SLUG.test(slug) ? getAssignment(db, course, slug) : undefined;
+  const id = assignment?.currentVersionId ?? assignment?.pendingVersionId;
+  const version = id ? getVersion(db, id) : undefined;
+  return assignment && version ? { assignment, version } : undefined;
+}
+
+/** Assignments with no current version yet, each with the version waiting for its self-check. */
+export function listNotYetOpen(db: Db, course: string): Current[] {
+  const out: Current[] = [];
+  for (const assignment of sql(db).list.all({ course })) {
+    if (assignment.currentVersionId || !assignment.pendingVersionId) continue;
+    const version = getVersion(db, assignment.pendingVersionId);
+    if (version) out.push({ assignment, version });
+  }
+  return out;
 }
 
 export function listAssignments(db: Db, course: string): Current[] {
@@ -181,7 +214,8 @@ export interface ImportRequest {
   /**
    * A new version (or an earlier one imported again) that may not be current yet: it waits as
    * the pending version while another one serves students. Given the version's id, true means
-   * "hold it"; an assignment's first version is always current, there being nothing else to serve.
+   * "hold it". A new assignment's first version is held too: it has no current version, so it is
+   * not open to students, until its check passes or a lecturer confirms it. Undefined: current at once.
    */
   hold?: ((versionId: number) => boolean) | undefined;
 }
@@ -191,7 +225,8 @@ export type ImportResult =
       ok: true;
       /**
        * created: a new version; unchanged: same as the current one; switched: same as an earlier
-       * one, which is current again; held: the version waits for its self-check, the current one stays.
+       * one, which is current again; held: the version waits for its self-check, the current one
+       * (if any: a new assignment has none, so it is not open yet) stays.
        */
       outcome: 'created' | 'unchanged' | 'switched' | 'held';
       assignment: Assignment;
@@ -262,7 +297,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
         if (a.pendingVersionId !== null) s.setPending.run({ id: a.id, version: null });
         return { outcome: 'unchanged', assignmentId: a.id, versionId: same.id };
       }
-      if (a.currentVersionId !== null && req.hold?.(same.id)) {
+      if (req.hold?.(same.id)) {
         s.setPending.run({ id: a.id, version: same.id });
         return { outcome: 'held', assignmentId: a.id, versionId: same.id };
       }
@@ -281,7 +316,7 @@ async function importBundleDir(deps: Pick<Deps, 'db' | 'blobs' | 'clock' | 'cont
       by: req.createdBy,
     });
     const versionId = Number(info.lastInsertRowid);
-    if (a.currentVersionId !== null && req.hold?.(versionId)) {
+    if (req.hold?.(versionId)) {
       s.setPending.run({ id: a.id, version: versionId });
       return { outcome: 'held', assignmentId: a.id, versionId };
     }

@@ -8,7 +8,8 @@ import { currentOf, notOpenFor, roleOf, userOf } from './policy.js';
 import { dates, dateText, starterContent, starterEntries, stateOf, statementHtml } from './present.js';
 import { asText, type TemplateContext } from './render.js';
 import type { AssignmentsApp } from './state.js';
-import { listAssignments } from './store.js';
+import { getSelfCheck } from '../autotest/self-check-store.js';
+import { listAssignments, listNotYetOpen } from './store.js';
 import { makeVariant, studentOf } from './variants.js';
 
 /** The pages every member of the course sees: the list, an assignment's statement, its starter files. */
@@ -20,7 +21,7 @@ export function studentHandlers(app: AssignmentsApp) {
     const course = ctx.state.course!;
     const { isStaff, isLecturer } = roleOf(ctx);
     const now = deps.clock.now();
-    const items = listAssignments(deps.db, course.slug).map(({ assignment, version }) => {
+    const items: Array<{ slug: string; title: string; state: string; stateText: string; deadline: string; version: number; visible: boolean }> = listAssignments(deps.db, course.slug).map(({ assignment, version }) => {
       const s = stateOf(version.config, now, course);
       return {
         slug: assignment.slug,
@@ -32,6 +33,21 @@ export function studentHandlers(app: AssignmentsApp) {
         visible: isStaff || s.state !== 'upcoming',
       };
     });
+    // A new assignment whose first version waits for its self-check: listed as not open yet,
+    // without a link for students and without a word about the check (staff see its state).
+    for (const { assignment, version } of listNotYetOpen(deps.db, course.slug)) {
+      const check = isStaff ? getSelfCheck(deps.db, version.id) : null;
+      const detail = !check ? 'waiting for its self-check' : check.warning && check.confirmedAt === null ? 'its self-check found problems; see the staff page' : check.state === 'error' ? 'its self-check could not run' : 'its self-check is running';
+      items.push({
+        slug: assignment.slug,
+        title: version.config.title,
+        state: 'preparing',
+        stateText: isStaff ? `Not open to students: ${detail}` : 'Not open yet: being prepared',
+        deadline: dateText(version.config.deadlineAt, course),
+        version: version.number,
+        visible: false,
+      });
+    }
     const fp = [...(app.folderProblems.get(course.slug) ?? new Map<string, string[]>())].map(([slug, problems]) => ({ slug, problems }));
     ctx.render('assignments/list.njk', { course, items, isStaff, isLecturer, isStaffView: isStaff, folderProblems: isStaff ? fp : [] });
   }

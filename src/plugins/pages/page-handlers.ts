@@ -140,7 +140,7 @@ export function createPageHandlers(deps: Deps): PageHandlers {
           return;
         }
         if (result) out.set(slug, result.params);
-        else notes.push(`variant("${slug}") is empty: this course has no assignment "${slug}", or its generator failed (see the assignment's page).`);
+        else notes.push(`variant("${slug}") is empty: this course has no assignment "${slug}" open yet (a new one opens when its self-check passes), or its generator failed (see the assignment's page).`);
       }),
     );
     return out;

@@ -3,6 +3,7 @@ import type { RouteContext } from '../../core/routes.js';
 import { currentUser, isStaffRole, roleIn } from '../../lib/auth.js';
 import { UserError } from '../../lib/errors.js';
 import type { Deps } from '../../plugin.js';
+import { currentOf } from '../assignments/policy.js';
 import { currentVersion, getVersion } from '../assignments/store.js';
 import { findUserById } from '../accounts/users.js';
 import { reviewSummary } from '../review/summary.js';
@@ -32,19 +33,13 @@ function receiptJson(course: string, s: Submission, files: Array<{ name: string;
   };
 }
 
-/** The route's assignment (its current version); the access rule has checked the reader's role in the course. */
-function assignmentOf(deps: Deps, ctx: RouteContext) {
-  const current = currentVersion(deps.db, ctx.state.course!.slug, ctx.params.slug!);
-  if (!current) throw new UserError(404, 'There is no such assignment.');
-  return current;
-}
 
 /** GET /courses/:course/assignments/:slug/submissions: the reader's own submissions (page or JSON). */
 export function listOwn(deps: Deps) {
   return async (ctx: RouteContext) => {
     const user = currentUser(ctx)!; // signed in: the route's access rule (policy.ts courseRole)
     const course = ctx.state.course!;
-    const current = assignmentOf(deps, ctx);
+    const current = currentOf(ctx);
     const staff = isStaffRole(roleIn(ctx, course.slug));
     const config = current.version.config;
     const extInfo = extensionInfo(deps.db, current.assignment.id, user.id);
@@ -80,7 +75,7 @@ export function submit(deps: Deps) {
   return async (ctx: RouteContext) => {
     const user = currentUser(ctx)!; // signed in: the route's access rule (policy.ts courseRole)
     const course = ctx.state.course!;
-    const current = assignmentOf(deps, ctx);
+    const current = currentOf(ctx);
     const receipt = await receiveSubmission(ctx, deps, current, user);
     ctx.state.log.info({ submission: receipt.submission.id, user: user.id, assignment: current.assignment.slug, files: receipt.files.length }, 'submission received');
     const body = receiptJson(course.slug, receipt.submission, receipt.files, submittedBy(deps, receipt.submission));

@@ -1,5 +1,6 @@
 import { audit, type PluginRouter } from '../../core/routes.js';
 import type { Deps } from '../../plugin.js';
+import { assignment } from '../assignments/policy.js';
 import { statusEvents } from './events.js';
 import { file, listOwn, show, status, submit } from './handlers.js';
 import { courseRole, seesSubmission } from './policy.js';
@@ -9,8 +10,9 @@ import { courseRole, seesSubmission } from './policy.js';
  * plugin's parameter loader, submissionParam in policy.ts; the upload is multipart, read by intake.ts.
  */
 export function routes(r: PluginRouter, deps: Deps): void {
-  r.get('/courses/:course/assignments/:slug/submissions', courseRole, listOwn(deps));
-  r.post('/courses/:course/assignments/:slug/submissions', courseRole, audit('submission.create'), submit(deps));
+  // assignment(deps): the current version, 404 for no such assignment, 409 "not open yet".
+  r.get('/courses/:course/assignments/:slug/submissions', courseRole, assignment(deps), listOwn(deps));
+  r.post('/courses/:course/assignments/:slug/submissions', courseRole, audit('submission.create'), assignment(deps), submit(deps));
 
   r.get('/courses/:course/submissions/:id', seesSubmission, show(deps));
   r.get('/courses/:course/submissions/:id/files/:name', seesSubmission, file(deps));
