@@ -133,7 +133,7 @@ export function requestLogging(log: Logger, observers: RequestObserver[] = []): 
     ctx.state = state as unknown as AppState;
     ctx.set('X-Request-Id', requestId);
     // A response emits 'close' once, after 'finish' or when the client went away first.
-    ctx.res.once('close', () => {
+    ctx.res.on('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (observers.length) {
         const route = routeLabel(ctx);
