@@ -96,4 +96,38 @@ for (const [id, us] of dt) {
 }
 console.log('own functions, inclusive (us per request):');
 for (const [k, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${per(us).padStart(8)}  ${k}`);
+
+// The same samples by component: each goes to the innermost frame of its stack that belongs to one
+// (the socket write called from Koa's respond is the socket write; Koa's own code is Koa).
+const components = [
+  ['socket write (kernel)', (f) => f.functionName === 'writev' || f.functionName === 'writeString' || f.functionName === 'writeBuffer' || f.url.includes('stream_base_commons')],
+  ['garbage collector', (f) => f.functionName === '(garbage collector)'],
+  ['SQLite (statements, freshness check)', (f) => f.url.includes('better-sqlite3') || f.url.includes('read-cache')],
+  ['log line (request-log, pino, sonic-boom)', (f) => f.url.includes('request-log') || f.url.includes('pino') || f.url.includes('sonic-boom') || f.url.includes('logger')],
+  ['templates (nunjucks, compiled views)', (f) => f.url.includes('nunjucks') || (!f.url && /^(root|b_|macro_)/.test(f.functionName))],
+  ['page body (markdown template, variants)', (f) => /plugins\/pages\/(template|markdown|math|library)/.test(f.url)],
+  ['navigation (src/lib/nav.ts, pages/navigation.ts)', (f) => /lib\/nav\.|pages\/navigation/.test(f.url)],
+  ['router (@koa/router, path-to-regexp, core/routes)', (f) => f.url.includes('@koa/router') || f.url.includes('path-to-regexp') || f.url.includes('core/routes')],
+  ['session and CSRF', (f) => /accounts\/(session|sessions|csrf|users|authority)/.test(f.url)],
+  ['replay cache', (f) => f.url.includes('lib/replay')],
+  ['Koa (koa, koa-compose, cookies, delegates)', (f) => /node_modules\/(koa|koa-compose|cookies|delegates|statuses|on-finished|content-type|mime|type-is|accepts|negotiator|vary|only|encodeurl|escape-html|destroy|http-errors|depd)\//.test(f.url)],
+  ['page handler and other own code', (f) => f.url.includes('/dist/') || f.url.includes('/src/')],
+  ['prom-client', (f) => f.url.includes('prom-client')],
+  ['node:http, streams, events, timers, promises', (f) => f.url.startsWith('node:') || f.functionName === 'runMicrotasks'],
+];
+const byComponent = new Map();
+for (const [id, us] of dt) {
+  const f0 = nodeById.get(id).callFrame.functionName;
+  if (f0 === '(idle)' || f0 === '(program)') continue;
+  // Frames without a script (V8 builtins, anonymous native code) are passed over for their caller.
+  let name = 'other';
+  for (let p = id; p !== undefined && name === 'other'; p = parentOf.get(p)) {
+    if (!nodeById.get(p).callFrame.url && nodeById.get(p).callFrame.functionName === '(anonymous)') continue;
+    const hit = components.find(([, test]) => test(nodeById.get(p).callFrame));
+    if (hit) name = hit[0];
+  }
+  byComponent.set(name, (byComponent.get(name) ?? 0) + us);
+}
+console.log('by component (us per request, innermost owner of each sample; sums to the sampled total; BENCH_ENTRY=cli.js for file names):');
+for (const [k, us] of [...byComponent].sort((a, b) => b[1] - a[1])) console.log(`  ${per(us).padStart(8)}  ${(100 * us / total).toFixed(1).padStart(5)} %  ${k}`);
 if (process.env.BENCH_KEEP === '1') console.log(`profile kept in ${profDir}`);

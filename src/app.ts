@@ -204,7 +204,14 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
     clientErrors,
     callback: () => {
       const handle = koa.callback();
-      return (req, res) => (replay.answer(req as IncomingMessage, res as ServerResponse) ? Promise.resolve() : handle(req, res));
+      return (req, res) => {
+        // Tracked here rather than by a second 'request' listener: with two, Node copies the
+        // listener list on every request.
+        const entry = { req: req as IncomingMessage, res: res as ServerResponse };
+        inFlight.add(entry);
+        entry.res.on('close', () => inFlight.delete(entry));
+        return replay.answer(entry.req, entry.res) ? Promise.resolve() : handle(req, res);
+      };
     },
     routes: () => router.stack.map((layer) => ({ methods: layer.methods.filter((m) => m !== 'HEAD'), path: String(layer.path) })),
     routeTable: () => routeTable,
@@ -220,11 +227,6 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
       server.on('connection', (socket: Socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
-      });
-      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-        const entry = { req, res };
-        inFlight.add(entry);
-        res.once('close', () => inFlight.delete(entry));
       });
     },
     get closing() {

@@ -39,6 +39,13 @@ interface Mark {
 interface Entry {
   /** Status 200, with these headers (without X-Request-Id) and this body. */
   headers: OutgoingHttpHeaders;
+  /**
+   * The same headers as one flat [name, value, ...] list for writeHead: handed over whole, before
+   * any setHeader, Node writes them without building its header map (half the cost of a reply).
+   */
+  flat: Array<string | number | string[]>;
+  /** The headers of a 304: the same without the body's length and type. */
+  flat304: Array<string | number | string[]>;
   body: Buffer;
   etag: string;
   version: string | undefined;
@@ -158,7 +165,9 @@ export function createReplayCache(opts: {
     if (kept) {
       const headers: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(ctx.res.getHeaders())) if (!NOT_KEPT.has(k) && v !== undefined) headers[k] = v;
-      const entry: Entry = { headers, body, etag, version: mark.version, content: opts.contentGeneration(), validUntil: mark.shared ? mark.validUntil : Math.min(mark.validUntil, opts.limitOf(ctx)), route: opts.routeOf(ctx), user: ctx.state.user?.id };
+      const flat = Object.entries(headers).flatMap(([k, v]) => [k, v!]);
+      const flat304 = Object.entries(headers).flatMap(([k, v]) => (k === 'content-length' || k === 'content-type' ? [] : [k, v!]));
+      const entry: Entry = { headers, flat, flat304, body, etag, version: mark.version, content: opts.contentGeneration(), validUntil: mark.shared ? mark.validUntil : Math.min(mark.validUntil, opts.limitOf(ctx)), route: opts.routeOf(ctx), user: ctx.state.user?.id };
       if (mark.shared) {
         keep(shared, `${ctx.req.url ?? ''}`, entry);
       } else {
@@ -209,15 +218,13 @@ export function createReplayCache(opts: {
     if (!entry || opts.draining()) return false;
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
-    res.setHeader('X-Request-Id', requestId);
     let status = 200;
     if (etagMatches(req.headers['if-none-match'], entry.etag)) {
       status = 304;
-      for (const [k, v] of Object.entries(entry.headers)) if (k !== 'content-length' && k !== 'content-type') res.setHeader(k, v!);
-      res.writeHead(304);
+      res.writeHead(304, [...entry.flat304, 'x-request-id', requestId] as unknown as OutgoingHttpHeaders);
       res.end();
     } else {
-      res.writeHead(200, entry.headers);
+      res.writeHead(200, [...entry.flat, 'x-request-id', requestId] as unknown as OutgoingHttpHeaders);
       res.end(entry.body);
     }
     if (entry.version === undefined) replayCounters.statics += 1;
