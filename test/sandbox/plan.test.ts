@@ -65,7 +65,7 @@ function wrapperOf(plan: Plan) {
   const at = plan.args.indexOf(WRAPPER_SCRIPT);
   expect(plan.args.slice(at - 3, at + 2)).toEqual(['--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox']);
   const rest = plan.args.slice(at + 2);
-  const [cpu, mem, fsize, nofile, nproc, nice] = rest.splice(0, 6);
+  const [cpu, mem, fsize, nofile, nproc, nice, observer] = rest.splice(0, 7);
   const take = (pairs = 1) => {
     const n = Number(rest.shift());
     return rest.splice(0, n * pairs);
@@ -76,7 +76,7 @@ function wrapperOf(plan: Plan) {
   const collect = take();
   const env = take();
   expect(rest.shift()).toBe('--');
-  return { cpu, mem, fsize, nofile, nproc, nice, copies, collect, env, argv: rest };
+  return { cpu, mem, fsize, nofile, nproc, nice, observer, copies, collect, env, argv: rest };
 }
 
 describe('bwrap plan: namespaces and identity', () => {
