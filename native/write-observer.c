@@ -28,12 +28,15 @@
  * that the command (same uid) cannot ptrace it or read/write its memory; it can still kill it,
  * which the server sees as a missing report.
  *
- * Report lines on REPORT_FD (after the child ended):
+ * Report lines on REPORT_FD (the last "ro" line counts):
  *   ro COUNT UNREADABLE        COUNT writes aimed at read-only mounts, UNREADABLE write-intent
  *                              calls whose path could not be read (the process made itself
- *                              non-dumpable, or passed a bad pointer)
+ *                              non-dumpable, or passed a bad pointer); written as the total
+ *                              reaches 1, 2, 4, 8... and once more at the end
  *   ro-path PATH               up to MAX_EXAMPLES example paths (control characters as '?')
- *   ro-off REASON              the kernel refused the filter: the command ran unobserved
+ *   ro-end                     the command ended and the counts above are final
+ *   ro-off REASON              no observer (the kernel refused the filter, no room to fork):
+ *                              the command ran unobserved
  * Only x86_64 system calls are observed (other ABIs are allowed through unseen).
  */
 #define _GNU_SOURCE

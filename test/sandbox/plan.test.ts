@@ -236,6 +236,20 @@ describe('bwrap plan: limits', () => {
     expect([w.cpu, w.mem, w.fsize, w.nofile, w.nproc, w.nice]).toEqual(['2', String(300 * 1024), '4', '8', '11', '0']);
   });
 
+  it('starts the command through the write observer only when asked and available: bound read-only, one more process allowed for it', () => {
+    const limits = { ...LIMITS, processes: 10 };
+    const asked = bwrapPlan(input({ command: ['true'], observeWrites: true }, { limits, observer: '/base/observer/write-observer-abc' }));
+    expect(mountsOf(asked, '--ro-bind')).toContainEqual(['/base/observer/write-observer-abc', '/.write-observer']);
+    expect(asked.observed).toBe(true);
+    const w = wrapperOf(asked);
+    expect([w.observer, w.nproc]).toEqual(['/.write-observer', '12']);
+    for (const plan of [bwrapPlan(input({ command: ['true'] }, { limits, observer: '/base/observer/write-observer-abc' })), bwrapPlan(input({ command: ['true'], observeWrites: true }, { limits, observer: null }))]) {
+      expect(mountsOf(plan, '--ro-bind').map((m) => m[1])).not.toContain('/.write-observer');
+      expect(plan.observed).toBeUndefined();
+      expect([wrapperOf(plan).observer, wrapperOf(plan).nproc]).toEqual(['', '11']);
+    }
+  });
+
   it('has floors for tiny limits (1 s of CPU, 1 MiB of data, 1 KiB files, 2 processes)', () => {
     const limits = { ...LIMITS, cpuSeconds: 0.001, memoryBytes: 10, fileSizeBytes: 10, openFiles: 1, processes: 0.5 };
     const w = wrapperOf(bwrapPlan(input({ command: ['true'] }, { limits })));
