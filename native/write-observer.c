@@ -237,17 +237,15 @@ static int full_path(pid_t pid, int dirfd, const char *p, char *out, size_t cap)
     return n > 0 && (size_t)n < cap;
 }
 
-/* Whether the mount holding `p` (or its nearest existing parent: what a create would write
-   into) is read-only. `entry`: the call changes p's directory entry (unlink, rename, mkdir...),
-   so p's parent is what is written. `open`: an existing device, fifo or socket is written
-   without touching its mount (">/dev/null" is fine on a read-only /dev). */
-static int on_readonly_mount(char *p, int entry, int open) {
-    struct stat st;
+/* Whether the mount holding `p` is read-only. */
+static int readonly_at(const char *p) {
     struct statvfs vfs;
-    if (!entry && stat(p, &st) == 0) {
-        if (open && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return 0;
-        return statvfs(p, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
-    }
+    return statvfs(p, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+}
+
+/* Whether the nearest existing parent of `p` (the directory a create or removal writes) is on a
+   read-only mount. Modifies p. */
+static int readonly_parent(char *p) {
     for (;;) {
         char *slash = strrchr(p, '/');
         while (slash && slash > p && slash[1] == '\0') { /* trailing slashes */
@@ -257,10 +255,44 @@ static int on_readonly_mount(char *p, int entry, int open) {
         if (!slash) return 0;
         if (slash == p) slash[1] = '\0';
         else *slash = '\0';
+        struct statvfs vfs;
         if (statvfs(p, &vfs) == 0) return (vfs.f_flag & ST_RDONLY) != 0;
         if (errno != ENOENT && errno != ENOTDIR) return 0;
         if (p[0] == '/' && p[1] == '\0') return 0;
     }
+}
+
+/* How a call writes its path, and so when the kernel answers EROFS rather than something else
+   (the order of its checks decides: an existing name fails a create with EEXIST first). */
+enum kind {
+    OPEN,   /* open/openat/creat/openat2, with `flags` */
+    CREATE, /* mkdir, mknod, symlink, link: a new name in the parent (EEXIST if it exists) */
+    REMOVE, /* unlink, rmdir, rename (both names): the parent is written, existing or not */
+    ATTR,   /* chmod, chown, truncate, utime(s), xattrs: the file itself (ENOENT if missing) */
+};
+
+static int would_be_erofs(char *p, enum kind kind, uint64_t flags) {
+    struct stat st;
+    switch (kind) {
+    case OPEN:
+        if (stat(p, &st) == 0) {
+            /* A device, fifo or socket is written without touching its mount (">/dev/null" works
+               on a read-only /dev); O_EXCL fails with EEXIST; O_CREAT alone opens it read-only. */
+            if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return 0;
+            if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return 0;
+            if (!(flags & (O_WRONLY | O_RDWR | O_TRUNC))) return 0;
+            return readonly_at(p);
+        }
+        return (flags & O_CREAT) && readonly_parent(p);
+    case CREATE:
+        if (lstat(p, &st) == 0) return 0;
+        return readonly_parent(p);
+    case REMOVE:
+        return readonly_parent(p);
+    case ATTR:
+        return stat(p, &st) == 0 && readonly_at(p);
+    }
+    return 0;
 }
 
 /* Python writes __pycache__ beside modules whose cached bytecode is missing and silently
@@ -301,18 +333,19 @@ static void write_example(int i) {
     write_line("ro-path", examples[i]);
 }
 
-/* One path argument of a call: pointer, its dirfd (AT_FDCWD for the old calls), and how it is
+/* One path argument of a call: its dirfd (AT_FDCWD for the old calls), pointer, and how it is
    written. Returns 1 when counted as a write to a read-only mount. */
-static int judge(pid_t pid, int dirfd, uint64_t ptr, int entry, int open, int null_is_fd) {
+static int judge(pid_t pid, int dirfd, uint64_t ptr, enum kind kind, uint64_t flags) {
     static char path[PATH_MAX], full[PATH_MAX + 64];
-    if (ptr == 0 && null_is_fd) path[0] = '\0'; /* utimensat(fd, NULL, ...): the fd itself */
+    /* utimensat(fd, NULL, ...) and AT_EMPTY_PATH calls name the fd itself. */
+    if (ptr == 0 && kind == ATTR) path[0] = '\0';
     else if (!read_string(pid, ptr, path, sizeof path)) {
         unreadable++;
         return 0;
     }
     if (benign(path)) return 0;
     if (!full_path(pid, dirfd, path, full, sizeof full)) return 0;
-    if (!on_readonly_mount(full, entry && path[0] != '\0', open)) return 0;
+    if (!would_be_erofs(full, path[0] == '\0' && kind != OPEN ? ATTR : kind, flags)) return 0;
     note(path[0] ? path : "(a file descriptor)");
     return 1;
 }
@@ -323,37 +356,36 @@ static void handle(const struct seccomp_notif *req) {
     const __u64 *a = d->args;
     int nr = (int)(d->nr & ~X32_SYSCALL_BIT);
     switch (nr) {
-    case SYS_open: judge(pid, AT_FDCWD, a[0], 0, 1, 0); break;
-    case SYS_creat: judge(pid, AT_FDCWD, a[0], 0, 1, 0); break;
-    case SYS_openat: judge(pid, (int)a[0], a[1], 0, 1, 0); break;
+    case SYS_open: judge(pid, AT_FDCWD, a[0], OPEN, a[1]); break;
+    case SYS_creat: judge(pid, AT_FDCWD, a[0], OPEN, O_CREAT | O_WRONLY | O_TRUNC); break;
+    case SYS_openat: judge(pid, (int)a[0], a[1], OPEN, a[2]); break;
     case SYS_openat2: {
         uint64_t flags = 0;
         /* openat2's flags sit in a struct the filter cannot see: read them here, and count only
            calls that would write. A struct we cannot read is an unreadable call. */
         if (!read_bytes(pid, a[2], &flags, sizeof flags)) unreadable++;
-        else if (flags & WRITE_FLAGS) judge(pid, (int)a[0], a[1], 0, 1, 0);
+        else if (flags & WRITE_FLAGS) judge(pid, (int)a[0], a[1], OPEN, flags);
         break;
     }
-    case SYS_mkdir: case SYS_rmdir: case SYS_unlink: case SYS_mknod:
-        judge(pid, AT_FDCWD, a[0], 1, 0, 0); break;
-    case SYS_mkdirat: case SYS_unlinkat: case SYS_mknodat:
-        judge(pid, (int)a[0], a[1], 1, 0, 0); break;
+    case SYS_mkdir: case SYS_mknod: judge(pid, AT_FDCWD, a[0], CREATE, 0); break;
+    case SYS_mkdirat: case SYS_mknodat: judge(pid, (int)a[0], a[1], CREATE, 0); break;
+    case SYS_rmdir: case SYS_unlink: judge(pid, AT_FDCWD, a[0], REMOVE, 0); break;
+    case SYS_unlinkat: judge(pid, (int)a[0], a[1], REMOVE, 0); break;
     case SYS_rename:
-        if (!judge(pid, AT_FDCWD, a[0], 1, 0, 0)) judge(pid, AT_FDCWD, a[1], 1, 0, 0);
+        if (!judge(pid, AT_FDCWD, a[0], REMOVE, 0)) judge(pid, AT_FDCWD, a[1], REMOVE, 0);
         break;
     case SYS_renameat: case SYS_renameat2:
-        if (!judge(pid, (int)a[0], a[1], 1, 0, 0)) judge(pid, (int)a[2], a[3], 1, 0, 0);
+        if (!judge(pid, (int)a[0], a[1], REMOVE, 0)) judge(pid, (int)a[2], a[3], REMOVE, 0);
         break;
-    case SYS_link: case SYS_symlink: judge(pid, AT_FDCWD, a[1], 1, 0, 0); break;
-    case SYS_linkat: judge(pid, (int)a[2], a[3], 1, 0, 0); break;
-    case SYS_symlinkat: judge(pid, (int)a[1], a[2], 1, 0, 0); break;
+    case SYS_link: case SYS_symlink: judge(pid, AT_FDCWD, a[1], CREATE, 0); break;
+    case SYS_linkat: judge(pid, (int)a[2], a[3], CREATE, 0); break;
+    case SYS_symlinkat: judge(pid, (int)a[1], a[2], CREATE, 0); break;
     case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_truncate: case SYS_utime: case SYS_utimes:
     case SYS_setxattr: case SYS_lsetxattr: case SYS_removexattr: case SYS_lremovexattr:
-        judge(pid, AT_FDCWD, a[0], 0, 0, 0); break;
-    case SYS_fchmodat: case SYS_fchmodat2: case SYS_fchownat: case SYS_futimesat:
+        judge(pid, AT_FDCWD, a[0], ATTR, 0); break;
+    case SYS_fchmodat: case SYS_fchmodat2: case SYS_fchownat: case SYS_futimesat: case SYS_utimensat:
     case NR_setxattrat: case NR_removexattrat:
-        judge(pid, (int)a[0], a[1], 0, 0, 0); break;
-    case SYS_utimensat: judge(pid, (int)a[0], a[1], 0, 0, 1); break;
+        judge(pid, (int)a[0], a[1], ATTR, 0); break;
     default: break;
     }
 }

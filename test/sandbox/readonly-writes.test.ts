@@ -187,7 +187,8 @@ os.utime("/work/out/b.txt")
 with tempfile.NamedTemporaryFile("w", dir="/tmp", delete=True) as f: f.write("y")
 with open("/dev/null", "w") as f: f.write("z")
 os.unlink("/work/out/b.txt")
-subprocess.run(["sh", "-c", "echo hi > /tmp/t && touch /work/t && cat /tmp/t >/dev/null"], check=True)
+subprocess.run(["sh", "-c", "echo hi > /tmp/t && touch /work/t && cat /tmp/t >/dev/null && mkdir -p /work/deep/er /tmp/z /usr/bin && ln -sf /work/deep /work/lnk && cp /work/t /work/deep/er/"], check=True)
+os.makedirs("/usr/lib", exist_ok=True)
 print(json.dumps("done"))
 `;
     const r = await observed({ command: ['python3', '-c', honest] });
