@@ -435,8 +435,12 @@ static int serve(int listener, pid_t child) {
         /* Only the command we started decides when we stop: what it left behind is counted
            and killed by the wrapper, which then finds us gone. */
         pid_t got = waitpid(child, &status, WNOHANG);
-        if (got == child) break;
+        if (got == child) return status;
         if (got < 0 && errno != EINTR) break;
+    }
+    /* poll failed: stop observing (the child's filtered calls then fail with ENOSYS) but still
+       end as the child ends. */
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
     return status;
 }
@@ -531,6 +535,8 @@ int main(int argc, char **argv) {
     close(sv[1]);
     /* The command runs as the same user: it must not be able to ptrace us or rewrite our memory. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* A report the server no longer reads (it killed the run) must not end us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     int err = 0;
     int listener = receive_listener(sv[0], &err);
     close(sv[0]);
