@@ -77,6 +77,7 @@ async function prepare(baseDir: string, runAs: { uid: number; gid: number } | nu
       }
       await fs.chmod(tmp, 0o755);
       await fs.rename(tmp, binary);
+      await removeOld(dir, path.basename(binary));
     }
   } catch (err) {
     return { ok: false, reason: `the write observer could not be built: ${(err as Error).message}` };
@@ -88,7 +89,16 @@ async function prepare(baseDir: string, runAs: { uid: number; gid: number } | nu
   return { ok: true, binary };
 }
 
-/** For tests: forget the compiled state so the next call compiles and probes again. */
-export function forgetWriteObserver(): void {
-  states.clear();
+/**
+ * Binaries of earlier sources, a day after they were last changed: a server of an older version
+ * still running beside this one keeps its own for that long.
+ */
+async function removeOld(dir: string, keep: string): Promise<void> {
+  const now = Date.now();
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (name === keep || !name.startsWith('write-observer-')) continue;
+    const full = path.join(dir, name);
+    const st = await fs.stat(full).catch(() => null);
+    if (st && now - st.mtimeMs > 24 * 3600 * 1000) await fs.rm(full, { force: true }).catch(() => undefined);
+  }
 }
