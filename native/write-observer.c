@@ -432,14 +432,17 @@ static int serve(int listener, pid_t child) {
             }
             continue;
         }
+        /* No task uses the filter any more (the child is exiting): no notification can come, and
+           polling on would spin at our priority while the child (niced) finishes its exit. */
+        if (ready > 0 && (fds[0].revents & (POLLHUP | POLLERR))) break;
         /* Only the command we started decides when we stop: what it left behind is counted
            and killed by the wrapper, which then finds us gone. */
         pid_t got = waitpid(child, &status, WNOHANG);
         if (got == child) return status;
         if (got < 0 && errno != EINTR) break;
     }
-    /* poll failed: stop observing (the child's filtered calls then fail with ENOSYS) but still
-       end as the child ends. */
+    /* The filter has no task left, or poll failed (the child's filtered calls would then fail
+       with ENOSYS): end as the child ends. */
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
     return status;
