@@ -2,7 +2,9 @@
 // child_process, one after the other. `npm run build && node bench/sandbox.mjs [N]`.
 // Prints median and p90 wall time per figure and the median overhead (target: at most 25 ms),
 // the cost of one run_student call beside a bare sandbox run, and the demos' grading time
-// before (one sandbox, bench/fixtures/legacy-demos) and now (declarative cases, harness).
+// before (one sandbox, bench/fixtures/legacy-demos) and now (declarative cases, harness), and the
+// write observer's cost (a run of /bin/true, and one that creates 1,000 files in /work, with and
+// without it).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -79,12 +81,42 @@ export async function main(options = {}) {
     console.log(`${name} overhead: median +${fmt(overhead)} (target at most ${TARGET_MS} ms: ${overhead <= TARGET_MS ? 'met' : 'MISSED'})`);
     summary.figures[name] = { command, direct: plain, sandbox: boxed, overheadMedianMs: overhead, targetMet: overhead <= TARGET_MS };
   }
+  summary.writeObserver = await writeObserverCost(sandbox, n);
   summary.runStudent = await runStudentOverhead(sandbox, n);
   summary.demos = await demoGrading(sandbox, Math.max(3, Math.round(n / 10)));
   const outDir = path.join(here, 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, 'sandbox.json'), `${JSON.stringify({ date: new Date().toISOString(), ...summary }, null, 2)}\n`);
   return summary;
+}
+
+/**
+ * The write observer (native/write-observer.c): its cost per run (/bin/true with and without it)
+ * and per observed call (a Python program creating 1,000 files in /work: 1,000 write-intent
+ * openat calls, each a round trip to the observer). Wall time, alternately; CPU is the run's own
+ * figure (the command's tree, the observer included).
+ */
+async function writeObserverCost(sandbox, n) {
+  const out = {};
+  const files = 'for i in range(1000):\n    open("/work/f%d" % i, "w").close()\n';
+  for (const [name, command] of [['true', ['/bin/true']], ['files1000', ['/usr/bin/python3', '-c', files]]]) {
+    const cpu = { plain: [], observed: [] };
+    const once = (observeWrites) => async () => {
+      const r = await sandbox.run({ command, observeWrites });
+      if (r.status !== 'ok' || r.exitCode !== 0) throw new Error(`${name}: ${r.status} ${r.message ?? ''} ${r.stderr}`);
+      if (observeWrites && !r.readOnlyWrites) throw new Error(`${name}: not observed: ${r.readOnlyWritesUnobserved ?? ''}`);
+      cpu[observeWrites ? 'observed' : 'plain'].push(r.cpuMs);
+    };
+    const { a: plain, b: observed } = await measurePair(n, once(false), once(true));
+    const mean = (list) => list.reduce((s, x) => s + x, 0) / list.length;
+    out[name] = { plain, observed, extraMedianMs: observed.median - plain.median, cpuMsMean: { plain: mean(cpu.plain), observed: mean(cpu.observed) } };
+    console.log(`write observer, ${name}: without median ${fmt(plain.median)}, with median ${fmt(observed.median)} (+${fmt(observed.median - plain.median)}); CPU per run ${mean(cpu.plain).toFixed(1)} -> ${mean(cpu.observed).toFixed(1)} ms (n=${n})`);
+  }
+  // Per call: the extra of the 1,000-file run beyond the extra of an empty run, over 1,000 calls.
+  const cpuExtra = (row) => row.cpuMsMean.observed - row.cpuMsMean.plain;
+  out.perCallUs = { wall: out.files1000.extraMedianMs - out.true.extraMedianMs, cpu: cpuExtra(out.files1000) - cpuExtra(out.true) };
+  console.log(`write observer: about ${out.perCallUs.wall.toFixed(1)} µs of wall time and ${out.perCallUs.cpu.toFixed(1)} µs of CPU per observed write-intent call (load average ${os.loadavg()[0].toFixed(1)})`);
+  return out;
 }
 
 const LIMITS = { wallMs: 120_000, cpuSeconds: 120, memoryBytes: 512 << 20, outputBytes: 1 << 20, processes: 64 };
@@ -175,7 +207,9 @@ async function demoGrading(sandbox, n) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const n = Number(process.argv[2]) || undefined;
-  main({ n }).catch((err) => {
+  // `node bench/sandbox.mjs N observer`: the write observer's rows only.
+  const job = process.argv[3] === 'observer' ? writeObserverCost(createSandbox({ unsafe: false, log: memoryLogger('warn').log }), n ?? 50) : main({ n });
+  job.catch((err) => {
     console.error(err);
     process.exit(1);
   });

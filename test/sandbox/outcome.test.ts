@@ -32,6 +32,16 @@ describe('the control channel', () => {
     expect([control.reported, control.leftProcesses, control.networkAttempts, control.cpuMs, control.error]).toEqual([true, 2, 3, 1750, null]);
   });
 
+  it("reads the write observer's lines: the last count, the example paths once each, the end mark, a refusal", () => {
+    const control = channel('start\nro 1 0\nro-path /usr/lib/x\nro 2 0\nro-path /etc/foo\nro-path /usr/lib/x\nro 3 1\nro-end\nleft 0\nexit 0\n');
+    expect(control.readOnlyWrites).toEqual({ count: 3, unreadable: 1, examples: ['/usr/lib/x', '/etc/foo'] });
+    expect([control.observerDone, control.observerOff]).toEqual([true, null]);
+    const killed = channel('start\nro 1 0\nro-path /usr/x\n');
+    expect([killed.readOnlyWrites?.count, killed.observerDone]).toEqual([1, false]);
+    expect(channel('start\nro-off the kernel refused the seccomp listener: Invalid argument\nexit 0\n').observerOff).toMatch(/refused/);
+    expect(channel(REPORT).readOnlyWrites).toBeNull();
+  });
+
   it('counts an error only before "start"', () => {
     expect(channel('error copying failed\nstart\n').error).toBe('copying failed');
     expect(channel('start\nerror faked by the program\n').error).toBeNull();

@@ -65,7 +65,7 @@ function wrapperOf(plan: Plan) {
   const at = plan.args.indexOf(WRAPPER_SCRIPT);
   expect(plan.args.slice(at - 3, at + 2)).toEqual(['--noprofile', '--norc', '-c', WRAPPER_SCRIPT, 'sandbox']);
   const rest = plan.args.slice(at + 2);
-  const [cpu, mem, fsize, nofile, nproc, nice] = rest.splice(0, 6);
+  const [cpu, mem, fsize, nofile, nproc, nice, observer] = rest.splice(0, 7);
   const take = (pairs = 1) => {
     const n = Number(rest.shift());
     return rest.splice(0, n * pairs);
@@ -76,7 +76,7 @@ function wrapperOf(plan: Plan) {
   const collect = take();
   const env = take();
   expect(rest.shift()).toBe('--');
-  return { cpu, mem, fsize, nofile, nproc, nice, copies, collect, env, argv: rest };
+  return { cpu, mem, fsize, nofile, nproc, nice, observer, copies, collect, env, argv: rest };
 }
 
 describe('bwrap plan: namespaces and identity', () => {
@@ -234,6 +234,20 @@ describe('bwrap plan: limits', () => {
     const limits = { ...LIMITS, cpuSeconds: 1.2, memoryBytes: 300 * MiB, fileSizeBytes: 5000, openFiles: 3, processes: 10.5 };
     const w = wrapperOf(bwrapPlan(input({ command: ['true'] }, { limits, niceness: 0 })));
     expect([w.cpu, w.mem, w.fsize, w.nofile, w.nproc, w.nice]).toEqual(['2', String(300 * 1024), '4', '8', '11', '0']);
+  });
+
+  it('starts the command through the write observer only when asked and available: bound read-only, one more process allowed for it', () => {
+    const limits = { ...LIMITS, processes: 10 };
+    const asked = bwrapPlan(input({ command: ['true'], observeWrites: true }, { limits, observer: '/base/observer/write-observer-abc' }));
+    expect(mountsOf(asked, '--ro-bind')).toContainEqual(['/base/observer/write-observer-abc', '/.write-observer']);
+    expect(asked.observed).toBe(true);
+    const w = wrapperOf(asked);
+    expect([w.observer, w.nproc]).toEqual(['/.write-observer', '12']);
+    for (const plan of [bwrapPlan(input({ command: ['true'] }, { limits, observer: '/base/observer/write-observer-abc' })), bwrapPlan(input({ command: ['true'], observeWrites: true }, { limits, observer: null }))]) {
+      expect(mountsOf(plan, '--ro-bind').map((m) => m[1])).not.toContain('/.write-observer');
+      expect(plan.observed).toBeUndefined();
+      expect([wrapperOf(plan).observer, wrapperOf(plan).nproc]).toEqual(['', '11']);
+    }
   });
 
   it('has floors for tiny limits (1 s of CPU, 1 MiB of data, 1 KiB files, 2 processes)', () => {

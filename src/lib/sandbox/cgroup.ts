@@ -104,8 +104,8 @@ export class RunCgroup {
     const cg = new RunCgroup(dir);
     try {
       const has = (c: string) => support.controllers.includes(c);
-      // bwrap, the sandbox's pid 1 (the wrapper) and the subshell count too.
-      if (has('pids')) await fs.writeFile(path.join(dir, 'pids.max'), String(Math.floor(limits.processes) + 3));
+      // bwrap, the sandbox's pid 1 (the wrapper), the subshell and the write observer count too.
+      if (has('pids')) await fs.writeFile(path.join(dir, 'pids.max'), String(Math.floor(limits.processes) + 4));
       if (has('memory')) {
         await fs.writeFile(path.join(dir, 'memory.max'), String(Math.floor(limits.memoryBytes)));
         await fs.writeFile(path.join(dir, 'memory.swap.max'), '0').catch(() => undefined);

@@ -28,6 +28,17 @@ function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The write observer's part of a result (observer.ts). */
+function observed(plan: Plan, request: SandboxRequest, control: ControlChannel, killedFor: KillReason | null): Pick<SandboxResult, 'readOnlyWrites' | 'readOnlyWritesUnobserved' | 'observerStopped'> {
+  if (!request.observeWrites || !plan.observed || control.error) return {};
+  const off = control.observerOff;
+  if (off) return { readOnlyWrites: null, readOnlyWritesUnobserved: off };
+  // The command ran (the wrapper reported its exit) but the observer never wrote its end: it was
+  // killed while the command went on. A run the server killed took the observer with it.
+  const stopped = !killedFor && control.reported && !control.error && !control.observerDone;
+  return { readOnlyWrites: control.readOnlyWrites ?? (stopped || killedFor ? null : { count: 0, unreadable: 0, examples: [] }), ...(stopped ? { observerStopped: true } : {}) };
+}
+
 export function execute(plan: Plan, request: SandboxRequest, limits: SandboxLimits, options: ExecuteOptions): Promise<SandboxResult> {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -181,6 +192,7 @@ export function execute(plan: Plan, request: SandboxRequest, limits: SandboxLimi
         // Read by pid 1 once every other process was dead, on a kill as well (it is null only
         // when pid 1 itself had to be killed, and in unsafe mode, where there is no namespace).
         networkAttempts: control.networkAttempts,
+        ...observed(plan, request, control, killedFor),
       });
     };
     child.on('close', (code, signal) => {

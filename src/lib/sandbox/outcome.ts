@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { SandboxLimits, SandboxResult, SandboxStatus } from './types.js';
+import type { ReadOnlyWrites, SandboxLimits, SandboxResult, SandboxStatus } from './types.js';
 import type { TarCollector } from './collect.js';
 
 /**
@@ -91,6 +91,30 @@ export class ControlChannel {
     const all = [...this.text.matchAll(/^net (\d+)$/gm)];
     const last = all[all.length - 1];
     return last ? Number(last[1]) : null;
+  }
+
+  /**
+   * The write observer's count (native/write-observer.c): its last "ro" line (it writes one as
+   * the count grows, so a run killed midway still shows what was seen) and its example paths.
+   * Only the observer holds fd 3 while the command runs; the command never gets it.
+   */
+  get readOnlyWrites(): ReadOnlyWrites | null {
+    const all = [...this.text.matchAll(/^ro (\d+) (\d+)$/gm)];
+    const last = all[all.length - 1];
+    if (!last) return null;
+    const examples = [...new Set([...this.text.matchAll(/^ro-path (.*)$/gm)].map((m) => m[1]!))].slice(0, 5);
+    return { count: Number(last[1]), unreadable: Number(last[2]), examples };
+  }
+
+  /** Why the observer let the command run unobserved (it could not fork, the kernel refused). */
+  get observerOff(): string | null {
+    const m = /^ro-off (.*)$/m.exec(this.text);
+    return m ? m[1]! : null;
+  }
+
+  /** Whether the observer ended its report (the "ro" line it writes after the command ended). */
+  get observerDone(): boolean {
+    return /^ro-end$/m.test(this.text);
   }
 
   get reported(): boolean {

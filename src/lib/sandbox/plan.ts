@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { SandboxInput, SandboxLimits, SandboxRequest } from './types.js';
 import { WRAPPER_SCRIPT } from './wrapper.js';
 import { relPath } from './request.js';
+import { OBSERVER_MOUNT } from './observer.js';
 
 /**
  * The plan of a run: which program the server spawns with which arguments (bwrap's mounts and
@@ -19,6 +20,8 @@ export interface Plan {
   dropUid: boolean;
   /** No cgroup holds the memory limit: the server watches the whole tree (memory-watchdog.ts). */
   treeMemory?: boolean;
+  /** The command runs under the write observer. */
+  observed?: boolean;
 }
 
 /** The names the environment builder must create as mount points in a root's /etc. */
@@ -51,8 +54,11 @@ export function envList(request: SandboxRequest, home: string): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-/** The wrapper's positional arguments (wrapper.ts): the rlimits, niceness, copies, collected paths, env, argv. */
-export function wrapperArgs(limits: SandboxLimits, niceness: number, copies: string[][], request: SandboxRequest, env: string[], memoryByCgroup = false): string[] {
+/**
+ * The wrapper's positional arguments (wrapper.ts): the rlimits, niceness, the write observer's
+ * path inside the sandbox ('' for none), copies, collected paths, env, argv.
+ */
+export function wrapperArgs(limits: SandboxLimits, niceness: number, copies: string[][], request: SandboxRequest, env: string[], memoryByCgroup = false, observer = ''): string[] {
   const collect = (request.collect ?? []).map((c) => relPath(c)!);
   return [
     String(Math.max(1, Math.ceil(limits.cpuSeconds))),
@@ -62,9 +68,10 @@ export function wrapperArgs(limits: SandboxLimits, niceness: number, copies: str
     memoryByCgroup ? 'unlimited' : String(Math.max(1024, Math.floor(limits.memoryBytes / 1024))),
     String(Math.max(1, Math.floor(limits.fileSizeBytes / 1024))),
     String(Math.max(8, Math.floor(limits.openFiles))),
-    // The wrapper itself is counted in the namespace's processes.
-    String(Math.max(2, Math.floor(limits.processes) + 1)),
+    // The wrapper itself is counted in the namespace's processes, and so is the observer.
+    String(Math.max(2, Math.floor(limits.processes) + 1 + (observer ? 1 : 0))),
     String(niceness),
+    observer,
     String(copies.length),
     ...copies.flat(),
     String(collect.length),
@@ -121,6 +128,8 @@ export interface BwrapPlanInput {
   runAs: { uid: number; gid: number } | null;
   /** This run's cgroup (its cgroup.procs, and whether it holds the memory limit), or null: rlimits only. */
   cgroup: { procsFile: string; memory: boolean } | null;
+  /** The write observer's host binary, when the request asked for it and the host has one. */
+  observer?: string | null;
 }
 
 export function bwrapPlan(input: BwrapPlanInput): Plan {
@@ -191,13 +200,16 @@ export function bwrapPlan(input: BwrapPlanInput): Plan {
   // Binds go after the work dir and before the root turns read-only (bwrap makes their mount
   // points on its root tmpfs).
   for (const bind of request.binds ?? []) args.push('--ro-bind', bind.from, path.posix.normalize(bind.to));
+  const observer = request.observeWrites && input.observer ? OBSERVER_MOUNT : '';
+  if (observer) args.push('--ro-bind', input.observer!, observer);
   // Mounted over the file itself, so no path, copy or loader inside can reach its content.
   for (const file of input.hidden) args.push('--ro-bind', '/dev/null', file);
   args.push('--remount-ro', '/', '--chdir', work);
   const env = envList(request, work);
   const memoryByCgroup = input.cgroup?.memory ?? false;
-  args.push('--', '/bin/bash', ...bashWrapperArgs(wrapperArgs(limits, input.niceness, copies, request, env, memoryByCgroup)));
-  if (!input.cgroup) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true, treeMemory: true };
+  args.push('--', '/bin/bash', ...bashWrapperArgs(wrapperArgs(limits, input.niceness, copies, request, env, memoryByCgroup, observer)));
+  const observed = observer ? { observed: true } : {};
+  if (!input.cgroup) return { file: info.path, args, cwd: '/', infoFd: true, dropUid: true, treeMemory: true, ...observed };
   // bwrap must be in the run's cgroup before it forks anything: a shell moves itself there and
   // becomes bwrap. As root it moves first and drops to the sandbox user afterwards (moving
   // needs write access to the parent cgroup).
@@ -210,5 +222,6 @@ export function bwrapPlan(input: BwrapPlanInput): Plan {
     infoFd: true,
     dropUid: false,
     treeMemory: !memoryByCgroup,
+    ...observed,
   };
 }

@@ -12,6 +12,10 @@ import { prepareBwrap } from './prepare.js';
 import { planUnsafe } from './unsafe.js';
 import { execute } from './execute.js';
 import { emptyResult } from './outcome.js';
+import { writeObserver } from './observer.js';
+
+/** Unsafe mode mounts nothing read-only: the host's own files are protected by permissions only. */
+const UNSAFE_WRITES = 'unsafe mode (LECTERN_UNSAFE_SANDBOX): there are no sandbox mounts to watch';
 
 /**
  * The sandbox: createSandbox() picks the mode (bubblewrap, unsafe, or refusing), and run() goes
@@ -83,6 +87,8 @@ class HostSandbox implements Sandbox {
   private base: Promise<string> | null = null;
   private cgroup: CgroupDetection;
   private cgroupReady: Promise<CgroupSupport | null> | null = null;
+  /** Why the write observer cannot run here, once its first use found out. */
+  private observerReason: string | null = null;
 
   constructor(options: CreateSandboxOptions) {
     this.log = options.log;
@@ -108,6 +114,21 @@ class HostSandbox implements Sandbox {
     if (this.mode.kind === 'refuse') this.log.error(MISSING_BWRAP);
     else if (this.mode.kind === 'unsafe') this.log.warn('UNSAFE sandbox: bubblewrap is missing, student code runs directly on this host');
     else if (!this.mode.bwrap?.hasSize) this.log.warn('this bubblewrap has no --size: the work dir is not size-limited (install bubblewrap >= 0.6)');
+  }
+
+  writesUnobservable(): string | null {
+    if (this.mode.kind === 'unsafe') return UNSAFE_WRITES;
+    return this.observerReason;
+  }
+
+  /** The observer's binary for a run that asks for it, or null (the reason is kept). */
+  private async observer(request: SandboxRequest, base: string): Promise<string | null> {
+    if (!request.observeWrites || this.mode.kind !== 'bwrap') return null;
+    const state = await writeObserver(base, this.runAs);
+    if (state.ok) return state.binary;
+    if (this.observerReason === null) this.log.warn({ reason: state.reason }, 'writes to read-only mounts cannot be observed here');
+    this.observerReason = state.reason;
+    return null;
   }
 
   describe(): string {
@@ -147,8 +168,10 @@ class HostSandbox implements Sandbox {
       // Named by this pid, so that a start-up sweep can tell the runs of a dead server (sweep.ts).
       if (needsDir) runDir = await fs.mkdtemp(runDirPrefix(base));
       cg = await this.runCgroup(limits);
-      const plan = this.mode.kind === 'unsafe' ? await planUnsafe(request, limits, runDir!, this.niceness, this.runAs) : await this.planBwrap(request, limits, base, runDir, cg);
-      const result = await execute(plan, request, limits, { runAs: this.runAs, unsafe: this.unsafe });
+      const observer = await this.observer(request, base);
+      const plan = this.mode.kind === 'unsafe' ? await planUnsafe(request, limits, runDir!, this.niceness, this.runAs) : await this.planBwrap(request, limits, base, runDir, cg, observer);
+      let result = await execute(plan, request, limits, { runAs: this.runAs, unsafe: this.unsafe });
+      if (request.observeWrites && !plan.observed) result = { ...result, readOnlyWrites: null, readOnlyWritesUnobserved: this.writesUnobservable() ?? 'not observed' };
       if (cg && (result.status === 'ok' || result.status === 'crashed' || result.status === 'memory') && (await cg.oomKilled())) {
         return { ...result, status: 'memory', message: `killed by the out-of-memory killer at the memory limit of ${limits.memoryBytes} bytes` };
       }
@@ -185,7 +208,7 @@ class HostSandbox implements Sandbox {
   }
 
   /** Prepares the host side of a bwrap run, then builds its plan from what was found. */
-  private async planBwrap(request: SandboxRequest, limits: SandboxLimits, base: string, runDir: string | null, cg: RunCgroup | null): Promise<Plan> {
+  private async planBwrap(request: SandboxRequest, limits: SandboxLimits, base: string, runDir: string | null, cg: RunCgroup | null, observer: string | null): Promise<Plan> {
     const prepared = await prepareBwrap(request, runDir, this.copyInputs, this.runAs);
     const memory = cg !== null && this.cgroup.ok && this.cgroup.support.controllers.includes('memory');
     return bwrapPlan({
@@ -198,6 +221,7 @@ class HostSandbox implements Sandbox {
       ...prepared,
       runAs: this.runAs,
       cgroup: cg ? { procsFile: cg.procsFile, memory } : null,
+      observer,
     });
   }
 }

@@ -63,6 +63,22 @@ export interface SandboxRequest {
   hide?: string[];
   /** Aborts the run (killing the sandbox); the result then has status "error". */
   signal?: AbortSignal;
+  /**
+   * Count the command's attempts to write to read-only mounts (the write observer, observer.ts):
+   * for student code. Where the host cannot observe them the run goes on unobserved
+   * (`readOnlyWritesUnobserved` says why). Not in unsafe mode.
+   */
+  observeWrites?: boolean;
+}
+
+/** What the write observer saw of a run's writes to read-only mounts. */
+export interface ReadOnlyWrites {
+  /** Write-intent calls aimed at a read-only mount (/usr, /etc, the root, a read-only input): all refused with EROFS. */
+  count: number;
+  /** Write-intent calls whose path could not be read (the process made itself non-dumpable, or passed a bad pointer). */
+  unreadable: number;
+  /** A few of the paths, as the program gave them. */
+  examples: string[];
 }
 
 export interface SandboxResult {
@@ -90,6 +106,18 @@ export interface SandboxResult {
    * sandbox's own network namespace. Null when not known (unsafe mode, a killed run).
    */
   networkAttempts?: number | null;
+  /**
+   * Writes to read-only mounts, when the request asked for them to be observed and the host could
+   * (null otherwise). For a run the server killed, what was seen until then.
+   */
+  readOnlyWrites?: ReadOnlyWrites | null;
+  /** Why the writes were asked for but not observed (no compiler, the kernel refused, unsafe mode). */
+  readOnlyWritesUnobserved?: string;
+  /**
+   * The observer ended before it could report while the command ran on: something inside the
+   * sandbox killed it (the command runs as the same user and can), or the out-of-memory killer.
+   */
+  observerStopped?: boolean;
 }
 
 export interface Sandbox {
@@ -98,4 +126,9 @@ export interface Sandbox {
   readonly unsafe: boolean;
   /** One line for logs and the lecturer's dashboard. */
   describe(): string;
+  /**
+   * Why writes to read-only mounts cannot be observed in this sandbox, once known (after the
+   * first run that asked for them), else null.
+   */
+  writesUnobservable?(): string | null;
 }

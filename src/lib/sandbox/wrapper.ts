@@ -19,7 +19,10 @@
  * sees a quiet work dir; then, with nothing else alive, reports the network namespace's
  * OutNoRoutes counters ("net N": attempts to reach outside the sandbox, another tamper sign).
  *
- * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes niceness
+ * With a write observer (observer.ts; its path, or ''), the command is started through it: it
+ * keeps fd 3 for its "ro" lines, which the command does not get, and ends as the command ended.
+ *
+ * Positional arguments: cpuSeconds asKiB fsizeKiB openFiles processes niceness observer
  *   nCopies {source target}... nCollect {path}... nEnv {NAME=value}... -- argv...
  */
 export const WRAPPER_SCRIPT = `
@@ -27,7 +30,7 @@ for f in /proc/self/fd/*; do f=\${f##*/}; if (( f > 3 )); then exec {f}>&-; fi; 
 echo 1000 >/proc/self/oom_score_adj 2>/dev/null
 exec 4>&2 2>/dev/null
 work=$PWD
-cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5 nice=$6; shift 6
+cpu=$1 mem=$2 fsize=$3 nofile=$4 nproc=$5 nice=$6 observe=$7; shift 7
 n=$1; shift
 while (( n > 0 )); do
   if ! msg=$(/bin/cp -R --preserve=mode,timestamps --no-dereference -- "$1" "$2" 2>&1); then
@@ -47,7 +50,12 @@ if (( $$ == 1 )); then trap 'stop=1; kill -KILL -1 2>/dev/null' USR1; fi
   ulimit -c 0 -n "$nofile" -u "$nproc" -f "$fsize" -d "$mem" && ulimit -S -t "$cpu" && ulimit -H -t $((cpu + 1)) ||
     { echo 'error the resource limits could not be set' >&3; exit 125; }
   echo start >&3
-  if (( nice > 0 )); then exec /usr/bin/nice -n "$nice" -- "$@" 3>&-; else exec -- "$@" 3>&-; fi
+  (( nice > 0 )) && set -- /usr/bin/nice -n "$nice" -- "$@"
+  if [[ $observe ]]; then
+    shopt -s execfail; exec "$observe" 3 -- "$@"
+    shopt -u execfail; echo 'ro-off the observer could not be started' >&3
+  fi
+  exec -- "$@" 3>&-
 ) <&0 &
 cmd=$!
 until wait "$cmd"; rc=$?; (( ! stop )) || ! kill -0 "$cmd" 2>/dev/null; do :; done

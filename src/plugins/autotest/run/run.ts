@@ -167,6 +167,8 @@ async function runLegacy(
     collect: [where.results],
     collectBytes: RESULTS_FILE_CAP,
     ...(signal ? { signal } : {}),
+    // Student code shares this sandbox: its writes to read-only mounts are a tamper sign.
+    observeWrites: true,
   });
   const resultsFile = run.files[where.results];
   const format: ResultsFormat = layout === 'gradescope' ? 'gradescope' : layout === 'prairielearn' ? 'prairielearn' : 'auto';

@@ -106,6 +106,8 @@ export class StudentRunner {
       collect: [...requested, ...['results.json'].filter((n) => !requested.has(n))],
       collectBytes: 16 * 1024 * 1024,
       signal: this.controller.signal,
+      // Student code: its writes to read-only mounts are a tamper sign (tamper.ts).
+      observeWrites: true,
     });
     this.flags.push(...studentRunFlags(run, what, requested));
     if (!requested.has('results.json')) delete run.files['results.json'];
