@@ -1,14 +1,18 @@
-// A restart under load, two ways, side by side:
-//   plain loop         deploy/webservice runs the server, which binds the port itself; between the
-//                      old process closing the port and the new one binding it, connections are refused.
-//   socket activation  the same loop handed a listening socket, as systemd's lectern.socket does;
-//                      the socket outlives each process and connections wait in its queue.
+// A restart under load, in each way the server can be run (node bench/restart.mjs [run ...]):
+//   plain               deploy/webservice runs the server, which binds the port itself; between the
+//                       old process closing the port and the new one binding it, connections are refused.
+//   socket              the same loop handed a listening socket, as systemd's lectern.socket does
+//                       (and lectern.service, which runs the loop); connections wait in its queue.
+//   socket-job          the same, with a long test run (8 s) grading when the restart comes: the
+//                       old server hands its job back and the loop starts the next server as soon as
+//                       the old one stops accepting.
+//   systemd-job         a unit running node itself (no loop), emulated: a holder keeps the socket
+//                       and starts the service again only after the old process exited and what was
+//                       left of it was killed (Restart=always, KillMode=mixed); 8 s job grading.
+//   cluster-job         the same with LECTERN_WORKERS=2; cluster-socket-job: a cluster under the loop.
 // Clients: keep-alive and fresh-connection loops on GET /healthz for a few seconds, a POST /restart
-// (with the token) in the middle. A third run does the socket-activation restart while a long test
-// run (8 s) is grading: the old server hands its job back and the loop starts the next server as
-// soon as the old one stops accepting, so neither the test run nor the drain delays serving; the
-// job is then graded once by the new server. Needs dist/ (npm run build). Writes
-// bench/results/restart.json.
+// (with the token) in the middle. With a job, the job must then be graded once by the new server.
+// Needs dist/ (npm run build). Writes bench/results/restart.json.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +59,16 @@ function startedAtUptime(pid) {
   } catch {
     return null;
   }
+}
+
+/** The parent of a process (Linux: /proc), cached: a pid is not reused within one run. */
+const parents = new Map();
+function parentOf(pid) {
+  if (!parents.has(pid)) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    parents.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  }
+  return parents.get(pid);
 }
 
 function get(url, agent) {
@@ -107,7 +121,61 @@ function loggerStandIn(dir) {
   return { program, file };
 }
 
-async function startLoop(mode, dir, { dataDir = path.join(dir, 'data'), content = path.join(ROOT, 'examples/course') } = {}) {
+/**
+ * systemd's lectern.socket + lectern.service (Restart=always, RestartSec=100ms, KillMode=mixed),
+ * emulated: a holder owns the listening socket and never accepts on it; it starts the service
+ * with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID its pid), and starts it again only after the
+ * main process exited and whatever else was left in its process group (systemd's cgroup) was
+ * killed. Writes one line per start and exit to `events` (a JSON line each).
+ */
+const HOLDER = String.raw`
+const { spawn } = require('node:child_process');
+const { appendFileSync } = require('node:fs');
+const { command, args, env, events, restartMs } = JSON.parse(process.env.HOLDER_SPEC);
+delete process.env.HOLDER_SPEC;
+let child = null;
+let stopping = false;
+const note = (e) => appendFileSync(events, JSON.stringify({ ...e, at: Date.now() }) + '\n');
+function groupGone(pgid) {
+  try { process.kill(-pgid, 0); return false; } catch { return true; }
+}
+function start() {
+  child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', command, ...args], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 3], detached: true,
+  });
+  const pid = child.pid;
+  note({ event: 'started', pid });
+  child.on('exit', (code, signal) => {
+    note({ event: 'exited', pid, code, signal });
+    child = null;
+    // KillMode=mixed: what is left of the unit is killed; the next start waits for it to be gone.
+    try { process.kill(-pid, 'SIGKILL'); } catch {}
+    const next = () => {
+      if (!groupGone(pid)) return setTimeout(next, 5);
+      if (stopping) process.exit(0);
+      setTimeout(start, restartMs);
+    };
+    next();
+  });
+}
+process.on('SIGTERM', () => {
+  stopping = true;
+  if (child) child.kill('SIGTERM');
+  else process.exit(0);
+});
+start();
+`;
+
+async function listeningSocket() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+  });
+  return server;
+}
+
+async function startLoop(mode, dir, { dataDir = path.join(dir, 'data'), content = path.join(ROOT, 'examples/course'), workers = 1 } = {}) {
   const logger = loggerStandIn(dir);
   const env = {
     ...process.env,
@@ -118,6 +186,8 @@ async function startLoop(mode, dir, { dataDir = path.join(dir, 'data'), content 
     LECTERN_DATA: dataDir,
     LECTERN_CONTENT: content,
     LECTERN_GRADERS: '1',
+    LECTERN_SELF_CHECK: 'no',
+    LECTERN_WORKERS: String(workers),
     LECTERN_LOG_LEVEL: 'warn',
   };
   if (mode === 'plain') {
@@ -125,17 +195,30 @@ async function startLoop(mode, dir, { dataDir = path.join(dir, 'data'), content 
     const child = spawn(WEBSERVICE, [], { env: { ...env, LECTERN_HOST: '127.0.0.1', LECTERN_PORT: String(port) }, stdio: 'ignore' });
     return { child, url: `http://127.0.0.1:${port}`, dataDir, logFile: logger.file };
   }
-  // Socket activation: this process only creates the socket and hands it over in the same tick,
-  // so that it never accepts a connection itself; the loop keeps it open across server runs.
-  const server = net.createServer();
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
-  });
+  // This process only creates the socket and hands it over in the same tick, so that it never
+  // accepts a connection itself; the loop (or the systemd stand-in) keeps it open across runs.
+  const server = await listeningSocket();
   const { port } = server.address();
   let child;
   try {
-    child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"', WEBSERVICE], { env, stdio: ['ignore', 'ignore', 'ignore', server._handle.fd] });
+    if (mode === 'socket') {
+      child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"', WEBSERVICE], { env, stdio: ['ignore', 'ignore', 'ignore', server._handle.fd] });
+    } else {
+      // 'systemd': a unit with ExecStart=node dist/start.cjs serve.
+      const events = path.join(dir, 'events');
+      const spec = {
+        command: process.execPath,
+        args: [path.join(ROOT, 'dist/start.cjs'), 'serve'],
+        env: {},
+        events,
+        restartMs: 100,
+      };
+      child = spawn(process.execPath, ['-e', HOLDER], {
+        cwd: ROOT,
+        env: { ...env, HOLDER_SPEC: JSON.stringify(spec) },
+        stdio: ['ignore', 'ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', server._handle.fd],
+      });
+    }
   } finally {
     server.close();
   }
@@ -148,14 +231,14 @@ async function longJob(dataDir) {
   const db = openDatabase(databasePath(dataDir));
   try {
     const job = db.prepare('SELECT id, state, attempts, crashes FROM jobs ORDER BY id DESC LIMIT 1').get();
-    const results = job ? db.prepare('SELECT count(*) AS n FROM results WHERE job_id = ?').get(job.id).n : 0;
-    return { ...job, results };
+    const workers = job ? db.prepare('SELECT worker FROM results WHERE job_id = ?').pluck().all(job.id) : [];
+    return { ...job, results: workers.length, by: workers.map((w) => Number(w.split(':')[1])) };
   } finally {
     db.close();
   }
 }
 
-async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
+async function runOnce(mode, { clients, afterMs, longJobSeconds = 0, workers = 1 }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `lectern-bench-restart-${mode}-`));
   let prepared = {};
   let student = null;
@@ -164,10 +247,15 @@ async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
     student = data.students[0];
     prepared = { dataDir: data.dataDir, content: contentWith(`sleep ${longJobSeconds}\necho '{"score": 1, "max_score": 1}' > results.json`) };
   }
-  const loop = await startLoop(mode, dir, prepared);
+  const loop = await startLoop(mode, dir, { ...prepared, workers });
   const exited = once(loop.child, 'exit');
   try {
-    const pid1 = await waitForPid(loop.url);
+    const answering = await waitForPid(loop.url).catch((err) => {
+      throw new Error(`${mode}: ${err.message}; log: ${existsSync(loop.logFile) ? readFileSync(loop.logFile, "utf8") : "(none)"}`);
+    });
+    // A cluster's worker answers; the server (what a restart replaces) is its primary.
+    const serverOf = (pid) => (workers > 1 ? parentOf(pid) : pid);
+    const pid1 = serverOf(answering);
     let jobState = null;
     if (student) {
       // One upload whose test run is still going when the restart comes.
@@ -208,9 +296,9 @@ async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
           answeredAt.push(now);
           slowest = Math.max(slowest, now - started);
           tally.pids[r.pid] = (tally.pids[r.pid] ?? 0) + 1;
-          if (r.pid !== pid1 && firstNewAt === null) {
+          if (firstNewAt === null && serverOf(r.pid) !== pid1) {
             firstNewAt = now;
-            pid2 = r.pid;
+            pid2 = serverOf(r.pid);
           }
         } catch (err) {
           if (err.code === 'ECONNREFUSED') tally.refused++;
@@ -268,7 +356,10 @@ async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
       // /proc counts in 10 ms ticks.
       newProcessStartedMs: pid2Start === null ? null : Math.max(0, Math.round((pid2Start - restartUptime) * 1000)),
       newProcessStartupMs: pid2Start === null ? null : Math.round(firstNewAt - restartAt - Math.max(0, (pid2Start - restartUptime) * 1000)),
-      longJob: jobState === null ? '-' : `${jobState.state}, ${jobState.results} result(s), attempts ${jobState.attempts}`,
+      longJob:
+        jobState === null
+          ? '-'
+          : `${jobState.state}, ${jobState.results} result(s) by ${jobState.by.map((p) => (p === pid1 ? 'old' : p === pid2 ? 'new' : p)).join(', ') || '-'}, attempts ${jobState.attempts}`,
       longestWithoutAnswerMs: Math.round(stall),
       slowestAnsweredMs: Math.round(slowest),
       pids: { old: pid1, new: pid2 },
@@ -286,11 +377,24 @@ async function runOnce(mode, { clients, afterMs, longJobSeconds = 0 }) {
   }
 }
 
-export async function main({ clients = 4, afterMs = 1_500 } = {}) {
+/** The runs: a mode and whether an 8 s test run is grading when /restart comes. */
+const RUNS = {
+  plain: { mode: 'plain', label: 'plain loop' },
+  socket: { mode: 'socket', label: 'webservice+socket' },
+  'socket-job': { mode: 'socket', label: 'webservice, 8 s job', longJobSeconds: 8 },
+  'systemd-job': { mode: 'systemd', label: 'node unit, 8 s job', longJobSeconds: 8 },
+  'cluster-job': { mode: 'systemd', label: 'node unit, cluster, 8 s job', longJobSeconds: 8, workers: 2 },
+  'cluster-socket-job': { mode: 'socket', label: 'webservice, cluster, 8 s', longJobSeconds: 8, workers: 2 },
+};
+
+export async function main({ clients = 4, afterMs = 1_500, runs = Object.keys(RUNS) } = {}) {
   if (!existsSync(path.join(ROOT, 'dist/start.cjs'))) throw new Error('dist/start.cjs is missing: run `npm run build` first');
-  const plain = await runOnce('plain', { clients, afterMs });
-  const socket = await runOnce('socket', { clients, afterMs });
-  const long = await runOnce('socket', { clients, afterMs, longJobSeconds: 8 });
+  const results = {};
+  for (const name of runs) {
+    const run = RUNS[name];
+    if (!run) throw new Error(`unknown run ${name}; known: ${Object.keys(RUNS).join(', ')}`);
+    results[name] = await runOnce(run.mode, { clients, afterMs, longJobSeconds: run.longJobSeconds ?? 0, workers: run.workers ?? 1 });
+  }
   const rows = [
     ['refused connections', 'refused'],
     ['failed requests (other errors)', 'failed'],
@@ -308,17 +412,16 @@ export async function main({ clients = 4, afterMs = 1_500 } = {}) {
     `restart under load: ${clients} keep-alive + ${clients} fresh-connection clients on GET /healthz; ` +
       `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`,
   );
-  console.log(`${'figure'.padEnd(50)}${'plain loop'.padStart(12)}${'socket activation'.padStart(20)}${'socket, 8 s job running'.padStart(36)}`);
-  for (const [label, key] of rows) console.log(`${label.padEnd(50)}${String(plain[key]).padStart(12)}${String(socket[key]).padStart(20)}${String(long[key]).padStart(36)}`);
+  const width = 34;
+  console.log(`${'figure'.padEnd(50)}${runs.map((n) => RUNS[n].label.padStart(width)).join('')}`);
+  for (const [label, key] of rows) console.log(`${label.padEnd(50)}${runs.map((n) => String(results[n][key]).padStart(width)).join('')}`);
   const result = {
     date: new Date().toISOString(),
     node: process.version,
     cpus: os.cpus().length,
     loadavg: os.loadavg(),
     clients: { keepAlive: clients, fresh: clients },
-    plain,
-    socket,
-    socketWithLongJob: long,
+    runs: results,
     targets: { socketRefused: 0, servingAgainMs: 1_000 },
   };
   const out = path.join(ROOT, 'bench/results');
@@ -328,7 +431,9 @@ export async function main({ clients = 4, afterMs = 1_500 } = {}) {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
+  // node bench/restart.mjs [run ...]: plain, socket, socket-job, systemd-job, cluster-job, cluster-socket-job (default all).
+  const runs = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  main(runs.length ? { runs } : {}).then(
     () => process.exit(0),
     (err) => {
       console.error(err.stack ?? err);

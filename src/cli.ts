@@ -65,10 +65,15 @@ async function serve(config: Config): Promise<number> {
     await runWebWorker(config, { log, exit });
     return forever;
   }
+  // Only a restart: on SIGTERM the loop itself is stopping and starts nothing.
+  const onStoppedAccepting = (reason: string) => {
+    if (reason === RESTART_REASON && handOver(config.handoffPid)) log.info({ loop: config.handoffPid }, 'stopped accepting: the respawn loop starts the next server while this one drains');
+  };
   if (config.workers > 1) {
     await runPrimary(config, listenFd, {
       log,
       exit,
+      onStoppedAccepting,
       ready(url, timings) {
         log.info({ url, listenFd, pid: process.pid, workers: config.workers, startup: { modulesMs: round(modulesLoadedMs), codeCache, ...timings } }, 'listening');
         say(`Lectern is serving ${url} with ${config.workers} workers${listenFd != null ? ' (socket from the service manager)' : ''}`);
@@ -81,10 +86,7 @@ async function serve(config: Config): Promise<number> {
     listenFd,
     onShutdownStart: armHardExit,
     onShutdown: () => exit(exitCode),
-    onStoppedAccepting(reason) {
-      // Only a restart: on SIGTERM the loop itself is stopping and starts nothing.
-      if (reason === RESTART_REASON && handOver(config.handoffPid)) log.info({ loop: config.handoffPid }, 'stopped accepting: the respawn loop starts the next server while this one drains');
-    },
+    onStoppedAccepting,
   });
   const { app, url } = running;
   process.on('SIGTERM', () => app.deps.shutdown('SIGTERM'));

@@ -56,6 +56,8 @@ export interface ClusterHooks {
   exit(code: number): void;
   /** Prints the "serving" line once every worker listens. */
   ready(url: string, startup: Record<string, number>): void;
+  /** Called once the workers have been told to stop accepting (the CLI hands over to its respawn loop here). */
+  onStoppedAccepting?(reason: string): void;
 }
 
 export async function runPrimary(config: Config, listenFd: number | null, hooks: ClusterHooks): Promise<void> {
@@ -145,6 +147,13 @@ export async function runPrimary(config: Config, listenFd: number | null, hooks:
             send(worker, { lectern: 'drain', reason });
           }),
       );
+      // The grading pool hands its running jobs back now, not after the workers' drain (an upload
+      // still arriving may hold that for LECTERN_DRAIN_MS): the next server grades them, and
+      // nothing of grading delays this process's exit. close() below finds it already closing.
+      app.deps.lifecycle.beginClosing();
+      // A worker stops accepting as soon as it reads 'drain', well before the next server can
+      // have started: so a respawn loop may start that one now.
+      hooks.onStoppedAccepting?.(reason);
       await Promise.all(left);
       // Workers have stopped serving: now the background work (grading pool) and the database.
       await app.close(reason);

@@ -75,6 +75,25 @@ function fakeLogger(dir: string): { program: string; read(): string } {
   return { program, read: () => (existsSync(file) ? readFileSync(file, 'utf8') : '') };
 }
 
+/** The parent of a process (a cluster worker's primary); null once it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+function jobWorker(dataDir: string): string | undefined {
+  const db = openDatabase(databasePath(dataDir));
+  try {
+    return db.prepare('SELECT worker FROM results ORDER BY id DESC LIMIT 1').pluck().get() as string | undefined;
+  } finally {
+    db.close();
+  }
+}
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -215,79 +234,86 @@ describe('a restart during a long test run (socket activation, real processes)',
     expect(readdirSync(tmp)).toEqual([]);
     rmSync(content, { recursive: true, force: true });
   });
-  it('deploy/webservice starts the next server as soon as the old one stops accepting: a request sent right after /restart is answered by the new process while the old one still drains; the job is graded once', { timeout: 180_000 }, async () => {
-    const { dataDir } = prepareData(student);
-    const content = contentWithSlowAssignment(8);
-    const dir = path.dirname(dataDir);
-    const logger = fakeLogger(dataDir);
-    cleanups.push(() => rmSync(content, { recursive: true, force: true }));
-    // The drain may last 60 s: only the handover, not the drain's end, can let the new server in.
-    const sup = await startSocketSupervisor({
-      command: WEBSERVICE,
-      args: [],
-      cwd: dir,
-      env: {
-        NODE_ENV: 'production',
-        LECTERN_ENV_FILE: '/dev/null',
-        LECTERN_SITE: ROOT,
-        LECTERN_LOGGER: logger.program,
-        LECTERN_DATA: dataDir,
-        LECTERN_CONTENT: content,
-        LECTERN_GRADERS: '1',
-        LECTERN_SELF_CHECK: 'no',
-        LECTERN_DRAIN_MS: '60000',
-        LECTERN_LOG_LEVEL: 'info',
-      },
+  for (const workers of [1, 2]) {
+    it(`deploy/webservice${workers > 1 ? ', a cluster of 2 web workers,' : ''} starts the next server as soon as the old one stops accepting: a request sent right after /restart is answered by the new process while the old one still drains; the job is graded once, by the new one`, { timeout: 180_000 }, async () => {
+      const { dataDir } = prepareData(student);
+      const content = contentWithSlowAssignment(8);
+      const dir = path.dirname(dataDir);
+      const logger = fakeLogger(dataDir);
+      cleanups.push(() => rmSync(content, { recursive: true, force: true }));
+      // The drain may last 60 s: only the handover, not the drain's end, can let the new server in.
+      const sup = await startSocketSupervisor({
+        command: WEBSERVICE,
+        args: [],
+        cwd: dir,
+        env: {
+          NODE_ENV: 'production',
+          LECTERN_ENV_FILE: '/dev/null',
+          LECTERN_SITE: ROOT,
+          LECTERN_LOGGER: logger.program,
+          LECTERN_DATA: dataDir,
+          LECTERN_CONTENT: content,
+          LECTERN_GRADERS: '1',
+          LECTERN_WORKERS: String(workers),
+          LECTERN_SELF_CHECK: 'no',
+          LECTERN_DRAIN_MS: '60000',
+          LECTERN_LOG_LEVEL: 'info',
+        },
+      });
+      cleanups.push(() => sup.stop());
+      // The server a restart replaces: the process that answers, or a cluster worker's primary.
+      const serverOf = (pid: number) => (workers > 1 ? (parentOf(pid) ?? undefined) : pid);
+      const healthz = async (): Promise<number | undefined> => {
+        try {
+          const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+          return r.status === 200 ? serverOf(((await r.json()) as { pid: number }).pid) : undefined;
+        } catch {
+          return undefined;
+        }
+      };
+      const pid1 = await until('the first server', healthz, 60_000);
+      const me = await signedIn(sup.url);
+      const res = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'long' }]);
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: number };
+      await until('the job to run', () => (jobRow(dataDir).state === 'running' ? true : undefined));
+      // An upload that never finishes keeps the old server's drain open for up to a minute.
+      const stalled = stalledUpload(sup.url, me);
+      await until('the upload to reach the disk', () => (readdirSync(path.join(dataDir, 'blobs', 'tmp')).length > 0 ? true : undefined));
+
+      const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
+      expect((await fetch(`${sup.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } })).status).toBe(202);
+      // Sent on a new connection right after the restart call: answered by the next server,
+      // never refused (keep-alive connections to the old one may still get an answer from it).
+      const first = await freshGet(`${sup.url}/healthz`);
+      expect(first.status).toBe(200);
+      const pid2 = serverOf((JSON.parse(first.body) as { pid: number }).pid);
+      const context = () => `${JSON.stringify(sup.events)}\n${sup.output()}\n${logger.read()}`;
+      expect(pid2, context()).not.toBe(pid1);
+      // ... while the old one is still draining (the stalled upload holds it).
+      expect(isRunning(pid1), context()).toBe(true);
+      expect(logger.read()).toMatch(/server handed over after \d+ ms \(restart\): starting the next while it drains/);
+      // A page and a sign-in on the new process while the old one drains.
+      expect((await me.get('/courses/prog1/assignments/slow/')).res.status).toBe(200);
+
+      // The upload cut off by its client ends the old server's drain; the loop reaps it.
+      stalled.cut();
+      await stalled.answer.catch(() => undefined);
+      await until('the old server to exit', () => (isRunning(pid1) ? undefined : true), 60_000);
+      expect(await healthz()).toBe(pid2);
+
+      // The job was handed back at the drain's start and graded once, by the new server.
+      const status = await waitForResult(me, 'prog1', id, 90_000);
+      expect(status.result).toMatchObject({ status: 'passed', gradable: true });
+      expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
+      const db = openDatabase(databasePath(dataDir));
+      const results = db.prepare('SELECT count(*) AS n FROM results WHERE job_id = (SELECT id FROM jobs ORDER BY id DESC LIMIT 1)').get() as { n: number };
+      db.close();
+      expect(results.n).toBe(1);
+      // By the new server: the old one handed it back as its drain began, although that drain went on.
+      expect(jobWorker(dataDir)).toContain(`:${pid2}:`);
+      // The loop itself ran on: one start of it, every server a child of it.
+      expect(sup.events.filter((e) => e.event === 'started')).toHaveLength(1);
     });
-    cleanups.push(() => sup.stop());
-    const healthz = async (): Promise<number | undefined> => {
-      try {
-        const r = await fetch(`${sup.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
-        return r.status === 200 ? ((await r.json()) as { pid: number }).pid : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const pid1 = await until('the first server', healthz, 60_000);
-    const me = await signedIn(sup.url);
-    const res = await upload(me, 'prog1', 'slow', [{ name: 'answer.txt', content: 'long' }]);
-    expect(res.status).toBe(201);
-    const { id } = (await res.json()) as { id: number };
-    await until('the job to run', () => (jobRow(dataDir).state === 'running' ? true : undefined));
-    // An upload that never finishes keeps the old server's drain open for up to a minute.
-    const stalled = stalledUpload(sup.url, me);
-    await until('the upload to reach the disk', () => (readdirSync(path.join(dataDir, 'blobs', 'tmp')).length > 0 ? true : undefined));
-
-    const token = readFileSync(path.join(dataDir, 'restart.token'), 'utf8').trim();
-    expect((await fetch(`${sup.url}/restart`, { method: 'POST', headers: { 'x-restart-token': token } })).status).toBe(202);
-    // Sent on a new connection right after the restart call: answered by the next server,
-    // never refused (keep-alive connections to the old one may still get an answer from it).
-    const first = await freshGet(`${sup.url}/healthz`);
-    expect(first.status).toBe(200);
-    const pid2 = (JSON.parse(first.body) as { pid: number }).pid;
-    const context = () => `${JSON.stringify(sup.events)}\n${sup.output()}\n${logger.read()}`;
-    expect(pid2, context()).not.toBe(pid1);
-    // ... while the old one is still draining (the stalled upload holds it).
-    expect(isRunning(pid1), context()).toBe(true);
-    expect(logger.read()).toMatch(/server handed over after \d+ ms \(restart\): starting the next while it drains/);
-    // A page and a sign-in on the new process while the old one drains.
-    expect((await me.get('/courses/prog1/assignments/slow/')).res.status).toBe(200);
-
-    // The upload cut off by its client ends the old server's drain; the loop reaps it.
-    stalled.cut();
-    await stalled.answer.catch(() => undefined);
-    await until('the old server to exit', () => (isRunning(pid1) ? undefined : true), 60_000);
-    expect(await healthz()).toBe(pid2);
-
-    // The job was handed back at the drain's start and graded once, by the new server.
-    const status = await waitForResult(me, 'prog1', id, 90_000);
-    expect(status.result).toMatchObject({ status: 'passed', gradable: true });
-    expect(jobRow(dataDir)).toEqual({ state: 'done', attempts: 1, crashes: 0 });
-    const db = openDatabase(databasePath(dataDir));
-    const results = db.prepare('SELECT count(*) AS n FROM results WHERE job_id = (SELECT id FROM jobs ORDER BY id DESC LIMIT 1)').get() as { n: number };
-    db.close();
-    expect(results.n).toBe(1);
-    // The loop itself ran on: one start of it, every server a child of it.
-    expect(sup.events.filter((e) => e.event === 'started')).toHaveLength(1);
-  });
+  }
 });

@@ -54,10 +54,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/**
+ * The pid that answers /healthz, on a connection of its own: a pooled keep-alive connection left
+ * idle across a long step (a push that builds) may be closed by the server just as it is reused,
+ * and fetch then fails with "other side closed" although the server is well.
+ */
 async function healthPid(url: string): Promise<number | undefined> {
-  const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) });
-  if (res.status !== 200) return undefined;
-  return ((await res.json()) as { pid: number }).pid;
+  const res = await getOnce(`${url}/healthz`, false);
+  return res.status === 200 ? res.pid : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
