@@ -3,8 +3,10 @@ import type { Deps } from '../../plugin.js';
 import type { Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import type { Job } from './queue.js';
-import { jobPayload, uploadBlobs } from './redis-payload.js';
+import { bullPriority, jobPayload, uploadBlobs } from './redis-payload.js';
 import { createReconciler } from './redis-reconcile.js';
+import { redisCheckGrader } from './redis-self-check.js';
+import type { CheckGrader } from './self-check.js';
 import { listWorkers, redisSql } from './redis-store.js';
 import { bullJobId, describeUrl, PREFIX, QUEUE, type GradingPayload, type GradingReturn } from './run/redis-common.js';
 import { connect } from './run/redis-connect.js';
@@ -33,12 +35,12 @@ const FORWARD_BATCH = 50;
 /** An outbox older than this means grading is behind even though Redis answers. */
 const OUTBOX_LAG_MS = 30_000;
 
-/** Lower numbers run first in BullMQ; ours are higher-first. */
-const bullPriority = (priority: number) => 1 + Math.max(0, Math.min(2_000_000, 1000 - priority));
 
 export interface RedisDispatcher {
   /** Runs one pass now (tests and shutdown use it). */
   sync(): Promise<void>;
+  /** Grades self-check submissions on the workers, over this dispatcher's connection (redis-self-check.ts). */
+  checkGrader: CheckGrader;
   stop(): Promise<void>;
 }
 
@@ -173,6 +175,7 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
   kick();
 
   return {
+    checkGrader: redisCheckGrader({ deps, queue, conn, log, where, ready: () => ready }),
     async sync() {
       kick();
       while (pass) await pass;

@@ -228,7 +228,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         else if (err instanceof EnvironmentUnavailable) envFailure = err.message;
         else throw err;
       }
-      log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy' }, 'grading');
+      log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy', ...(p.check ? { selfCheck: p.check } : {}) }, 'grading');
       // The same trust model as the local pool: the plan travels with the payload.
       const outcome: RunOutcome = envFailure
         ? { grade: errorGrade(envFailure), durationMs: 0, infrastructure: false }
