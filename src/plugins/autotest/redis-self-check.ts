@@ -8,7 +8,7 @@ import { PRIORITY } from './queue.js';
 import { bullPriority, bundleFiles, uploadBlobs, type BlobSource } from './redis-payload.js';
 import { listWorkers } from './redis-store.js';
 import type { Grade } from './run/grade.js';
-import { checkJobId, type GradingPayload, type GradingReturn, type PayloadFile } from './run/redis-common.js';
+import { CHECK_JOB, checkJobId, type GradingPayload, type GradingReturn, type PayloadFile } from './run/redis-common.js';
 import { JobSpecError } from './runner.js';
 import type { CheckGrader, CheckSpec, CheckSubmission } from './self-check.js';
 import { noteSelfCheckProgress } from './self-check-store.js';
@@ -174,4 +174,25 @@ export function redisCheckGrader(link: RedisCheckLink): CheckGrader {
       }
     },
   };
+}
+
+/** A check's outcome not read this long after it was graded belongs to no running check. */
+const ORPHAN_MS = 60 * 60_000;
+
+/**
+ * Removes graded self-check submissions that no check reads any more (the loop reads its own
+ * within a second or two): those of a check whose parameters came out differently when it ran
+ * again after a restart, or of a server since started with LECTERN_SELF_CHECK=no.
+ */
+export async function sweepCheckJobs(queue: Queue<GradingPayload, GradingReturn>, now: number): Promise<number> {
+  let removed = 0;
+  for (const id of await queue.getRanges(['completed', 'failed'])) {
+    if (!id.startsWith(CHECK_JOB)) continue;
+    const job = await queue.getJob(id);
+    if (job?.finishedOn && now - job.finishedOn > ORPHAN_MS) {
+      await job.remove();
+      removed++;
+    }
+  }
+  return removed;
 }

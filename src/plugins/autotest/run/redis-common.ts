@@ -34,7 +34,8 @@ export function jobIdOf(bullId: string | undefined): number | null {
  * same submission of the same version has the same id, so a check run again after a restart finds
  * its submissions still queued (or graded) instead of adding them twice.
  */
-export const checkJobId = (versionId: number, payloadHash: string) => `check-${versionId}-${payloadHash.slice(0, 24)}`;
+export const CHECK_JOB = 'check-';
+export const checkJobId = (versionId: number, payloadHash: string) => `${CHECK_JOB}${versionId}-${payloadHash.slice(0, 24)}`;
 
 /** Lease owners of jobs rows that a Redis worker runs: `bullmq/<worker>`, never a host:pid owner. */
 export const BULL_OWNER = 'bullmq/';
