@@ -54,7 +54,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 export function redisCheckGrader(link: RedisCheckLink): CheckGrader {
   const { deps, queue, conn, log } = link;
-  const pollMs = Math.min(1_000, deps.config.redisSyncMs);
+  // Each waiting submission costs two Redis round trips a poll: a check is minutes long, a second is soon enough.
+  const pollMs = 1_000;
   /** Per version being checked: each submission's phase, and the last note written. */
   const progress = new Map<number, { phases: Map<string, Phase>; unreachable: boolean; note: string }>();
 
@@ -66,9 +67,14 @@ export function redisCheckGrader(link: RedisCheckLink): CheckGrader {
     const phases = [...p.phases.values()];
     const done = phases.filter((x) => x === 'done').length;
     const running = phases.some((x) => x === 'running');
-    const workers = listWorkers(deps).filter((w) => w.alive).length;
     const state: 'queued' | 'running' = running ? 'running' : 'queued';
-    const why = unreachable ? `Redis at ${link.where} is unreachable` : running ? 'on grading workers' : workers ? 'waiting for a free grading worker' : 'no grading worker is connected';
+    const why = unreachable
+      ? `Redis at ${link.where} is unreachable`
+      : running
+        ? 'on grading workers'
+        : listWorkers(deps).some((w) => w.alive)
+          ? 'waiting for a free grading worker'
+          : 'no grading worker is connected';
     const note = `${state}: ${why}; ${done} of ${phases.length} submissions graded`;
     if (note === p.note) return;
     p.note = note;

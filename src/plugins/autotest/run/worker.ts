@@ -240,7 +240,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         log.info({ jobId: p.jobId }, 'job handed back at shutdown');
         throw new WaitingError();
       }
-      jobsDone++;
+      // Students' jobs, as the dashboard counts them; a self-check's submissions are not jobs.
+      if (!p.check) jobsDone++;
       verdict = outcome.grade.status;
       log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs, totalMs: Date.now() - started, ...(p.run?.environment ? { environmentBuilt } : {}) }, 'graded');
       return { outcome, worker: id };
