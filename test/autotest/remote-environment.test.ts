@@ -154,7 +154,7 @@ beforeAll(async () => {
   siteUrl = `http://127.0.0.1:${port}`;
   const server = track(
     spawn(process.execPath, [CLI, 'serve'], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_PORT: String(port), LECTERN_QUEUE: redisUrl, LECTERN_LOG_LEVEL: 'info', LECTERN_REDIS_SYNC_MS: '300', LECTERN_DRAIN_MS: '2000' },
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', LECTERN_DATA: dataDir, LECTERN_CONTENT: content, LECTERN_PORT: String(port), LECTERN_QUEUE: redisUrl, LECTERN_LOG_LEVEL: 'info', LECTERN_REDIS_SYNC_MS: '300', LECTERN_DRAIN_MS: '2000', LECTERN_SELF_CHECK: 'no' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
     cleanups,

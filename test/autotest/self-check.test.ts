@@ -209,25 +209,35 @@ describe('where the self-check runs', () => {
     }
   }, 120_000);
 
-  it('is skipped, visibly, by a web server whose grading runs on remote workers: no sandbox, nothing waits', async () => {
+  it('in Redis mode waits, queued and visibly so, while Redis does not answer: nothing graded here, the new version held', async () => {
     let runs = 0;
     const real = createSandbox({ unsafe: false, log: memoryLogger('warn').log });
-    const counting: Sandbox = { unsafe: real.unsafe, describe: () => real.describe(), run: (req) => ((runs += 1), real.run(req)) };
+    // The web server still runs generators (the check's parameters, as for students' variants); it grades nothing.
+    const counting: Sandbox = { unsafe: real.unsafe, describe: () => real.describe(), run: (req) => ((runs += req.command.at(-1) === 'generate' ? 0 : 1), real.run(req)) };
     const content = copyDemoContent();
-    // Redis mode; whether Redis answers does not matter to what the web server does with bundles.
+    // Nothing listens on this port: the check waits for Redis (self-check-redis.test.ts runs it on real workers).
     const web = await createTestApp({ config: { graders: 2, selfCheck: true, queue: `redis://127.0.0.1:${await freePort()}`, contentDir: content }, sandbox: counting });
     try {
       const who = await signIn(web, { role: 'lecturer' });
+      const caesar = currentVersion(web.app.deps.db, 'prog1', 'caesar')!.version;
       const zip = path.join(tempDir('lectern-caesar-'), 'caesar.zip');
       await makeZip(zip, filesOf(path.join(content, 'assignments', 'caesar'), 'caesar/').map((e) => (e.name === 'caesar/statement.md' ? { ...e, data: `${String(e.data)}\nRemote.\n` } : e)));
       const r = await upload(who, '/courses/prog1/assignments/caesar/upload', zip);
-      expect(r.headers.get('location')).toBe('/courses/prog1/assignments/caesar/staff?done=created&v=2');
+      expect(r.headers.get('location')).toBe('/courses/prog1/assignments/caesar/staff?done=held&v=2');
+      const v2 = getVersionByNumber(web.app.deps.db, caesar.assignmentId, 2)!;
+      const until = Date.now() + 60_000;
+      while (getSelfCheck(web.app.deps.db, v2.id)?.phase !== 'queued') {
+        if (Date.now() > until) throw new Error('the check of version 2 never showed as queued');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(getSelfCheck(web.app.deps.db, v2.id)!.progress).toContain('unreachable');
       const staff = await who.get('/courses/prog1/assignments/caesar/staff');
       expect(staff.text).toContain('data-self-check-site="remote"');
-      expect(staff.text).toContain('Not checked: no grader here');
-      const v2 = currentVersion(web.app.deps.db, 'prog1', 'caesar')!.version;
-      expect(v2.number).toBe(2);
-      expect(getSelfCheck(web.app.deps.db, v2.id)).toBeNull();
+      expect(staff.text).toContain('data-self-check-phase="queued"');
+      expect(staff.text).not.toContain('no grader here');
+      const dashboard = await who.get('/courses/prog1/dashboard');
+      expect(dashboard.text).toContain('caesar version 2</a>: self-check queued');
+      expect(currentVersion(web.app.deps.db, 'prog1', 'caesar')!.version.id).toBe(caesar.id);
       expect(runs).toBe(0);
     } finally {
       await web.close();

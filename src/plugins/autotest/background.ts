@@ -14,22 +14,24 @@ export const POLL_MS = 1_000;
 /**
  * The autotest plugin's background work: in SQLite mode the local grader pool (after sweeping what
  * a dead server left behind) and the lease sweeper; in Redis mode the dispatcher; self-checks of
- * new bundle versions where this process grades. Returns its stop.
+ * new bundle versions where this process grades or, in Redis mode, sends them to the workers. Returns its stop.
  */
 export async function startGrading(deps: Deps): Promise<() => Promise<void>> {
   const grading = deps.services.grading;
-  // Self-checks start sandboxes, so only a process that grades runs them (self-check-gate.ts).
-  const stopSelfChecks = selfCheckSite(deps.config) === 'here' ? startSelfChecks(deps) : async () => undefined;
   if (deps.config.queue !== 'sqlite') {
     // Redis mode: workers on other machines hold the jobs, so Redis (not a local lease) says
-    // which are abandoned; the dispatcher recovers them itself.
+    // which are abandoned; the dispatcher recovers them itself. Self-checks are graded on those
+    // workers too, sent and read by this process (the primary: start() runs only there).
     const { startRedisDispatcher } = await import('./redis-dispatcher.js');
     const dispatcher = startRedisDispatcher(deps, grading);
+    const stopSelfChecks = selfCheckSite(deps.config) === 'remote' ? startSelfChecks(deps, dispatcher.checkGrader) : async () => undefined;
     return async () => {
       await stopSelfChecks();
       await dispatcher.stop();
     };
   }
+  // Self-checks start sandboxes, so only a process that grades runs them (self-check-gate.ts).
+  const stopSelfChecks = selfCheckSite(deps.config) === 'here' ? startSelfChecks(deps) : async () => undefined;
   // Sandboxes of a server that died (kill -9, a crash) go before their jobs run again.
   await sweepLeftoverSandboxes(deps.log);
   await sweepRunStudentDirs(deps.log);

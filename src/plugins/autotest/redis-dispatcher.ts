@@ -3,8 +3,10 @@ import type { Deps } from '../../plugin.js';
 import type { Grading } from './grading.js';
 import type { JobEvent } from './pool.js';
 import type { Job } from './queue.js';
-import { jobPayload, uploadBlobs } from './redis-payload.js';
+import { bullPriority, jobPayload, uploadBlobs } from './redis-payload.js';
 import { createReconciler } from './redis-reconcile.js';
+import { redisCheckGrader, sweepCheckJobs } from './redis-self-check.js';
+import type { CheckGrader } from './self-check.js';
 import { listWorkers, redisSql } from './redis-store.js';
 import { bullJobId, describeUrl, PREFIX, QUEUE, type GradingPayload, type GradingReturn } from './run/redis-common.js';
 import { connect } from './run/redis-connect.js';
@@ -30,15 +32,17 @@ import { JobSpecError } from './runner.js';
 
 /** Jobs forwarded per pass; the next pass follows at once when there were more. */
 const FORWARD_BATCH = 50;
+/** How often graded self-check submissions that no check reads any more are looked for. */
+const SWEEP_MS = 10 * 60_000;
 /** An outbox older than this means grading is behind even though Redis answers. */
 const OUTBOX_LAG_MS = 30_000;
 
-/** Lower numbers run first in BullMQ; ours are higher-first. */
-const bullPriority = (priority: number) => 1 + Math.max(0, Math.min(2_000_000, 1000 - priority));
 
 export interface RedisDispatcher {
   /** Runs one pass now (tests and shutdown use it). */
   sync(): Promise<void>;
+  /** Grades self-check submissions on the workers, over this dispatcher's connection (redis-self-check.ts). */
+  checkGrader: CheckGrader;
   stop(): Promise<void>;
 }
 
@@ -117,11 +121,17 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
     return rows.length;
   }
 
+  let sweptAt = 0;
   async function tick(): Promise<void> {
     if (!ready) return;
     try {
       await reconcile();
       if ((await forward()) === FORWARD_BATCH) kick();
+      if (Date.now() - sweptAt > SWEEP_MS) {
+        sweptAt = Date.now();
+        const n = await sweepCheckJobs(queue, Date.now());
+        if (n) log.info({ removed: n }, 'removed self-check outcomes no check reads');
+      }
       lastProblem = null;
     } catch (err) {
       problem('grading pass against Redis failed; trying again shortly', err);
@@ -173,6 +183,7 @@ export function startRedisDispatcher(deps: Deps, grading: Grading): RedisDispatc
   kick();
 
   return {
+    checkGrader: redisCheckGrader({ deps, queue, conn, log, where, ready: () => ready }),
     async sync() {
       kick();
       while (pass) await pass;

@@ -69,9 +69,9 @@ function finishLocally(row: OutboxRow, problemText: string): void {
 }
 
 async function collect(ids: string[], finished: 'completed' | 'failed'): Promise<void> {
-  for (const bullId of ids.slice(0, COLLECT_BATCH)) {
-    const jobId = jobIdOf(bullId);
-    if (jobId === null) continue;
+  // Only students' jobs: a self-check's submissions (checkJobId) are read by the self-check loop.
+  for (const bullId of ids.filter((id) => jobIdOf(id) !== null).slice(0, COLLECT_BATCH)) {
+    const jobId = jobIdOf(bullId)!;
     const row = grading.queue.get(jobId);
     // Not ours: another installation shares this Redis database. Leave its jobs alone.
     if (!row) continue;

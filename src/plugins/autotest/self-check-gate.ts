@@ -7,9 +7,10 @@ import { getSelfCheck } from './self-check-store.js';
  * - `here`: this process grades (embedded queue, LECTERN_GRADERS > 0) and so checks too;
  * - `elsewhere`: this process grades nothing (LECTERN_GRADERS=0); another process on the same
  *   database that grades takes the check, and until then the version waits;
- * - `remote`: grading runs on `lectern worker` machines, which have no database to check against:
- *   the check is skipped and the staff page says "not checked: no grader here";
- * - `off`: LECTERN_SELF_CHECK=no.
+ * - `remote`: grading runs on `lectern worker` machines (Redis mode): the web server's primary
+ *   sends each submission of the check to them as a job and judges the outcomes
+ *   (redis-self-check.ts); until then the version waits;
+ * - `off`: LECTERN_SELF_CHECK=no: nothing is checked and nothing waits.
  * Sandboxes are only ever started in a process that grades.
  */
 export type SelfCheckSite = 'here' | 'elsewhere' | 'remote' | 'off';
@@ -35,6 +36,6 @@ export function selfCheckCleared(db: Db, versionId: number): boolean {
  */
 export function holdUntilChecked(deps: { db: Db; config: Pick<Config, 'selfCheck' | 'queue' | 'graders'> }): ((versionId: number) => boolean) | undefined {
   const site = selfCheckSite(deps.config);
-  if (site === 'off' || site === 'remote') return undefined;
+  if (site === 'off') return undefined;
   return (versionId) => !selfCheckCleared(deps.db, versionId);
 }

@@ -26,7 +26,17 @@ export interface SelfCheck {
   confirmedAt: number | null;
   startedAt: number;
   finishedAt: number | null;
+  /**
+   * While running: whether its submissions wait for a grader (`queued`: Redis mode, no free
+   * worker, or Redis unreachable) or are being graded, and what the remote loop last noted.
+   */
+  phase: 'queued' | 'running' | null;
+  progress: string | null;
 }
+
+/** While a check runs, its message column holds the progress note, `queued: …` or `running: …`. */
+const QUEUED = 'queued: ';
+const RUNNING = 'running: ';
 
 interface Row {
   version_id: number;
@@ -42,12 +52,16 @@ interface Row {
 }
 
 function toCheck(r: Row): SelfCheck {
+  const running = r.state === 'running';
+  const queued = running && (r.message ?? '').startsWith(QUEUED);
   return {
     versionId: r.version_id,
     state: r.state,
     entries: JSON.parse(r.entries) as SelfCheckEntry[],
     warning: r.warning === 1,
-    message: r.message,
+    message: running ? null : r.message,
+    phase: running ? (queued ? 'queued' : 'running') : null,
+    progress: running && r.message ? r.message.slice(queued ? QUEUED.length : r.message.startsWith(RUNNING) ? RUNNING.length : 0) : null,
     heldBackFor: r.held_back_for,
     confirmedBy: r.confirmed_by,
     confirmedAt: r.confirmed_at,
@@ -67,6 +81,7 @@ function statements(db: Db) {
     finish: db.prepare<{ version_id: number; state: string; entries: string; warning: number; message: string | null; held: number | null; now: number }>(
       `UPDATE self_checks SET state = :state, entries = :entries, warning = :warning, message = :message, held_back_for = :held, finished_at = :now WHERE version_id = :version_id`,
     ),
+    progress: db.prepare<{ version_id: number; message: string }>(`UPDATE self_checks SET message = :message WHERE version_id = :version_id AND state = 'running'`),
     forgetRunning: db.prepare(`DELETE FROM self_checks WHERE state = 'running'`),
     release: db.prepare<[number]>(`DELETE FROM self_checks WHERE version_id = ? AND state = 'running'`),
     confirm: db.prepare<{ version_id: number; by: string; now: number }>('UPDATE self_checks SET confirmed_by = :by, confirmed_at = :now WHERE version_id = :version_id AND confirmed_at IS NULL'),
@@ -75,8 +90,8 @@ function statements(db: Db) {
          JOIN assignment_versions v ON v.id = c.version_id JOIN assignments a ON a.id = v.assignment_id
         WHERE a.course = :course AND c.warning = 1 AND c.confirmed_at IS NULL ORDER BY c.version_id DESC`,
     ),
-    waiting: db.prepare<{ course: string }, { version_id: number; number: number; slug: string; state: SelfCheck['state'] | null; warning: number | null; current: number | null }>(
-      `SELECT v.id AS version_id, v.number, a.slug, c.state, c.warning, cur.number AS current FROM assignments a
+    waiting: db.prepare<{ course: string }, { version_id: number; number: number; slug: string; state: SelfCheck['state'] | null; warning: number | null; queued: number | null; current: number | null }>(
+      `SELECT v.id AS version_id, v.number, a.slug, c.state, c.warning, substr(c.message, 1, ${QUEUED.length}) = '${QUEUED}' AS queued, cur.number AS current FROM assignments a
          JOIN assignment_versions v ON v.id = a.pending_version
          LEFT JOIN assignment_versions cur ON cur.id = a.current_version
          LEFT JOIN self_checks c ON c.version_id = v.id
@@ -105,6 +120,11 @@ export function finishSelfCheck(db: Db, versionId: number, r: { state: 'done' | 
   sql(db).finish.run({ version_id: versionId, state: r.state, entries: JSON.stringify(r.entries), warning: r.warning ? 1 : 0, message: r.message, held: r.heldBackFor, now: r.now });
 }
 
+/** Notes how a running check fares: its submissions wait for a grader (`queued`) or are being graded. */
+export function noteSelfCheckProgress(db: Db, versionId: number, phase: 'queued' | 'running', note: string): void {
+  sql(db).progress.run({ version_id: versionId, message: `${phase === 'queued' ? QUEUED : RUNNING}${note}` });
+}
+
 /** Gives a claimed check back, to be claimed again later (its result could not be stored). */
 export function releaseSelfCheck(db: Db, versionId: number): void {
   sql(db).release.run(versionId);
@@ -128,7 +148,7 @@ export function selfCheckWarnings(db: Db, course: string): Array<{ versionId: nu
 }
 
 /** Versions of a course that wait, not current, for their self-check or a lecturer: on the dashboard. */
-export function waitingVersions(db: Db, course: string): Array<{ versionId: number; number: number; slug: string; current: number | null; status: 'not run yet' | 'running' | 'could not run' | 'failed' | 'passed' }> {
+export function waitingVersions(db: Db, course: string): Array<{ versionId: number; number: number; slug: string; current: number | null; status: 'not run yet' | 'queued' | 'running' | 'could not run' | 'failed' | 'passed' }> {
   return sql(db)
     .waiting.all({ course })
     .map((r) => ({
@@ -136,6 +156,6 @@ export function waitingVersions(db: Db, course: string): Array<{ versionId: numb
       number: r.number,
       slug: r.slug,
       current: r.current,
-      status: r.state === null ? 'not run yet' : r.state === 'running' ? 'running' : r.state === 'error' ? 'could not run' : r.warning ? 'failed' : 'passed',
+      status: r.state === null ? 'not run yet' : r.state === 'running' ? (r.queued ? 'queued' : 'running') : r.state === 'error' ? 'could not run' : r.warning ? 'failed' : 'passed',
     }));
 }

@@ -7,67 +7,126 @@ import { asText, renderText } from '../assignments/render.js';
 import { runGenerator } from '../assignments/variants.js';
 import { hostileSubmissions } from './hostile.js';
 import { planFor } from './run/plan.js';
-import { runPrepared, runSettings } from './run/run.js';
+import type { Grade } from './run/grade.js';
+import { runPrepared, runSettings, type JobSpec } from './run/run.js';
 import { claimNextSelfCheck, finishSelfCheck, forgetRunningSelfChecks, releaseSelfCheck, type SelfCheckEntry } from './self-check-store.js';
 import { isDatabaseBusy } from '../../lib/unavailable.js';
 import { environmentHashOf, EnvironmentUnavailable, normaliseSpec } from '../environments/environments.js';
 
 const STUDENT = { id: 'self-check', name: 'Self Check' };
 
+/** What every submission of a version's check is graded with: what a real job of it gets (runner.ts jobSpec), less the submission. */
+export type CheckSpec = Pick<JobSpec, 'command' | 'limits' | 'params' | 'points' | 'defaultVisibility' | 'plan' | 'run'>;
+
+/** One submission of a self-check: its files as a student would hand them in. */
+export interface CheckSubmission {
+  name: string;
+  kind: SelfCheckEntry['kind'];
+  files: Array<{ path: string; data: Buffer }>;
+  note: string;
+}
+
+/**
+ * The "grade one submission" step of a self-check, the only part that differs between modes: this
+ * machine's sandbox in SQLite mode (localGrader), a grading worker through Redis in Redis mode
+ * (redis-self-check.ts). `parallel`: how many of a version's submissions it takes at once.
+ */
+export interface CheckGrader {
+  parallel: number;
+  grade(version: Version, spec: CheckSpec, submission: CheckSubmission, signal: AbortSignal): Promise<Grade>;
+}
+
 /**
  * Runs a bundle version against its reference solution (solution/, when shipped; text files are
  * templates over the parameters, like starter/) and the built-in hostile submissions, exactly as
- * a student's submission would be graded. A hostile one scoring above zero, or the reference
- * below full marks, is a warning. `root` is the version's built environment (null: the host's
- * /usr), the root its real jobs run in (see environmentForCheck).
+ * a student's submission would be graded, each by `grader`. A hostile one scoring above zero, or
+ * the reference below full marks, is a warning. The one place that judgement is made, whichever
+ * machine grades.
  */
-export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, version: Version, signal?: AbortSignal, root: string | null = null): Promise<{ entries: SelfCheckEntry[]; warning: boolean; message: string | null }> {
+export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, version: Version, grader: CheckGrader, signal: AbortSignal = new AbortController().signal): Promise<{ entries: SelfCheckEntry[]; warning: boolean; message: string | null }> {
   const generated = await runGenerator(deps, version, 'self-check', STUDENT);
   if (!generated.ok) return { entries: [], warning: true, message: `the generator failed: ${generated.message}` };
   const params = generated.params;
   const plan = planFor(version.config, params, STUDENT);
-  const bundleDir = await materialiseVersion(deps, version);
-  const tests = version.manifest.some((e) => e.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
-  const spec = { command: version.config.test.command, limits: version.config.test.limits, params, points: version.config.points ?? 1, defaultVisibility: version.config.feedback.tests, plan, run: settingsOf(version) };
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'lectern-selfcheck-'));
-  const entries: SelfCheckEntry[] = [];
-  try {
-    const grade = async (name: string, kind: SelfCheckEntry['kind'], files: Record<string, Buffer | string>, note: string) => {
-      const dir = await mkdtemp(path.join(scratch, 's-'));
-      const submission = [];
-      for (const [file, content] of Object.entries(files)) {
-        const host = path.join(dir, file.replace(/\//g, '_'));
-        await writeFile(host, content, { mode: 0o644 });
-        submission.push({ from: host, to: file });
-      }
-      const out = await runPrepared(deps.sandbox, spec, { submission, tests, bundleDir, root }, signal);
-      const g = out.grade;
-      const full = g.gradable && g.score !== null && g.maxScore !== null && g.score >= g.maxScore;
-      const ok = kind === 'reference' ? full : !g.gradable || (g.score ?? 0) === 0;
-      entries.push({ name, kind, status: g.status, score: g.score, maxScore: g.maxScore, gradable: g.gradable, tamper: (g.tamper ?? []).map((f) => f.detail), ok, note: kind === 'reference' && !g.gradable ? (g.problem ?? '').slice(0, 500) : note });
-    };
-    const solution = version.manifest.filter((e) => e.path.startsWith('solution/'));
-    if (solution.length) {
-      const files: Record<string, Buffer | string> = {};
-      for (const e of solution) {
-        const data = await readBlob(deps, e.sha256);
-        const text = asText(data);
-        files[e.path.slice('solution/'.length)] = text === null ? data : renderText(text, { params, student: STUDENT }, undefined, e.path);
-      }
-      await grade('reference solution (solution/)', 'reference', files, 'must get full marks');
+  const spec: CheckSpec = { command: version.config.test.command, limits: version.config.test.limits, params, points: version.config.points ?? 1, defaultVisibility: version.config.feedback.tests, plan, run: settingsOf(version) };
+  const submissions: CheckSubmission[] = [];
+  const solution = version.manifest.filter((e) => e.path.startsWith('solution/'));
+  if (solution.length) {
+    const files: CheckSubmission['files'] = [];
+    for (const e of solution) {
+      const data = await readBlob(deps, e.sha256);
+      const text = asText(data);
+      files.push({ path: e.path.slice('solution/'.length), data: text === null ? data : Buffer.from(renderText(text, { params, student: STUDENT }, undefined, e.path)) });
     }
-    for (const h of hostileSubmissions(version.config.files)) {
-      if (signal?.aborted) break;
-      await grade(h.name, 'hostile', { [h.file]: h.source }, h.tries);
-    }
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
+    submissions.push({ name: 'reference solution (solution/)', kind: 'reference', files, note: 'must get full marks' });
   }
+  for (const h of hostileSubmissions(version.config.files)) submissions.push({ name: h.name, kind: 'hostile', files: [{ path: h.file, data: Buffer.from(h.source) }], note: h.tries });
+
+  const grades: Array<Grade | undefined> = new Array(submissions.length);
+  // One submission that cannot be graded stops the others: the check as a whole could not run.
+  const stopAll = new AbortController();
+  const stop = () => stopAll.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  let next = 0;
+  const lane = async () => {
+    while (next < submissions.length && !stopAll.signal.aborted) {
+      const i = next++;
+      grades[i] = await grader.grade(version, spec, submissions[i]!, stopAll.signal);
+    }
+  };
+  try {
+    let first: { err: unknown } | null = null;
+    const lanes = Array.from({ length: Math.max(1, Math.min(grader.parallel, submissions.length)) }, () =>
+      lane().catch((err: unknown) => {
+        first ??= { err };
+        stop();
+      }),
+    );
+    await Promise.all(lanes);
+    if (first) throw (first as { err: unknown }).err;
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+
+  const entries: SelfCheckEntry[] = [];
+  submissions.forEach(({ name, kind, note }, i) => {
+    const g = grades[i];
+    if (!g) return;
+    const full = g.gradable && g.score !== null && g.maxScore !== null && g.score >= g.maxScore;
+    const ok = kind === 'reference' ? full : !g.gradable || (g.score ?? 0) === 0;
+    entries.push({ name, kind, status: g.status, score: g.score, maxScore: g.maxScore, gradable: g.gradable, tamper: (g.tamper ?? []).map((f) => f.detail), ok, note: kind === 'reference' && !g.gradable ? (g.problem ?? '').slice(0, 500) : note });
+  });
   const bad = entries.filter((e) => !e.ok);
   const message = bad.length
     ? bad.map((e) => (e.kind === 'reference' ? `the reference solution scored ${e.score ?? 'nothing'} of ${e.maxScore ?? '?'}` : `the hostile submission "${e.name}" scored ${e.score} of ${e.maxScore}`)).join('; ')
     : null;
   return { entries, warning: bad.length > 0, message };
+}
+
+/**
+ * SQLite mode's grader: this machine's sandbox, one submission at a time, in the version's built
+ * environment `root` (null: the host's /usr), the root its real jobs run in (see environmentForCheck).
+ */
+export function localGrader(deps: Pick<Deps, 'db' | 'sandbox' | 'blobs' | 'config'>, root: string | null): CheckGrader {
+  return {
+    parallel: 1,
+    async grade(version, spec, submission, signal) {
+      const bundleDir = await materialiseVersion(deps, version);
+      const tests = version.manifest.some((e) => e.path.startsWith('tests/')) ? path.join(bundleDir, 'tests') : null;
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'lectern-selfcheck-'));
+      try {
+        const inputs = [];
+        for (const f of submission.files) {
+          const host = path.join(dir, f.path.replace(/\//g, '_'));
+          await writeFile(host, f.data, { mode: 0o644 });
+          inputs.push({ from: host, to: f.path });
+        }
+        return (await runPrepared(deps.sandbox, spec, { submission: inputs, tests, bundleDir, root }, signal)).grade;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 /** The run settings a real job of the version gets (runner.ts jobSpec): layout, env:, environment. */
@@ -80,6 +139,9 @@ function settingsOf(version: Version) {
 }
 
 type Held = { root: string; release(): void };
+
+/** Versions checked at once on grading workers: their submissions wait in Redis side by side. */
+const REMOTE_CHECKS = 8;
 
 /**
  * Waits for the environment a version's jobs run in, as a real job does (runner.ts
@@ -99,13 +161,15 @@ export async function environmentForCheck(deps: Pick<Deps, 'services'>, version:
 }
 
 /**
- * The background loop, in a process that grades: checks each new version once, newest first, one
- * at a time. A version with an environment waits for its build beside the loop (a build takes
+ * The background loop, in the one process that checks (background.ts): checks each new version
+ * once, newest first, one at a time. `remote` grades its submissions on grading workers (Redis
+ * mode), which build the version's environment themselves; otherwise they run in this machine's
+ * sandbox, and a version with an environment waits for its build beside the loop (a build takes
  * minutes; the loop meanwhile checks the other versions) and joins it once the root is there. A
  * version waiting as its assignment's pending version (see importBundle's hold) becomes current when its check passes; one that fails keeps waiting, never having been current,
  * until a lecturer confirms it on its staff page.
  */
-export function startSelfChecks(deps: Deps): () => Promise<void> {
+export function startSelfChecks(deps: Deps, remote?: CheckGrader): () => Promise<void> {
   const controller = new AbortController();
   forgetRunningSelfChecks(deps.db);
   let running: Promise<void> | null = null;
@@ -169,8 +233,10 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
     let r: Awaited<ReturnType<typeof selfCheckVersion>>;
     try {
       // A build that failed fails the check with the build's message, as a job of the version would not be graded.
-      r = failure !== null ? { entries: [], warning: true, message: failure } : await selfCheckVersion(deps, version, controller.signal, env?.root ?? null);
+      r = failure !== null ? { entries: [], warning: true, message: failure } : await selfCheckVersion(deps, version, remote ?? localGrader(deps, env?.root ?? null), controller.signal);
     } catch (err) {
+      // Stopped (a restart): the next start's forgetRunningSelfChecks runs it again.
+      if (controller.signal.aborted) return false;
       deps.log.warn({ err, versionId }, 'bundle self-check failed');
       const message = (err as Error).message;
       return store(versionId, () => finishSelfCheck(deps.db, versionId, { state: 'error', entries: [], warning: false, message, heldBackFor: null, now: deps.clock.now() }));
@@ -192,6 +258,8 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
     if (stored) deps.log.info({ versionId, warning: r.warning, promoted, waiting }, 'bundle self-check finished');
     return stored;
   };
+  /** Checks under way on grading workers (Redis mode). */
+  const remoteChecks = new Set<Promise<void>>();
   const once = async () => {
     for (;;) {
       if (controller.signal.aborted) return;
@@ -200,10 +268,26 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
         if (!(await checkOne(next.version, next.env, next.failure))) return;
         continue;
       }
+      if (remote && remoteChecks.size >= REMOTE_CHECKS) return;
       const versionId = claimNextSelfCheck(deps.db, deps.clock.now());
       if (versionId === null) return;
       const version = getVersion(deps.db, versionId);
       if (!version) continue;
+      if (remote) {
+        // The workers grade; this loop only waits for them, so checks of several versions wait
+        // side by side (one with no worker free does not hold back those imported after it).
+        const p: Promise<void> = checkOne(version, null, null)
+          .then(
+            () => undefined,
+            (err: unknown) => deps.log.warn({ err, versionId }, 'bundle self-check failed; the next start runs it again'),
+          )
+          .finally(() => {
+            remoteChecks.delete(p);
+            tick();
+          });
+        remoteChecks.add(p);
+        continue;
+      }
       if (version.config.environment) {
         prepare(version);
         continue;
@@ -228,7 +312,7 @@ export function startSelfChecks(deps: Deps): () => Promise<void> {
     clearInterval(timer);
     controller.abort();
     await running?.catch(() => undefined);
-    await Promise.allSettled([...preparing]);
+    await Promise.allSettled([...preparing, ...remoteChecks]);
     for (const r of ready.splice(0)) r.env?.release();
   };
 }

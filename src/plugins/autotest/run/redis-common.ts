@@ -28,6 +28,15 @@ export function jobIdOf(bullId: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * Self-check submissions (self-check.ts) travel as their own BullMQ jobs beside the student's, with
+ * no jobs row: `check-<version id>-<hash of the payload>`, which jobIdOf never takes for a job. The
+ * same submission of the same version has the same id, so a check run again after a restart finds
+ * its submissions still queued (or graded) instead of adding them twice.
+ */
+export const CHECK_JOB = 'check-';
+export const checkJobId = (versionId: number, payloadHash: string) => `${CHECK_JOB}${versionId}-${payloadHash.slice(0, 24)}`;
+
 /** Lease owners of jobs rows that a Redis worker runs: `bullmq/<worker>`, never a host:pid owner. */
 export const BULL_OWNER = 'bullmq/';
 export const bullOwner = (worker: string | undefined) => `${BULL_OWNER}${worker || 'unknown'}`;
@@ -58,6 +67,8 @@ export interface GradingPayload {
   plan?: JobSpec['plan'];
   /** The layout, grading rule, env and environment of the run (absent from older servers). */
   run?: JobSpec['run'];
+  /** A self-check's submission (jobId and submissionId are then 0): which version, which submission. */
+  check?: { versionId: number; name: string };
 }
 
 /** BullMQ job return value. */

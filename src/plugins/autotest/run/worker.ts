@@ -228,7 +228,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         else if (err instanceof EnvironmentUnavailable) envFailure = err.message;
         else throw err;
       }
-      log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy' }, 'grading');
+      log.info({ jobId: p.jobId, bullJob: job.id, mode: p.plan?.mode ?? 'legacy', ...(p.check ? { selfCheck: p.check } : {}) }, 'grading');
       // The same trust model as the local pool: the plan travels with the payload.
       const outcome: RunOutcome = envFailure
         ? { grade: errorGrade(envFailure), durationMs: 0, infrastructure: false }
@@ -240,7 +240,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         log.info({ jobId: p.jobId }, 'job handed back at shutdown');
         throw new WaitingError();
       }
-      jobsDone++;
+      // Students' jobs, as the dashboard counts them; a self-check's submissions are not jobs.
+      if (!p.check) jobsDone++;
       verdict = outcome.grade.status;
       log.info({ jobId: p.jobId, status: outcome.grade.status, score: outcome.grade.score, ms: outcome.durationMs, totalMs: Date.now() - started, ...(p.run?.environment ? { environmentBuilt } : {}) }, 'graded');
       return { outcome, worker: id };
