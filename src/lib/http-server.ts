@@ -47,7 +47,7 @@ export function createHttpServer(app: ServedApp): http.Server {
       keepAliveTimeout: 5_000,
       connectionsCheckingInterval: Math.min(5_000, Math.max(250, Math.floor(config.headersTimeoutMs / 4))),
     },
-    refuseOverCap(app.callback(), (socket) => overCap.has(socket)),
+    refuseOverCap(app.callback(), served, overCap),
   );
   app.attach(server);
 
@@ -84,10 +84,6 @@ export function createHttpServer(app: ServedApp): http.Server {
     // It gets a moment to send its request and read the answer, not the whole headers timeout.
     socket.setTimeout(OVER_CAP_WAIT_MS, () => socket.destroy());
   });
-  server.prependListener('request', (req: http.IncomingMessage) => {
-    served.add(req.socket);
-  });
-
   // Not HTTP, or headers too slow or too large: answer what Node would, without an error log line.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const kind = classifyClientError(err) ?? 'malformed';
@@ -110,9 +106,15 @@ const OVER_CAP_ANSWERED = 64;
 /** How long a connection over the cap may take to send its request before it is cut. */
 const OVER_CAP_WAIT_MS = 2_000;
 
-function refuseOverCap(handler: http.RequestListener, isOverCap: (socket: Socket) => boolean): http.RequestListener {
+/**
+ * The request listener: marks the connection as answered once (so it may be closed when idle to
+ * make room), and answers one over the cap with a 503. One listener, not a second 'request'
+ * listener: Node copies a listener list on every emit.
+ */
+function refuseOverCap(handler: http.RequestListener, served: WeakSet<Socket>, overCap: WeakSet<Socket>): http.RequestListener {
   return (req, res) => {
-    if (!isOverCap(req.socket)) {
+    served.add(req.socket);
+    if (!overCap.has(req.socket)) {
       handler(req, res);
       return;
     }
