@@ -107,7 +107,9 @@ export function execute(plan: Plan, request: SandboxRequest, limits: SandboxLimi
               }, 500).unref();
             });
           }, REPORT_GRACE_MS).unref();
-        } else {
+        } else if (exit === null) {
+          // Only while bwrap is unreaped: its pid, and so its group's id, is then still ours. This
+          // host's pid_max may be 32768, so a pid freed 100 ms ago can already be another process.
           killGroup();
         }
       };
