@@ -268,6 +268,8 @@ export function createApp(deps: Deps, plugins: Plugin[]): LecternApp {
         }
         for (const { name, stop } of stops.reverse()) {
           try {
+            // Which plugin a stuck shutdown waits for, when the hard exit timer has to end it.
+            log.debug({ plugin: name }, 'stopping');
             await stop();
           } catch (err) {
             log.error({ err, plugin: name }, 'plugin failed to stop cleanly');

@@ -67,6 +67,9 @@ export async function selfCheckVersion(deps: Pick<Deps, 'db' | 'sandbox' | 'blob
   const stopAll = new AbortController();
   const stop = () => stopAll.abort();
   signal.addEventListener('abort', stop, { once: true });
+  // A stop that came while the generator ran fired no event: without this every submission would
+  // still be graded, and a restart would wait for the whole check.
+  if (signal.aborted) stop();
   let next = 0;
   const lane = async () => {
     while (next < submissions.length && !stopAll.signal.aborted) {
